@@ -1,0 +1,114 @@
+// Package atomicfile writes files so that readers see either the whole
+// file or nothing: content goes to a temporary name in the destination
+// directory, is fsynced, renamed over the final name, and the directory is
+// fsynced so the rename itself survives a crash.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// TempSuffix marks files that are still being written. Watchers ignore it.
+const TempSuffix = ".tmp"
+
+// File is an output being written under a temporary name.
+type File struct {
+	*os.File
+	final string
+	done  bool
+}
+
+// Create opens a temporary file beside path. Call Commit to publish it or
+// Abort to discard it; Abort after Commit is a no-op, so `defer f.Abort()`
+// is always safe.
+func Create(path string) (*File, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*"+TempSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("create temporary file for %s: %w", path, err)
+	}
+	return &File{File: f, final: path}, nil
+}
+
+// Commit flushes the content to disk and renames it to its final name.
+func (f *File) Commit() error {
+	if f.done {
+		return errors.New("atomicfile: already committed or aborted")
+	}
+	f.done = true
+	tmp := f.Name()
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("sync %s: %w", f.final, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("close %s: %w", f.final, err)
+	}
+	if err := os.Rename(tmp, f.final); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("publish %s: %w", f.final, err)
+	}
+	return SyncDir(filepath.Dir(f.final))
+}
+
+// Abort discards the temporary file.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// WriteFile writes data to path atomically.
+func WriteFile(path string, data []byte) error {
+	f, err := Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// SyncDir fsyncs a directory so that renames and creations in it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Move renames src to dst durably (both directories fsynced). It refuses to
+// rename a path onto itself, which some servers treat as a delete.
+func Move(src, dst string) error {
+	if filepath.Clean(src) == filepath.Clean(dst) {
+		return fmt.Errorf("move %s: source and destination are the same", src)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("move %s: %w", src, err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("move %s: %w", src, err)
+	}
+	if err := SyncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(src))
+}

@@ -1,0 +1,185 @@
+package decode
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// CSVOptions is the CSV dialect of one supplier layout.
+type CSVOptions struct {
+	Delimiter  rune   // default ','
+	Encoding   string // see Encodings; default utf-8 (a BOM is stripped)
+	HeaderRow  int    // 1-based row holding the column names after SkipRows; 0 means 1
+	NoHeader   bool   // columns are then named "1", "2", ...
+	SkipRows   int    // rows before the header to ignore (titles, notes)
+	LazyQuotes bool   // accept bare quotes inside unquoted fields
+	Comment    rune   // lines starting with it are ignored; 0 for none
+}
+
+// CSVReader streams the rows of a CSV export.
+type CSVReader struct {
+	in        *textInput
+	tr        *tracker
+	cr        *csv.Reader
+	header    []string
+	rawHeader []byte
+	row       Row
+	lastOff   int64
+	lastLine  int
+	crlf      bool
+}
+
+// NewCSVReader reads the preamble and header of r.
+func NewCSVReader(r io.Reader, opts CSVOptions) (*CSVReader, error) {
+	in, err := newTextInput(r, opts.Encoding)
+	if err != nil {
+		return nil, err
+	}
+	tr := &tracker{r: in.r}
+	cr := csv.NewReader(tr)
+	if opts.Delimiter != 0 {
+		cr.Comma = opts.Delimiter
+	}
+	if !validDelim(cr.Comma) {
+		return nil, fmt.Errorf("invalid CSV delimiter %q", cr.Comma)
+	}
+	cr.Comment = opts.Comment
+	cr.LazyQuotes = opts.LazyQuotes
+	cr.FieldsPerRecord = -1 // uneven rows are reported per row, not fatal
+	cr.ReuseRecord = true
+	c := &CSVReader{in: in, tr: tr, cr: cr}
+	if opts.NoHeader {
+		return c, nil
+	}
+	headerAt := opts.SkipRows + max(opts.HeaderRow, 1)
+	for i := 1; i <= headerAt; i++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil, &FormatError{Err: errors.New("the file is empty: no header row")}
+		}
+		if err != nil {
+			return nil, &FormatError{Err: fmt.Errorf("cannot read the header row: %w", err)}
+		}
+		start := c.lastOff
+		c.lastOff = cr.InputOffset()
+		if i == headerAt {
+			c.header = make([]string, len(rec))
+			for j, h := range rec {
+				c.header[j] = strings.TrimSpace(h)
+			}
+			if blank(c.header) {
+				return nil, &FormatError{Err: errors.New("the header row is blank")}
+			}
+			span := tr.span(start, c.lastOff)
+			c.crlf = len(span) >= 2 && string(span[len(span)-2:]) == "\r\n"
+			raw, _ := trimLineBreaks(span)
+			c.rawHeader = append([]byte(nil), raw...)
+		}
+		c.lastLine, _ = cr.FieldPos(0)
+	}
+	c.lastOff = cr.InputOffset()
+	return c, nil
+}
+
+func validDelim(r rune) bool {
+	return r != 0 && r != '"' && r != '\r' && r != '\n' && utf8.ValidRune(r) && r != utf8.RuneError
+}
+
+// Header returns the column names, trimmed.
+func (c *CSVReader) Header() []string { return c.header }
+
+// Next returns the next non-blank row.
+func (c *CSVReader) Next() (*Row, error) {
+	for {
+		c.tr.release(c.lastOff)
+		rec, err := c.cr.Read()
+		start := c.lastOff
+		c.lastOff = c.cr.InputOffset()
+		if err == io.EOF {
+			return nil, io.EOF
+		}
+		raw, skipped := trimLineBreaks(c.tr.span(start, c.lastOff))
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			c.row = Row{Line: pe.StartLine, EndLine: pe.Line, Raw: raw}
+			if c.row.Line == 0 {
+				c.row.Line = c.lastLine + 1 + skipped
+			}
+			c.lastLine = pe.Line
+			return nil, &RowError{Row: c.row, Column: pe.Column, Err: pe.Err}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read csv: %w", err)
+		}
+		line, _ := c.cr.FieldPos(0)
+		end := line + strings.Count(string(raw), "\n")
+		c.lastLine = end
+		if blank(rec) {
+			continue
+		}
+		c.row = Row{Line: line, EndLine: end, Fields: rec, Raw: raw}
+		return &c.row, nil
+	}
+}
+
+func blank(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRejectWriter writes the header and then each rejected row, in the
+// input's encoding and with its BOM and line endings.
+func (c *CSVReader) NewRejectWriter(w io.Writer) RejectWriter {
+	eol := "\n"
+	if c.crlf {
+		eol = "\r\n"
+	}
+	return &csvRejects{w: c.in.encodeWriter(w), header: c.rawHeader, withHeader: c.header != nil, eol: eol}
+}
+
+type csvRejects struct {
+	w          io.Writer
+	header     []byte
+	withHeader bool
+	started    bool
+	eol        string
+}
+
+func (r *csvRejects) start() error {
+	r.started = true
+	if !r.withHeader {
+		return nil
+	}
+	_, err := io.WriteString(r.w, string(r.header)+r.eol)
+	return err
+}
+
+func (r *csvRejects) WriteRow(raw []byte) error {
+	if !r.started {
+		if err := r.start(); err != nil {
+			return err
+		}
+	}
+	if _, err := r.w.Write(raw); err != nil {
+		return err
+	}
+	_, err := io.WriteString(r.w, r.eol)
+	return err
+}
+
+// Close writes the header if no row was written, so the file is still a
+// valid template for the supplier.
+func (r *csvRejects) Close() error {
+	if !r.started {
+		return r.start()
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package record
+
+import (
+	"unicode/utf8"
+)
+
+// AppendJSON appends p as one JSON object, keys in schema order, without
+// aux fields. The encoding is canonical: the same plan always gives the
+// same bytes, so its sha256 serves as an idempotency key.
+func (p *JobPlan) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	for i := range Fields {
+		f := &Fields[i]
+		if f.Aux {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, f.Key...)
+		b = append(b, '"', ':')
+		if !p.present[i] {
+			switch {
+			case f.Nullable:
+				b = append(b, "null"...)
+			case f.Kind == Decimal || f.Kind == Band:
+				b = append(b, '0')
+			default:
+				b = append(b, '"', '"')
+			}
+			continue
+		}
+		switch f.Kind {
+		case Text, Date:
+			b = AppendString(b, p.text[i])
+		case Decimal, Band:
+			b = p.num[i].Append(b)
+		}
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				// Control characters and HTML-significant bytes, escaped
+				// so a record is safe to embed in an HTML report.
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\ufffd"...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,722 @@
+// Package localdir provides a relay.Source that watches a local drop
+// directory.
+//
+// Suppliers (or an SFTP server writing to local disk) drop files into Dir.
+// The source notices them through fsnotify events on the directory and
+// through a periodic full rescan, which also covers missed events and
+// network mounts (NFS, SMB, FUSE) where inotify reports nothing. A file is
+// handed out only once its size and modification time have stayed the same
+// for SettleTime, measured from when the source first saw that size and
+// time, so files copied in with an old mtime are still picked up.
+//
+// Handing a file out means claiming it: renaming it into work/. When the
+// relay acknowledges the item, Done moves it on to archive/ or quarantine/
+// together with its reports. Files left in work/ by a crash are returned
+// first on the next start.
+//
+// Layout under Dir (or StateDir, which must be on the same filesystem as
+// Dir, because claims are renames):
+//
+//	work/        claimed, being processed
+//	archive/     processed
+//	quarantine/  could not be processed; <name>.reason.txt says why
+//
+// One Source per directory: two processes claiming from the same directory
+// are not supported.
+package localdir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+)
+
+// Names of the state subdirectories.
+const (
+	WorkDir       = "work"
+	ArchiveDir    = "archive"
+	QuarantineDir = "quarantine"
+)
+
+// Defaults for Options.
+const (
+	DefaultPattern        = "*"
+	DefaultSettleTime     = 2 * time.Second
+	DefaultRescanInterval = 30 * time.Second
+)
+
+// Options configures a Source.
+type Options struct {
+	// Dir is the drop directory. It must exist.
+	Dir string
+	// StateDir holds work/, archive/ and quarantine/. It defaults to Dir and
+	// must be on the same filesystem.
+	StateDir string
+	// Pattern is a filepath.Match glob on base names. Default "*".
+	Pattern string
+	// SettleTime is how long a file's size and mtime must stay unchanged
+	// before it is claimed. Default 2s.
+	SettleTime time.Duration
+	// RescanInterval is the period of the full directory rescan. Default 30s.
+	RescanInterval time.Duration
+	// PollOnly disables fsnotify and relies on rescans alone, for mounts
+	// where change notification is known not to work.
+	PollOnly bool
+	// Logger receives claim problems and watcher errors. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// candidate is a file in Dir that is being watched until it settles.
+type candidate struct {
+	size  int64
+	mtime time.Time
+	since time.Time // when this size/mtime was first observed
+	// queued is set once the file has settled and its name is in ready.
+	queued bool
+}
+
+// Source watches a drop directory. It implements relay.Source.
+type Source struct {
+	dir, work, archive, quarantine string
+	pattern                        string
+	settle, rescan                 time.Duration
+	log                            *slog.Logger
+	watcher                        *fsnotify.Watcher // nil when polling only
+
+	stop      chan struct{} // closed by Close
+	loopDone  chan struct{} // closed when the watch loop has exited
+	kick      chan struct{} // asks the loop to reschedule its settle timer
+	closeOnce sync.Once
+	closeErr  error
+
+	mu        sync.Mutex
+	cands     map[string]*candidate // by base name
+	ready     []string              // settled names, oldest first; may hold stale names
+	recovered []*Item               // found in work/ at start
+	changed   chan struct{}         // closed and replaced whenever Next may make progress
+	closed    bool
+}
+
+var _ relay.Source = (*Source)(nil)
+
+// New starts watching opts.Dir. The background watch loop runs until Close
+// is called or ctx is done; after either, Next returns relay.ErrSourceClosed.
+// Call Close in both cases to release the watcher.
+func New(ctx context.Context, opts Options) (*Source, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("localdir: no directory configured")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("localdir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("localdir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("localdir: %s is not a directory", dir)
+	}
+	state := dir
+	if opts.StateDir != "" {
+		if state, err = filepath.Abs(opts.StateDir); err != nil {
+			return nil, fmt.Errorf("localdir: %w", err)
+		}
+	}
+	s := &Source{
+		dir:        dir,
+		work:       filepath.Join(state, WorkDir),
+		archive:    filepath.Join(state, ArchiveDir),
+		quarantine: filepath.Join(state, QuarantineDir),
+		pattern:    opts.Pattern,
+		settle:     opts.SettleTime,
+		rescan:     opts.RescanInterval,
+		log:        opts.Logger,
+		stop:       make(chan struct{}),
+		loopDone:   make(chan struct{}),
+		kick:       make(chan struct{}, 1),
+		cands:      make(map[string]*candidate),
+		changed:    make(chan struct{}),
+	}
+	if s.pattern == "" {
+		s.pattern = DefaultPattern
+	}
+	if _, err := filepath.Match(s.pattern, ""); err != nil {
+		return nil, fmt.Errorf("localdir: pattern %q: %w", s.pattern, err)
+	}
+	if s.settle <= 0 {
+		s.settle = DefaultSettleTime
+	}
+	if s.rescan <= 0 {
+		s.rescan = DefaultRescanInterval
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("source", "localdir", "dir", dir)
+	for _, d := range []string{s.work, s.archive, s.quarantine} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("localdir: %w", err)
+		}
+	}
+	if s.recovered, err = s.recover(); err != nil {
+		return nil, err
+	}
+	if !opts.PollOnly {
+		// The watch goes on the directory, never on single files: writers
+		// that save by rename would otherwise silently end the watch.
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			return nil, fmt.Errorf("localdir: start watcher: %w", err)
+		}
+		if err := w.Add(dir); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("localdir: watch %s: %w", dir, err)
+		}
+		s.watcher = w
+	}
+	// Scan before the loop starts so files already waiting are tracked
+	// from now, not from the first rescan tick.
+	s.rescanDir()
+	go s.loop(ctx)
+	return s, nil
+}
+
+// recover lists files a previous run claimed but never acknowledged.
+func (s *Source) recover() ([]*Item, error) {
+	entries, err := os.ReadDir(s.work)
+	if err != nil {
+		return nil, fmt.Errorf("localdir: %w", err)
+	}
+	var items []*Item
+	for _, e := range entries {
+		// Dot files in work/ can only be foreign temporaries; claims never
+		// create them.
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		items = append(items, s.newItem(e.Name(), fi))
+	}
+	return items, nil
+}
+
+func (s *Source) newItem(name string, fi fs.FileInfo) *Item {
+	return &Item{
+		src:     s,
+		name:    name,
+		path:    filepath.Join(s.work, name),
+		size:    fi.Size(),
+		modTime: fi.ModTime(),
+	}
+}
+
+// Next returns the next claimed file, blocking until one has settled, ctx
+// is done or the source is closed. Files recovered from work/ come first.
+func (s *Source) Next(ctx context.Context) (relay.Item, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, relay.ErrSourceClosed
+		}
+		if len(s.recovered) > 0 {
+			it := s.recovered[0]
+			s.recovered = s.recovered[1:]
+			s.mu.Unlock()
+			return it, nil
+		}
+		name, want, ok := s.popReadyLocked()
+		changed := s.changed
+		s.mu.Unlock()
+
+		if ok {
+			it, err := s.claim(name, want)
+			if err != nil {
+				// One unclaimable file must not stop the others; it is
+				// tracked again and retried once it settles.
+				s.log.Warn("claim failed", "file", name, "err", err)
+				continue
+			}
+			if it != nil {
+				return it, nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// popReadyLocked takes the oldest settled file off the queue. The
+// candidate is forgotten so that no other Next call claims it too.
+func (s *Source) popReadyLocked() (string, candidate, bool) {
+	for len(s.ready) > 0 {
+		name := s.ready[0]
+		s.ready = s.ready[1:]
+		c := s.cands[name]
+		if c == nil || !c.queued {
+			continue // changed or vanished after it was queued
+		}
+		delete(s.cands, name)
+		return name, *c, true
+	}
+	return "", candidate{}, false
+}
+
+// claim renames a settled file into work/. It returns a nil Item and nil
+// error when the file should simply be skipped for now.
+func (s *Source) claim(name string, want candidate) (*Item, error) {
+	src := filepath.Join(s.dir, name)
+	dst := filepath.Join(s.work, name)
+	fi, err := os.Lstat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // deleted or taken away since it settled
+	}
+	if err != nil {
+		s.retrack(name)
+		return nil, err
+	}
+	if fi.Size() != want.size || !fi.ModTime().Equal(want.mtime) {
+		// Written to between settling and claiming: start settling again.
+		s.retrack(name)
+		return nil, nil
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		// A file of the same name is still being processed; renaming over
+		// it would lose it. Try again once it has been archived.
+		s.retrack(name)
+		return nil, nil
+	}
+	if err := atomicfile.Move(src, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		_, srcErr := os.Lstat(src)
+		dfi, dstErr := os.Lstat(dst)
+		if !errors.Is(srcErr, fs.ErrNotExist) || dstErr != nil {
+			s.retrack(name)
+			return nil, err
+		}
+		// The rename happened and only a directory fsync failed. The file
+		// is ours now; handing it out is better than stranding it in
+		// work/ until the next restart.
+		s.log.Warn("claim not confirmed durable", "file", name, "err", err)
+		return s.newItem(name, dfi), nil
+	}
+	fi, err = os.Lstat(dst)
+	if err != nil {
+		return nil, fmt.Errorf("stat claimed file: %w", err)
+	}
+	return s.newItem(name, fi), nil
+}
+
+// retrack makes the loop look at name afresh, restarting its settle time.
+func (s *Source) retrack(name string) {
+	fi, err := os.Lstat(filepath.Join(s.dir, name))
+	s.mu.Lock()
+	if err == nil {
+		delete(s.cands, name)
+		s.observeLocked(name, fi, time.Now())
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the watch loop and waits for it to exit. Items already
+// returned stay valid. Close is safe to call more than once.
+func (s *Source) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.loopDone
+		s.markClosed()
+		if s.watcher != nil {
+			s.closeErr = s.watcher.Close()
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Source) markClosed() {
+	s.mu.Lock()
+	s.closed = true
+	s.signalLocked()
+	s.mu.Unlock()
+}
+
+// signalLocked wakes every Next call waiting for progress.
+func (s *Source) signalLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// loop is the only background goroutine. It exits on Close or when ctx is
+// done.
+func (s *Source) loop(ctx context.Context) {
+	defer close(s.loopDone)
+	// A source whose loop has stopped can never hand out new files, so say
+	// so instead of letting Next block forever.
+	defer s.markClosed()
+
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if s.watcher != nil {
+		events, errs = s.watcher.Events, s.watcher.Errors
+	}
+	ticker := time.NewTicker(s.rescan)
+	defer ticker.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+
+	for {
+		s.schedule(timer)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stop:
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			s.handleEvent(ev)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// Usually an overflow: events were lost, so look at everything.
+			s.log.Warn("watcher error; rescanning", "err", err)
+			s.rescanDir()
+		case <-ticker.C:
+			s.rescanDir()
+		case <-timer.C:
+			s.checkSettling()
+		case <-s.kick:
+		}
+	}
+}
+
+// schedule sets timer to fire when the next tracked file may have settled.
+func (s *Source) schedule(timer *time.Timer) {
+	s.mu.Lock()
+	var next time.Time
+	for _, c := range s.cands {
+		if c.queued {
+			continue
+		}
+		if at := c.since.Add(s.settle); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	s.mu.Unlock()
+	if next.IsZero() {
+		timer.Stop()
+		return
+	}
+	timer.Reset(max(time.Until(next), 0))
+}
+
+func (s *Source) handleEvent(ev fsnotify.Event) {
+	if filepath.Dir(ev.Name) != s.dir {
+		return
+	}
+	name := filepath.Base(ev.Name)
+	if ignoredName(name) {
+		return
+	}
+	// Every kind of event (Create, Write, Rename, Chmod, Remove) means the
+	// same thing here: look at the file again.
+	fi, err := os.Lstat(ev.Name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		delete(s.cands, name)
+		return
+	}
+	s.observeLocked(name, fi, time.Now())
+}
+
+// checkSettling re-stats files whose settle time has run out.
+func (s *Source) checkSettling() {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, c := range s.cands {
+		if c.queued || now.Sub(c.since) < s.settle {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(s.dir, name))
+		if err != nil {
+			delete(s.cands, name)
+			continue
+		}
+		s.observeLocked(name, fi, now)
+	}
+}
+
+// rescanDir looks at every file in Dir. It catches events that were never
+// delivered, which is the normal case on network mounts.
+func (s *Source) rescanDir() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.log.Warn("rescan failed", "err", err)
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		name := e.Name()
+		if ignoredName(name) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed since the listing
+		}
+		seen[name] = true
+		s.observeLocked(name, fi, now)
+	}
+	for name := range s.cands {
+		if !seen[name] {
+			delete(s.cands, name)
+		}
+	}
+}
+
+// observeLocked records what the file looks like now and queues it once it
+// has looked the same for the settle time.
+func (s *Source) observeLocked(name string, fi fs.FileInfo, now time.Time) {
+	if !fi.Mode().IsRegular() || !s.matches(name) {
+		delete(s.cands, name)
+		return
+	}
+	c := s.cands[name]
+	if c == nil || c.size != fi.Size() || !c.mtime.Equal(fi.ModTime()) {
+		// Settling counts from our own first sighting, not from the mtime,
+		// which copies may carry over from long ago.
+		s.cands[name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: now}
+		return
+	}
+	if !c.queued && now.Sub(c.since) >= s.settle {
+		c.queued = true
+		s.ready = append(s.ready, name)
+		s.signalLocked()
+	}
+}
+
+func (s *Source) matches(name string) bool {
+	if ignoredName(name) {
+		return false
+	}
+	ok, _ := filepath.Match(s.pattern, name) // pattern validated in New
+	return ok
+}
+
+// ignoredName reports names that are never inputs: hidden files, files
+// still being uploaded under a temporary name, Office lock files and the
+// state folders.
+func ignoredName(name string) bool {
+	switch name {
+	case WorkDir, ArchiveDir, QuarantineDir:
+		return true
+	}
+	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "~$") {
+		return true
+	}
+	for _, suffix := range []string{".part", ".filepart", atomicfile.TempSuffix} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// Item is a file claimed into work/. It implements relay.Item.
+type Item struct {
+	src     *Source
+	name    string
+	path    string
+	size    int64
+	modTime time.Time
+
+	mu   sync.Mutex
+	done bool
+	// target is the chosen archive or quarantine path. It is kept across
+	// failed Done calls so a retry writes the same names again.
+	target string
+}
+
+var _ relay.Item = (*Item)(nil)
+
+// Name returns the file's base name as the supplier dropped it.
+func (it *Item) Name() string { return it.name }
+
+// Path returns the claimed file's path inside work/.
+func (it *Item) Path() string { return it.path }
+
+// Size returns the size observed at claim time.
+func (it *Item) Size() int64 { return it.size }
+
+// ModTime returns the modification time observed at claim time.
+func (it *Item) ModTime() time.Time { return it.modTime }
+
+// Open opens the claimed file for reading.
+func (it *Item) Open(ctx context.Context) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(it.path)
+	if err != nil {
+		return nil, fmt.Errorf("localdir: %w", err)
+	}
+	return f, nil
+}
+
+// Done moves the file from work/ to archive/ (Processed) or quarantine/
+// (Quarantined). Each of ack.Reports is copied beside it first, named
+// "<name>.<report base name>", and a quarantined file also gets
+// "<name>.reason.txt"; only once those are durable is the input moved, so
+// a crash never leaves an archived input without its reports. A name
+// already taken in the destination gets a UTC timestamp inserted before
+// its extension instead of being overwritten. Done is idempotent: calls
+// after a successful one return nil.
+func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.done {
+		return nil
+	}
+	var dir string
+	switch ack.Outcome {
+	case relay.Processed:
+		dir = it.src.archive
+	case relay.Quarantined:
+		dir = it.src.quarantine
+	default:
+		return fmt.Errorf("localdir: done %s: unknown outcome %v", it.name, ack.Outcome)
+	}
+	if it.target == "" || filepath.Dir(it.target) != dir {
+		target, err := freeName(dir, it.name, time.Now())
+		if err != nil {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+		it.target = target
+	}
+	base := filepath.Base(it.target)
+
+	for _, report := range ack.Reports {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, base+"."+filepath.Base(report))
+		if err := copyFile(report, dst); err != nil {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+	}
+	if ack.Outcome == relay.Quarantined {
+		reason := strings.TrimRight(ack.Reason, "\n") + "\n"
+		if err := atomicfile.WriteFile(filepath.Join(dir, base+".reason.txt"), []byte(reason)); err != nil {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := atomicfile.Move(it.path, it.target); err != nil {
+		if !movedAlready(it.path, it.target) {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+		// An earlier attempt renamed the file but could not confirm it;
+		// finish by syncing both directories.
+		if err := atomicfile.SyncDir(dir); err != nil {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+		if err := atomicfile.SyncDir(filepath.Dir(it.path)); err != nil {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+	}
+	it.done = true
+	return nil
+}
+
+// movedAlready reports whether src is gone and dst is present.
+func movedAlready(src, dst string) bool {
+	_, srcErr := os.Lstat(src)
+	_, dstErr := os.Lstat(dst)
+	return errors.Is(srcErr, fs.ErrNotExist) && dstErr == nil
+}
+
+// freeName returns dir/name, or, if that is taken, dir/<stem>.<UTC
+// timestamp><ext> with a counter added should even that be taken.
+func freeName(dir, name string, now time.Time) (string, error) {
+	p := filepath.Join(dir, name)
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return p, nil
+	} else if err != nil {
+		return "", err
+	}
+	ext := filepath.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	stamp := now.UTC().Format("20060102T150405Z")
+	for i := 1; i < 1000; i++ {
+		candidate := stem + "." + stamp + ext
+		if i > 1 {
+			candidate = fmt.Sprintf("%s.%s-%d%s", stem, stamp, i, ext)
+		}
+		p = filepath.Join(dir, candidate)
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no free name for %s in %s", name, dir)
+}
+
+// copyFile copies src to dst atomically and durably.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy report: %w", err)
+	}
+	defer in.Close()
+	out, err := atomicfile.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("copy report %s: %w", src, err)
+	}
+	return out.Commit()
+}

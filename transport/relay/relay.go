@@ -1,0 +1,76 @@
+// Package relay moves files from sources through a processor to sinks.
+// The interfaces it needs are declared here, where they are used; the
+// packages beside it (localdir, sftp, httpsink, outbox, ledger) provide
+// concrete types that satisfy them.
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrSourceClosed is returned by Source.Next once the source has been closed.
+var ErrSourceClosed = errors.New("source closed")
+
+// Source yields files that are ready to process: fully written (settled)
+// and claimed, so no other worker takes them.
+type Source interface {
+	// Next blocks until a claimed Item is ready, ctx is done, or the source
+	// is closed (ErrSourceClosed).
+	Next(ctx context.Context) (Item, error)
+	// Close stops the source. Items already returned stay valid.
+	Close() error
+}
+
+// Item is one claimed input file.
+type Item interface {
+	// Name is the file's base name as the supplier dropped it.
+	Name() string
+	// Size and ModTime are as observed when the file was claimed.
+	Size() int64
+	ModTime() time.Time
+	// Open returns the content. It may be called more than once.
+	Open(ctx context.Context) (io.ReadCloser, error)
+	// Done acknowledges the item once its outputs are durable. The source
+	// then archives or quarantines it (or deletes/moves it remotely).
+	// Done must be safe to retry.
+	Done(ctx context.Context, ack Ack) error
+}
+
+// Outcome says what happened to a file.
+type Outcome int
+
+const (
+	// Processed: the file was converted; some rows may have been rejected.
+	Processed Outcome = iota
+	// Quarantined: the file could not be processed at all.
+	Quarantined
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Processed:
+		return "processed"
+	case Quarantined:
+		return "quarantined"
+	}
+	return "unknown"
+}
+
+// Ack is what the relay tells a source when it is done with an item.
+type Ack struct {
+	Outcome Outcome
+	// Reason is a one-line explanation for a quarantined file.
+	Reason string
+	// Reports are paths of report files to place beside the archived or
+	// quarantined input where the source can (local folders).
+	Reports []string
+}
+
+// Sink receives one whole output file. Readers on the far side must see the
+// whole file or nothing.
+type Sink interface {
+	Put(ctx context.Context, name string, r io.Reader) error
+}

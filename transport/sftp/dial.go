@@ -1,0 +1,330 @@
+package sftp
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+
+	pkgsftp "github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/nhs-esr/jobplan-hub/transport/retry"
+)
+
+// ErrAuthFailed reports that the server rejected every configured
+// authentication method. Dial marks it permanent: retrying with the same
+// credentials cannot succeed and may lock the account.
+var ErrAuthFailed = errors.New("authentication failed")
+
+var errHostKeyUnconfigured = errors.New("no host key verification configured: set host_key_fingerprint " +
+	"(the SHA256:... value printed by ssh-keygen -lf for the server's key) or known_hosts_file")
+
+// HostKeyError reports a server host key that the configuration does not
+// trust. It names the key the server offered so that an operator can compare
+// it with the fingerprint the server's administrator publishes.
+type HostKeyError struct {
+	Host        string // host:port as dialled
+	KeyType     string // type of the offered key, such as "ssh-ed25519"
+	Fingerprint string // SHA256 fingerprint of the offered key
+	Reason      string // why the key was refused
+	Err         error  // underlying known_hosts error, if any
+}
+
+func (e *HostKeyError) Error() string {
+	return fmt.Sprintf("host key for %s not trusted: server offered %s key %s: %s",
+		e.Host, e.KeyType, e.Fingerprint, e.Reason)
+}
+
+func (e *HostKeyError) Unwrap() error { return e.Err }
+
+// Client is an authenticated SSH connection with an SFTP session on it.
+// It is safe for concurrent use.
+type Client struct {
+	addr string
+	ssh  *ssh.Client
+	sftp *pkgsftp.Client
+	// dead is closed once the SFTP session has ended for any reason, so a
+	// broken connection is noticed without parsing error text.
+	dead chan struct{}
+}
+
+// SFTP returns the underlying pkg/sftp client for operations this package
+// does not wrap.
+func (c *Client) SFTP() *pkgsftp.Client { return c.sftp }
+
+// Close ends the SFTP session and the SSH connection.
+func (c *Client) Close() error {
+	wasAlive := c.alive()
+	err := c.sftp.Close()
+	if err2 := c.ssh.Close(); err == nil {
+		err = err2
+	}
+	<-c.dead // the watcher goroutine started in Dial has exited
+	if !wasAlive || errors.Is(err, net.ErrClosed) {
+		// Closing a connection the server already dropped is not news.
+		return nil
+	}
+	return err
+}
+
+// alive reports whether the session is still up.
+func (c *Client) alive() bool {
+	select {
+	case <-c.dead:
+		return false
+	default:
+		return true
+	}
+}
+
+// Dial connects to cfg.Addr, verifies the server's host key, authenticates
+// and starts an SFTP session. Configuration, host-key and authentication
+// failures are marked retry.Permanent; network failures are temporary.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, retry.Permanent(fmt.Errorf("sftp %s: %w", cfg.Addr, err))
+	}
+	auths, names, err := authMethods(cfg)
+	if err != nil {
+		return nil, retry.Permanent(fmt.Errorf("sftp %s: %w", cfg.Addr, err))
+	}
+	verifier, err := newHostKeyVerifier(cfg)
+	if err != nil {
+		return nil, retry.Permanent(fmt.Errorf("sftp %s: %w", cfg.Addr, err))
+	}
+
+	dialCtx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dialCtx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, dialError(ctx, cfg, "connect", err)
+	}
+	// The SSH and SFTP handshakes take no context; closing the connection
+	// is what interrupts them when ctx ends or the timeout passes.
+	stop := context.AfterFunc(dialCtx, func() { conn.Close() })
+
+	sshConf := &ssh.ClientConfig{
+		User:              cfg.User,
+		Auth:              auths,
+		HostKeyCallback:   verifier.check,
+		HostKeyAlgorithms: verifier.algorithms(cfg.Addr, conn.RemoteAddr()),
+		AuthCallback:      authGiveUp(names),
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(conn, cfg.Addr, sshConf)
+	if err != nil {
+		stop()
+		switch {
+		case verifier.refused != nil:
+			return nil, retry.Permanent(fmt.Errorf("sftp %s: %w", cfg.Addr, verifier.refused))
+		case errors.Is(err, ErrAuthFailed):
+			return nil, retry.Permanent(fmt.Errorf("sftp %s as %s: %w", cfg.Addr, cfg.User, err))
+		}
+		var negErr *ssh.AlgorithmNegotiationError
+		if errors.As(err, &negErr) {
+			return nil, retry.Permanent(fmt.Errorf("sftp %s: %w", cfg.Addr, err))
+		}
+		return nil, dialError(ctx, cfg, "ssh handshake", err)
+	}
+	sshClient := ssh.NewClient(sc, chans, reqs)
+	sftpClient, err := pkgsftp.NewClient(sshClient)
+	if err != nil {
+		stop()
+		sshClient.Close()
+		return nil, dialError(ctx, cfg, "start sftp session", err)
+	}
+	if !stop() {
+		// The deadline fired after the session started; the connection
+		// is already closed.
+		sftpClient.Close()
+		sshClient.Close()
+		return nil, dialError(ctx, cfg, "start sftp session", net.ErrClosed)
+	}
+	c := &Client{addr: cfg.Addr, ssh: sshClient, sftp: sftpClient, dead: make(chan struct{})}
+	go func() {
+		// Exits when the session ends: on Close or when the server or
+		// network drops the connection.
+		defer close(c.dead)
+		sftpClient.Wait()
+	}()
+	return c, nil
+}
+
+// dialError wraps a connection failure: the caller's own cancellation as is,
+// everything else as temporary.
+func dialError(ctx context.Context, cfg Config, op string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("sftp %s: %s: %w", cfg.Addr, op, ctx.Err())
+	}
+	return retry.Temporary(fmt.Errorf("sftp %s: %s: %w", cfg.Addr, op, err), 0)
+}
+
+// authMethods builds public-key and password authentication from cfg, in
+// that order, and returns the SSH method names for authGiveUp.
+func authMethods(cfg Config) ([]ssh.AuthMethod, []string, error) {
+	var auths []ssh.AuthMethod
+	var names []string
+	if cfg.KeyFile != "" {
+		signer, err := loadSigner(cfg.KeyFile, cfg.KeyPassphrase)
+		if err != nil {
+			return nil, nil, err
+		}
+		auths = append(auths, ssh.PublicKeys(signer))
+		names = append(names, "publickey")
+	}
+	if cfg.Password != "" {
+		auths = append(auths, ssh.Password(cfg.Password))
+		names = append(names, "password")
+	}
+	return auths, names, nil
+}
+
+func loadSigner(file, passphrase string) (ssh.Signer, error) {
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(pemBytes)
+	var missing *ssh.PassphraseMissingError
+	switch {
+	case errors.As(err, &missing):
+		if passphrase == "" {
+			return nil, fmt.Errorf("key file %s is passphrase-protected: set key_passphrase", file)
+		}
+		signer, err = ssh.ParsePrivateKeyWithPassphrase(pemBytes, []byte(passphrase))
+		if err != nil {
+			return nil, fmt.Errorf("decrypt key file %s: %w", file, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("parse key file %s: %w", file, err)
+	}
+	return signer, nil
+}
+
+// authGiveUp stops authentication with ErrAuthFailed once every configured
+// method has been tried or the server accepts none of them. The ssh package
+// would otherwise end with an untyped error, and Dial must tell a rejected
+// login (permanent) from a dropped connection (temporary) without reading
+// error text.
+func authGiveUp(configured []string) ssh.ClientAuthCallback {
+	return func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
+		for _, m := range configured {
+			if !slices.Contains(ac.TriedMethods, m) && slices.Contains(ac.AllowedMethods, m) {
+				return nil, nil // let the ssh package pick it from ClientConfig.Auth
+			}
+		}
+		tried := slices.DeleteFunc(slices.Clone(ac.TriedMethods), func(m string) bool { return m == "none" })
+		return nil, fmt.Errorf("%w: tried [%s], server accepts [%s]", ErrAuthFailed,
+			strings.Join(tried, " "), strings.Join(ac.AllowedMethods, " "))
+	}
+}
+
+// hostKeyVerifier checks the server's key against a pinned fingerprint or
+// a known_hosts file. It records its refusal so Dial can classify it however
+// the ssh package wraps the callback's error.
+type hostKeyVerifier struct {
+	pinned    string
+	known     ssh.HostKeyCallback
+	knownFile string
+	refused   *HostKeyError
+}
+
+func newHostKeyVerifier(cfg Config) (*hostKeyVerifier, error) {
+	switch {
+	case cfg.HostKeyFingerprint != "":
+		return &hostKeyVerifier{pinned: normalizeFingerprint(cfg.HostKeyFingerprint)}, nil
+	case cfg.KnownHostsFile != "":
+		known, err := knownhosts.New(cfg.KnownHostsFile)
+		if err != nil {
+			return nil, fmt.Errorf("load known_hosts_file: %w", err)
+		}
+		return &hostKeyVerifier{known: known, knownFile: cfg.KnownHostsFile}, nil
+	}
+	return nil, errHostKeyUnconfigured
+}
+
+func (v *hostKeyVerifier) check(host string, remote net.Addr, key ssh.PublicKey) error {
+	fp := ssh.FingerprintSHA256(key)
+	refuse := func(reason string, err error) error {
+		v.refused = &HostKeyError{Host: host, KeyType: key.Type(), Fingerprint: fp, Reason: reason, Err: err}
+		return v.refused
+	}
+	if v.known == nil {
+		if normalizeFingerprint(fp) != v.pinned {
+			return refuse("does not match host_key_fingerprint "+v.pinned, nil)
+		}
+		return nil
+	}
+	err := v.known(host, remote, key)
+	if err == nil {
+		return nil
+	}
+	var keyErr *knownhosts.KeyError
+	var revoked *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &keyErr) && len(keyErr.Want) == 0:
+		return refuse(fmt.Sprintf("host is not listed in known_hosts file %s", v.knownFile), err)
+	case errors.As(err, &keyErr):
+		var want []string
+		for _, k := range keyErr.Want {
+			want = append(want, fmt.Sprintf("%s %s (%s:%d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
+		}
+		return refuse("known_hosts lists a different key for this host: "+strings.Join(want, ", "), err)
+	case errors.As(err, &revoked):
+		return refuse(fmt.Sprintf("key is marked @revoked at %s:%d", revoked.Revoked.Filename, revoked.Revoked.Line), err)
+	}
+	return refuse("known_hosts check failed", err)
+}
+
+// algorithms lists the host key algorithms known_hosts has keys for, so a
+// server holding several host keys presents one we can check. Without this
+// the server may offer, say, its ECDSA key while known_hosts lists only its
+// ed25519 key, and the connection fails with a misleading mismatch. It
+// returns nil (the ssh package's defaults) for pinned fingerprints and for
+// hosts known_hosts does not list.
+func (v *hostKeyVerifier) algorithms(host string, remote net.Addr) []string {
+	if v.known == nil {
+		return nil
+	}
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil
+	}
+	probe, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	// A fresh random key matches nothing, so the error lists every key
+	// known_hosts holds for the host.
+	var keyErr *knownhosts.KeyError
+	if !errors.As(v.known(host, remote, probe), &keyErr) {
+		return nil
+	}
+	supported := ssh.SupportedAlgorithms().HostKeys
+	var algos []string
+	for _, k := range keyErr.Want {
+		for _, a := range signatureAlgorithms(k.Key.Type()) {
+			if slices.Contains(supported, a) && !slices.Contains(algos, a) {
+				algos = append(algos, a)
+			}
+		}
+	}
+	return algos
+}
+
+// signatureAlgorithms maps a key type to the host key algorithms that use
+// it. RSA keys sign with SHA-2 (RFC 8332); SHA-1 "ssh-rsa" is left out.
+func signatureAlgorithms(keyType string) []string {
+	if keyType == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+	}
+	return []string{keyType}
+}
