@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/outdir"
+	"github.com/nhs-esr/jobplan-hub/transform/report"
+)
+
+func convertCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "convert",
+		Usage:     "convert supplier exports into ESR job-plan records with a report per file",
+		ArgsUsage: "INPUT...",
+		Description: `For each INPUT x.ext, writes into --out:
+  x.jobplans.jsonl   accepted records, one JSON object a line
+  x.rejected.ext     rejected source rows, byte for byte, with the header
+  x.report.json      counts and every finding
+  x.errors.csv       the findings, for Excel
+Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be processed.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "mapping", Aliases: []string{"m"}, Usage: "supplier mapping `FILE` (YAML or JSON)", Required: true},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
+			&cli.BoolFlag{Name: "progress", Usage: "show a progress bar (default: when stderr is a terminal)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary lines"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageError(c, "give at least one INPUT file")
+			}
+			m, err := mapping.LoadFile(c.String("mapping"))
+			if err != nil {
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return exitError{2}
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			showProgress := c.Bool("progress") || (!c.IsSet("progress") && isTerminal(c.App.ErrWriter))
+			worst := 0
+			for _, input := range c.Args().Slice() {
+				code, err := convertOne(ctx, c, m, input, showProgress)
+				if err != nil {
+					return err
+				}
+				worst = max(worst, code)
+			}
+			if worst != 0 {
+				return exitError{worst}
+			}
+			return nil
+		},
+	}
+}
+
+func convertOne(ctx context.Context, c *cli.Context, m *mapping.Mapping, input string, showProgress bool) (int, error) {
+	opts := outdir.Options{}
+	if showProgress {
+		opts.Wrap = func(r io.Reader, size int64) io.Reader {
+			bar := progressbar.DefaultBytes(size, "converting "+filepath.Base(input))
+			bar.Describe("converting " + filepath.Base(input))
+			rd := progressbar.NewReader(r, bar)
+			return &rd
+		}
+	}
+	res, err := outdir.ConvertFile(ctx, m, input, c.String("out"), opts)
+	if err != nil {
+		return 2, fmt.Errorf("%s: %w", input, err)
+	}
+	if res.Err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", input, res.Report.Reason)
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintln(c.App.ErrWriter, summary(input, &res.Report, res.Paths))
+	}
+	return res.ExitCode(), nil
+}
+
+func summary(input string, r *report.Report, p outdir.Paths) string {
+	n := r.Counts
+	if r.Status == report.StatusFailed {
+		return fmt.Sprintf("%s: failed, see %s", input, p.Report)
+	}
+	secs := r.Finished.Sub(r.Started).Seconds()
+	rate := ""
+	if secs > 0.05 {
+		rate = fmt.Sprintf(" in %.1fs (%.0f rows/s)", secs, float64(n.RowsRead)/secs)
+	}
+	return fmt.Sprintf("%s: %d rows, %d plans: %d accepted, %d rejected, %d warnings, %d duplicates, %d superseded%s; report %s",
+		input, n.RowsRead, n.PlansBuilt, n.Accepted, n.Rejected, n.Warnings, n.Duplicates, n.Superseded, rate, p.Report)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func usageError(c *cli.Context, msg string) error {
+	fmt.Fprintf(c.App.ErrWriter, "jobplan-hub %s: %s\n", c.Command.Name, msg)
+	return exitError{2}
+}

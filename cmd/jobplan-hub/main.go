@@ -1,0 +1,47 @@
+// Command jobplan-hub converts NHS doctors' job-plan exports into ESR
+// job-plan records and moves them from drop folders and SFTP servers to
+// ESR. This package only wires the transform and transport packages
+// together; see README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+
+// exitError carries an exit status without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// run is main without os.Exit, so testscript can run the command in-process.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := &cli.App{
+		Name:      "jobplan-hub",
+		Usage:     "get consultant and SAS job plans from supplier exports into ESR",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Commands: []*cli.Command{
+			convertCommand(),
+			schemaCommand(),
+			mappingCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run decides the status
+	}
+	err := app.Run(args)
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "jobplan-hub: %v\n", err)
+	return 2
+}

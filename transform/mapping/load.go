@@ -1,0 +1,289 @@
+package mapping
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/xeipuuv/gojsonschema"
+	"gopkg.in/yaml.v3"
+
+	"github.com/nhs-esr/jobplan-hub/transform/record"
+)
+
+// SchemaJSON is the JSON Schema of the mapping-file format. The list of
+// allowed field names is added from the record's field table at load time.
+//
+//go:embed mapping.schema.json
+var SchemaJSON []byte
+
+var formatSchema = func() *gojsonschema.Schema {
+	var doc map[string]any
+	if err := json.Unmarshal(SchemaJSON, &doc); err != nil {
+		panic("mapping: embedded schema: " + err.Error())
+	}
+	fields := doc["properties"].(map[string]any)["fields"].(map[string]any)
+	fields["propertyNames"] = map[string]any{"enum": record.Keys()}
+	s, err := gojsonschema.NewSchema(gojsonschema.NewGoLoader(doc))
+	if err != nil {
+		panic("mapping: embedded schema: " + err.Error())
+	}
+	return s
+}()
+
+// Problem is one mistake in a mapping file.
+type Problem struct {
+	File    string
+	Line    int
+	Col     int
+	Message string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Message)
+}
+
+// Problems is every mistake found in a mapping file; it is an error.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LoadFile reads, checks and compiles a mapping file. A mapping with any
+// problem returns Problems listing all of them.
+func LoadFile(path string) (*Mapping, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read mapping: %w", err)
+	}
+	return Load(path, data)
+}
+
+// Load checks and compiles a mapping held in memory; name is used in
+// problem positions.
+func Load(name string, data []byte) (*Mapping, error) {
+	doc := &document{file: name}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Problems{doc.yamlProblem(err)}
+	}
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, Problems{{File: name, Line: 1, Col: 1, Message: "a mapping file must be a YAML (or JSON) object"}}
+	}
+	doc.root = root.Content[0]
+	value, err := nodeValue(doc.root)
+	if err != nil {
+		return nil, Problems{{File: name, Line: 1, Col: 1, Message: err.Error()}}
+	}
+	res, err := formatSchema.Validate(gojsonschema.NewGoLoader(value))
+	if err != nil {
+		return nil, Problems{{File: name, Line: 1, Col: 1, Message: err.Error()}}
+	}
+	for _, e := range res.Errors() {
+		doc.schemaProblem(e)
+	}
+	if len(doc.problems) > 0 {
+		doc.sort()
+		return nil, doc.problems
+	}
+	var spec Spec
+	if err := doc.root.Decode(&spec); err != nil {
+		doc.add(doc.root, "%v", err)
+		return nil, doc.problems
+	}
+	sum := sha256.Sum256(data)
+	m := compile(doc, &spec)
+	if len(doc.problems) > 0 {
+		doc.sort()
+		return nil, doc.problems
+	}
+	m.SHA256 = hex.EncodeToString(sum[:])
+	return m, nil
+}
+
+// document tracks positions while a mapping is checked.
+type document struct {
+	file     string
+	root     *yaml.Node
+	problems Problems
+}
+
+func (d *document) add(n *yaml.Node, format string, args ...any) {
+	line, col := 1, 1
+	if n != nil {
+		line, col = n.Line, n.Column
+	}
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Col: col, Message: fmt.Sprintf(format, args...)})
+}
+
+func (d *document) sort() {
+	sort.SliceStable(d.problems, func(i, j int) bool {
+		a, b := d.problems[i], d.problems[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func (d *document) yamlProblem(err error) Problem {
+	p := Problem{File: d.file, Line: 1, Col: 1, Message: strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+	}
+	return p
+}
+
+// schemaProblem places a JSON Schema error at the YAML node it is about.
+func (d *document) schemaProblem(e gojsonschema.ResultError) {
+	path := strings.Split(e.Context().String(), ".")[1:] // drop "(root)"
+	msg := e.Description()
+	if e.Type() == "additional_property_not_allowed" {
+		if prop, ok := e.Details()["property"].(string); ok {
+			path = append(path, prop)
+			msg = fmt.Sprintf("unknown setting %q", prop)
+			if len(path) == 1 {
+				msg += " (allowed: version, name, description, format, csv, json, units, numbers, filters, fields, group, activities, duplicates, rules)"
+			}
+		}
+	}
+	if e.Type() == "invalid_property_name" || e.Type() == "enum" && len(path) == 2 && path[0] == "fields" {
+		if prop, ok := e.Details()["property"].(string); ok && len(path) == 1 {
+			path = append(path, prop)
+		}
+		msg = fmt.Sprintf("%q is not a field of the ESR job-plan record (see `jobplan-hub schema`)", path[len(path)-1])
+	}
+	where := strings.Join(path, ".")
+	if where != "" {
+		msg = where + ": " + msg
+	}
+	d.add(d.node(path...), "%s", msg)
+}
+
+// node returns the deepest node along path: the key node of a mapping entry,
+// so positions point at the setting's name.
+func (d *document) node(path ...string) *yaml.Node {
+	n, at := d.root, d.root
+	for i := 0; i < len(path); i++ {
+		switch n.Kind {
+		case yaml.MappingNode:
+			found := false
+			// Keys may contain dots, which the schema path splits: try
+			// the longest join first.
+			for j := len(path); j > i && !found; j-- {
+				key := strings.Join(path[i:j], ".")
+				for k := 0; k+1 < len(n.Content); k += 2 {
+					if n.Content[k].Value == key {
+						at, n = n.Content[k], n.Content[k+1]
+						i = j - 1
+						found = true
+						break
+					}
+				}
+			}
+			if !found {
+				return at
+			}
+		case yaml.SequenceNode:
+			idx, err := strconv.Atoi(path[i])
+			if err != nil || idx >= len(n.Content) {
+				return at
+			}
+			n = n.Content[idx]
+			at = n
+		default:
+			return at
+		}
+	}
+	return at
+}
+
+// value returns the value node along path (nil when absent).
+func (d *document) value(path ...string) *yaml.Node {
+	n := d.root
+	for _, p := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for k := 0; k+1 < len(n.Content); k += 2 {
+			if n.Content[k].Value == p {
+				next = n.Content[k+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+// keysInOrder returns the keys of the mapping at path in file order.
+func (d *document) keysInOrder(path ...string) []string {
+	n := d.value(path...)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var keys []string
+	for k := 0; k+1 < len(n.Content); k += 2 {
+		keys = append(keys, n.Content[k].Value)
+	}
+	return keys
+}
+
+// nodeValue converts YAML to JSON-like Go values for schema validation.
+func nodeValue(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		return nodeValue(n.Content[0])
+	case yaml.AliasNode:
+		return nodeValue(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for k := 0; k+1 < len(n.Content); k += 2 {
+			v, err := nodeValue(n.Content[k+1])
+			if err != nil {
+				return nil, err
+			}
+			m[n.Content[k].Value] = v
+		}
+		return m, nil
+	case yaml.SequenceNode:
+		s := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			v, err := nodeValue(c)
+			if err != nil {
+				return nil, err
+			}
+			s[i] = v
+		}
+		return s, nil
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return nil, nil
+		case "!!bool":
+			var b bool
+			if err := n.Decode(&b); err != nil {
+				return nil, err
+			}
+			return b, nil
+		case "!!int", "!!float":
+			return json.Number(n.Value), nil
+		}
+		return n.Value, nil
+	}
+	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+}

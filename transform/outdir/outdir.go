@@ -1,0 +1,234 @@
+// Package outdir converts one input into a directory of outputs: records,
+// rejected rows, report.json and errors.csv, each published atomically
+// (temporary name, fsync, rename) only once the whole conversion succeeded.
+package outdir
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
+	"github.com/nhs-esr/jobplan-hub/transform"
+	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/report"
+)
+
+// Paths are the output files of one input.
+type Paths struct {
+	Records  string // <base>.jobplans.jsonl
+	Rejected string // <base>.rejected.<ext>
+	Report   string // <base>.report.json
+	Errors   string // <base>.errors.csv
+}
+
+// PathsFor returns the output paths for an input named name in dir.
+func PathsFor(dir, name string) Paths {
+	name = filepath.Base(name)
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	if ext == "" {
+		ext = ".txt"
+	}
+	j := func(s string) string { return filepath.Join(dir, base+s) }
+	return Paths{Records: j(".jobplans.jsonl"), Rejected: j(".rejected" + ext), Report: j(".report.json"), Errors: j(".errors.csv")}
+}
+
+// Result is the outcome of converting one file.
+type Result struct {
+	Report report.Report
+	Paths  Paths
+	// Err is non-nil when the file could not be processed; the report
+	// then says why. A *transform.FileError means the content is at fault.
+	Err error
+}
+
+// ExitCode is 0 when every plan was accepted, 1 when some were rejected,
+// and 2 when the file could not be processed.
+func (r *Result) ExitCode() int {
+	switch r.Report.Status {
+	case report.StatusAccepted, report.StatusSkipped:
+		return 0
+	case report.StatusPartial:
+		return 1
+	}
+	return 2
+}
+
+// Options tune a conversion.
+type Options struct {
+	// Wrap, when set, wraps the input reader (progress bars).
+	Wrap func(r io.Reader, size int64) io.Reader
+	Now  func() time.Time
+}
+
+// ConvertFile converts the file at inputPath into dir. The returned error is
+// only for failures to write the outputs themselves; problems with the input
+// are in Result.Err and the report.
+func ConvertFile(ctx context.Context, m *mapping.Mapping, inputPath, dir string, opts Options) (*Result, error) {
+	f, err := os.Open(inputPath)
+	if err != nil {
+		return Fail(m, inputPath, dir, fmt.Errorf("cannot open the file: %w", err), opts)
+	}
+	defer f.Close()
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	return Convert(ctx, m, filepath.Base(inputPath), f, size, dir, opts)
+}
+
+// Convert converts r (the content of the input called name) into dir.
+func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, size int64, dir string, opts Options) (*Result, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
+	res := &Result{Paths: PathsFor(dir, name)}
+	res.Report = report.Report{Input: name, Mapping: m.Name, MappingSHA256: m.SHA256, Started: now().UTC()}
+
+	records, err := atomicfile.Create(res.Paths.Records)
+	if err != nil {
+		return nil, err
+	}
+	defer records.Abort()
+	rejected, err := atomicfile.Create(res.Paths.Rejected)
+	if err != nil {
+		return nil, err
+	}
+	defer rejected.Abort()
+	errorsCSV, err := atomicfile.Create(res.Paths.Errors)
+	if err != nil {
+		return nil, err
+	}
+	defer errorsCSV.Abort()
+	findings, err := report.NewWriter(dir, errorsCSV)
+	if err != nil {
+		return nil, err
+	}
+	defer findings.Close()
+
+	h := sha256.New()
+	counter := &countingReader{r: io.TeeReader(r, h)}
+	var in io.Reader = counter
+	if opts.Wrap != nil {
+		in = opts.Wrap(in, size)
+	}
+	counts, convErr := transform.Convert(ctx, m, in, transform.Outputs{Records: records, Rejected: rejected, Findings: findings, SpoolDir: dir})
+	if convErr != nil && !isFileError(convErr) {
+		return nil, convErr // I/O failure or cancellation: publish nothing
+	}
+	// Hash the whole input even if conversion stopped early.
+	if _, err := io.Copy(io.Discard, counter); err != nil && convErr == nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	res.Report.InputSHA256 = hex.EncodeToString(h.Sum(nil))
+	res.Report.InputBytes = counter.n
+	res.Report.Counts = counts
+	res.Report.Status = transform.Status(counts, convErr)
+	res.Err = convErr
+	if convErr != nil {
+		res.Report.Reason = transform.Describe(convErr)
+	}
+	res.Report.Finished = now().UTC()
+
+	if err := findings.FlushCSV(); err != nil {
+		return nil, err
+	}
+	// Publish: data files first, the report last, so a report on disk
+	// always describes outputs that exist.
+	publish := func(f *atomicfile.File, path string, want bool, slot *string) error {
+		if !want {
+			f.Abort()
+			return removeStale(path)
+		}
+		*slot = filepath.Base(path)
+		return f.Commit()
+	}
+	ok := convErr == nil
+	if err := publish(records, res.Paths.Records, ok, &res.Report.Outputs.Records); err != nil {
+		return nil, err
+	}
+	if err := publish(rejected, res.Paths.Rejected, ok && counts.Rejected > 0, &res.Report.Outputs.Rejected); err != nil {
+		return nil, err
+	}
+	if err := publish(errorsCSV, res.Paths.Errors, ok && findings.Count() > 0, &res.Report.Outputs.Errors); err != nil {
+		return nil, err
+	}
+	return res, writeReport(res, findings)
+}
+
+// Fail writes a report for an input that could not be read at all.
+func Fail(m *mapping.Mapping, name, dir string, cause error, opts Options) (*Result, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
+	res := &Result{Paths: PathsFor(dir, name), Err: cause}
+	t := now().UTC()
+	res.Report = report.Report{Input: filepath.Base(name), Status: report.StatusFailed, Reason: cause.Error(), Started: t, Finished: t}
+	if m != nil {
+		res.Report.Mapping, res.Report.MappingSHA256 = m.Name, m.SHA256
+	}
+	for _, p := range []string{res.Paths.Records, res.Paths.Rejected, res.Paths.Errors} {
+		if err := removeStale(p); err != nil {
+			return nil, err
+		}
+	}
+	findings, err := report.NewWriter(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer findings.Close()
+	return res, writeReport(res, findings)
+}
+
+func writeReport(res *Result, findings *report.Writer) error {
+	f, err := atomicfile.Create(res.Paths.Report)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := findings.Finish(f, &res.Report); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+// removeStale deletes an output left by an earlier run of the same input,
+// so the directory never mixes two runs.
+func removeStale(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale output: %w", err)
+	}
+	return nil
+}
+
+func isFileError(err error) bool {
+	var fe *transform.FileError
+	return errors.As(err, &fe)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

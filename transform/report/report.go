@@ -1,0 +1,183 @@
+// Package report writes the per-file report a trust reads: report.json
+// (summary and every finding) and errors.csv (the findings for Excel).
+// Findings are streamed to disk as they are found, so a file with a million
+// bad rows does not hold a million findings in memory.
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/transform/decimal"
+	"github.com/nhs-esr/jobplan-hub/transform/finding"
+)
+
+// Status of a file after conversion.
+const (
+	StatusAccepted = "accepted"           // every plan accepted (warnings allowed)
+	StatusPartial  = "partially_rejected" // some plans rejected
+	StatusFailed   = "failed"             // the file could not be processed
+	StatusSkipped  = "already_processed"  // the same content was processed before
+)
+
+// Counts summarises a conversion.
+type Counts struct {
+	RowsRead     int `json:"rows_read"`
+	RowsFiltered int `json:"rows_filtered"`
+	PlansBuilt   int `json:"plans_built"`
+	Accepted     int `json:"accepted"`
+	Rejected     int `json:"rejected"`
+	Warnings     int `json:"warnings"`
+	Errors       int `json:"errors"`
+	Duplicates   int `json:"duplicates"`
+	Superseded   int `json:"superseded"`
+}
+
+// Report is the header of report.json; findings follow it in the file.
+type Report struct {
+	Input         string    `json:"input"`
+	InputSHA256   string    `json:"input_sha256"`
+	InputBytes    int64     `json:"input_bytes"`
+	Mapping       string    `json:"mapping"`
+	MappingSHA256 string    `json:"mapping_sha256"`
+	Status        string    `json:"status"`
+	Reason        string    `json:"reason,omitempty"`
+	Counts        Counts    `json:"counts"`
+	Started       time.Time `json:"started"`
+	Finished      time.Time `json:"finished"`
+	Outputs       Outputs   `json:"outputs"`
+	// SeeReport names an earlier report for a file already processed.
+	SeeReport string `json:"see_report,omitempty"`
+}
+
+// Outputs names the files written beside the report.
+type Outputs struct {
+	Records  string `json:"records,omitempty"`
+	Rejected string `json:"rejected,omitempty"`
+	Errors   string `json:"errors,omitempty"`
+}
+
+// Writer collects findings while a file is converted.
+type Writer struct {
+	spool   *os.File // findings as JSON array elements
+	buf     *bufio.Writer
+	csvw    *csv.Writer
+	n       int
+	scratch []byte
+}
+
+// CSVHeader is the header row of errors.csv.
+var CSVHeader = []string{"record", "line", "end_line", "assignment_number", "field", "column", "value", "rule", "severity", "message", "fix"}
+
+// NewWriter streams findings into a temporary file in dir, and as CSV rows
+// into errorsCSV (nil for none).
+func NewWriter(dir string, errorsCSV io.Writer) (*Writer, error) {
+	f, err := os.CreateTemp(dir, ".findings-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("create findings spool: %w", err)
+	}
+	w := &Writer{spool: f, buf: bufio.NewWriterSize(f, 64<<10)}
+	if errorsCSV != nil {
+		w.csvw = csv.NewWriter(errorsCSV)
+		w.csvw.UseCRLF = true // Excel's native line ending
+		if err := w.csvw.Write(CSVHeader); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Add records one finding.
+func (w *Writer) Add(f finding.Finding) error {
+	if w.n > 0 {
+		w.buf.WriteString(",\n")
+	} else {
+		w.buf.WriteString("\n")
+	}
+	w.n++
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if _, err := w.buf.Write(b); err != nil {
+		return fmt.Errorf("write findings: %w", err)
+	}
+	if w.csvw != nil {
+		return w.csvw.Write([]string{
+			strconv.Itoa(f.Record), strconv.Itoa(f.Line), strconv.Itoa(f.EndLine),
+			SafeCell(f.Assignment), SafeCell(f.Field), SafeCell(f.Column), SafeCell(f.Value),
+			f.Rule, string(f.Severity), SafeCell(f.Message), SafeCell(f.Fix),
+		})
+	}
+	return nil
+}
+
+// Count is the number of findings added.
+func (w *Writer) Count() int { return w.n }
+
+// FlushCSV flushes errors.csv; call it before publishing that file.
+func (w *Writer) FlushCSV() error {
+	if w.csvw == nil {
+		return nil
+	}
+	w.csvw.Flush()
+	if err := w.csvw.Error(); err != nil {
+		return fmt.Errorf("write errors.csv: %w", err)
+	}
+	return nil
+}
+
+// Finish writes report.json to out: the header, then every finding.
+func (w *Writer) Finish(out io.Writer, r *Report) error {
+	if err := w.buf.Flush(); err != nil {
+		return fmt.Errorf("write findings: %w", err)
+	}
+	head, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(out)
+	bw.Write(head[:len(head)-2]) // drop "\n}"
+	bw.WriteString(",\n  \"findings\": [")
+	if _, err := w.spool.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read findings: %w", err)
+	}
+	if _, err := io.Copy(bw, w.spool); err != nil {
+		return fmt.Errorf("copy findings: %w", err)
+	}
+	if w.n > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]\n}\n")
+	return bw.Flush()
+}
+
+// Close removes the findings spool.
+func (w *Writer) Close() error {
+	name := w.spool.Name()
+	w.spool.Close()
+	return os.Remove(name)
+}
+
+// SafeCell neutralises text that a spreadsheet would run as a formula
+// (CSV injection): a leading = + - @ tab or CR gets a leading apostrophe.
+// Plain numbers such as -0.5 are left alone.
+func SafeCell(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		if _, err := decimal.Parse(s, false); err == nil {
+			return s
+		}
+		return "'" + s
+	}
+	return s
+}
