@@ -10,12 +10,13 @@ import (
 	"testing"
 )
 
-// addSamples seeds a fuzz target with the bundled sample exports.
-func addSamples(f *testing.F, glob string) {
+// addSamples seeds a fuzz target with the bundled sample exports; extra
+// holds the target's other arguments.
+func addSamples(f *testing.F, glob string, extra ...any) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "samples", "*", glob))
 	for _, name := range files {
 		if b, err := os.ReadFile(name); err == nil && len(b) < 1<<20 {
-			f.Add(b)
+			f.Add(append([]any{b}, extra...)...)
 		}
 	}
 }
@@ -93,7 +94,8 @@ func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`[{"a":1},{"b":[1,2]}]`), false)
 	f.Add([]byte(`{"data":{"jobPlans":[{"a":"x"}]}}`), false)
 	f.Add([]byte("{\"a\":1}\n{\"a\":2}\n"), true)
-	addSamples(f, "*.json")
+	addSamples(f, "*.json", false)
+	addSamples(f, "*.jsonl", true)
 	f.Fuzz(func(t *testing.T, data []byte, lines bool) {
 		var r Reader
 		var err error
