@@ -38,12 +38,25 @@ type FindingSink interface {
 
 // Outputs are where a conversion writes. Any may be io.Discard.
 type Outputs struct {
-	Records  io.Writer // accepted records, one JSON object a line, input order
+	// Records receives accepted records, one JSON object a line, in input
+	// order. When it is a file (RecordFile), records are written straight
+	// into it and superseded ones squeezed out in place at the end;
+	// otherwise they go through a spool file in SpoolDir.
+	Records  io.Writer
 	Rejected io.Writer // rejected source rows, in the input's own format
 	Findings FindingSink
 	// SpoolDir holds the temporary file used to drop superseded plans
 	// (default os.TempDir()).
 	SpoolDir string
+}
+
+// RecordFile is a seekable records output that can be compacted in place.
+type RecordFile interface {
+	io.Writer
+	io.ReaderAt
+	io.WriterAt
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
 }
 
 // Convert reads one input with mapping m. It returns the counts, a
@@ -111,15 +124,23 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 	if c.m.Grouped() {
 		c.seenKeys = map[uint64]groupSeen{}
 	}
-	spoolFile, err := os.CreateTemp(c.out.SpoolDir, ".records-*.tmp")
-	if err != nil {
-		return fmt.Errorf("create record spool: %w", err)
+	target, direct := c.out.Records.(RecordFile)
+	if !direct {
+		spoolFile, err := os.CreateTemp(c.out.SpoolDir, ".records-*.tmp")
+		if err != nil {
+			return fmt.Errorf("create record spool: %w", err)
+		}
+		defer func() {
+			spoolFile.Close()
+			os.Remove(spoolFile.Name())
+		}()
+		target = spoolFile
 	}
-	defer func() {
-		spoolFile.Close()
-		os.Remove(spoolFile.Name())
-	}()
-	c.spool = bufio.NewWriterSize(spoolFile, 256<<10)
+	start, err := target.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("records output: %w", err)
+	}
+	c.spool = bufio.NewWriterSize(target, 256<<10)
 
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
@@ -156,9 +177,28 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 		return c.err
 	}
 	if err := c.spool.Flush(); err != nil {
-		return fmt.Errorf("write record spool: %w", err)
+		return fmt.Errorf("write records: %w", err)
 	}
-	return c.copyAccepted(spoolFile)
+	c.decideDuplicates()
+	if c.err != nil {
+		return c.err
+	}
+	end, err := target.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("records output: %w", err)
+	}
+	if !c.dedup.dropped.empty() {
+		if end, err = c.compact(target, start, end); err != nil {
+			return err
+		}
+	}
+	if direct {
+		return nil
+	}
+	if _, err := io.Copy(c.out.Records, io.NewSectionReader(target, start, end-start)); err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	return nil
 }
 
 // fileError wraps errors that make a whole file unprocessable.
@@ -242,9 +282,9 @@ func (c *converter) row(row *decode.Row, width int) {
 	c.groupHash = h.Sum64()
 	if earlier, seen := c.seenKeys[c.groupHash]; seen {
 		c.collect(finding.Finding{Rule: "M10", Severity: finding.Error, Message: fmt.Sprintf("This plan's rows are separated from its rows at lines %d-%d by other plans' rows; neither part is sent, as each alone is an incomplete plan.", earlier.first, earlier.last)})
-		if earlier.spooled >= 0 {
+		if earlier.accepted {
 			// The first part was accepted before the rest turned up: withdraw it.
-			c.dedup.markDropped(uint32(earlier.spooled))
+			c.dedup.dropped.set(uint32(earlier.first))
 			c.counts.Accepted--
 			c.counts.Rejected++
 			c.addFinding(finding.Finding{Record: earlier.record, Line: earlier.first, EndLine: earlier.last, Assignment: earlier.assignment, Rule: "M10", Severity: finding.Error,
@@ -317,35 +357,13 @@ func (c *converter) finishPlan() {
 		return
 	}
 	c.jsonBuf = p.AppendJSON(c.jsonBuf[:0])
-	verdict := c.dedup.offer(p, c.jsonBuf, c.firstLine, c.m.KeepAllPlans)
-	switch verdict.kind {
-	case dupIdentical:
-		c.counts.Duplicates++
-		c.collect(finding.Finding{Rule: "D1", Severity: finding.Warning, Field: "assignment_number", Value: asg,
-			Message: fmt.Sprintf("This plan is identical to the plan at line %d and is sent once.", verdict.otherLine), Fix: finding.Rules["D1"].Fix})
-	case dupOlder:
-		c.counts.Superseded++
-		c.collect(finding.Finding{Rule: "D2", Severity: finding.Warning, Field: "effective_date", Value: p.Text(recordEffective),
-			Message: fmt.Sprintf("A later plan for this assignment (line %d, effective %s) replaces this one, which is not sent.", verdict.otherLine, verdict.otherDate), Fix: finding.Rules["D2"].Fix})
-	case dupNewer, dupConflict:
-		c.counts.Superseded++
-		rule, msg := "D2", fmt.Sprintf("This plan replaces the earlier plan at line %d (effective %s), which is not sent.", verdict.otherLine, verdict.otherDate)
-		if verdict.kind == dupConflict {
-			rule, msg = "D3", fmt.Sprintf("The plan at line %d has the same effective date but different values; this later row is sent instead.", verdict.otherLine)
-		}
-		c.collect(finding.Finding{Rule: rule, Severity: finding.Warning, Field: "effective_date", Value: p.Text(recordEffective), Message: msg, Fix: finding.Rules[rule].Fix})
+	c.dedup.add(p, c.jsonBuf, c.firstLine)
+	c.counts.Accepted++
+	c.jsonBuf = append(c.jsonBuf, '\n')
+	if _, err := c.spool.Write(c.jsonBuf); err != nil && c.err == nil {
+		c.err = fmt.Errorf("write records: %w", err)
 	}
-	if verdict.spool {
-		c.counts.Accepted++
-		c.jsonBuf = append(c.jsonBuf, '\n')
-		if _, err := c.spool.Write(c.jsonBuf); err != nil && c.err == nil {
-			c.err = fmt.Errorf("write record spool: %w", err)
-		}
-	}
-	if verdict.kind == dupNewer || verdict.kind == dupConflict {
-		c.counts.Accepted-- // the earlier plan it replaces is dropped
-	}
-	c.remember(recNo, asg, verdict.spool)
+	c.remember(recNo, asg, true)
 	emit()
 }
 
@@ -354,19 +372,15 @@ type groupSeen struct {
 	record      int
 	first, last int
 	assignment  string
-	spooled     int64 // position in the spool, -1 when not accepted
+	accepted    bool
 }
 
 // remember notes a finished group so that later rows of it are caught.
-func (c *converter) remember(recNo int, asg string, spooled bool) {
+func (c *converter) remember(recNo int, asg string, accepted bool) {
 	if c.seenKeys == nil {
 		return
 	}
-	g := groupSeen{record: recNo, first: c.firstLine, last: c.lastLine, assignment: asg, spooled: -1}
-	if spooled {
-		g.spooled = int64(c.dedup.spooled) - 1
-	}
-	c.seenKeys[c.groupHash] = g
+	c.seenKeys[c.groupHash] = groupSeen{record: recNo, first: c.firstLine, last: c.lastLine, assignment: asg, accepted: accepted}
 }
 
 func (c *converter) hasError() bool {
@@ -401,35 +415,85 @@ func (c *converter) addFinding(f finding.Finding) {
 	}
 }
 
-// copyAccepted copies the spooled records to the output, leaving out those
-// a later plan superseded.
-func (c *converter) copyAccepted(spool *os.File) error {
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read record spool: %w", err)
-	}
-	if !c.dedup.anyDropped() {
-		if _, err := io.Copy(c.out.Records, spool); err != nil {
-			return fmt.Errorf("write records: %w", err)
+// decideDuplicates drops repeats and superseded plans once the whole file
+// has been read, and reports each.
+func (c *converter) decideDuplicates() {
+	c.dedup.decide(c.m.KeepAllPlans, func(d dupDecision) {
+		c.counts.Accepted--
+		f := finding.Finding{Line: d.line, EndLine: d.line, Assignment: d.assignment, Field: "effective_date", Column: c.m.SourceOf(record.EffectiveDate), Value: d.date, Severity: finding.Warning}
+		switch d.kind {
+		case dupIdentical:
+			c.counts.Duplicates++
+			f.Rule, f.Field, f.Column, f.Value = "D1", "", "", ""
+			f.Message = fmt.Sprintf("This plan is identical to the plan at line %d and is sent once.", d.otherLine)
+		case dupOlder:
+			c.counts.Superseded++
+			f.Rule = "D2"
+			f.Message = fmt.Sprintf("The later plan at line %d (effective %s) replaces this one (effective %s), which is not sent.", d.otherLine, d.otherDate, d.date)
+		case dupConflict:
+			c.counts.Superseded++
+			f.Rule = "D3"
+			f.Message = fmt.Sprintf("The plan at line %d has the same effective date (%s) but different values; that later row is sent and this one is not.", d.otherLine, d.date)
 		}
+		f.Fix = finding.Rules[f.Rule].Fix
+		f.Severity = c.m.Validator.Severity(f.Rule)
+		if f.Severity == finding.Off {
+			f.Severity = finding.Warning // dropping a plan is always reported
+		}
+		c.addFinding(f)
+	})
+}
+
+// compact squeezes dropped records out of f[start:end] in place and returns
+// the new end. Writes never overtake reads, as records only move earlier.
+func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(f, start, end-start), 256<<10)
+	w := start
+	buf := make([]byte, 0, 256<<10)
+	flush := func() error {
+		if _, err := f.WriteAt(buf, w); err != nil {
+			return fmt.Errorf("compact records: %w", err)
+		}
+		w += int64(len(buf))
+		buf = buf[:0]
 		return nil
 	}
-	br := bufio.NewReaderSize(spool, 256<<10)
-	bw := bufio.NewWriterSize(c.out.Records, 256<<10)
-	for i := uint32(0); ; i++ {
+	lines := c.dedup.spooled
+	next := uint32(0)
+	for {
 		line, err := br.ReadSlice('\n')
 		if err == io.EOF && len(line) == 0 {
 			break
 		}
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("read record spool: %w", err)
+			return 0, fmt.Errorf("compact records: %w", err)
 		}
-		if !c.dedup.dropped(i) {
-			if _, err := bw.Write(line); err != nil {
-				return fmt.Errorf("write records: %w", err)
+		// The k-th record written is the plan with the k-th first line.
+		for !lines.has(next) {
+			next++
+		}
+		keep := !c.dedup.dropped.has(next)
+		next++
+		if !keep {
+			continue
+		}
+		if len(buf)+len(line) > cap(buf) {
+			if err := flush(); err != nil {
+				return 0, err
 			}
 		}
+		buf = append(buf, line...)
 	}
-	return bw.Flush()
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	if err := f.Truncate(w); err != nil {
+		return 0, fmt.Errorf("compact records: %w", err)
+	}
+	if _, err := f.Seek(w, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("compact records: %w", err)
+	}
+	return w, nil
 }
 
 // Status returns the report status for a conversion's outcome.

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -116,7 +117,7 @@ func (c *CSVReader) Next() (*Row, error) {
 			return nil, fmt.Errorf("read csv: %w", err)
 		}
 		line, _ := c.cr.FieldPos(0)
-		end := line + strings.Count(string(raw), "\n")
+		end := line + bytes.Count(raw, newline)
 		c.lastLine = end
 		if blank(rec) {
 			continue
@@ -125,6 +126,8 @@ func (c *CSVReader) Next() (*Row, error) {
 		return &c.row, nil
 	}
 }
+
+var newline = []byte{'\n'}
 
 func blank(rec []string) bool {
 	for _, f := range rec {

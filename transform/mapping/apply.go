@@ -42,15 +42,22 @@ func quoteList(s []string) string {
 type Applier struct {
 	m     *Mapping
 	index map[*source]int // CSV column position per source; -1 when absent
-	vm    vm.VM
-	env   map[string]any
-	row   *decode.Row // current row, for filter expressions
-	emit  func(finding.Finding)
-	key   []byte
+	// fieldCols is index[&m.fields[i].src], resolved once so the per-row
+	// path does no map lookups.
+	fieldCols []int
+	vm        vm.VM
+	env       map[string]any
+	row       *decode.Row // current row, for filter expressions
+	emit      func(finding.Finding)
+	key       []byte
+
+	dates [record.NumFields + 1]dateMemo
 
 	header []string       // CSV header, for column() in filter expressions
 	named  map[string]int // column() positions resolved so far
 }
+
+type dateMemo struct{ raw, iso string }
 
 // Bind prepares the mapping for an input with the given CSV header (nil for
 // JSON). Columns the mapping names must exist unless they have a default.
@@ -89,6 +96,10 @@ func (m *Mapping) Bind(header []string) (*Applier, error) {
 	}
 	if len(missing) > 0 {
 		return nil, &MissingColumnsError{Columns: missing, Header: header}
+	}
+	a.fieldCols = make([]int, len(m.fields))
+	for i, r := range m.fields {
+		a.fieldCols[i] = a.index[&r.src]
 	}
 	return a, nil
 }
@@ -242,8 +253,17 @@ func (f *filterRule) match(v string) bool {
 // set; the caller adds positions).
 func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.Finding)) {
 	a.emit = emit
-	for _, r := range a.m.fields {
-		raw, _ := a.get(&r.src, row, nil)
+	csv := a.fieldCols != nil
+	for i, r := range a.m.fields {
+		var raw string
+		switch {
+		case csv && r.src.column != "":
+			if c := a.fieldCols[i]; c >= 0 && c < len(row.Fields) {
+				raw = row.Fields[c]
+			}
+		default:
+			raw, _ = a.get(&r.src, row, nil)
+		}
 		a.apply(r, raw, p)
 	}
 }
@@ -322,9 +342,15 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 	case kindText:
 		return parsed{text: v, isText: true}, true
 	case kindDate:
+		// Exports repeat a few dates over many rows: remember the last one.
+		if memo := &a.dates[r.id]; memo.raw == v && v != "" {
+			return parsed{text: memo.iso, isText: true}, true
+		}
 		for _, layout := range r.formats {
 			if t, err := time.Parse(layout, v); err == nil {
-				return parsed{text: t.Format(time.DateOnly), isText: true}, true
+				iso := t.Format(time.DateOnly)
+				a.dates[r.id] = dateMemo{raw: v, iso: iso}
+				return parsed{text: iso, isText: true}, true
 			}
 		}
 		a.fail(r, column, raw, "M02", fmt.Sprintf("%s %q is not a date in the format %s.", a.label(r, column), v, strings.Join(humanLayouts(r.formats), " or ")))

@@ -101,7 +101,7 @@ type Source struct {
 	loopDone  chan struct{} // closed when the watch loop has exited
 	kick      chan struct{} // asks the loop to reschedule its settle timer
 	closeOnce sync.Once
-	closeErr  error
+	closeErr  error // set by the loop as it exits; read after loopDone
 
 	mu        sync.Mutex
 	cands     map[string]*candidate // by base name
@@ -114,8 +114,8 @@ type Source struct {
 var _ relay.Source = (*Source)(nil)
 
 // New starts watching opts.Dir. The background watch loop runs until Close
-// is called or ctx is done; after either, Next returns relay.ErrSourceClosed.
-// Call Close in both cases to release the watcher.
+// is called or ctx is done; after either, Next returns relay.ErrSourceClosed
+// and the watcher is released.
 func New(ctx context.Context, opts Options) (*Source, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("localdir: no directory configured")
@@ -352,14 +352,8 @@ func (s *Source) retrack(name string) {
 // Close stops the watch loop and waits for it to exit. Items already
 // returned stay valid. Close is safe to call more than once.
 func (s *Source) Close() error {
-	s.closeOnce.Do(func() {
-		close(s.stop)
-		<-s.loopDone
-		s.markClosed()
-		if s.watcher != nil {
-			s.closeErr = s.watcher.Close()
-		}
-	})
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.loopDone
 	return s.closeErr
 }
 
@@ -383,6 +377,13 @@ func (s *Source) loop(ctx context.Context) {
 	// A source whose loop has stopped can never hand out new files, so say
 	// so instead of letting Next block forever.
 	defer s.markClosed()
+	// Only the loop reads the watcher, so it closes it too; that way a
+	// cancelled ctx releases the inotify handle even without Close.
+	defer func() {
+		if s.watcher != nil {
+			s.closeErr = s.watcher.Close()
+		}
+	}()
 
 	var events <-chan fsnotify.Event
 	var errs <-chan error

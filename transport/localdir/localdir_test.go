@@ -19,18 +19,6 @@ import (
 
 const waitLimit = 5 * time.Second
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func newSource(t *testing.T, opts localdir.Options) *localdir.Source {
 	t.Helper()
 	if opts.SettleTime == 0 {

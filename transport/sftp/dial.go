@@ -124,7 +124,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		stop()
 		switch {
 		case verifier.refused != nil:
-			return nil, retry.Permanent(fmt.Errorf("sftp %s: %w", cfg.Addr, verifier.refused))
+			return nil, retry.Permanent(fmt.Errorf("sftp: %w", verifier.refused))
 		case errors.Is(err, ErrAuthFailed):
 			return nil, retry.Permanent(fmt.Errorf("sftp %s as %s: %w", cfg.Addr, cfg.User, err))
 		}
@@ -271,7 +271,8 @@ func (v *hostKeyVerifier) check(host string, remote net.Addr, key ssh.PublicKey)
 	var revoked *knownhosts.RevokedError
 	switch {
 	case errors.As(err, &keyErr) && len(keyErr.Want) == 0:
-		return refuse(fmt.Sprintf("host is not listed in known_hosts file %s", v.knownFile), err)
+		return refuse(fmt.Sprintf("host is not listed in known_hosts file %s; once the server's administrator "+
+			"has confirmed this fingerprint, add the key (ssh-keyscan prints it)", v.knownFile), err)
 	case errors.As(err, &keyErr):
 		var want []string
 		for _, k := range keyErr.Want {

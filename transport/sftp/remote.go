@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"strings"
@@ -42,7 +43,7 @@ func (h *conn) do(ctx context.Context, fn func(c *Client) error) error {
 	stop := context.AfterFunc(ctx, func() { h.drop(c) })
 	defer stop()
 	err = fn(c)
-	if err != nil && suspect(err) {
+	if err != nil && suspect(c, err) {
 		h.drop(c)
 	}
 	return err
@@ -93,20 +94,15 @@ func (h *conn) Close() error {
 	return err
 }
 
-// suspect reports whether err leaves the connection in doubt. A status reply
-// (no such file, permission denied, failure) proves the server is there;
-// anything else — a lost connection, a timeout — is cured by reconnecting,
-// and needlessly reconnecting costs only a handshake.
-func suspect(err error) bool {
-	var st *pkgsftp.StatusError
-	switch {
-	case errors.As(err, &st), errors.Is(err, os.ErrNotExist), errors.Is(err, os.ErrPermission):
-		return false
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	}
-	var re *retry.Error
-	return !errors.As(err, &re) || re.Retryable
+// suspect reports whether err says the connection itself failed, so that it
+// is replaced now rather than on the next use. Status replies from the
+// server (no such file, permission denied) and local errors do not count.
+func suspect(c *Client, err error) bool {
+	var netErr net.Error
+	return !c.alive() ||
+		errors.Is(err, pkgsftp.ErrSSHFxConnectionLost) || errors.Is(err, pkgsftp.ErrSSHFxNoConnection) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &netErr)
 }
 
 // classify marks err permanent when the server refused the operation

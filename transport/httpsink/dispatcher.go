@@ -1,0 +1,301 @@
+package httpsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/retry"
+)
+
+// Defaults for DispatcherConfig.
+const (
+	DefaultConcurrency  = 4
+	DefaultPollInterval = 10 * time.Second
+)
+
+// markTimeout bounds recording an outcome once the dispatcher is stopping.
+const markTimeout = 10 * time.Second
+
+// Deliverer delivers one record. *Sink is the production implementation.
+type Deliverer interface {
+	Deliver(ctx context.Context, key string, body []byte) (Result, error)
+}
+
+// DispatcherConfig configures a Dispatcher.
+type DispatcherConfig struct {
+	// Destination is the ledger destination whose queue is drained.
+	Destination string
+	// Concurrency is the number of deliveries in flight at once. Default 4.
+	Concurrency int
+	// PollInterval is how often the ledger is checked when nothing is
+	// known to be due and no Wake arrives. Default 10s.
+	PollInterval time.Duration
+	// Backoff spaces retries of temporary failures. A server's
+	// Retry-After is honoured as a minimum.
+	Backoff retry.Backoff
+	// MaxAttempts rejects a record after this many temporary failures.
+	// Zero, the default, retries for as long as an outage lasts.
+	MaxAttempts int
+	// Now is the clock for scheduling retries. Default time.Now.
+	Now func() time.Time
+	// Logger receives rejections and retries. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Dispatcher drains one destination's queue in the ledger into a
+// Deliverer. At most one Dispatcher may run per destination, because which
+// deliveries are in flight is known only in memory.
+type Dispatcher struct {
+	ledger  *ledger.Ledger
+	sink    Deliverer
+	dest    string
+	workers int
+	poll    time.Duration
+	backoff retry.Backoff
+	maxTry  int
+	now     func() time.Time
+	log     *slog.Logger
+
+	wake     chan struct{} // Wake requests
+	finished chan struct{} // a delivery has left the in-flight set
+	running  atomic.Bool
+
+	mu       sync.Mutex
+	inflight map[int64]string // delivery id → assignment number
+	busy     map[string]int   // assignment number → deliveries in flight
+}
+
+// NewDispatcher returns a Dispatcher for cfg.Destination.
+func NewDispatcher(l *ledger.Ledger, sink Deliverer, cfg DispatcherConfig) (*Dispatcher, error) {
+	if l == nil || sink == nil {
+		return nil, errors.New("httpsink: dispatcher needs a ledger and a deliverer")
+	}
+	if cfg.Destination == "" {
+		return nil, errors.New("httpsink: dispatcher needs a destination")
+	}
+	d := &Dispatcher{
+		ledger:   l,
+		sink:     sink,
+		dest:     cfg.Destination,
+		workers:  cfg.Concurrency,
+		poll:     cfg.PollInterval,
+		backoff:  cfg.Backoff,
+		maxTry:   cfg.MaxAttempts,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		wake:     make(chan struct{}, 1),
+		finished: make(chan struct{}, 1),
+	}
+	if d.workers <= 0 {
+		d.workers = DefaultConcurrency
+	}
+	if d.poll <= 0 {
+		d.poll = DefaultPollInterval
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	d.log = d.log.With("destination", d.dest)
+	return d, nil
+}
+
+// Wake makes a running dispatcher look for due deliveries now instead of
+// at its next poll; call it after enqueueing. It never blocks, and is safe
+// to call from any goroutine, running or not.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default: // a wake-up is already pending; one is enough
+	}
+}
+
+// Run delivers due records until ctx is done, then waits for its
+// goroutines to exit and returns nil. Deliveries cut off by ctx stay
+// pending. It returns an error only if the ledger fails, since it can
+// then neither find work nor record outcomes.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("httpsink: dispatcher already running")
+	}
+	defer d.running.Store(false)
+	d.mu.Lock()
+	d.inflight = make(map[int64]string)
+	d.busy = make(map[string]int)
+	d.mu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan ledger.Delivery)
+	g.Go(func() error {
+		defer close(jobs) // lets the workers finish
+		return d.feed(gctx, jobs)
+	})
+	for range d.workers {
+		g.Go(func() error {
+			for job := range jobs {
+				if err := d.deliver(gctx, job); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// feed hands due deliveries to the workers, never more than there are free
+// workers, so that what it hands out is fresh.
+func (d *Dispatcher) feed(ctx context.Context, jobs chan<- ledger.Delivery) error {
+	timer := time.NewTimer(d.poll)
+	defer timer.Stop()
+	for {
+		batch, err := d.take(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, job := range batch {
+			select {
+			case jobs <- job:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+
+		wait := d.poll
+		at, ok, err := d.ledger.NextAttempt(ctx, d.dest)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if until := at.Sub(d.now()); ok && until <= 0 {
+			// Something is due that take did not hand out. Either it is in
+			// flight or blocked behind a delivery in flight, and a
+			// finishing worker will wake us; or it fell due just after
+			// take looked, and we look again now.
+			d.mu.Lock()
+			idle := len(d.inflight) == 0
+			d.mu.Unlock()
+			if idle {
+				continue
+			}
+		} else if ok && until < wait {
+			wait = until
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.wake:
+		case <-d.finished:
+		case <-timer.C:
+		}
+	}
+}
+
+// take fetches due deliveries for the free workers and marks them in
+// flight. It skips deliveries already in flight and any whose assignment
+// has a delivery in flight, so two plans for one doctor never race.
+func (d *Dispatcher) take(ctx context.Context) ([]ledger.Delivery, error) {
+	// The lock is held across the query on purpose. A worker records its
+	// outcome in the ledger and only then leaves the in-flight set, and it
+	// cannot leave while we hold the lock; so every delivery this query
+	// still sees as pending is either really pending or still in the
+	// in-flight set. Releasing the lock during the query would let a
+	// delivery finish in between and be handed out a second time.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	free, busy := d.workers-len(d.inflight), len(d.inflight)
+	if free <= 0 {
+		return nil, nil
+	}
+	// In-flight deliveries are still pending in the ledger and come back
+	// from Due; ask for enough to see past them.
+	due, err := d.ledger.Due(ctx, d.dest, d.now(), free+2*busy)
+	if err != nil {
+		return nil, err
+	}
+	var batch []ledger.Delivery
+	for _, job := range due {
+		if len(batch) == free {
+			break
+		}
+		if _, ok := d.inflight[job.ID]; ok || d.busy[job.AssignmentNumber] > 0 {
+			continue
+		}
+		d.inflight[job.ID] = job.AssignmentNumber
+		d.busy[job.AssignmentNumber]++
+		batch = append(batch, job)
+	}
+	return batch, nil
+}
+
+func (d *Dispatcher) release(job ledger.Delivery) {
+	d.mu.Lock()
+	delete(d.inflight, job.ID)
+	if d.busy[job.AssignmentNumber]--; d.busy[job.AssignmentNumber] <= 0 {
+		delete(d.busy, job.AssignmentNumber)
+	}
+	d.mu.Unlock()
+	select {
+	case d.finished <- struct{}{}:
+	default:
+	}
+}
+
+// deliver makes one attempt and records its outcome.
+func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery) error {
+	defer d.release(job)
+	res, err := d.sink.Deliver(ctx, job.Key, job.Payload)
+	if err != nil && ctx.Err() != nil {
+		// Cut off by shutdown: not the destination's fault, so no attempt
+		// is counted. The delivery stays pending for the next run.
+		return nil
+	}
+	// Record the outcome even if shutdown began meanwhile: forgetting a
+	// success would only cost a duplicate, but it is cheap to avoid.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+
+	var merr error
+	switch {
+	case err == nil && res == AlreadyDelivered:
+		merr = d.ledger.MarkDuplicate(mctx, job.ID)
+	case err == nil:
+		merr = d.ledger.MarkDelivered(mctx, job.ID)
+	case !retry.IsRetryable(err):
+		d.log.Warn("delivery rejected", "id", job.ID, "assignment", job.AssignmentNumber, "line", job.Line, "err", err)
+		merr = d.ledger.MarkRejected(mctx, job.ID, err.Error())
+	default:
+		attempts := job.Attempts + 1
+		if d.maxTry > 0 && attempts >= d.maxTry {
+			d.log.Warn("delivery given up", "id", job.ID, "attempts", attempts, "err", err)
+			merr = d.ledger.MarkRejected(mctx, job.ID, fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
+			break
+		}
+		delay := d.backoff.Delay(attempts, retry.After(err))
+		d.log.Info("delivery will be retried", "id", job.ID, "attempts", attempts, "in", delay, "err", err)
+		merr = d.ledger.MarkRetry(mctx, job.ID, attempts, d.now().Add(delay), err.Error())
+	}
+	if merr != nil {
+		return fmt.Errorf("httpsink: record outcome of delivery %d: %w", job.ID, merr)
+	}
+	return nil
+}

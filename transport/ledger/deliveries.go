@@ -1,0 +1,372 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Record is one output record to deliver.
+type Record struct {
+	AssignmentNumber string
+	EffectiveDate    time.Time // only the date is kept
+	Line             int       // line (or record number) in the input file
+	Payload          []byte    // JSON; stored and sent in canonical form
+}
+
+// EnqueueResult counts what EnqueueFile did.
+type EnqueueResult struct {
+	// Enqueued counts newly inserted deliveries. Some of them may already
+	// be superseded by a later record in the same call.
+	Enqueued int
+	// Duplicates counts records whose key was already queued or sent for
+	// this destination, including repeats within the call.
+	Duplicates int
+	// Superseded counts pending deliveries, old or new, that this call
+	// replaced with a newer plan for the same assignment.
+	Superseded int
+}
+
+// Delivery is one record queued for one destination.
+type Delivery struct {
+	ID               int64
+	Destination      string
+	Key              string // idempotency key
+	AssignmentNumber string
+	EffectiveDate    time.Time
+	FileID           int64
+	Line             int
+	Payload          []byte
+	State            DeliveryState
+	Attempts         int
+	NextAttemptAt    time.Time
+	LastError        string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+const deliveryColumns = `id, destination, idempotency_key, assignment_number, effective_date, file_id,
+	record_line, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at`
+
+func scanDelivery(row interface{ Scan(...any) error }) (*Delivery, error) {
+	var d Delivery
+	var date string
+	var next, created, updated int64
+	err := row.Scan(&d.ID, &d.Destination, &d.Key, &d.AssignmentNumber, &date, &d.FileID,
+		&d.Line, &d.Payload, &d.State, &d.Attempts, &next, &d.LastError, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	if d.EffectiveDate, err = time.Parse(dateLayout, date); err != nil {
+		return nil, fmt.Errorf("delivery %d: effective date: %w", d.ID, err)
+	}
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromMS(next), fromMS(created), fromMS(updated)
+	return &d, nil
+}
+
+// EnqueueFile queues a whole file's records for one destination in a single
+// transaction: either all of them are recorded or none.
+//
+// A record whose key is already known for the destination, in any state,
+// is counted as a duplicate and not queued again. Of the pending records
+// for one assignment, only the newest plan stays pending (latest effective
+// date; for equal dates, the one queued last) and the others become
+// superseded, whichever order they arrived in. Delivered records are never
+// touched: ESR keeps effective-dated history.
+func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination string, records []Record) (EnqueueResult, error) {
+	var res EnqueueResult
+	if destination == "" {
+		return res, errors.New("ledger: enqueue: no destination")
+	}
+	type prepared struct {
+		key, date string
+		payload   []byte
+	}
+	// Canonicalise outside the transaction so the write lock is held only
+	// for the inserts.
+	prep := make([]prepared, len(records))
+	for i, r := range records {
+		if r.AssignmentNumber == "" || r.EffectiveDate.IsZero() {
+			return res, fmt.Errorf("ledger: enqueue: record at line %d: assignment number and effective date are required", r.Line)
+		}
+		c, err := Canonical(r.Payload)
+		if err != nil {
+			return res, fmt.Errorf("ledger: enqueue: record at line %d: %w", r.Line, err)
+		}
+		key, _ := Key(c) // c is already canonical JSON
+		prep[i] = prepared{key: key, date: r.EffectiveDate.Format(dateLayout), payload: c}
+	}
+
+	now := ms(time.Now())
+	err := l.tx(ctx, func(tx *sql.Tx) error {
+		res = EnqueueResult{}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO deliveries
+			(destination, idempotency_key, assignment_number, effective_date, file_id, record_line,
+			 payload, state, next_attempt_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+			ON CONFLICT (destination, idempotency_key) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		touched := make(map[string]bool)
+		for i, r := range records {
+			p := prep[i]
+			out, err := ins.ExecContext(ctx, destination, p.key, r.AssignmentNumber, p.date,
+				fileID, r.Line, p.payload, now, now)
+			if err != nil {
+				return fmt.Errorf("record at line %d: %w", r.Line, err)
+			}
+			n, err := out.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				res.Duplicates++
+				continue
+			}
+			res.Enqueued++
+			touched[r.AssignmentNumber] = true
+		}
+		for _, a := range sortedKeys(touched) {
+			n, err := supersede(ctx, tx, destination, a, now)
+			if err != nil {
+				return err
+			}
+			res.Superseded += n
+		}
+		return nil
+	})
+	if err != nil {
+		return EnqueueResult{}, fmt.Errorf("ledger: enqueue file %d for %s: %w", fileID, destination, err)
+	}
+	return res, nil
+}
+
+// supersede keeps only the newest pending plan for an assignment pending.
+// Besides not sending stale plans, this means a destination never has two
+// pending records for one assignment that could race each other.
+func supersede(ctx context.Context, tx *sql.Tx, destination, assignment string, now int64) (int, error) {
+	out, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
+		WHERE destination = ? AND assignment_number = ? AND state = 'pending'
+		  AND id <> (SELECT id FROM deliveries
+		             WHERE destination = ? AND assignment_number = ? AND state = 'pending'
+		             ORDER BY effective_date DESC, id DESC LIMIT 1)`,
+		now, destination, assignment, destination, assignment)
+	if err != nil {
+		return 0, fmt.Errorf("supersede %s: %w", assignment, err)
+	}
+	n, err := out.RowsAffected()
+	return int(n), err
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Due returns up to limit pending deliveries for destination whose next
+// attempt is due at now, the longest-waiting first.
+func (l *Ledger) Due(ctx context.Context, destination string, now time.Time, limit int) ([]Delivery, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE destination = ? AND state = 'pending' AND next_attempt_at <= ?
+		ORDER BY next_attempt_at, id LIMIT ?`, destination, ms(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
+		}
+		out = append(out, *d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
+	}
+	return out, nil
+}
+
+// NextAttempt returns the earliest next-attempt time of the destination's
+// pending deliveries; ok is false when nothing is pending.
+func (l *Ledger) NextAttempt(ctx context.Context, destination string) (at time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	err = l.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM deliveries
+		WHERE destination = ? AND state = 'pending'`, destination).Scan(&v)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("ledger: next attempt for %s: %w", destination, err)
+	}
+	if !v.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMS(v.Int64), true, nil
+}
+
+// Delivery returns the delivery with the given id, or ErrNotFound.
+func (l *Ledger) Delivery(ctx context.Context, id int64) (*Delivery, error) {
+	d, err := scanDelivery(l.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("ledger: delivery %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: delivery %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// MarkDelivered records that the destination accepted the delivery.
+func (l *Ledger) MarkDelivered(ctx context.Context, id int64) error {
+	return l.finish(ctx, id, Delivered, "")
+}
+
+// MarkDuplicate records that the destination already had the record.
+func (l *Ledger) MarkDuplicate(ctx context.Context, id int64) error {
+	return l.finish(ctx, id, Duplicate, "")
+}
+
+// MarkRejected records that the destination refused the record for good.
+func (l *Ledger) MarkRejected(ctx context.Context, id int64, reason string) error {
+	return l.finish(ctx, id, Rejected, reason)
+}
+
+// finish moves a delivery to a final state. A superseded delivery may still
+// finish: it was superseded while its attempt was in flight, and what the
+// destination did with it is the truth worth keeping. Finishing an already
+// finished delivery changes nothing.
+func (l *Ledger) finish(ctx context.Context, id int64, state DeliveryState, lastErr string) error {
+	err := l.tx(ctx, func(tx *sql.Tx) error {
+		out, err := tx.ExecContext(ctx, `UPDATE deliveries
+			SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
+			WHERE id = ? AND state IN ('pending', 'superseded')`,
+			state, lastErr, ms(time.Now()), id)
+		if err != nil {
+			return err
+		}
+		return existsIfUnchanged(ctx, tx, out, id)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, state, err)
+	}
+	return nil
+}
+
+// MarkRetry records a failed attempt and when to try again. It does nothing
+// to a delivery that is no longer pending (superseded meanwhile).
+func (l *Ledger) MarkRetry(ctx context.Context, id int64, attempts int, nextAt time.Time, lastErr string) error {
+	err := l.tx(ctx, func(tx *sql.Tx) error {
+		out, err := tx.ExecContext(ctx, `UPDATE deliveries
+			SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
+			WHERE id = ? AND state = 'pending'`,
+			attempts, ms(nextAt), lastErr, ms(time.Now()), id)
+		if err != nil {
+			return err
+		}
+		return existsIfUnchanged(ctx, tx, out, id)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: mark delivery %d for retry: %w", id, err)
+	}
+	return nil
+}
+
+// existsIfUnchanged turns "no row updated" into ErrNotFound when the id
+// does not exist, and into success when the row exists in another state.
+func existsIfUnchanged(ctx context.Context, tx *sql.Tx, out sql.Result, id int64) error {
+	n, err := out.RowsAffected()
+	if err != nil || n > 0 {
+		return err
+	}
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// RequeueFilter narrows Requeue. Zero fields match everything.
+type RequeueFilter struct {
+	IDs              []int64
+	FileID           int64
+	AssignmentNumber string
+}
+
+// Requeue moves the destination's rejected deliveries that match filter
+// back to pending, due at once with the attempt count reset, and returns
+// how many moved. A requeued record that is older than another pending
+// plan for its assignment is superseded straight away.
+func (l *Ledger) Requeue(ctx context.Context, destination string, filter RequeueFilter) (int, error) {
+	where := []string{"destination = ?", "state = 'rejected'"}
+	args := []any{destination}
+	if len(filter.IDs) > 0 {
+		where = append(where, "id IN (?"+strings.Repeat(", ?", len(filter.IDs)-1)+")")
+		for _, id := range filter.IDs {
+			args = append(args, id)
+		}
+	}
+	if filter.FileID != 0 {
+		where = append(where, "file_id = ?")
+		args = append(args, filter.FileID)
+	}
+	if filter.AssignmentNumber != "" {
+		where = append(where, "assignment_number = ?")
+		args = append(args, filter.AssignmentNumber)
+	}
+	cond := strings.Join(where, " AND ")
+
+	var moved int
+	now := ms(time.Now())
+	err := l.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT assignment_number FROM deliveries WHERE `+cond, args...)
+		if err != nil {
+			return err
+		}
+		touched := make(map[string]bool)
+		for rows.Next() {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				rows.Close()
+				return err
+			}
+			touched[a] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		out, err := tx.ExecContext(ctx, `UPDATE deliveries
+			SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?
+			WHERE `+cond, append([]any{now}, args...)...)
+		if err != nil {
+			return err
+		}
+		n, err := out.RowsAffected()
+		if err != nil {
+			return err
+		}
+		moved = int(n)
+		for _, a := range sortedKeys(touched) {
+			if _, err := supersede(ctx, tx, destination, a, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: requeue for %s: %w", destination, err)
+	}
+	return moved, nil
+}

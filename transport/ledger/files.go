@@ -1,0 +1,122 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// FileInfo describes an input file as it was claimed.
+type FileInfo struct {
+	Source  string // configured source name
+	Name    string // base name as dropped
+	Size    int64
+	ModTime time.Time
+	SHA256  string // lowercase hex of the content
+}
+
+// FileRecord is a file as the ledger knows it.
+type FileRecord struct {
+	ID int64
+	FileInfo
+	State      FileState
+	Reason     string
+	ReportPath string
+	ClaimedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+const fileColumns = `id, source, name, size, mtime, sha256, state, reason, report_path, claimed_at, updated_at`
+
+func scanFile(row interface{ Scan(...any) error }) (*FileRecord, error) {
+	var f FileRecord
+	var mtime, claimed, updated int64
+	err := row.Scan(&f.ID, &f.Source, &f.Name, &f.Size, &mtime, &f.SHA256,
+		&f.State, &f.Reason, &f.ReportPath, &claimed, &updated)
+	if err != nil {
+		return nil, err
+	}
+	f.ModTime, f.ClaimedAt, f.UpdatedAt = fromMS(mtime), fromMS(claimed), fromMS(updated)
+	return &f, nil
+}
+
+// FileSeen returns the ledger's record of a file with this content hash,
+// or nil if there is none. When the content was seen more than once, a
+// processed record is preferred, then the most recent.
+func (l *Ledger) FileSeen(ctx context.Context, sha256 string) (*FileRecord, error) {
+	row := l.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE sha256 = ?
+		ORDER BY state = 'processed' DESC, id DESC LIMIT 1`, sha256)
+	f, err := scanFile(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: file seen: %w", err)
+	}
+	return f, nil
+}
+
+// File returns the file with the given id, or ErrNotFound.
+func (l *Ledger) File(ctx context.Context, id int64) (*FileRecord, error) {
+	f, err := scanFile(l.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("ledger: file %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: file %d: %w", id, err)
+	}
+	return f, nil
+}
+
+// ClaimFile records a newly claimed file and returns its id.
+func (l *Ledger) ClaimFile(ctx context.Context, f FileInfo) (int64, error) {
+	if f.Name == "" || f.SHA256 == "" {
+		return 0, errors.New("ledger: claim file: name and sha256 are required")
+	}
+	now := ms(time.Now())
+	var id int64
+	err := l.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO files
+			(source, name, size, mtime, sha256, state, claimed_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.Source, f.Name, f.Size, ms(f.ModTime), f.SHA256, FileClaimed, now, now)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: claim file %s: %w", f.Name, err)
+	}
+	return id, nil
+}
+
+// MarkFile records what became of a file: processed or quarantined, with a
+// reason (for quarantine) and the path of its report.
+func (l *Ledger) MarkFile(ctx context.Context, id int64, state FileState, reason, reportPath string) error {
+	switch state {
+	case FileClaimed, FileProcessed, FileQuarantined:
+	default:
+		return fmt.Errorf("ledger: mark file %d: unknown state %q", id, state)
+	}
+	err := l.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE files SET state = ?, reason = ?, report_path = ?, updated_at = ?
+			WHERE id = ?`, state, reason, reportPath, ms(time.Now()), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: mark file %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+// Package ledger is the hub's durable state: which input files were seen and
+// what became of them, and the queue of records waiting to be delivered to
+// each destination.
+//
+// The ledger is an embedded SQLite database (modernc.org/sqlite, pure Go) in
+// a state directory, in WAL mode with synchronous=FULL so that a committed
+// change survives a power cut. Every change of state is one transaction.
+//
+// Records are deduplicated per destination by an idempotency key, the
+// SHA-256 of the record's canonical JSON (see Key). The same key is sent to
+// the receiver, so a record that is delivered twice after a crash is
+// recognised there too. A consequence: if a plan changes from A to B and
+// back to exactly A, the second A is a duplicate and is not sent again; in
+// practice a revert carries a new effective date and so a new key.
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database's file name inside the state directory.
+const FileName = "ledger.db"
+
+// busyTimeout is how long a writer waits for another connection's write
+// transaction before giving up with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// dateLayout is how effective dates are stored; ISO dates sort as text.
+const dateLayout = "2006-01-02"
+
+// ErrNotFound is returned when a file or delivery id does not exist.
+var ErrNotFound = errors.New("not found")
+
+// FileState is where an input file is in its life.
+type FileState string
+
+// File states.
+const (
+	FileClaimed     FileState = "claimed"
+	FileProcessed   FileState = "processed"
+	FileQuarantined FileState = "quarantined"
+)
+
+// DeliveryState is where a record is on its way to a destination.
+type DeliveryState string
+
+// Delivery states.
+const (
+	// Pending records wait for (another) delivery attempt.
+	Pending DeliveryState = "pending"
+	// Delivered records were accepted by the destination.
+	Delivered DeliveryState = "delivered"
+	// Duplicate records were reported by the destination as already held
+	// (for the HTTP API: 409 Conflict).
+	Duplicate DeliveryState = "duplicate"
+	// Rejected records were refused for good; `deliveries retry` requeues
+	// them.
+	Rejected DeliveryState = "rejected"
+	// Superseded records were replaced by a newer plan for the same
+	// assignment before they were sent.
+	Superseded DeliveryState = "superseded"
+)
+
+// Ledger is an open ledger database. It is safe for concurrent use.
+type Ledger struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the ledger in dir and brings its schema up
+// to date.
+func Open(ctx context.Context, dir string) (*Ledger, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	if strings.Contains(path, "?") {
+		// The driver would take everything after '?' as options.
+		return nil, fmt.Errorf("ledger: state directory %q must not contain '?'", dir)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	// Write transactions take the write lock at BEGIN. A deferred
+	// transaction that upgrades from read to write in WAL mode fails with
+	// SQLITE_BUSY at once, without waiting for busy_timeout.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+	}
+	l := &Ledger{db: db}
+	if err := l.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+	}
+	return l, nil
+}
+
+func (l *Ledger) init(ctx context.Context) error {
+	var mode string
+	if err := l.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, want wal", mode)
+	}
+	return l.migrate(ctx)
+}
+
+// Close closes the database.
+func (l *Ledger) Close() error {
+	return l.db.Close()
+}
+
+// tx runs fn in one write transaction and commits if fn returns nil.
+func (l *Ledger) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Timestamps are stored as Unix milliseconds: compact, sortable and
+// readable with SQLite's datetime(x/1000, 'unixepoch').
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// Key returns the idempotency key of a record: the lowercase hex SHA-256 of
+// its canonical JSON.
+func Key(payload []byte) (string, error) {
+	c, err := Canonical(payload)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(c)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Canonical returns payload as canonical JSON: object keys sorted, no
+// insignificant white space, numbers kept exactly as written, no HTML
+// escaping. Two encodings of the same record therefore get the same key.
+func Canonical(payload []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber() // float64 would round large or precise numbers
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("canonical json: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("canonical json: trailing data after the record")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("canonical json: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

@@ -1,0 +1,90 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] brings the schema from version i to version i+1. Released
+// entries are never edited; changes go in a new entry.
+var migrations = [][]string{
+	{
+		`CREATE TABLE files (
+			id          INTEGER PRIMARY KEY,
+			source      TEXT    NOT NULL,
+			name        TEXT    NOT NULL,
+			size        INTEGER NOT NULL,
+			mtime       INTEGER NOT NULL,
+			sha256      TEXT    NOT NULL,
+			state       TEXT    NOT NULL CHECK (state IN ('claimed', 'processed', 'quarantined')),
+			reason      TEXT    NOT NULL DEFAULT '',
+			report_path TEXT    NOT NULL DEFAULT '',
+			claimed_at  INTEGER NOT NULL,
+			updated_at  INTEGER NOT NULL
+		)`,
+		`CREATE INDEX files_sha256 ON files (sha256)`,
+		`CREATE TABLE deliveries (
+			id                INTEGER PRIMARY KEY,
+			destination       TEXT    NOT NULL,
+			idempotency_key   TEXT    NOT NULL,
+			assignment_number TEXT    NOT NULL,
+			effective_date    TEXT    NOT NULL,
+			file_id           INTEGER NOT NULL REFERENCES files (id),
+			record_line       INTEGER NOT NULL,
+			payload           BLOB    NOT NULL,
+			state             TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'duplicate', 'rejected', 'superseded')),
+			attempts          INTEGER NOT NULL DEFAULT 0,
+			next_attempt_at   INTEGER NOT NULL DEFAULT 0,
+			last_error        TEXT    NOT NULL DEFAULT '',
+			created_at        INTEGER NOT NULL,
+			updated_at        INTEGER NOT NULL,
+			UNIQUE (destination, idempotency_key)
+		)`,
+		`CREATE INDEX deliveries_due ON deliveries (destination, state, next_attempt_at)`,
+		`CREATE INDEX deliveries_assignment ON deliveries (destination, assignment_number, state)`,
+		`CREATE INDEX deliveries_file ON deliveries (file_id)`,
+	},
+}
+
+// migrate applies the migrations the database has not seen yet. Each runs
+// in its own transaction together with the version bump, so a crash leaves
+// the schema at a known version.
+func (l *Ledger) migrate(ctx context.Context) error {
+	if _, err := l.db.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for {
+		done := false
+		err := l.tx(ctx, func(tx *sql.Tx) error {
+			// Read the version inside the write transaction so two processes
+			// opening a new ledger at once cannot both apply a migration.
+			var v int
+			if err := tx.QueryRowContext(ctx,
+				`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+				return err
+			}
+			if v > len(migrations) {
+				return fmt.Errorf("schema version %d is newer than this program supports (%d)", v, len(migrations))
+			}
+			if v == len(migrations) {
+				done = true
+				return nil
+			}
+			for _, stmt := range migrations[v] {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("to version %d: %w", v+1, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v+1)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// recentErrors is how many recent errors Stats reports per destination.
+const recentErrors = 5
+
+// Stats summarises the ledger for status output and metrics.
+type Stats struct {
+	Files        map[FileState]int
+	Destinations []DestinationStats // sorted by destination
+}
+
+// DestinationStats summarises one destination's deliveries.
+type DestinationStats struct {
+	Destination string
+	Counts      map[DeliveryState]int
+	// NextAttemptAt is the earliest pending attempt; zero if none pending.
+	NextAttemptAt time.Time
+	// RecentErrors are the latest failures of deliveries that are still
+	// pending or were rejected, newest first.
+	RecentErrors []DeliveryError
+}
+
+// DeliveryError is a delivery's most recent failure.
+type DeliveryError struct {
+	ID               int64
+	Key              string
+	AssignmentNumber string
+	State            DeliveryState
+	Attempts         int
+	Error            string
+	At               time.Time
+}
+
+// Stats counts files by state and, per destination, deliveries by state,
+// with the most recent errors.
+func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
+	s := &Stats{Files: make(map[FileState]int)}
+	rows, err := l.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM files GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: stats: %w", err)
+	}
+	for rows.Next() {
+		var st FileState
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("ledger: stats: %w", err)
+		}
+		s.Files[st] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: stats: %w", err)
+	}
+
+	rows, err = l.db.QueryContext(ctx, `SELECT destination, state, COUNT(*),
+		MIN(CASE WHEN state = 'pending' THEN next_attempt_at END)
+		FROM deliveries GROUP BY destination, state ORDER BY destination`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: stats: %w", err)
+	}
+	for rows.Next() {
+		var dest string
+		var st DeliveryState
+		var n int
+		var next *int64
+		if err := rows.Scan(&dest, &st, &n, &next); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("ledger: stats: %w", err)
+		}
+		if len(s.Destinations) == 0 || s.Destinations[len(s.Destinations)-1].Destination != dest {
+			s.Destinations = append(s.Destinations, DestinationStats{Destination: dest, Counts: make(map[DeliveryState]int)})
+		}
+		ds := &s.Destinations[len(s.Destinations)-1]
+		ds.Counts[st] = n
+		if next != nil {
+			ds.NextAttemptAt = fromMS(*next)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: stats: %w", err)
+	}
+
+	for i := range s.Destinations {
+		ds := &s.Destinations[i]
+		if ds.RecentErrors, err = l.recentErrors(ctx, ds.Destination); err != nil {
+			return nil, fmt.Errorf("ledger: stats: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (l *Ledger) recentErrors(ctx context.Context, destination string) ([]DeliveryError, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, idempotency_key, assignment_number, state, attempts, last_error, updated_at
+		FROM deliveries
+		WHERE destination = ? AND state IN ('pending', 'rejected') AND last_error <> ''
+		ORDER BY updated_at DESC, id DESC LIMIT ?`, destination, recentErrors)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DeliveryError
+	for rows.Next() {
+		var e DeliveryError
+		var at int64
+		if err := rows.Scan(&e.ID, &e.Key, &e.AssignmentNumber, &e.State, &e.Attempts, &e.Error, &at); err != nil {
+			return nil, err
+		}
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

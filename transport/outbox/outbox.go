@@ -1,0 +1,109 @@
+// Package outbox provides a relay.Sink that stages whole output files in a
+// local directory, for another process (or an operator) to collect.
+//
+// Files are written under a temporary name and renamed into place
+// (internal/atomicfile), so a reader of the directory sees either the
+// whole file or nothing.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+	"github.com/nhs-esr/jobplan-hub/transport/retry"
+)
+
+// ErrInvalidName is returned (wrapped, and classified permanent) for names
+// that are not a plain file name.
+var ErrInvalidName = errors.New("invalid output name")
+
+// Sink writes files into one directory. It implements relay.Sink.
+type Sink struct {
+	dir string
+}
+
+var _ relay.Sink = (*Sink)(nil)
+
+// New returns a Sink writing into dir, creating it if needed.
+func New(dir string) (*Sink, error) {
+	if dir == "" {
+		return nil, errors.New("outbox: no directory configured")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	return &Sink{dir: dir}, nil
+}
+
+// Dir returns the directory the sink writes into.
+func (s *Sink) Dir() string { return s.dir }
+
+// Put writes r to <dir>/<name> atomically, replacing any file of that name.
+// name must be a plain file name: no path separators, no "..", and no
+// leading dot, since hidden names are where temporary files live and
+// watchers skip them.
+func (s *Sink) Put(ctx context.Context, name string, r io.Reader) error {
+	if err := checkName(name); err != nil {
+		return retry.Permanent(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := atomicfile.Create(filepath.Join(s.dir, name))
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	defer f.Abort() // no-op after Commit
+	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+		return fmt.Errorf("outbox: write %s: %w", name, err)
+	}
+	// Checked again so a cancellation that arrived during the last read
+	// does not publish a file the caller has given up on.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// checkName rejects anything but a plain file name, so a name taken from
+// input data cannot write outside the directory.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("outbox: %w: empty", ErrInvalidName)
+	case strings.ContainsAny(name, `/\`+"\x00"):
+		return fmt.Errorf("outbox: %w %q: contains a path separator", ErrInvalidName, name)
+	case strings.Contains(name, ".."):
+		return fmt.Errorf("outbox: %w %q: contains \"..\"", ErrInvalidName, name)
+	case strings.HasPrefix(name, "."):
+		return fmt.Errorf("outbox: %w %q: starts with a dot", ErrInvalidName, name)
+	case !filepath.IsLocal(name) || filepath.Base(name) != name:
+		// Catches what the rules above may miss on other platforms
+		// (reserved device names, volume names).
+		return fmt.Errorf("outbox: %w %q", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// ctxReader stops a copy once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
