@@ -142,33 +142,12 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 	}
 	c.spool = bufio.NewWriterSize(target, 256<<10)
 
-	for n := 0; ; n++ {
-		if n&1023 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	if !c.m.Grouped() {
+		if err := c.runPipeline(ctx, r, header); err != nil {
+			return err
 		}
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		var rowErr *decode.RowError
-		if errors.As(err, &rowErr) {
-			c.counts.RowsRead++
-			c.unreadable(rowErr)
-			continue
-		}
-		if err != nil {
-			return fileError(err)
-		}
-		c.counts.RowsRead++
-		c.row(row, len(header))
-		if c.err != nil {
-			return c.err
-		}
-	}
-	if c.inGroup {
-		c.finishPlan()
+	} else if err := c.runGrouped(ctx, r, header); err != nil {
+		return err
 	}
 	if err := c.rejects.Close(); err != nil {
 		return fmt.Errorf("write rejected rows: %w", err)
@@ -201,6 +180,40 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 	return nil
 }
 
+// runGrouped converts a long layout, where consecutive rows with the same
+// group key make one plan, row by row.
+func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []string) error {
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var rowErr *decode.RowError
+		if errors.As(err, &rowErr) {
+			c.counts.RowsRead++
+			c.badRow(rowErr.Row, "M09", fmt.Sprintf("Row could not be read: %v.", rowErr.Err))
+			continue
+		}
+		if err != nil {
+			return fileError(err)
+		}
+		c.counts.RowsRead++
+		c.row(row, len(header))
+		if c.err != nil {
+			return c.err
+		}
+	}
+	if c.inGroup {
+		c.finishPlan()
+	}
+	return c.err
+}
+
 // fileError wraps errors that make a whole file unprocessable.
 func fileError(err error) error {
 	var fe *decode.FormatError
@@ -212,47 +225,28 @@ func fileError(err error) error {
 	return fmt.Errorf("read input: %w", err)
 }
 
-// unreadable reports a row that could not be parsed and rejects it.
-func (c *converter) unreadable(e *decode.RowError) {
+// badRow rejects a row that is not a plan (grouped layouts).
+func (c *converter) badRow(row decode.Row, rule, msg string) {
 	if c.inGroup {
 		c.finishPlan()
 	}
-	c.counts.Rejected++
-	c.counts.Errors++
-	msg := fmt.Sprintf("Row could not be read: %v.", e.Err)
-	c.addFinding(finding.Finding{Record: 0, Line: e.Row.Line, EndLine: e.Row.EndLine, Rule: "M09", Severity: finding.Error, Message: msg, Fix: finding.Rules["M09"].Fix})
-	c.reject(e.Row.Raw)
+	res := planResult{kind: resBadRow, first: row.Line, last: row.EndLine, raws: [][]byte{row.Raw}, findings: []finding.Finding{badRowFinding(rule, msg)}}
+	c.commit(&res)
 }
 
+// row adds one row of a grouped layout to the plan being built.
 func (c *converter) row(row *decode.Row, width int) {
 	if width > 0 && len(row.Fields) != width {
-		if c.inGroup {
-			c.finishPlan()
-		}
-		c.counts.Rejected++
-		c.counts.Errors++
-		c.addFinding(finding.Finding{Line: row.Line, EndLine: row.EndLine, Rule: "M08", Severity: finding.Error,
-			Message: fmt.Sprintf("The row has %d columns but the header has %d.", len(row.Fields), width), Fix: finding.Rules["M08"].Fix})
-		c.reject(row.Raw)
+		c.badRow(*row, "M08", fmt.Sprintf("The row has %d columns but the header has %d.", len(row.Fields), width))
 		return
 	}
 	keep, err := c.ap.Keep(row)
 	if err != nil {
-		c.counts.Rejected++
-		c.counts.Errors++
-		c.addFinding(finding.Finding{Line: row.Line, EndLine: row.EndLine, Rule: "M06", Severity: finding.Error, Message: err.Error() + ".", Fix: finding.Rules["M06"].Fix})
-		c.reject(row.Raw)
+		c.badRow(*row, "M06", err.Error()+".")
 		return
 	}
 	if !keep {
 		c.counts.RowsFiltered++
-		return
-	}
-	if !c.m.Grouped() {
-		c.startPlan(row)
-		c.ap.MapRow(row, &c.plan, c.collect)
-		c.ap.AddActivities(row, &c.plan, c.collect)
-		c.finishPlan()
 		return
 	}
 	// Long layout: rows with the same group key are one plan.
@@ -317,54 +311,13 @@ func (c *converter) collectAt(row *decode.Row) func(finding.Finding) {
 	}
 }
 
-// finishPlan computes, validates and either accepts or rejects the plan.
+// finishPlan judges and writes the plan being built (grouped layouts).
 func (c *converter) finishPlan() {
 	c.inGroup = false
-	c.counts.PlansBuilt++
-	p := &c.plan
-	c.ap.Compute(p, c.collect)
-	// A value that could not be read already rejects the plan; checking the
-	// rules on what is left would only report consequences of that error.
-	rejected := c.hasError()
-	if !rejected {
-		c.m.Validator.Check(p, c.collect)
-		rejected = c.hasError()
-	}
-	recNo := c.counts.PlansBuilt
-	asg := p.Text(recordAssignment)
-	emit := func() {
-		for _, f := range c.pending {
-			f.Record = recNo
-			f.Assignment = asg
-			if f.Line == 0 {
-				f.Line, f.EndLine = c.firstLine, c.lastLine
-			}
-			if f.Column == "" && f.Field != "" {
-				if id, ok := record.Lookup(f.Field); ok {
-					f.Column = c.m.SourceOf(id)
-				}
-			}
-			c.addFinding(f)
-		}
-	}
-	if rejected {
-		c.counts.Rejected++
-		c.remember(recNo, asg, false)
-		emit()
-		for _, raw := range c.rows {
-			c.reject(raw)
-		}
-		return
-	}
-	c.jsonBuf = p.AppendJSON(c.jsonBuf[:0])
-	c.dedup.add(p, c.jsonBuf, c.firstLine)
-	c.counts.Accepted++
-	c.jsonBuf = append(c.jsonBuf, '\n')
-	if _, err := c.spool.Write(c.jsonBuf); err != nil && c.err == nil {
-		c.err = fmt.Errorf("write records: %w", err)
-	}
-	c.remember(recNo, asg, true)
-	emit()
+	res := planResult{kind: resPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, findings: c.pending}
+	c.judge(c.ap, &c.plan, &res, func(f finding.Finding) { res.findings = append(res.findings, f) })
+	c.pending = res.findings[:0]
+	c.commit(&res)
 }
 
 // groupSeen remembers a finished group of a long layout.
@@ -382,20 +335,6 @@ func (c *converter) remember(recNo int, asg string, accepted bool) {
 	}
 	c.seenKeys[c.groupHash] = groupSeen{record: recNo, first: c.firstLine, last: c.lastLine, assignment: asg, accepted: accepted}
 }
-
-func (c *converter) hasError() bool {
-	for i := range c.pending {
-		if c.pending[i].Severity == finding.Error {
-			return true
-		}
-	}
-	return false
-}
-
-const (
-	recordAssignment = record.AssignmentNumber
-	recordEffective  = record.EffectiveDate
-)
 
 func (c *converter) reject(raw []byte) {
 	if err := c.rejects.WriteRow(raw); err != nil && c.err == nil {

@@ -7,8 +7,6 @@ import (
 	"hash/maphash"
 	"slices"
 	"time"
-
-	"github.com/nhs-esr/jobplan-hub/transform/record"
 )
 
 // dedupIndex finds, at the end of a file, the plans not to send: repeats of
@@ -37,9 +35,9 @@ const chunkLen = 1 << 16
 func newDedupIndex() *dedupIndex { return &dedupIndex{seed: maphash.MakeSeed()} }
 
 // add records an accepted plan written to the output.
-func (x *dedupIndex) add(p *record.JobPlan, json []byte, line int) {
+func (x *dedupIndex) add(assignment, effective string, json []byte, line int) {
 	x.spooled.set(uint32(line))
-	key, ok := assignmentKey(p.Text(record.AssignmentNumber))
+	key, ok := assignmentKey(assignment)
 	if !ok {
 		return // cannot happen for accepted plans (V1); never dropped
 	}
@@ -47,7 +45,7 @@ func (x *dedupIndex) add(p *record.JobPlan, json []byte, line int) {
 		x.chunks = append(x.chunks, make([]planTuple, 0, chunkLen))
 	}
 	last := &x.chunks[len(x.chunks)-1]
-	*last = append(*last, planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(line), date: days(p.Text(record.EffectiveDate))})
+	*last = append(*last, planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(line), date: days(effective)})
 	x.count++
 }
 

@@ -9,11 +9,23 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 )
 
-func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+func main() {
+	// A soft heap limit keeps a bulk load of millions of rows within a
+	// small container; GOMEMLIMIT overrides it. Under the limit the GC just
+	// runs more often; it never fails an allocation.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// defaultMemoryLimit is the soft Go heap limit (see main).
+const defaultMemoryLimit = 48 << 20
 
 // exitError carries an exit status without printing anything more.
 type exitError struct{ code int }

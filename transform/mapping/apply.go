@@ -270,7 +270,7 @@ func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.F
 
 // apply parses one value into p, or reports why it cannot.
 func (a *Applier) apply(r *fieldRule, raw string, p *record.JobPlan) {
-	v, ok := a.value(r, raw, r.src.describe())
+	v, ok := a.value(r, raw, "")
 	if !ok {
 		return
 	}
@@ -293,6 +293,9 @@ type parsed struct {
 }
 
 func (a *Applier) fail(r *fieldRule, column, value, rule, msg string) {
+	if column == "" {
+		column = r.src.describe()
+	}
 	f := finding.Finding{Column: column, Value: value, Rule: rule, Severity: a.m.Validator.Severity(rule), Message: msg, Fix: finding.Rules[rule].Fix}
 	if r.id < record.NumFields {
 		f.Field = r.id.String()
@@ -305,6 +308,9 @@ func (a *Applier) fail(r *fieldRule, column, value, rule, msg string) {
 func (a *Applier) label(r *fieldRule, column string) string {
 	if r.id < record.NumFields {
 		return r.id.Field().Label
+	}
+	if column == "" {
+		column = r.src.describe()
 	}
 	return "Column " + column
 }
@@ -333,6 +339,9 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 	}
 	if v == "" {
 		if r.required {
+			if column == "" {
+				column = r.src.describe()
+			}
 			a.fail(r, column, raw, "M04", fmt.Sprintf("%s is blank in column %s.", a.label(r, column), column))
 			return parsed{}, false
 		}
@@ -485,7 +494,7 @@ func (a *Applier) addActivity(row *decode.Row, elem any, p *record.JobPlan, pref
 			return
 		}
 	}
-	amtRaw, _ := a.get(&amountRule.src, row, elem)
+	amtRaw, _ := a.get(&ar.amount.src, row, elem) // the premium copy is not in a.index
 	amt, ok := a.value(amountRule, amtRaw, prefix+amountRule.src.describe())
 	if !ok || amt.null {
 		return

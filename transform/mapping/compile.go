@@ -129,7 +129,10 @@ func compile(doc *document, spec *Spec) *Mapping {
 	c.rules()
 	for _, key := range doc.keysInOrder("fields") {
 		fs := spec.Fields[key]
-		id, _ := record.Lookup(key)
+		id, ok := record.Lookup(key)
+		if !ok {
+			continue // reported by the schema check
+		}
 		r := c.field(&fs, id, kindText, "fields", key)
 		if r == nil {
 			continue
@@ -268,8 +271,8 @@ func (c *compiler) field(fs *FieldSpec, id record.ID, partKind parseKind, path .
 			r.kind = kindBand
 		}
 	}
-	if fs.Type != "" {
-		r.kind = kindNames[fs.Type]
+	if k, ok := kindNames[fs.Type]; ok {
+		r.kind = k
 	}
 	if id < record.NumFields {
 		targetNumeric := id.Field().Kind == record.Decimal || id.Field().Kind == record.Band

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,6 +86,10 @@ func Load(name string, data []byte) (*Mapping, error) {
 	doc.root = root.Content[0]
 	value, err := nodeValue(doc.root)
 	if err != nil {
+		if ne, ok := err.(*nodeError); ok {
+			doc.add(ne.node, "%s", ne.msg)
+			return nil, doc.problems
+		}
 		return nil, Problems{{File: name, Line: 1, Col: 1, Message: err.Error()}}
 	}
 	res, err := formatSchema.Validate(gojsonschema.NewGoLoader(value))
@@ -94,13 +99,20 @@ func Load(name string, data []byte) (*Mapping, error) {
 	for _, e := range res.Errors() {
 		doc.schemaProblem(e)
 	}
-	if len(doc.problems) > 0 {
+	// Check the meaning too when the shape is wrong, so that one run lists
+	// every problem; but not when the spec cannot be read or its format is
+	// unknown, as every later check would only repeat that.
+	shapeOK := len(doc.problems) == 0
+	var spec Spec
+	if err := doc.root.Decode(&spec); err != nil {
+		if shapeOK {
+			doc.add(doc.root, "%v", err)
+		}
 		doc.sort()
 		return nil, doc.problems
 	}
-	var spec Spec
-	if err := doc.root.Decode(&spec); err != nil {
-		doc.add(doc.root, "%v", err)
+	if !shapeOK && !slices.Contains([]string{"csv", "json", "jsonl"}, spec.Format) {
+		doc.sort()
 		return nil, doc.problems
 	}
 	sum := sha256.Sum256(data)
@@ -161,7 +173,12 @@ func (d *document) schemaProblem(e gojsonschema.ResultError) {
 			}
 		}
 	}
-	if e.Type() == "invalid_property_name" || e.Type() == "enum" && len(path) == 2 && path[0] == "fields" {
+	if e.Type() == "enum" && len(path) == 1 && path[0] == "fields" {
+		// The propertyNames check of fields: the same name is reported,
+		// with its position, as invalid_property_name.
+		return
+	}
+	if e.Type() == "invalid_property_name" {
 		if prop, ok := e.Details()["property"].(string); ok && len(path) == 1 {
 			path = append(path, prop)
 		}
@@ -243,17 +260,57 @@ func (d *document) keysInOrder(path ...string) []string {
 	return keys
 }
 
+// maxExpandedNodes bounds the values a mapping may expand to through
+// aliases, so a "billion laughs" file is a problem, not an outage.
+const maxExpandedNodes = 100_000
+
+// nodeError is a problem found while reading the YAML tree, at its node.
+type nodeError struct {
+	node *yaml.Node
+	msg  string
+}
+
+func (e *nodeError) Error() string { return e.msg }
+
 // nodeValue converts YAML to JSON-like Go values for schema validation.
+// Aliases are expanded; one that contains itself is an error.
 func nodeValue(n *yaml.Node) (any, error) {
+	x := &expander{active: map[*yaml.Node]bool{}, budget: maxExpandedNodes}
+	return x.value(n)
+}
+
+type expander struct {
+	active map[*yaml.Node]bool // anchors being expanded
+	outer  *yaml.Node          // the outermost alias being expanded
+	budget int
+}
+
+func (x *expander) value(n *yaml.Node) (any, error) {
+	if x.budget--; x.budget < 0 {
+		at := n
+		if x.outer != nil {
+			at = x.outer
+		}
+		return nil, &nodeError{at, fmt.Sprintf("aliases expand to more than %d values", maxExpandedNodes)}
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
-		return nodeValue(n.Content[0])
+		return x.value(n.Content[0])
 	case yaml.AliasNode:
-		return nodeValue(n.Alias)
+		if x.active[n.Alias] {
+			return nil, &nodeError{n, fmt.Sprintf("alias *%s is inside the value it names", n.Value)}
+		}
+		x.active[n.Alias] = true
+		defer delete(x.active, n.Alias)
+		if x.outer == nil {
+			x.outer = n
+			defer func() { x.outer = nil }()
+		}
+		return x.value(n.Alias)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for k := 0; k+1 < len(n.Content); k += 2 {
-			v, err := nodeValue(n.Content[k+1])
+			v, err := x.value(n.Content[k+1])
 			if err != nil {
 				return nil, err
 			}
@@ -263,7 +320,7 @@ func nodeValue(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		s := make([]any, len(n.Content))
 		for i, c := range n.Content {
-			v, err := nodeValue(c)
+			v, err := x.value(c)
 			if err != nil {
 				return nil, err
 			}

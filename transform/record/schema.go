@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 
@@ -31,7 +30,7 @@ type fieldCheck struct {
 	rule, msg    string
 	required     bool
 	nullable     bool
-	pattern      *regexp.Regexp
+	pattern      matcher
 	enumText     []string
 	enumNum      []decimal.Dec
 	hasMin       bool
@@ -108,7 +107,7 @@ func compileSchema(doc []byte) ([]fieldCheck, error) {
 			return nil, fmt.Errorf("field %s: schema type %v, want %s", f.Key, types, want)
 		}
 		if p.Pattern != "" {
-			re, err := regexp.Compile(p.Pattern)
+			re, err := compilePattern(p.Pattern)
 			if err != nil {
 				return nil, fmt.Errorf("field %s: %w", f.Key, err)
 			}

@@ -70,6 +70,8 @@ func (c *checker) rule(code string, id record.ID, value, msg string) {
 
 func (c *checker) num(id record.ID) decimal.Dec { return c.p.Num(id) }
 
+var hundredth = decimal.Dec(decimal.Scale / 100)
+
 // noField marks a finding about the plan as a whole.
 const noField = record.NumFields
 
@@ -102,7 +104,7 @@ func (c *checker) normalise() {
 			continue
 		}
 		d := c.p.Num(id)
-		if d.Places() > 2 {
+		if !d.IsMultipleOf(hundredth) {
 			r := d.Round2()
 			c.rule("V22", id, d.String(), fmt.Sprintf("%s was %s, which has more than 2 decimal places; it was rounded to %s.", f.Label, d, r))
 			c.p.SetNum(id, r)
