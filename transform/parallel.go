@@ -164,8 +164,10 @@ func readBatches(ctx context.Context, r decode.Reader, free, work, ordered chan 
 			return b
 		}
 	}
+	// A batch goes to the workers before the writer's queue: the writer
+	// waits for every batch it is given to be worked out.
 	send := func(b *batch) error {
-		for _, ch := range []chan *batch{ordered, work} {
+		for _, ch := range []chan *batch{work, ordered} {
 			select {
 			case ch <- b:
 			case <-ctx.Done():
