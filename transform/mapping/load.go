@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -105,9 +106,7 @@ func Load(name string, data []byte) (*Mapping, error) {
 	shapeOK := len(doc.problems) == 0
 	var spec Spec
 	if err := doc.root.Decode(&spec); err != nil {
-		if shapeOK {
-			doc.add(doc.root, "%v", err)
-		}
+		doc.decodeProblems(err, shapeOK)
 		doc.sort()
 		return nil, doc.problems
 	}
@@ -150,14 +149,56 @@ func (d *document) sort() {
 	})
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// yamlParserErrors are the messages of yaml.v3's parser (as opposed to its
+// scanner), whose "line N" is 0-based.
+var yamlParserErrors = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected key":              true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found duplicate %TAG directive":         true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
 
 func (d *document) yamlProblem(err error) Problem {
 	p := Problem{File: d.file, Line: 1, Col: 1, Message: strings.TrimPrefix(err.Error(), "yaml: ")}
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+	if m := yamlLine.FindStringSubmatch(p.Message); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
+		p.Message = p.Message[len(m[0]):]
+		if yamlParserErrors[p.Message] {
+			p.Line++
+		}
 	}
 	return p
+}
+
+// decodeProblems reports the errors of decoding the spec, each at its line.
+// When the schema check found problems, only repeated keys are reported: the
+// schema does not see them, and other decode errors repeat its findings.
+func (d *document) decodeProblems(err error, all bool) {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		d.add(d.root, "%v", err)
+		return
+	}
+	for _, e := range te.Errors {
+		if !all && !strings.Contains(e, "already defined") {
+			continue
+		}
+		p := Problem{File: d.file, Line: 1, Col: 1, Message: e}
+		if m := yamlLine.FindStringSubmatch(e); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Message = e[len(m[0]):]
+		}
+		d.problems = append(d.problems, p)
+	}
 }
 
 // schemaProblem places a JSON Schema error at the YAML node it is about.
