@@ -59,11 +59,29 @@ type RecordFile interface {
 	Seek(offset int64, whence int) (int64, error)
 }
 
+// PlanChecker is an extra check run on every plan that passed the contract
+// rules, such as a cross-check against the trust's staff record. It is
+// called from several goroutines at once and must not modify p.
+type PlanChecker interface {
+	CheckPlan(p *record.JobPlan, emit func(finding.Finding))
+}
+
+// Option adjusts a conversion.
+type Option func(*converter)
+
+// WithChecks adds checks run on every plan after the contract rules.
+func WithChecks(checks ...PlanChecker) Option {
+	return func(c *converter) { c.checks = append(c.checks, checks...) }
+}
+
 // Convert reads one input with mapping m. It returns the counts, a
 // *FileError when the file cannot be processed, or another error for I/O
 // failures and cancellation.
-func Convert(ctx context.Context, m *mapping.Mapping, in io.Reader, out Outputs) (report.Counts, error) {
+func Convert(ctx context.Context, m *mapping.Mapping, in io.Reader, out Outputs, opts ...Option) (report.Counts, error) {
 	c := &converter{m: m, out: out}
+	for _, o := range opts {
+		o(c)
+	}
 	err := c.run(ctx, in)
 	return c.counts, err
 }
@@ -71,6 +89,7 @@ func Convert(ctx context.Context, m *mapping.Mapping, in io.Reader, out Outputs)
 type converter struct {
 	m       *mapping.Mapping
 	out     Outputs
+	checks  []PlanChecker
 	ap      *mapping.Applier
 	rejects decode.RejectWriter
 	spool   *bufio.Writer

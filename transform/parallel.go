@@ -256,6 +256,9 @@ func (c *converter) judge(ap *mapping.Applier, p *record.JobPlan, res *planResul
 	res.rejected = hasError(res.findings)
 	if !res.rejected {
 		c.m.Validator.Check(p, collect)
+		for _, check := range c.checks {
+			check.CheckPlan(p, collect)
+		}
 		res.rejected = hasError(res.findings)
 	}
 	res.assignment = p.Text(record.AssignmentNumber)
