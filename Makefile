@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s
+	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s
 
 clean:
 	rm -rf bin out .bench
