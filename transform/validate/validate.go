@@ -174,10 +174,16 @@ func (c *checker) totals() {
 	if cfg.TotalIncludesAPA && apa > total {
 		c.rule("V7", record.APAEPS, apa.String(), fmt.Sprintf("APAs (%s) are more than the total contracted PAs (%s), which includes them.", apa, total))
 	}
-	if total > cfg.MaxPAs {
-		c.rule("V9", record.TotalContractedPAs, total.String(), fmt.Sprintf("Total contracted PAs %s is above the maximum of %s.", total, cfg.MaxPAs))
-	} else if total > cfg.WarnAbovePAs {
-		c.rule("V8", record.TotalContractedPAs, total.String(), fmt.Sprintf("Total contracted PAs %s is above %s.", total, cfg.WarnAbovePAs))
+	// The weekly limits apply to all PAs worked: add APAs when the total
+	// leaves them out.
+	all, what := total, "Total contracted PAs"
+	if !cfg.TotalIncludesAPA && apa > 0 {
+		all, what = total+apa, fmt.Sprintf("Total contracted PAs plus APAs (%s + %s)", total, apa)
+	}
+	if all > cfg.MaxPAs {
+		c.rule("V9", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above the maximum of %s.", what, all, cfg.MaxPAs))
+	} else if all > cfg.WarnAbovePAs {
+		c.rule("V8", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above %s.", what, all, cfg.WarnAbovePAs))
 	}
 	if c.p.Text(record.ContractType) == record.ConsultantEngland2003 && total >= cfg.FullTimePAs {
 		dcc, spa := c.num(record.DCC), c.num(record.SPA)

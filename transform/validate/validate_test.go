@@ -244,7 +244,10 @@ var ruleCases = []ruleCase{
 	{rule: "V7", name: "APA 0.01 above total (V6 within tolerance)", cfg: all2(includesAPA, noStep), mut: all(zeroed, nums(record.TotalContractedPAs, "1", record.APAEPS, "1.01")), want: []string{f("V7", E, record.APAEPS)}},
 	{rule: "V7", name: "APA above total", cfg: includesAPA, mut: setNum(record.APAEPS, "11"), want: []string{f("V6", E, record.TotalContractedPAs), f("V7", E, record.APAEPS)}},
 	{rule: "V7", name: "APA equal to total", cfg: includesAPA, mut: all(zeroed, nums(record.TotalContractedPAs, "1", record.APAEPS, "1"))},
-	{rule: "V7", name: "APA above total but total excludes APA", mut: setNum(record.APAEPS, "11")},
+	{rule: "V7", name: "APA above total but total excludes APA", mut: setNum(record.APAEPS, "11"), want: []string{f("V9", E, record.TotalContractedPAs)}},
+	{rule: "V8", name: "10 PAs plus 2 APAs is 12", mut: setNum(record.APAEPS, "2")},
+	{rule: "V8", name: "10 PAs plus 2.25 APAs is over 12", mut: setNum(record.APAEPS, "2.25"), want: []string{f("V8", W, record.TotalContractedPAs)}},
+	{rule: "V9", name: "10 PAs plus 6.25 APAs is over 16", mut: setNum(record.APAEPS, "6.25"), want: []string{f("V9", E, record.TotalContractedPAs)}},
 
 	// V8: > 12 PAs warning.
 	{rule: "V8", name: "exactly 12 PAs", mut: nums(record.TotalContractedPAs, "12", record.SPA, "4.5")},
