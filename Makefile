@@ -12,13 +12,18 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-# Installs OpenSSH's sftp-server for the transport tests against the real
-# server (Debian; CI runs as root). Skipped when it is already present.
+# Installs what the tests need from Debian when missing: OpenSSH's
+# sftp-server (the transport test against the real server) and Chromium
+# (the HTML report is checked as a browser renders it). CI runs as root.
+TEST_PACKAGES := openssh-sftp-server chromium fonts-liberation
 test-deps:
-	@if [ ! -x /usr/lib/openssh/sftp-server ] && [ ! -x /usr/lib/sftp-server ]; then \
-		echo "installing openssh-sftp-server for the real-server SFTP test"; \
+	@missing=""; \
+	[ -x /usr/lib/openssh/sftp-server ] || [ -x /usr/lib/sftp-server ] || missing="$$missing openssh-sftp-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium fonts-liberation"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing for the tests:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openssh-sftp-server >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 # Converts every bundled sample with its mapping into ./out. Exit status 1

@@ -31,7 +31,7 @@ func mappingCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "mapping",
 		Usage: "work with supplier mapping files",
-		Subcommands: []*cli.Command{{
+		Subcommands: append([]*cli.Command{{
 			Name:      "check",
 			Usage:     "check mapping files, reporting every problem as file:line:col",
 			ArgsUsage: "FILE...",
@@ -54,6 +54,6 @@ func mappingCommand() *cli.Command {
 				}
 				return nil
 			},
-		}},
+		}}, workbenchCommands()...),
 	}
 }

@@ -205,7 +205,12 @@ func writeReport(res *Result, findings *report.Writer) error {
 	if err := findings.Finish(f, &res.Report); err != nil {
 		return err
 	}
-	return f.Commit()
+	if err := f.Commit(); err != nil {
+		return err
+	}
+	// The same report for people (<base>.report.html), read back from
+	// report.json so it never holds more than the page shows.
+	return report.WriteHTMLFile(res.Paths.Report)
 }
 
 // removeStale deletes an output left by an earlier run of the same input,

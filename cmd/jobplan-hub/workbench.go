@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+)
+
+// The mapping workbench: commands that help a hub operator write and test
+// a supplier mapping (see README.md, "Mapping workbench and HTML reports").
+
+// workbenchCommands are the mapping subcommands beside check.
+func workbenchCommands() []*cli.Command {
+	return []*cli.Command{previewCommand(), inferCommand(), casesCommand()}
+}
+
+func previewCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "preview",
+		Usage:     "show how a mapping reads the first plans of an export: source rows, mapped record, findings",
+		ArgsUsage: "INPUT",
+		Description: `Converts the first --rows plans of INPUT exactly as convert does and shows,
+for each plan, its source rows, the record fields it fills (with the ESR label
+and the column each comes from) and the findings. Rows that are filtered out or
+cannot be read are shown where they occur. Reading stops after the last plan
+shown, so a preview of a large export is quick. Duplicates and superseded plans
+are decided by convert over the whole file, so preview only shows those among
+the plans it read.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "mapping", Aliases: []string{"m"}, Usage: "supplier mapping `FILE` (required)"},
+			&cli.IntFlag{Name: "rows", Aliases: []string{"n"}, Value: 5, Usage: "how many plans to show"},
+			&cli.IntFlag{Name: "width", Value: 80, Usage: "wrap output at `COLUMNS`"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsAndLateFlags(c)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			if len(args) != 1 {
+				return usageError(c, "give one INPUT file")
+			}
+			if c.String("mapping") == "" {
+				return usageError(c, "give the mapping with --mapping FILE")
+			}
+			if c.Int("rows") < 1 {
+				return usageError(c, "--rows must be at least 1")
+			}
+			m, err := mapping.LoadFile(c.String("mapping"))
+			if err != nil {
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return exitError{2}
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			input := args[0]
+			pv, err := runPreview(ctx, m, input, c.Int("rows"))
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", input, err)
+				return exitError{2}
+			}
+			pv.print(c.App.Writer, input, max(c.Int("width"), 40))
+			return nil
+		},
+	}
+}
+
+// inferSampleBytes is how much of an export infer reads.
+const inferSampleBytes = 32 << 20
+
+func inferCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "infer",
+		Usage:     "draft a mapping from a sample export",
+		ArgsUsage: "INPUT",
+		Description: `Reads a sample export and writes a draft mapping: the format (CSV, JSON or
+JSON Lines), encoding, CSV delimiter and header row, or the JSON records path,
+and a field for every column whose name matches a record field. Matches it is
+unsure of, date formats it had to assume and lookups it could not fill are
+written as comments to review. The draft always passes mapping check; run
+mapping preview on it next.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the draft to `FILE` (default: standard output)"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite --out if it exists"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsAndLateFlags(c)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			if len(args) != 1 {
+				return usageError(c, "give one INPUT sample file")
+			}
+			input := args[0]
+			f, err := os.Open(input)
+			if err != nil {
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return exitError{2}
+			}
+			sample, err := io.ReadAll(io.LimitReader(f, inferSampleBytes))
+			f.Close()
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", input, err)
+				return exitError{2}
+			}
+			d, err := mapping.Infer(input, sample)
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", input, err)
+				return exitError{2}
+			}
+			draft := d.YAML()
+			// The draft is only useful if it loads: check it as mapping
+			// check would, and say so rather than write a broken file.
+			if _, err := mapping.Load(d.Name+".yaml", draft); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "%s: the draft does not pass mapping check (a bug in infer):\n%v\n", input, err)
+				return exitError{2}
+			}
+			out := c.String("out")
+			if out == "" {
+				_, err := c.App.Writer.Write(draft)
+				return err
+			}
+			if !c.Bool("force") {
+				if _, err := os.Stat(out); err == nil {
+					return usageError(c, out+" exists; use --force to overwrite it")
+				}
+			}
+			if err := os.WriteFile(out, draft, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "%s: %d fields, %d suggestions to review; next: jobplan-hub mapping preview --mapping %s %s\n",
+				out, len(d.Matches), len(d.Suggestions), out, input)
+			return nil
+		},
+	}
+}
+
+func casesCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "test",
+		Usage:     "run mapping test cases (NAME.cases.yaml beside NAME.yaml)",
+		ArgsUsage: "[FILE|DIR...]",
+		Description: `Runs the test cases of each mapping: FILE is a mapping or its .cases.yaml,
+DIR runs every mapping in it that has cases (default: mappings). Each case
+converts its input with the mapping, as convert does, and compares the records
+and findings with what it expects. Prints PASS or FAIL per case with the
+differences; exit status 1 when any case fails, 2 when a file cannot be read.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "run", Usage: "only run cases whose name contains `TEXT`"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show what each case produced"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := argsAndLateFlags(c)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			if len(args) == 0 {
+				args = []string{"mappings"}
+			}
+			suites, err := findCaseFiles(args)
+			if err != nil {
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return exitError{2}
+			}
+			res := runCaseFiles(c.Context, c.App.Writer, suites, c.String("run"), c.Bool("verbose"))
+			switch {
+			case res.broken > 0:
+				return exitError{2}
+			case res.failed > 0:
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+}
+
+// caseSuite is a mapping and its case file.
+type caseSuite struct{ mapping, cases string }
+
+// findCaseFiles resolves the arguments of mapping test.
+func findCaseFiles(args []string) ([]caseSuite, error) {
+	var out []caseSuite
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case st.IsDir():
+			files, _ := filepath.Glob(filepath.Join(a, "*"+mapping.CasesSuffix))
+			if len(files) == 0 {
+				return nil, fmt.Errorf("%s: no *%s files", a, mapping.CasesSuffix)
+			}
+			for _, f := range files {
+				out = append(out, caseSuite{mapping: mapping.MappingPathOf(f), cases: f})
+			}
+		case hasSuffixFold(a, mapping.CasesSuffix):
+			out = append(out, caseSuite{mapping: mapping.MappingPathOf(a), cases: a})
+		default:
+			cases := mapping.CasesPath(a)
+			if _, err := os.Stat(cases); err != nil {
+				return nil, fmt.Errorf("%s: %w: write them in %s", a, mapping.ErrNoCases, cases)
+			}
+			out = append(out, caseSuite{mapping: a, cases: cases})
+		}
+	}
+	return out, nil
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && bytes.EqualFold([]byte(s[len(s)-len(suffix):]), []byte(suffix))
+}
+
+var errPreviewDone = errors.New("preview has all the plans it shows")
+
+// positional returns the command's arguments with any flags written after
+// them (mapping infer x.csv --out y.yaml) applied: urfave/cli stops
+// reading flags at the first argument.
+func argsAndLateFlags(c *cli.Context) ([]string, error) {
+	var args []string
+	in := c.Args().Slice()
+	for i := 0; i < len(in); i++ {
+		a := in[i]
+		if a == "--" {
+			args = append(args, in[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			args = append(args, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := findFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, fmt.Errorf("flag provided but not defined: %s", a)
+		}
+		if _, isBool := f.(*cli.BoolFlag); isBool && !hasValue {
+			value, hasValue = "true", true
+		}
+		if !hasValue {
+			if i+1 == len(in) {
+				return nil, fmt.Errorf("flag needs an argument: %s", a)
+			}
+			i++
+			value = in[i]
+		}
+		if err := c.Set(f.Names()[0], value); err != nil {
+			return nil, fmt.Errorf("invalid value %q for flag %s: %w", value, a, err)
+		}
+	}
+	return args, nil
+}
+
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
