@@ -32,6 +32,7 @@ demo: build
 	@rm -rf out && mkdir -p out
 	@for dir in samples/*/; do \
 		name=$$(basename $$dir); \
+		[ -f mappings/$$name.yaml ] || continue; \
 		for input in $$dir*.*; do \
 			case $$input in *.md) continue;; esac; \
 			./$(BIN) convert --mapping mappings/$$name.yaml --out out $$input; \
@@ -39,6 +40,11 @@ demo: build
 		done; \
 	done
 	@echo; echo "outputs in ./out:"; ls out
+	@echo; echo "reconciliation of the accepted plans with samples/payroll:"
+	@./$(BIN) reconcile --payroll samples/payroll/input/payroll-2026-04.csv \
+		--payroll-mapping samples/payroll/input/payroll-mapping.yaml \
+		--out out/reconcile out/*.jobplans.jsonl; \
+	status=$$?; [ $$status -le 1 ] || exit $$status
 
 # Speed and memory targets live here, never in unit tests: a 1,000,000-row
 # export of layout (a) (about 190 MB) converted end to end.

@@ -59,8 +59,8 @@ type RecordFile interface {
 	Seek(offset int64, whence int) (int64, error)
 }
 
-// PlanChecker is an extra check run on every plan that passed the contract
-// rules, such as a cross-check against the trust's staff record. It is
+// PlanChecker is an extra check run on every plan whose values could be
+// read, after the contract rules, such as a cross-check against the trust's staff record. It is
 // called from several goroutines at once and must not modify p.
 type PlanChecker interface {
 	CheckPlan(p *record.JobPlan, emit func(finding.Finding))

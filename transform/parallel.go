@@ -256,6 +256,8 @@ func (c *converter) judge(ap *mapping.Applier, p *record.JobPlan, res *planResul
 	res.rejected = hasError(res.findings)
 	if !res.rejected {
 		c.m.Validator.Check(p, collect)
+		// Extra checks run even when a contract rule failed: a trust
+		// fixing a plan wants to know every problem with it at once.
 		for _, check := range c.checks {
 			check.CheckPlan(p, collect)
 		}

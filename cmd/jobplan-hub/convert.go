@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/outdir"
 	"github.com/nhs-esr/jobplan-hub/transform/report"
@@ -34,6 +35,8 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
 			&cli.BoolFlag{Name: "progress", Usage: "show a progress bar (default: when stderr is a terminal)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary lines"},
+			&cli.StringFlag{Name: "staff", Usage: "cross-check every plan against the trust's ESR staff extract `FILE` (rules R1-R6)"},
+			&cli.StringFlag{Name: "staff-format", Usage: staffFormatUsage},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -44,12 +47,17 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 				fmt.Fprintln(c.App.ErrWriter, err)
 				return exitError{2}
 			}
+			checks, err := staffChecks(c)
+			if err != nil {
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return exitError{2}
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			showProgress := c.Bool("progress") || (!c.IsSet("progress") && isTerminal(c.App.ErrWriter))
 			worst := 0
 			for _, input := range c.Args().Slice() {
-				code, err := convertOne(ctx, c, m, input, showProgress)
+				code, err := convertOne(ctx, c, m, checks, input, showProgress)
 				if err != nil {
 					return err
 				}
@@ -63,8 +71,8 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 	}
 }
 
-func convertOne(ctx context.Context, c *cli.Context, m *mapping.Mapping, input string, showProgress bool) (int, error) {
-	opts := outdir.Options{}
+func convertOne(ctx context.Context, c *cli.Context, m *mapping.Mapping, checks []transform.PlanChecker, input string, showProgress bool) (int, error) {
+	opts := outdir.Options{Checks: checks}
 	if showProgress {
 		opts.Wrap = func(r io.Reader, size int64) io.Reader {
 			bar := progressbar.DefaultBytes(size, "converting "+filepath.Base(input))

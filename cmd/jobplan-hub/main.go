@@ -43,6 +43,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			convertCommand(),
 			schemaCommand(),
 			mappingCommand(),
+			runCommand(),
+			watchCommand(),
+			statusCommand(),
+			deliveriesCommand(),
+			configCommand(),
+			referenceCommand(),
+			reconcileCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run decides the status
 	}

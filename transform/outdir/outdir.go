@@ -67,6 +67,8 @@ type Options struct {
 	// Wrap, when set, wraps the input reader (progress bars).
 	Wrap func(r io.Reader, size int64) io.Reader
 	Now  func() time.Time
+	// Checks are extra per-plan checks (staff-record cross-checks).
+	Checks []transform.PlanChecker
 }
 
 // ConvertFile converts the file at inputPath into dir. The returned error is
@@ -124,7 +126,7 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	if opts.Wrap != nil {
 		in = opts.Wrap(in, size)
 	}
-	counts, convErr := transform.Convert(ctx, m, in, transform.Outputs{Records: records, Rejected: rejected, Findings: findings, SpoolDir: dir})
+	counts, convErr := transform.Convert(ctx, m, in, transform.Outputs{Records: records, Rejected: rejected, Findings: findings, SpoolDir: dir}, transform.WithChecks(opts.Checks...))
 	if convErr != nil && !isFileError(convErr) {
 		return nil, convErr // I/O failure or cancellation: publish nothing
 	}

@@ -73,6 +73,10 @@ const (
 	// UnpredictableOnCall is the unpredictable on-call PAs/sessions a
 	// supplier may export; it feeds rule V20 and is not sent to ESR.
 	UnpredictableOnCall
+	// Surname and Forenames feed the staff-record name check (R5, R6) and
+	// are not sent to ESR.
+	Surname
+	Forenames
 	NumFields
 )
 
@@ -115,6 +119,8 @@ var Fields = [NumFields]Field{
 	PrivateProfessionalServices: {Key: "private_professional_services", Label: "Private Professional Services", Kind: Decimal, PA: true},
 	FeePayingServices:           {Key: "fee_paying_services", Label: "Fee Paying Services", Kind: Decimal, PA: true},
 	UnpredictableOnCall:         {Key: "unpredictable_on_call", Label: "Unpredictable on-call (PAs/sessions)", Kind: Decimal, Nullable: true, Aux: true, PA: true},
+	Surname:                     {Key: "surname", Label: "Surname", Kind: Text, Nullable: true, Aux: true},
+	Forenames:                   {Key: "forenames", Label: "Forenames", Kind: Text, Nullable: true, Aux: true},
 }
 
 var byKey = func() map[string]ID {

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+)
+
+// validName is what source and destination names may look like: they name
+// folders and ledger rows.
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// checkHubConfig checks what decoding cannot: required fields, types,
+// references between sources and destinations and, with deep set, the
+// files and folders named. It resolves token_file and token_env.
+func checkHubConfig(d *decoder, cfg *hubConfig, deep bool) {
+	root := cfg.pos[""]
+	if cfg.StateDir == "" {
+		d.addAt(root, "state_dir is required: the folder for the ledger and the hub's working files")
+	}
+	if len(cfg.Sources) == 0 {
+		d.addAt(orAt(cfg.pos, "sources", root), "at least one source is required")
+	}
+	if len(cfg.Destinations) == 0 {
+		d.addAt(orAt(cfg.pos, "destinations", root), "at least one destination is required")
+	}
+
+	dests := map[string]bool{}
+	for i := range cfg.Destinations {
+		c := &cfg.Destinations[i]
+		checkName(d, c.pos, c.Name, "destination", dests)
+		checkDestination(d, c, label("destination", c.Name, i), deep)
+	}
+	sources := map[string]bool{}
+	localDirs := map[string]string{}
+	mappings := map[string]bool{}
+	for i := range cfg.Sources {
+		s := &cfg.Sources[i]
+		what := label("source", s.Name, i)
+		checkName(d, s.pos, s.Name, "source", sources)
+		checkSource(d, s, what, deep)
+		if s.Type == sourceLocal && s.Dir != "" {
+			if other, ok := localDirs[s.Dir]; ok {
+				d.addAt(s.pos["dir"], "%s watches the same folder as source %q; one source per folder", what, other)
+			}
+			localDirs[s.Dir] = s.Name
+		}
+		if len(s.Destinations) == 0 {
+			d.addAt(orAt(s.pos, "destinations", s.pos[""]), "%s: at least one destination is required", what)
+		}
+		for _, name := range s.Destinations {
+			if !dests[name] {
+				d.addAt(s.pos["destinations"], "%s: no destination is named %q", what, name)
+			}
+		}
+		if s.Mapping == "" {
+			d.addAt(s.pos[""], "%s: mapping is required", what)
+		} else if deep && !mappings[s.Mapping] {
+			mappings[s.Mapping] = true
+			checkMapping(d, s, what)
+		}
+	}
+	// Problems in the hub file first, in file order; then the mappings'.
+	slices.SortStableFunc(d.problems, func(a, b Problem) int {
+		ao, bo := a.File != d.file, b.File != d.file
+		switch {
+		case ao != bo:
+			if ao {
+				return 1
+			}
+			return -1
+		case a.File != b.File:
+			return strings.Compare(a.File, b.File)
+		case a.Line != b.Line:
+			return a.Line - b.Line
+		}
+		return a.Col - b.Col
+	})
+}
+
+func orAt(at positions, key string, fallback pos) pos {
+	if p, ok := at[key]; ok {
+		return p
+	}
+	return fallback
+}
+
+func checkName(d *decoder, at positions, name, kind string, seen map[string]bool) {
+	switch {
+	case name == "":
+		d.addAt(at[""], "%s: name is required", kind)
+	case !validName.MatchString(name):
+		d.addAt(at["name"], "%s name %q: use letters, digits, '.', '_' and '-' only", kind, name)
+	case seen[name]:
+		d.addAt(at["name"], "%s name %q is used twice", kind, name)
+	}
+	seen[name] = true
+}
+
+// notFor reports keys given that a type does not use.
+func notFor(d *decoder, at positions, kind string, keys ...string) {
+	for _, k := range keys {
+		if p, ok := at[k]; ok {
+			d.addAt(p, "%s is not used by %s", k, kind)
+		}
+	}
+}
+
+// label names a source or destination in problems: by name, or by its
+// place in the list when it has none.
+func label(kind, name string, i int) string {
+	if name == "" {
+		return fmt.Sprintf("%s #%d", kind, i+1)
+	}
+	return fmt.Sprintf("%s %q", kind, name)
+}
+
+func checkSource(d *decoder, s *sourceConfig, what string, deep bool) {
+	if s.Pattern != "" {
+		if _, err := filepath.Match(s.Pattern, ""); err != nil {
+			d.addAt(s.pos["pattern"], "%s: pattern %q: %v", what, s.Pattern, err)
+		}
+	}
+	switch s.Type {
+	case sourceLocal:
+		notFor(d, s.pos, "local sources (poll_interval is for sftp sources; local ones use rescan_interval)", "poll_interval")
+		notFor(d, s.pos, "local sources", "sftp")
+		if s.Dir == "" {
+			d.addAt(s.pos[""], "%s: dir is required for a local source", what)
+			return
+		}
+		if !filepath.IsAbs(s.Dir) {
+			s.Dir = filepath.Join(d.dir, s.Dir)
+		}
+		if deep {
+			if fi, err := os.Stat(s.Dir); err != nil {
+				d.addAt(s.pos["dir"], "%s: dir: %v", what, err)
+			} else if !fi.IsDir() {
+				d.addAt(s.pos["dir"], "%s: dir %s is not a folder", what, s.Dir)
+			}
+		}
+	case sourceSFTP:
+		notFor(d, s.pos, "sftp sources (the server is polled: use poll_interval)", "rescan_interval", "poll_only")
+		if _, ok := s.pos["sftp"]; !ok {
+			d.addAt(s.pos[""], "%s: an sftp block (addr, user, host key, credentials) is required", what)
+			return
+		}
+		if s.Dir == "" {
+			d.addAt(s.pos[""], "%s: dir (the remote folder) is required", what)
+		}
+		s.SFTP.Dir, s.SFTP.Pattern, s.SFTP.SettleTime, s.SFTP.PollInterval = s.Dir, s.Pattern, s.SettleTime, s.PollInterval
+		c := s.SFTP.WithDefaults()
+		checkSFTP(d, s.pos, what, c.Validate(), deep, s.SFTP.KeyFile, s.SFTP.KnownHostsFile)
+		switch c.AfterSuccess {
+		case "move", "delete":
+		default:
+			d.addAt(s.pos["sftp.after_success"], "%s: after_success %q: want move or delete", what, c.AfterSuccess)
+		}
+	case "":
+		d.addAt(s.pos[""], "%s: type is required: local or sftp", what)
+	default:
+		d.addAt(s.pos["type"], "%s: type %q: want local or sftp", what, s.Type)
+	}
+}
+
+func checkSFTP(d *decoder, at positions, what string, err error, deep bool, keyFile, knownHosts string) {
+	block := at["sftp"]
+	for _, line := range errLines(err) {
+		d.addAt(block, "%s: sftp: %s", what, line)
+	}
+	if !deep {
+		return
+	}
+	for key, f := range map[string]string{"sftp.key_file": keyFile, "sftp.known_hosts_file": knownHosts} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			d.addAt(at[key], "%s: %s: %v", what, strings.TrimPrefix(key, "sftp."), err)
+		}
+	}
+}
+
+// errLines splits a joined error into its lines.
+func errLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func checkDestination(d *decoder, c *destConfig, what string, deep bool) {
+	httpKeys := []string{"url", "token", "token_file", "token_env", "client_cert", "client_key", "ca", "timeout"}
+	switch c.Type {
+	case destESR:
+		notFor(d, c.pos, "esr_api destinations", "dir", "sftp")
+		checkESR(d, c, what, deep)
+	case destOutbox:
+		notFor(d, c.pos, "outbox destinations", append(httpKeys, "sftp")...)
+		if c.Dir == "" {
+			d.addAt(c.pos[""], "%s: dir is required for an outbox", what)
+		} else if !filepath.IsAbs(c.Dir) {
+			c.Dir = filepath.Join(d.dir, c.Dir)
+		}
+	case destSFTP:
+		notFor(d, c.pos, "sftp destinations", httpKeys...)
+		if _, ok := c.pos["sftp"]; !ok {
+			d.addAt(c.pos[""], "%s: an sftp block (addr, user, host key, credentials) is required", what)
+			return
+		}
+		if c.Dir == "" {
+			d.addAt(c.pos[""], "%s: dir (the remote folder) is required", what)
+		}
+		c.SFTP.Dir = c.Dir
+		checkSFTP(d, c.pos, what, c.SFTP.WithDefaults().Validate(), deep, c.SFTP.KeyFile, c.SFTP.KnownHostsFile)
+	case "":
+		d.addAt(c.pos[""], "%s: type is required: esr_api, sftp or outbox", what)
+	default:
+		d.addAt(c.pos["type"], "%s: type %q: want esr_api, sftp or outbox", what, c.Type)
+	}
+	if c.BackoffBase > 0 && c.BackoffMax > 0 && c.BackoffMax < c.BackoffBase {
+		d.addAt(c.pos["backoff_max"], "%s: backoff_max is shorter than backoff_base", what)
+	}
+}
+
+func checkESR(d *decoder, c *destConfig, what string, deep bool) {
+	if c.URL == "" {
+		d.addAt(c.pos[""], "%s: url is required", what)
+		return
+	}
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		d.addAt(c.pos["url"], "%s: url: want https://host/path", what)
+		return
+	} else if u.User != nil {
+		d.addAt(c.pos["url"], "%s: url must not carry credentials; use token, token_file or token_env", what)
+		return
+	}
+	var given []string
+	for _, k := range []string{"token", "token_file", "token_env"} {
+		if _, ok := c.pos[k]; ok {
+			given = append(given, k)
+		}
+	}
+	if len(given) > 1 {
+		d.addAt(c.pos[given[1]], "%s: give only one of %s", what, strings.Join(given, ", "))
+		return
+	}
+	switch {
+	case c.TokenEnv != "":
+		v, ok := d.getenv(c.TokenEnv)
+		if !ok {
+			d.addAt(c.pos["token_env"], "%s: environment variable %s is not set", what, c.TokenEnv)
+		}
+		c.Token = secret(strings.TrimSpace(v))
+	case c.TokenFile != "" && deep:
+		b, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			d.addAt(c.pos["token_file"], "%s: token_file: %v", what, err)
+		} else if c.Token = secret(strings.TrimSpace(string(b))); c.Token == "" {
+			d.addAt(c.pos["token_file"], "%s: token_file %s is empty", what, c.TokenFile)
+		}
+	}
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		d.addAt(orAt(c.pos, "client_cert", orAt(c.pos, "client_key", c.pos[""])), "%s: give client_cert and client_key together", what)
+		return
+	}
+	if !deep {
+		return
+	}
+	_, err := httpsink.New(httpsinkConfig(c))
+	if err != nil {
+		at := orAt(c.pos, "url", c.pos[""])
+		for _, k := range []string{"client_cert", "ca"} {
+			if p, ok := c.pos[k]; ok && (errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), strings.ReplaceAll(k, "_", " "))) {
+				at = p
+			}
+		}
+		d.addAt(at, "%s: %s", what, strings.TrimPrefix(err.Error(), "httpsink: "))
+	}
+}
+
+// checkMapping loads a source's mapping and reports its problems in the
+// mapping file's own positions.
+func checkMapping(d *decoder, s *sourceConfig, what string) {
+	if _, err := os.Stat(s.Mapping); err != nil {
+		d.addAt(s.pos["mapping"], "%s: mapping: %v", what, err)
+		return
+	}
+	_, err := mapping.LoadFile(s.Mapping)
+	var ps mapping.Problems
+	switch {
+	case err == nil:
+	case errors.As(err, &ps):
+		for _, p := range ps {
+			d.problems = append(d.problems, Problem{File: displayPath(p.File), Line: p.Line, Col: p.Col, Message: p.Message})
+		}
+	default:
+		d.addAt(s.pos["mapping"], "%s: mapping: %v", what, err)
+	}
+}
+
+func httpsinkConfig(c *destConfig) httpsink.Config {
+	return httpsink.Config{
+		URL:            c.URL,
+		Token:          string(c.Token),
+		ClientCertFile: c.ClientCert,
+		ClientKeyFile:  c.ClientKey,
+		CAFile:         c.CA,
+		Timeout:        c.Timeout,
+	}
+}
+
+func configCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "work with hub files",
+		Subcommands: []*cli.Command{{
+			Name:      "check",
+			Usage:     "check a hub file, reporting every problem as file:line:col",
+			ArgsUsage: "FILE",
+			Description: `Checks the hub file and everything it names: mapping files (their
+problems are reported in their own positions), folders, key, certificate
+and token files, and ${ENV} references. Exit status 1 if there is any
+problem. Secrets are never printed.`,
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return usageError(c, "give one hub FILE")
+				}
+				file := c.Args().First()
+				cfg, err := loadHubConfig(file)
+				if err != nil {
+					fmt.Fprintln(c.App.ErrWriter, err)
+					return exitError{1}
+				}
+				fmt.Fprintf(c.App.Writer, "%s: ok (%d sources, %d destinations)\n", file, len(cfg.Sources), len(cfg.Destinations))
+				return nil
+			},
+		}},
+	}
+}
+
+// displayPath shortens an absolute path below the working folder to a
+// relative one, as the user would type it.
+func displayPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil || !filepath.IsAbs(p) {
+		return p
+	}
+	if rel, err := filepath.Rel(wd, p); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return p
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/localdir"
+	"github.com/nhs-esr/jobplan-hub/transport/outbox"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+	"github.com/nhs-esr/jobplan-hub/transport/retry"
+	"github.com/nhs-esr/jobplan-hub/transport/sftp"
+)
+
+// spoolDir is where SFTP sources keep downloads, inside the state folder.
+const spoolDir = "spool"
+
+// buildHub wires a checked config into a relay.Hub. Local sources start
+// watching at once (until ctx ends or the hub closes them). The returned
+// func releases what the hub does not own (SFTP sink connections).
+func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.Logger) (*relay.Hub, func(), error) {
+	var closers []func() error
+	release := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	fail := func(err error) (*relay.Hub, func(), error) {
+		release()
+		return nil, nil, err
+	}
+
+	rc := relay.Config{StateDir: cfg.StateDir, Ledger: l, Logger: log}
+	for _, c := range cfg.Destinations {
+		d := relay.Destination{Name: c.Name, Dispatch: httpsink.DispatcherConfig{
+			Concurrency: c.Concurrency,
+			MaxAttempts: c.MaxAttempts,
+			Backoff:     retry.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
+		}}
+		switch c.Type {
+		case destESR:
+			sink, err := httpsink.New(httpsinkConfig(&c))
+			if err != nil {
+				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
+			}
+			d.Records = sink
+		case destOutbox:
+			sink, err := outbox.New(c.Dir)
+			if err != nil {
+				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
+			}
+			d.Files = sink
+		case destSFTP:
+			sink, err := sftp.NewSink(c.SFTP)
+			if err != nil {
+				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
+			}
+			closers = append(closers, sink.Close)
+			d.Files = sink
+		default:
+			return fail(fmt.Errorf("destination %s: unknown type %q", c.Name, c.Type))
+		}
+		rc.Destinations = append(rc.Destinations, d)
+	}
+
+	procs := map[string]*convertProcessor{}
+	for _, s := range cfg.Sources {
+		p := procs[s.Mapping]
+		if p == nil {
+			m, err := mapping.LoadFile(s.Mapping)
+			if err != nil {
+				return fail(fmt.Errorf("source %s: mapping %s:\n%w", s.Name, s.Mapping, err))
+			}
+			p = &convertProcessor{m: m}
+			procs[s.Mapping] = p
+		}
+		srcLog := log.With("source", s.Name)
+		var src relay.Source
+		switch s.Type {
+		case sourceLocal:
+			ld, err := localdir.New(ctx, localdir.Options{
+				Dir:            s.Dir,
+				Pattern:        s.Pattern,
+				SettleTime:     s.SettleTime,
+				RescanInterval: s.RescanInterval,
+				PollOnly:       s.PollOnly,
+				Logger:         srcLog,
+			})
+			if err != nil {
+				return fail(fmt.Errorf("source %s: %w", s.Name, err))
+			}
+			src = ld
+		case sourceSFTP:
+			sc := s.SFTP
+			sc.Dir, sc.Pattern, sc.SettleTime, sc.PollInterval = s.Dir, s.Pattern, s.SettleTime, s.PollInterval
+			ss, err := sftp.NewSource(sc, sftp.SourceOptions{
+				SpoolDir: filepath.Join(cfg.StateDir, spoolDir, s.Name),
+				Logger:   srcLog,
+			})
+			if err != nil {
+				return fail(fmt.Errorf("source %s: %w", s.Name, err))
+			}
+			src = ss
+		default:
+			return fail(fmt.Errorf("source %s: unknown type %q", s.Name, s.Type))
+		}
+		// Until the hub runs, the sources are ours to close.
+		closers = append(closers, src.Close)
+		rc.Sources = append(rc.Sources, relay.SourceSpec{
+			Name: s.Name, Source: src, Processor: p, Destinations: s.Destinations, Workers: s.Workers,
+		})
+	}
+	hub, err := relay.New(rc)
+	if err != nil {
+		return fail(err)
+	}
+	// Sources are closed by hub.Run; closing them again is harmless.
+	return hub, release, nil
+}
+
+// stateDirOf reads only state_dir from a hub file, for the commands that
+// just open the ledger (status, deliveries). It does not need the
+// secrets the rest of the file may refer to.
+func stateDirOf(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read hub file: %w", err)
+	}
+	var doc struct {
+		StateDir string `yaml:"state_dir"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	dir, err := interpolate(doc.StateDir, os.LookupEnv)
+	if err != nil {
+		return "", fmt.Errorf("%s: state_dir: %w", path, err)
+	}
+	if dir == "" {
+		return "", fmt.Errorf("%s: no state_dir", path)
+	}
+	if !filepath.IsAbs(dir) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(filepath.Dir(abs), dir)
+	}
+	return dir, nil
+}
+
+// openExistingLedger opens the ledger in dir, refusing to create one: a
+// typo in --state should not look like an empty hub.
+func openExistingLedger(ctx context.Context, dir string) (*ledger.Ledger, error) {
+	if _, err := os.Stat(filepath.Join(dir, ledger.FileName)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger in %s (is this the hub's state folder?)", dir)
+		}
+		return nil, err
+	}
+	return ledger.Open(ctx, dir)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
+	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/outdir"
+	"github.com/nhs-esr/jobplan-hub/transform/report"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+)
+
+// convertProcessor is the relay.Processor of a source: outdir.Convert with
+// the source's mapping. It is the only place transform meets transport.
+type convertProcessor struct {
+	m *mapping.Mapping
+}
+
+var (
+	_ relay.Processor    = (*convertProcessor)(nil)
+	_ relay.SkipReporter = (*convertProcessor)(nil)
+)
+
+func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
+	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{})
+	if err != nil {
+		return relay.Output{}, err
+	}
+	out := relay.Output{Report: res.Paths.Report, Reports: []string{res.Paths.Report}}
+	if html := report.HTMLPath(res.Paths.Report); exists(html) {
+		out.Reports = append(out.Reports, html)
+	}
+	if res.Report.Outputs.Errors != "" {
+		out.Reports = append(out.Reports, res.Paths.Errors)
+	}
+	if res.Report.Outputs.Rejected != "" {
+		out.Reports = append(out.Reports, res.Paths.Rejected)
+	}
+	if res.Err != nil {
+		out.Failed, out.Reason = true, res.Report.Reason
+		return out, nil
+	}
+	out.Records = res.Paths.Records
+	return out, nil
+}
+
+// ReportSkipped writes an "already processed" report.json in the format of
+// every other report.
+func (p *convertProcessor) ReportSkipped(ctx context.Context, sk relay.Skipped, dir string) (string, error) {
+	now := time.Now().UTC()
+	r := report.Report{
+		Input:         sk.Name,
+		InputSHA256:   sk.SHA256,
+		Mapping:       p.m.Name,
+		MappingSHA256: p.m.SHA256,
+		Status:        report.StatusSkipped,
+		Reason:        relay.SkipReason(sk),
+		Started:       now,
+		Finished:      now,
+		SeeReport:     sk.EarlierReport,
+	}
+	path := outdir.PathsFor(dir, sk.Name).Report
+	w, err := report.NewWriter(dir, nil)
+	if err != nil {
+		return "", err
+	}
+	defer w.Close()
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Abort()
+	if err := w.Finish(f, &r); err != nil {
+		return "", err
+	}
+	if err := f.Commit(); err != nil {
+		return "", err
+	}
+	// Only the JSON report is acknowledged with the item: a skipped file
+	// needs no page of its own.
+	return path, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+)
+
+// Environment variables read by watch (flags override them).
+const (
+	envToken         = "JOBPLAN_HUB_TOKEN"
+	envSFTPPassword  = "JOBPLAN_HUB_SFTP_PASSWORD"
+	envSFTPPassphase = "JOBPLAN_HUB_SFTP_KEY_PASSPHRASE"
+)
+
+var logFlags = []cli.Flag{
+	&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as `text` or json"},
+	&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log debug lines too"},
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if c.Bool("verbose") {
+		opts.Level = slog.LevelDebug
+	}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run the hub: watch every source in a hub file and deliver to its destinations",
+		Description: `Runs until SIGINT or SIGTERM; files in flight are finished (or left claimed,
+to be processed again on the next start) and the ledger is closed cleanly.
+SIGHUP reloads the hub file: a file with problems is reported and the
+running configuration is kept. See README.md "## Hub" for the file.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` (YAML)", Required: true},
+			&cli.StringFlag{Name: "state", Usage: "state `DIR` (overrides state_dir)"},
+		}, logFlags...),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			file := c.String("config")
+			load := func() (*hubConfig, error) {
+				cfg, err := loadHubConfig(file)
+				if err != nil {
+					return nil, err
+				}
+				if s := c.String("state"); s != "" {
+					if cfg.StateDir, err = filepath.Abs(s); err != nil {
+						return nil, err
+					}
+				}
+				return cfg, nil
+			}
+			cfg, err := load()
+			if err != nil {
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return exitError{1}
+			}
+			return serve(c.Context, cfg, load, log)
+		},
+	}
+}
+
+// serve runs the hub until a signal stops it. With reload set, SIGHUP
+// re-reads the configuration and, if it is sound, restarts the hub with
+// it; the ledger stays open throughout.
+func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	if reload != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+
+	unlock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	l, err := ledger.Open(ctx, cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	var previous *hubConfig // the configuration to fall back to
+	for {
+		hub, release, err := buildHub(ctx, cfg, l, log)
+		if err != nil {
+			if previous == nil {
+				return err
+			}
+			log.Error("reloaded configuration could not be started; going back to the previous one", "err", err)
+			cfg, previous = previous, nil
+			continue
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- hub.Run(runCtx) }()
+
+		next, err := waitForReload(ctx, done, hup, cfg, reload, log)
+		cancel()
+		if next == nil {
+			release()
+			if ctx.Err() != nil {
+				log.Info("stopped by signal")
+				return nil
+			}
+			if err == nil {
+				err = errors.New("hub stopped unexpectedly")
+			}
+			return err
+		}
+		log.Info("reloading configuration")
+		if err := <-done; err != nil {
+			release()
+			return err
+		}
+		release()
+		cfg, previous = next, cfg
+	}
+}
+
+// waitForReload waits until the hub stops (returning its error and a nil
+// config) or a SIGHUP brings a sound new configuration (returned).
+func waitForReload(ctx context.Context, done <-chan error, hup <-chan os.Signal, cfg *hubConfig,
+	reload func() (*hubConfig, error), log *slog.Logger) (*hubConfig, error) {
+	for {
+		select {
+		case err := <-done:
+			return nil, err
+		case <-hup:
+			if ctx.Err() != nil {
+				continue
+			}
+			next, err := reload()
+			if err != nil {
+				log.Error("reload: the hub file has problems; keeping the running configuration", "problems", err.Error())
+				continue
+			}
+			if next.StateDir != cfg.StateDir {
+				log.Error("reload: state_dir cannot change while running; keeping the running configuration",
+					"running", cfg.StateDir, "new", next.StateDir)
+				continue
+			}
+			return next, nil
+		}
+	}
+}
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "watch",
+		Usage:     "watch one folder or SFTP directory and deliver what arrives (a one-source hub)",
+		ArgsUsage: "SOURCE",
+		Description: `SOURCE is a local folder or sftp://user@host[:port]/path. Processed files
+are archived (folder: SOURCE/archive, SFTP: path/processed) beside their
+reports; accepted records go to --out (an outbox folder, one JSON Lines
+file per input) and/or are POSTed to --forward. Without either, --out is
+./out. The SFTP password and key passphrase are best given in
+` + envSFTPPassword + ` and ` + envSFTPPassphase + `, the API token
+in ` + envToken + ` or --token-file: command lines are visible to other users.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "mapping", Aliases: []string{"m"}, Usage: "supplier mapping `FILE`", Required: true},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "outbox `DIR` for the records files"},
+			&cli.StringFlag{Name: "forward", Usage: "ESR API `URL` to POST each record to"},
+			&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the API bearer token"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{envToken}, Usage: "API bearer `TOKEN` (prefer the environment variable)"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "records in flight to --forward"},
+			&cli.StringFlag{Name: "state", Value: ".jobplan-hub", Usage: "state `DIR`: ledger and working files"},
+			&cli.StringFlag{Name: "pattern", Usage: "only file names matching this `GLOB`"},
+			&cli.DurationFlag{Name: "settle-time", Usage: "how long a file must stay unchanged before it is taken (default 2s)"},
+			&cli.DurationFlag{Name: "poll-interval", Usage: "SFTP listing / folder rescan interval (default 10s / 30s)"},
+			&cli.IntFlag{Name: "workers", Value: 2, Usage: "files processed at once"},
+			&cli.StringFlag{Name: "known-hosts", Usage: "SFTP: known_hosts `FILE` listing the server"},
+			&cli.StringFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it"},
+			&cli.StringFlag{Name: "key-file", Usage: "SFTP: private key `FILE`"},
+			&cli.StringFlag{Name: "key-passphrase", EnvVars: []string{envSFTPPassphase}, Usage: "SFTP: key passphrase (prefer the environment variable)"},
+			&cli.StringFlag{Name: "password", EnvVars: []string{envSFTPPassword}, Usage: "SFTP: password (prefer the environment variable)"},
+		}, logFlags...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError(c, "give one SOURCE folder or sftp:// URL")
+			}
+			log, err := newLogger(c)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			cfg, err := watchConfig(c)
+			if err != nil {
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return exitError{1}
+			}
+			return serve(c.Context, cfg, nil, log)
+		},
+	}
+}
+
+// watchConfig builds the one-source hub configuration of watch and checks
+// it like a hub file.
+func watchConfig(c *cli.Context) (*hubConfig, error) {
+	abs := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return p
+		}
+		return a
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	cfg := &hubConfig{StateDir: abs(c.String("state")), pos: positions{}}
+	src := sourceConfig{
+		Name: "watch", Mapping: abs(c.String("mapping")), Pattern: c.String("pattern"),
+		SettleTime: c.Duration("settle-time"), Workers: c.Int("workers"), pos: positions{},
+	}
+	arg := c.Args().First()
+	if strings.HasPrefix(arg, "sftp://") {
+		u, err := url.Parse(arg)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		if _, has := u.User.Password(); has {
+			return nil, fmt.Errorf("source: do not put the password in the URL; use %s", envSFTPPassword)
+		}
+		src.Type, src.Dir, src.PollInterval = sourceSFTP, u.Path, c.Duration("poll-interval")
+		src.SFTP.Addr, src.SFTP.User = u.Host, u.User.Username()
+		src.SFTP.KnownHostsFile = abs(c.String("known-hosts"))
+		src.SFTP.HostKeyFingerprint = c.String("host-key-fingerprint")
+		src.SFTP.KeyFile = abs(c.String("key-file"))
+		src.SFTP.KeyPassphrase = c.String("key-passphrase")
+		src.SFTP.Password = c.String("password")
+		src.pos["sftp"] = pos{}
+	} else {
+		src.Type, src.Dir, src.RescanInterval = sourceLocal, abs(arg), c.Duration("poll-interval")
+		// The state folder inside the watched folder would be a
+		// candidate input; localdir skips dot names only.
+		if rel, err := filepath.Rel(src.Dir, cfg.StateDir); err == nil && filepath.IsLocal(rel) && !strings.HasPrefix(rel, ".") {
+			return nil, fmt.Errorf("--state %s is inside the watched folder; use a dot name or another folder", cfg.StateDir)
+		}
+	}
+	if c.String("forward") != "" {
+		d := destConfig{Name: "forward", Type: destESR, URL: c.String("forward"), Concurrency: c.Int("concurrency"), pos: positions{}}
+		d.Token = secret(c.String("token"))
+		if f := c.String("token-file"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("--token-file: %w", err)
+			}
+			d.Token = secret(strings.TrimSpace(string(b)))
+		}
+		cfg.Destinations = append(cfg.Destinations, d)
+		src.Destinations = append(src.Destinations, d.Name)
+	}
+	if out := c.String("out"); out != "" || c.String("forward") == "" {
+		if out == "" {
+			out = "out"
+		}
+		cfg.Destinations = append(cfg.Destinations, destConfig{Name: "out", Type: destOutbox, Dir: abs(out), pos: positions{}})
+		src.Destinations = append(src.Destinations, "out")
+	}
+	cfg.Sources = []sourceConfig{src}
+	d := &decoder{dir: wd, getenv: os.LookupEnv}
+	checkHubConfig(d, cfg, true)
+	if len(d.problems) > 0 {
+		return nil, d.problems
+	}
+	return cfg, nil
+}

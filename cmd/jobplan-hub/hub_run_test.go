@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/transport/localdir"
+)
+
+// syncBuffer is a log the hub process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// eventually polls cond until it holds, failing the test after 15s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunReloadsOnSIGHUPAndKeepsConfigWithProblems(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	root := t.TempDir()
+	drop := filepath.Join(root, "drop")
+	if err := os.Mkdir(drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
+	hubFile := filepath.Join(root, "hub.yaml")
+	config := func(pattern, extra string) string {
+		return fmt.Sprintf(`state_dir: state
+sources:
+  - name: drop
+    type: local
+    dir: drop
+    pattern: %q
+    settle_time: 30ms
+    rescan_interval: 100ms
+    mapping: %s
+    destinations: [box]
+%sdestinations:
+  - name: box
+    type: outbox
+    dir: outbox
+`, pattern, mappingFile, extra)
+	}
+	writeFile(t, hubFile, config("*.csv", ""))
+	sample, err := os.ReadFile("../../samples/sard-wide/jobplans-2026-04.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived := func(name string) func() bool {
+		return func() bool {
+			_, err := os.Stat(filepath.Join(drop, localdir.ArchiveDir, name))
+			return err == nil
+		}
+	}
+
+	log := &syncBuffer{}
+	hub := startHub(t, bin, log, "run", "--config", hubFile)
+	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+
+	// A second hub on the same state folder is refused.
+	code, _, stderr := runCLI(t, "run", "--config", hubFile)
+	if code != 2 || !strings.Contains(stderr, "another hub is running") {
+		t.Errorf("second hub: exit %d, stderr %q; want 2 and a refusal", code, stderr)
+	}
+
+	// A file with a problem is reported and the running config kept.
+	writeFile(t, hubFile, config("*.csv", "unexpected: true\n"))
+	hub.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "the reload to be refused", func() bool {
+		return strings.Contains(log.String(), "keeping the running configuration") &&
+			strings.Contains(log.String(), `unknown key \"unexpected\"`)
+	})
+	writeFile(t, filepath.Join(drop, "a.csv"), string(sample))
+	eventually(t, "a.csv archived under the old config", archived("a.csv"))
+
+	// A sound file is applied: now *.txt files are taken.
+	writeFile(t, hubFile, config("*.txt", ""))
+	hub.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "the new config to start", func() bool { return strings.Count(log.String(), "hub started") == 2 })
+	writeFile(t, filepath.Join(drop, "b.txt"), strings.Replace(string(sample), "20000001,20000001", "20000101,20000101", 1))
+	eventually(t, "b.txt archived under the new config", archived("b.txt"))
+
+	hub.stop(t, syscall.SIGTERM, 0)
+	if !strings.Contains(log.String(), "stopped by signal") {
+		t.Errorf("no clean stop in the log:\n%s", log.String())
+	}
+}
+
+func TestLockStateDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockStateDir(dir); err == nil || !strings.Contains(err.Error(), "another hub is running") {
+		t.Errorf("second lock: %v, want a refusal", err)
+	}
+	unlock()
+	unlock2, err := lockStateDir(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock2()
+}
+
+func TestWatchRefusesBadSources(t *testing.T) {
+	drop := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"password in URL", []string{"sftp://user:secret@example.org/in"}, "do not put the password in the URL"},
+		{"no host key", []string{"--password", "pw", "sftp://user@example.org/in"}, "no host key verification configured"},
+		{"no credentials", []string{"--host-key-fingerprint", "SHA256:" + strings.Repeat("A", 43), "sftp://user@example.org/in"}, "set password or key_file"},
+		{"state inside the folder", []string{"--state", filepath.Join(drop, "state"), drop}, "inside the watched folder"},
+		{"missing folder", []string{filepath.Join(drop, "nope")}, "no such file or directory"},
+		{"token over plain http", []string{"--forward", "http://esr.example.org/api", "--token", "t0k3n", drop}, "refusing to send a bearer token over plain http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"watch", "--mapping", "../../mappings/sard-wide.yaml", "--state", filepath.Join(t.TempDir(), ".state")}, tc.args...)
+			code, _, stderr := runCLI(t, args...)
+			if code != 1 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, tc.want)
+			}
+			if strings.Contains(stderr, "secret") || strings.Contains(stderr, "t0k3n") {
+				t.Errorf("a secret is printed: %q", stderr)
+			}
+		})
+	}
+}

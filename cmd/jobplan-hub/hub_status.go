@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+)
+
+// waitPoll is how often status --wait looks at the ledger.
+const waitPoll = 200 * time.Millisecond
+
+var stateFlags = []cli.Flag{
+	&cli.StringFlag{Name: "state", Usage: "the hub's state `DIR`"},
+	&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` whose state_dir to use"},
+}
+
+// stateDir returns the state folder named by --state or --config.
+func stateDir(c *cli.Context) (string, error) {
+	switch s, f := c.String("state"), c.String("config"); {
+	case s != "" && f != "":
+		return "", fmt.Errorf("give --state or --config, not both")
+	case s != "":
+		return filepath.Abs(s)
+	case f != "":
+		return stateDirOf(f)
+	}
+	return "", fmt.Errorf("give --state DIR or --config FILE")
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the hub's files by state and its deliveries per destination",
+		Description: `Counts input files (claimed, processed, quarantined) and, per destination,
+deliveries: pending (waiting for an attempt; "retrying" counts those that
+failed at least once), rejected (refused for good; see "deliveries retry"),
+delivered, duplicate (the receiver already had it) and superseded (a newer
+plan replaced it before it was sent). For outbox and sftp destinations one
+delivery is one file. It ends with each destination's latest errors.
+
+With --wait, it first waits until nothing is claimed or pending and at
+least --min-files files are done, for scripts; exit status 1 on timeout.`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for the hub to be idle"},
+			&cli.IntFlag{Name: "min-files", Usage: "with --wait: also wait for `N` files processed or quarantined"},
+		}, stateFlags...),
+		Action: func(c *cli.Context) error {
+			dir, err := stateDir(c)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			l, err := openExistingLedger(c.Context, dir)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			st, timedOut, err := readStatus(c.Context, l, c.Duration("wait"), c.Int("min-files"))
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				err = printStatusJSON(c.App.Writer, dir, st)
+			} else {
+				err = printStatus(c.App.Writer, dir, st)
+			}
+			if err != nil {
+				return err
+			}
+			if timedOut {
+				fmt.Fprintf(c.App.ErrWriter, "jobplan-hub status: not idle after %v\n", c.Duration("wait"))
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+}
+
+// readStatus reads the status, first waiting up to wait for the hub to be
+// idle with at least minFiles files done.
+func readStatus(ctx context.Context, l *ledger.Ledger, wait time.Duration, minFiles int) (*relay.Status, bool, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := relay.ReadStatus(ctx, l)
+		if err != nil {
+			return nil, false, err
+		}
+		done := st.Files[ledger.FileProcessed] + st.Files[ledger.FileQuarantined]
+		if wait <= 0 || (st.Idle && done >= minFiles) {
+			return st, false, nil
+		}
+		if time.Now().After(deadline) {
+			return st, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(waitPoll):
+		}
+	}
+}
+
+func printStatusJSON(w io.Writer, dir string, st *relay.Status) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		StateDir string `json:"state_dir"`
+		*relay.Status
+	}{dir, st})
+}
+
+func printStatus(w io.Writer, dir string, st *relay.Status) error {
+	fmt.Fprintf(w, "state %s", dir)
+	if st.Idle {
+		fmt.Fprint(w, " (idle)")
+	}
+	fmt.Fprintf(w, "\n\nfiles: %d claimed, %d processed, %d quarantined\n\n",
+		st.Files[ledger.FileClaimed], st.Files[ledger.FileProcessed], st.Files[ledger.FileQuarantined])
+	if len(st.Destinations) == 0 {
+		_, err := fmt.Fprintln(w, "no deliveries yet")
+		return err
+	}
+	width := len("destination")
+	for _, d := range st.Destinations {
+		width = max(width, len(d.Name))
+	}
+	fmt.Fprintf(w, "%-*s  pending  retrying  rejected  delivered  duplicate  superseded  next attempt\n", width, "destination")
+	for _, d := range st.Destinations {
+		retrying := fmt.Sprint(d.Retrying)
+		if d.RetryingAtLeast {
+			retrying = ">=" + retrying
+		}
+		next := "-"
+		if d.NextAttemptAt != nil {
+			next = d.NextAttemptAt.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "%-*s  %7d  %8s  %8d  %9d  %9d  %10d  %s\n", width, d.Name,
+			d.Pending, retrying, d.Rejected, d.Delivered, d.Duplicate, d.Superseded, next)
+	}
+	for _, d := range st.Destinations {
+		if len(d.Errors) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nlast errors for %s:\n", d.Name)
+		for _, e := range d.Errors {
+			fmt.Fprintf(w, "  %s  delivery %d  %s  %s after %d attempt(s): %s\n",
+				e.At.Local().Format(time.DateTime), e.ID, e.Assignment, e.State, e.Attempts, oneLine(e.Error))
+		}
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func deliveriesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "deliveries",
+		Usage: "work with the delivery queue",
+		Subcommands: []*cli.Command{{
+			Name:  "retry",
+			Usage: "requeue rejected deliveries of one destination",
+			Description: `Moves rejected deliveries back to pending, due at once, with their
+attempt count reset. A running hub sends them at its next poll (within
+10 seconds). A requeued plan older than another pending plan for the same
+assignment is superseded straight away.`,
+			Flags: append([]cli.Flag{
+				&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "destination `NAME`", Required: true},
+				&cli.Int64Flag{Name: "file-id", Usage: "only the records of input file `ID` (see status)"},
+				&cli.StringFlag{Name: "assignment", Usage: "only the records of assignment `NUMBER`"},
+				&cli.BoolFlag{Name: "all", Usage: "every rejected delivery of the destination"},
+			}, stateFlags...),
+			Action: func(c *cli.Context) error {
+				filter := ledger.RequeueFilter{FileID: c.Int64("file-id"), AssignmentNumber: c.String("assignment")}
+				narrowed := filter.FileID != 0 || filter.AssignmentNumber != ""
+				switch {
+				case c.Bool("all") && narrowed:
+					return usageError(c, "--all cannot be combined with --file-id or --assignment")
+				case !c.Bool("all") && !narrowed:
+					return usageError(c, "choose what to requeue: --file-id, --assignment or --all")
+				}
+				dir, err := stateDir(c)
+				if err != nil {
+					return usageError(c, err.Error())
+				}
+				l, err := openExistingLedger(c.Context, dir)
+				if err != nil {
+					return err
+				}
+				defer l.Close()
+				dest := c.String("destination")
+				n, err := l.Requeue(c.Context, dest, filter)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "requeued %d rejected deliveries for %s\n", n, dest)
+				return nil
+			},
+		}},
+	}
+}

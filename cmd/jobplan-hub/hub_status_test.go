@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+)
+
+// seedLedger makes a state folder whose ledger holds two processed files
+// and a quarantined one; "esr" has one record delivered, one pending
+// after a failure, one rejected, and one superseded; "outbox" has a file
+// delivered.
+func seedLedger(t *testing.T) (dir string, rejectedFile int64) {
+	t.Helper()
+	dir = t.TempDir()
+	ctx := t.Context()
+	l, err := ledger.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	claim := func(name string) int64 {
+		id, err := l.ClaimFile(ctx, ledger.FileInfo{Source: "drop", Name: name, Size: 1, ModTime: time.Now(), SHA256: "sha-" + name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	rec := func(a, date string, line int) ledger.Record {
+		d, _ := time.Parse(time.DateOnly, date)
+		return ledger.Record{AssignmentNumber: a, EffectiveDate: d, Line: line,
+			Payload: []byte(fmt.Sprintf(`{"assignment_number":%q,"effective_date":%q}`, a, date))}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f1, f2, f3 := claim("a.csv"), claim("b.csv"), claim("c.csv")
+	_, err = l.EnqueueFile(ctx, f1, "esr", []ledger.Record{rec("10000001", "2026-04-01", 1), rec("10000002", "2026-04-01", 2), rec("10000003", "2026-04-01", 3)})
+	must(err)
+	_, err = l.EnqueueFile(ctx, f2, "esr", []ledger.Record{rec("10000004", "2026-04-01", 1), rec("10000004", "2026-05-01", 2)})
+	must(err)
+	_, err = l.EnqueueFile(ctx, f1, "outbox", []ledger.Record{{AssignmentNumber: "file:1", EffectiveDate: time.Now(), Payload: []byte(`{"kind":"file","file_id":1}`)}})
+	must(err)
+	due, err := l.Due(ctx, "esr", time.Now(), 10)
+	must(err)
+	byAssignment := map[string]int64{}
+	for _, d := range due {
+		byAssignment[d.AssignmentNumber] = d.ID
+	}
+	must(l.MarkDelivered(ctx, byAssignment["10000001"]))
+	must(l.MarkRetry(ctx, byAssignment["10000002"], 1, time.Now().Add(time.Hour), "httpsink: 503 Service Unavailable: try later"))
+	must(l.MarkRejected(ctx, byAssignment["10000003"], "httpsink: 422 Unprocessable Entity: bad plan"))
+	must(l.MarkDelivered(ctx, byAssignment["10000004"]))
+	out, err := l.Due(ctx, "outbox", time.Now(), 10)
+	must(err)
+	must(l.MarkDelivered(ctx, out[0].ID))
+	must(l.MarkFile(ctx, f1, ledger.FileProcessed, "", "/state/files/1/a.report.json"))
+	must(l.MarkFile(ctx, f2, ledger.FileProcessed, "", "/state/files/2/b.report.json"))
+	must(l.MarkFile(ctx, f3, ledger.FileQuarantined, "no header", ""))
+	return dir, f1
+}
+
+var timestamp = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`)
+
+func TestStatusText(t *testing.T) {
+	dir, _ := seedLedger(t)
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got := strings.ReplaceAll(stdout, dir, "$STATE")
+	got = timestamp.ReplaceAllString(got, "<time>")
+	golden(t, "status.want", got)
+}
+
+func TestStatusJSON(t *testing.T) {
+	dir, _ := seedLedger(t)
+	code, stdout, stderr := runCLI(t, "status", "--state", dir, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var st struct {
+		StateDir     string         `json:"state_dir"`
+		Files        map[string]int `json:"files"`
+		Idle         bool           `json:"idle"`
+		Destinations []struct {
+			Name                                                          string
+			Pending, Retrying, Rejected, Delivered, Duplicate, Superseded int
+			LastErrors                                                    []struct {
+				Assignment string `json:"assignment_number"`
+				State      string `json:"state"`
+				Error      string `json:"error"`
+			} `json:"last_errors"`
+		} `json:"destinations"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout)
+	}
+	if st.StateDir != dir || st.Files["processed"] != 2 || st.Files["quarantined"] != 1 || st.Files["claimed"] != 0 || st.Idle {
+		t.Errorf("status %+v", st)
+	}
+	if len(st.Destinations) != 2 {
+		t.Fatalf("destinations %+v, want esr and outbox", st.Destinations)
+	}
+	esr := st.Destinations[0]
+	if esr.Name != "esr" || esr.Pending != 1 || esr.Retrying != 1 || esr.Rejected != 1 || esr.Delivered != 2 || esr.Superseded != 1 {
+		t.Errorf("esr %+v", esr)
+	}
+	if len(esr.LastErrors) != 2 || esr.LastErrors[0].Assignment != "10000003" || esr.LastErrors[0].State != "rejected" {
+		t.Errorf("esr last errors %+v, want the rejection first", esr.LastErrors)
+	}
+	if ob := st.Destinations[1]; ob.Name != "outbox" || ob.Delivered != 1 {
+		t.Errorf("outbox %+v", ob)
+	}
+}
+
+func TestStatusWaitTimesOut(t *testing.T) {
+	dir, _ := seedLedger(t) // one record stays pending
+	code, _, stderr := runCLI(t, "status", "--state", dir, "--wait", "300ms")
+	if code != 1 || !strings.Contains(stderr, "not idle after 300ms") {
+		t.Errorf("exit %d, stderr %q; want 1 and a timeout", code, stderr)
+	}
+}
+
+func TestStatusNeedsAnExistingLedger(t *testing.T) {
+	code, _, stderr := runCLI(t, "status", "--state", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "no ledger in") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestDeliveriesRetry(t *testing.T) {
+	dir, file := seedLedger(t)
+	for _, args := range [][]string{
+		{"--destination", "esr"},
+		{"--destination", "esr", "--all", "--file-id", "1"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"deliveries", "retry", "--state", dir}, args...)...)
+		if code != 2 || !strings.Contains(stderr, "--file-id") {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, stderr)
+		}
+	}
+	code, stdout, stderr := runCLI(t, "deliveries", "retry", "--state", dir, "--destination", "esr", "--file-id", fmt.Sprint(file))
+	if code != 0 || stdout != "requeued 1 rejected deliveries for esr\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")
+	if code != 0 || !strings.Contains(stdout, `"rejected": 0`) || !strings.Contains(stdout, `"pending": 2`) {
+		t.Errorf("after retry, status:\n%s", stdout)
+	}
+	code, stdout, _ = runCLI(t, "deliveries", "retry", "--state", dir, "--destination", "esr", "--all")
+	if code != 0 || stdout != "requeued 0 rejected deliveries for esr\n" {
+		t.Errorf("second retry: exit %d, stdout %q", code, stdout)
+	}
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
+	"github.com/nhs-esr/jobplan-hub/transform/decimal"
+	"github.com/nhs-esr/jobplan-hub/transform/reconcile"
+)
+
+func reconcileCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "reconcile",
+		Usage:     "compare the job plans sent to ESR with what payroll pays, with an estimate in pounds",
+		ArgsUsage: "[JOBPLANS.jsonl...]",
+		Description: `For each assignment's latest plan (from the jobplans.jsonl files convert
+writes, given with --jobplans or as arguments) and its row of the payroll
+extract: the difference in PAs and in on-call supplement, and the estimated
+annual over- or under-payment in pounds; also the assignments on one side
+only. Writes into --out:
+  reconcile.csv    one row per assignment, then totals and the method
+  reconcile.html   a self-contained report: totals, largest discrepancies,
+                   their distribution, method and assumptions
+and prints the totals. Exit status: 0 nothing misaligned beyond tolerance,
+1 something is (including assignments on one side only), 2 an input could
+not be read.`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "jobplans", Usage: "job-plan records `FILE` (jobplans.jsonl; repeatable)"},
+			&cli.StringFlag{Name: "payroll", Usage: "payroll extract `FILE` (CSV)", Required: true},
+			&cli.StringFlag{Name: "payroll-mapping", Usage: "column configuration `FILE` of the payroll extract (YAML)", Required: true},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
+			&cli.StringFlag{Name: "tolerance-pas", Value: "0.01", Usage: "PA differences up to `N` count as aligned"},
+			&cli.StringFlag{Name: "tolerance-pct", Value: "0", Usage: "supplement differences up to `N` percentage points count as aligned"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not print the totals"},
+		},
+		Action: runReconcile,
+	}
+}
+
+func runReconcile(c *cli.Context) error {
+	files := append(c.StringSlice("jobplans"), c.Args().Slice()...)
+	if len(files) == 0 {
+		return usageError(c, "give at least one job-plan records file (--jobplans FILE)")
+	}
+	var opts reconcile.Options
+	for _, t := range []struct {
+		flag string
+		dst  *decimal.Dec
+	}{{"tolerance-pas", &opts.TolerancePAs}, {"tolerance-pct", &opts.TolerancePct}} {
+		v, err := decimal.Parse(c.String(t.flag), false)
+		if err != nil || v < 0 {
+			return usageError(c, fmt.Sprintf("--%s %q is not a number of 0 or more", t.flag, c.String(t.flag)))
+		}
+		*t.dst = v
+	}
+	fail := func(err error) error {
+		fmt.Fprintln(c.App.ErrWriter, err)
+		return exitError{2}
+	}
+	cfg, err := reconcile.LoadConfig(c.String("payroll-mapping"))
+	if err != nil {
+		return fail(err)
+	}
+	plans, err := reconcile.ReadPlans(files)
+	if err != nil {
+		return fail(err)
+	}
+	pay, err := reconcile.ReadPayroll(c.String("payroll"), cfg)
+	if err != nil {
+		return fail(err)
+	}
+	res := reconcile.Reconcile(plans, pay, cfg, opts)
+
+	dir := c.String("out")
+	var csvOut, htmlOut bytes.Buffer
+	if err := res.WriteCSV(&csvOut); err != nil {
+		return err
+	}
+	if err := res.WriteHTML(&htmlOut, reconcile.HTMLOptions{}); err != nil {
+		return err
+	}
+	if err := writeOutputs(dir, map[string][]byte{"reconcile.csv": csvOut.Bytes(), "reconcile.html": htmlOut.Bytes()}); err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		for _, line := range res.Summary() {
+			fmt.Fprintln(c.App.Writer, line)
+		}
+		fmt.Fprintf(c.App.Writer, "Outputs: %s, %s\n", filepath.Join(dir, "reconcile.csv"), filepath.Join(dir, "reconcile.html"))
+	}
+	if res.Misaligned() {
+		return exitError{1}
+	}
+	return nil
+}
+
+// writeOutputs publishes each file atomically (temporary name, fsync,
+// rename), so a reader never sees half a report.
+func writeOutputs(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	for _, name := range []string{"reconcile.csv", "reconcile.html"} {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), files[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+// Command benchhub is `make bench-hub`: it drops many small exports at once
+// into a folder watched by the built jobplan-hub binary and times them
+// until every record has been delivered to a loopback HTTP receiver and
+// marked delivered in the ledger (which syncs every change to disk). It
+// prints records/s against the target.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/internal/bench"
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+)
+
+func main() {
+	o := options{}
+	flag.IntVar(&o.files, "files", 1000, "files to drop")
+	flag.IntVar(&o.plans, "plans", 5, "plans per file")
+	flag.StringVar(&o.bin, "bin", "bin/jobplan-hub", "jobplan-hub binary")
+	flag.StringVar(&o.mapping, "mapping", "mappings/sard-wide.yaml", "mapping of the generated files")
+	flag.StringVar(&o.dir, "dir", ".bench/hub", "work directory (emptied first)")
+	flag.IntVar(&o.workers, "workers", 4, "files processed at once")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "records in flight to the receiver")
+	flag.DurationVar(&o.settle, "settle-time", 100*time.Millisecond, "watcher settle time")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after")
+	flag.Float64Var(&o.minRate, "min-records-per-sec", 2000, "target throughput")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "benchhub:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	files, plans         int
+	bin, mapping, dir    string
+	workers, concurrency int
+	settle, timeout      time.Duration
+	minRate              float64
+}
+
+func run(o options) error {
+	if err := os.RemoveAll(o.dir); err != nil {
+		return err
+	}
+	stage, drop, state := filepath.Join(o.dir, "stage"), filepath.Join(o.dir, "drop"), filepath.Join(o.dir, "state")
+	for _, d := range []string{stage, drop, state} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	names, err := generate(stage, o.files, o.plans)
+	if err != nil {
+		return err
+	}
+	want := o.files * o.plans
+
+	recv, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer recv.srv.Close()
+
+	cmd := exec.Command(o.bin, "watch", "--mapping", o.mapping, "--forward", "http://"+recv.addr+"/jobplans",
+		"--state", state, "--settle-time", o.settle.String(), "--poll-interval", "1s",
+		"--workers", strconv.Itoa(o.workers), "--concurrency", strconv.Itoa(o.concurrency), drop)
+	logf, err := os.Create(filepath.Join(o.dir, "hub.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var stopOnce sync.Once
+	var exitErr error
+	stop := func() error {
+		stopOnce.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			exitErr = <-exited
+		})
+		return exitErr
+	}
+	defer stop()
+	if err := until(10*time.Second, exited, func() bool {
+		_, err := os.Stat(filepath.Join(state, ledger.FileName))
+		return err == nil
+	}); err != nil {
+		return fmt.Errorf("hub did not start: %w (see %s)", err, logf.Name())
+	}
+
+	fmt.Printf("bench-hub: dropping %d files x %d plans = %d records at once (settle time %v, %d workers, %d in flight)\n",
+		o.files, o.plans, want, o.settle, o.workers, o.concurrency)
+	start := time.Now()
+	for _, n := range names {
+		if err := os.Rename(filepath.Join(stage, n), filepath.Join(drop, n)); err != nil {
+			return err
+		}
+	}
+	if err := until(o.timeout, exited, func() bool { return recv.count() >= want }); err != nil {
+		return fmt.Errorf("receiver has %d of %d records: %w (see %s)", recv.count(), want, err, logf.Name())
+	}
+	received := time.Since(start)
+
+	l, err := ledger.Open(context.Background(), state)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := until(o.timeout, exited, func() bool {
+		st, err := relay.ReadStatus(context.Background(), l)
+		return err == nil && st.Idle && len(st.Destinations) == 1 &&
+			st.Destinations[0].Delivered+st.Destinations[0].Duplicate == want &&
+			st.Files[ledger.FileProcessed] == o.files
+	}); err != nil {
+		return fmt.Errorf("ledger never showed every record delivered: %w", err)
+	}
+	elapsed := time.Since(start)
+	if err := stop(); err != nil {
+		return fmt.Errorf("hub exit: %w", err)
+	}
+	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+
+	rate := float64(want) / elapsed.Seconds()
+	verdict := "PASS"
+	if rate < o.minRate {
+		verdict = "FAIL"
+	}
+	fmt.Printf("  receiver had every record after %.2fs; ledger showed all delivered after %.2fs\n", received.Seconds(), elapsed.Seconds())
+	fmt.Printf("  %.0f records/s, %.0f files/s (settle time included); %d requests, %d duplicates; hub peak RSS %.1f MB\n",
+		rate, float64(o.files)/elapsed.Seconds(), recv.requestCount(), recv.duplicates(), rss)
+	fmt.Printf("  target >= %.0f records/s: %s\n", o.minRate, verdict)
+	return nil
+}
+
+// generate writes n layout-(a) exports of plans plans each, with distinct
+// assignments throughout, and returns their names.
+func generate(dir string, n, plans int) ([]string, error) {
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("jobplans-%04d.csv", i)
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(f, "\ufeff%s\r\n", bench.SardHeader)
+		for j := range plans {
+			emp := strconv.Itoa(30000000 + i*plans + j)
+			fmt.Fprintf(f, "%s,%s,Testperson,Alpha,Medical and Dental,Consultant (2003),Signed Off,01/04/2026,10,0,7.5,2.5,0,0,0,0,1 in 6,Cat A,5,2,1.5,0.5,2,1.5,0.5,0,0,0,0.5,0.5,1.5,0.25,0,0.75,0,0,0,123\r\n", emp, emp)
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// until polls cond every 10ms until it holds, the hub exits or d passes.
+func until(d time.Duration, exited chan error, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("hub exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// receiver is a loopback ESR API stand-in that honours Idempotency-Key.
+type receiver struct {
+	srv  *http.Server
+	addr string
+
+	mu       sync.Mutex
+	keys     map[string]bool
+	requests int
+	dups     int
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{addr: ln.Addr().String(), keys: map[string]bool{}}
+	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		key := req.Header.Get("Idempotency-Key")
+		r.mu.Lock()
+		r.requests++
+		seen := r.keys[key]
+		r.keys[key] = true
+		if seen {
+			r.dups++
+		}
+		r.mu.Unlock()
+		if seen {
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})}
+	go r.srv.Serve(ln)
+	return r, nil
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.keys)
+}
+
+func (r *receiver) requestCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests
+}
+
+func (r *receiver) duplicates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dups
+}

@@ -1,0 +1,397 @@
+package reconcile
+
+import (
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+
+	"github.com/nhs-esr/jobplan-hub/transform/decimal"
+)
+
+// Status of one assignment.
+const (
+	Aligned     = "aligned"      // both sides agree within tolerance
+	Misaligned  = "misaligned"   // PAs or supplement differ beyond tolerance
+	PlanOnly    = "plan_only"    // a plan but no payroll row
+	PayrollOnly = "payroll_only" // a payroll row but no plan
+)
+
+// Options are the tolerances: differences no larger are treated as none.
+type Options struct {
+	TolerancePAs decimal.Dec // default 0.01 (set by the caller)
+	TolerancePct decimal.Dec // default 0
+}
+
+// Pence is an amount of money in pence (exact; totals of any size).
+type Pence int64
+
+// String formats p as pounds with two places, e.g. -3000.00.
+func (p Pence) String() string {
+	sign := ""
+	v := int64(p)
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+}
+
+// Pounds formats p for people: £10,000.00, −£3,000.00.
+func (p Pence) Pounds() string {
+	s := Pence(abs(int64(p))).String()
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	sign := ""
+	if p < 0 {
+		sign = "−"
+	}
+	return sign + "£" + b.String() + "." + frac
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// Line is the comparison of one assignment.
+type Line struct {
+	Assignment string
+	Employee   string
+	Name       string
+	Status     string
+	Plan       *Plan // nil for payroll_only
+	Pay        *Pay  // nil for plan_only
+
+	PlannedPAs, PaidPAs, DeltaPAs decimal.Dec
+	// Supplement in % of full-time basic; for Welsh plans the band's % when
+	// configured. HasPct is false when no % could be set against the plan
+	// (a Welsh band without configured percentages).
+	PlannedPct, PaidPct, DeltaPct decimal.Dec
+	HasPct                        bool
+	PlannedBand, PaidBand         string // Welsh bands, "" for none
+	PAsDiffer, SupplementDiffers  bool
+
+	FullTimeBasic *decimal.Dec // basic ÷ FTE (or basic)
+	PAValue       *Pence       // £ a year of one PA
+	// Estimates of the annual over- (+) or under- (−) payment; nil when
+	// they cannot be made (no salary, a band without a %).
+	EstPAs, EstSupplement, EstTotal *Pence
+	Notes                           []string
+}
+
+// Result is a whole reconciliation.
+type Result struct {
+	Lines []Line
+	// Counts by status.
+	Counts map[string]int
+	// Totals of the estimates: over-payments (+), under-payments (−).
+	Over, Under Pence
+	// Components of the totals.
+	OverPAs, UnderPAs, OverSupplement, UnderSupplement Pence
+	// Misaligned lines with a difference not valued in pounds.
+	Unvalued int
+
+	Options     Options
+	Config      *Config
+	Plans       *Plans
+	Payroll     *Payroll
+	Assumptions []string
+}
+
+// Misaligned reports whether anything is out of line beyond tolerance,
+// including assignments on one side only.
+func (r *Result) Misaligned() bool {
+	return r.Counts[Misaligned]+r.Counts[PlanOnly]+r.Counts[PayrollOnly] > 0
+}
+
+// Reconcile compares every assignment's latest plan with its payroll row.
+func Reconcile(plans *Plans, pay *Payroll, c *Config, opts Options) *Result {
+	res := &Result{Counts: map[string]int{}, Options: opts, Config: c, Plans: plans, Payroll: pay}
+	keys := map[string]bool{}
+	for k := range plans.ByAssignment {
+		keys[k] = true
+	}
+	for k := range pay.ByAssignment {
+		keys[k] = true
+	}
+	for k := range keys {
+		l := compare(k, plans.ByAssignment[k], pay.ByAssignment[k], c, opts)
+		res.Counts[l.Status]++
+		add := func(e *Pence, over, under *Pence) {
+			if e == nil {
+				return
+			}
+			if *e > 0 {
+				*over += *e
+			} else {
+				*under += *e
+			}
+		}
+		add(l.EstTotal, &res.Over, &res.Under)
+		add(l.EstPAs, &res.OverPAs, &res.UnderPAs)
+		add(l.EstSupplement, &res.OverSupplement, &res.UnderSupplement)
+		if l.PartlyValued() {
+			res.Unvalued++
+		}
+		res.Lines = append(res.Lines, l)
+	}
+	order := map[string]int{Misaligned: 0, PlanOnly: 1, PayrollOnly: 2, Aligned: 3}
+	sort.Slice(res.Lines, func(i, j int) bool {
+		a, b := &res.Lines[i], &res.Lines[j]
+		if order[a.Status] != order[b.Status] {
+			return order[a.Status] < order[b.Status]
+		}
+		return a.Assignment < b.Assignment
+	})
+	res.Assumptions = assumptions(c, opts)
+	return res
+}
+
+func compare(asg string, p *Plan, pay *Pay, c *Config, opts Options) Line {
+	l := Line{Assignment: asg, Plan: p, Pay: pay}
+	if p != nil {
+		l.Employee = p.EmployeeNumber
+		l.PlannedPAs = p.Total
+		if !c.TotalIncludesAPA {
+			l.PlannedPAs += p.APA
+		}
+	}
+	if pay != nil {
+		if pay.EmployeeNumber != "" {
+			l.Employee = pay.EmployeeNumber
+		}
+		l.Name = pay.Name
+		l.PaidPAs = pay.PAs
+	}
+	switch {
+	case p == nil:
+		l.Status = PayrollOnly
+		l.Notes = append(l.Notes, "no job plan for this assignment in the job-plan files")
+		return l
+	case pay == nil:
+		l.Status = PlanOnly
+		l.Notes = append(l.Notes, "not in the payroll extract")
+		return l
+	}
+	if p.EmployeeNumber != "" && pay.EmployeeNumber != "" && p.EmployeeNumber != pay.EmployeeNumber {
+		l.Notes = append(l.Notes, fmt.Sprintf("employee number %s in the plan, %s in payroll", p.EmployeeNumber, pay.EmployeeNumber))
+	}
+	l.DeltaPAs = l.PaidPAs - l.PlannedPAs
+	l.PAsDiffer = l.DeltaPAs.Abs() > opts.TolerancePAs
+
+	// Supplement.
+	welsh := p.isWelsh()
+	if welsh || pay.WalesBand != nil {
+		l.PlannedBand, l.PaidBand = bandText(p.WalesBand), bandText(pay.WalesBand)
+	}
+	var planned, paid *decimal.Dec
+	switch {
+	case welsh:
+		if l.PlannedBand != l.PaidBand {
+			l.SupplementDiffers = true
+		}
+		if pay.SupplementPct != nil && *pay.SupplementPct != 0 {
+			l.SupplementDiffers = true
+			l.Notes = append(l.Notes, "Welsh plan (on-call band) but payroll pays a percentage supplement")
+		}
+		planned, paid = bandPct(p.WalesBand, c), bandPct(pay.WalesBand, c)
+		if paid != nil && pay.SupplementPct != nil {
+			v := *paid + *pay.SupplementPct
+			paid = &v
+		}
+		if l.SupplementDiffers && (planned == nil || paid == nil) {
+			l.Notes = append(l.Notes, "Welsh band percentages not configured (wales_band_pct): the band difference is not valued")
+		}
+	default:
+		zero := decimal.Dec(0)
+		planned, paid = &zero, &zero
+		if p.SupplementPct != nil {
+			planned = p.SupplementPct
+		}
+		if pay.SupplementPct != nil {
+			paid = pay.SupplementPct
+		}
+		if pay.WalesBand != nil {
+			l.SupplementDiffers = true
+			l.Notes = append(l.Notes, "English/SAS plan (percentage supplement) but payroll pays a Welsh band")
+			if bp := bandPct(pay.WalesBand, c); bp != nil {
+				v := *paid + *bp
+				paid = &v
+			} else {
+				paid = nil
+			}
+		}
+	}
+	if planned != nil && paid != nil {
+		l.HasPct = true
+		l.PlannedPct, l.PaidPct = *planned, *paid
+		l.DeltaPct = l.PaidPct - l.PlannedPct
+		if l.DeltaPct.Abs() > opts.TolerancePct {
+			l.SupplementDiffers = true
+		}
+	}
+	if l.PAsDiffer || l.SupplementDiffers {
+		l.Status = Misaligned
+	} else {
+		l.Status = Aligned
+	}
+
+	// Money.
+	if pay.Basic == nil {
+		if l.Status == Misaligned {
+			l.Notes = append(l.Notes, "no basic salary in payroll: not valued")
+		}
+		return l
+	}
+	ft := *pay.Basic
+	if pay.FTE != nil && *pay.FTE > 0 {
+		ft = pay.Basic.Div(*pay.FTE)
+	} else if c.Columns.FTE != "" {
+		l.Notes = append(l.Notes, "FTE blank or 0: basic salary taken as full-time")
+	}
+	ft = roundPence(ft)
+	l.FullTimeBasic = &ft
+	base := ft
+	if c.PAValueBasis == BasisBasic {
+		base = *pay.Basic
+	}
+	pv := toPence(ratio(int64(base), int64(*c.FullTimePAs)))
+	l.PAValue = &pv
+	if l.Status != Misaligned {
+		return l
+	}
+	var total Pence
+	valued := false
+	if l.PAsDiffer {
+		// ΔPA × base ÷ full-time PAs
+		e := toPence(new(big.Rat).Mul(ratio(int64(l.DeltaPAs), decimal.Scale), ratio(int64(base), int64(*c.FullTimePAs))))
+		l.EstPAs = &e
+		total += e
+		valued = true
+	}
+	if l.SupplementDiffers && l.HasPct {
+		// Δ% ÷ 100 × full-time basic
+		e := toPence(new(big.Rat).Mul(ratio(int64(l.DeltaPct), 100*decimal.Scale), ratio(int64(ft), decimal.Scale)))
+		l.EstSupplement = &e
+		total += e
+		valued = true
+	}
+	if valued {
+		l.EstTotal = &total
+	}
+	return l
+}
+
+// PartlyValued reports whether a misaligned line has a difference the
+// estimate leaves out (a Welsh band without configured percentages, or no
+// basic salary).
+func (l *Line) PartlyValued() bool {
+	if l.Status != Misaligned {
+		return false
+	}
+	return l.EstTotal == nil || (l.SupplementDiffers && !l.HasPct)
+}
+
+func bandText(b *decimal.Dec) string {
+	if b == nil || *b == 0 {
+		return ""
+	}
+	return b.String()
+}
+
+func bandPct(b *decimal.Dec, c *Config) *decimal.Dec {
+	if b == nil || *b == 0 {
+		zero := decimal.Dec(0)
+		return &zero
+	}
+	if !b.IsWhole() {
+		return nil
+	}
+	if v, ok := c.WalesBandPct[int(int64(*b)/decimal.Scale)]; ok {
+		return &v
+	}
+	return nil
+}
+
+// ratio is a/b as an exact rational.
+func ratio(a, b int64) *big.Rat { return new(big.Rat).SetFrac64(a, b) }
+
+// toPence rounds pounds r to pence, half away from zero.
+func toPence(r *big.Rat) Pence {
+	p := new(big.Rat).Mul(r, big.NewRat(100, 1))
+	num, den := new(big.Int).Set(p.Num()), p.Denom()
+	neg := num.Sign() < 0
+	num.Abs(num)
+	q, m := new(big.Int).QuoRem(num, den, new(big.Int))
+	if new(big.Int).Lsh(m, 1).Cmp(den) >= 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if neg {
+		q.Neg(q)
+	}
+	return Pence(q.Int64())
+}
+
+// roundPence rounds a decimal amount of pounds to whole pence.
+func roundPence(d decimal.Dec) decimal.Dec {
+	return decimal.Dec(int64(toPence(ratio(int64(d), decimal.Scale))) * (decimal.Scale / 100))
+}
+
+// Largest returns up to n misaligned lines with the largest estimates,
+// largest first.
+func (r *Result) Largest(n int) []Line {
+	var out []Line
+	for _, l := range r.Lines {
+		if l.Status == Misaligned && l.EstTotal != nil && *l.EstTotal != 0 {
+			out = append(out, l)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := abs(int64(*out[i].EstTotal)), abs(int64(*out[j].EstTotal))
+		if a != b {
+			return a > b
+		}
+		return out[i].Assignment < out[j].Assignment
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// assumptions states the method in plain words, for both outputs.
+func assumptions(c *Config, opts Options) []string {
+	ft := c.FullTimePAs.String()
+	pa := fmt.Sprintf("One PA (or Welsh session) a week is worth full-time basic salary ÷ %s a year, where full-time basic salary = basic salary ÷ FTE (the basic salary itself when FTE is blank or 0). So a PA has the same value for full- and part-time doctors on the same pay point.", ft)
+	if c.PAValueBasis == BasisBasic {
+		pa = fmt.Sprintf("One PA (or Welsh session) a week is worth basic salary as paid ÷ %s a year (pa_value_basis: basic). For a doctor whose FTE is not 1 this misvalues a PA, as the basic salary is already pro rata.", ft)
+	}
+	apa := "PAs planned = total contracted PAs + APAs (the record's total leaves APAs out), as payroll pays both."
+	if c.TotalIncludesAPA {
+		apa = "PAs planned = total contracted PAs, which already includes APAs (total_includes_apa: true)."
+	}
+	wales := "Welsh on-call bands are compared as bands. Their percentages are not published, so a band difference is reported but not valued in pounds."
+	if len(c.WalesBandPct) > 0 {
+		wales = "Welsh on-call bands are valued at the percentages given in the payroll configuration (wales_band_pct), which are local settings, not published rates."
+	}
+	return []string{
+		"The pound figures are estimates of the difference a year between what payroll pays and what the latest job plan says. They are not amounts owed or to be recovered: each needs checking against the doctor's contract and pay history.",
+		"Positive figures are possible over-payments (payroll pays more than the plan), negative figures possible under-payments.",
+		"PA difference = PAs paid − PAs planned. " + pa,
+		"Supplement difference = (on-call supplement % paid − % in the plan) × full-time basic salary: part-time doctors on a rota receive the percentage of the full-time salary.",
+		apa,
+		"Basic pay and the on-call availability supplement only. Not included: pay protection, Clinical Excellence or Clinical Impact Awards, London or other weighting, other allowances and additional payments, work paid outside the plan, arrears, employer on-costs (pension and National Insurance) and tax.",
+		fmt.Sprintf("Differences within tolerance (±%s PA, ±%s%% supplement) count as aligned and are not valued.", opts.TolerancePAs, opts.TolerancePct),
+		"Each assignment's latest plan (latest effective date across the job-plan files) is compared with its one payroll row. A plan that takes effect part-way through the pay year, or after the payroll period, is not pro-rated.",
+		wales,
+		"Assignments on one side only are listed but not valued.",
+	}
+}

@@ -1,0 +1,406 @@
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+)
+
+// ackFile, beside a file's outputs in <state>/files/<id>/, records the
+// acknowledgement decided for the file, so that a restart between marking
+// the file in the ledger and acknowledging the item repeats the same
+// acknowledgement.
+const ackFile = ".ack.json"
+
+// fileDir is the folder of the file with ledger id id.
+func (h *Hub) fileDir(id int64) string {
+	return filepath.Join(h.stateDir, FilesDir, strconv.FormatInt(id, 10))
+}
+
+// handle takes one item from its content hash to its acknowledgement. Every
+// step can be repeated, so a failed or interrupted call is simply made
+// again, in this run or the next.
+func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
+	in, sum, err := openHashed(ctx, it)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", it.Name(), err)
+	}
+	defer in.Close()
+	unlock, err := h.locks.lock(ctx, sum)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	log := s.log.With("file", it.Name())
+
+	seen, err := h.ledger.FileSeen(ctx, sum)
+	if err != nil {
+		return err
+	}
+
+	var id int64
+	// The file is processed as name, by ps (its processor, its
+	// destinations); copyOf is set when that is another file's identity.
+	name, ps := it.Name(), s
+	var copyOf *ledger.FileRecord
+	switch {
+	case seen == nil:
+	case seen.State == ledger.FileClaimed:
+		// A previous run claimed this content and stopped before
+		// finishing. If the claim was for another file of the same
+		// content (a copy, or the same file dropped elsewhere), finish it
+		// as that file: outputs named as before, so nothing already put
+		// is put again under a second name; this item then gets an
+		// "already processed" report.
+		id = seen.ID
+		if seen.Source != s.spec.Name || seen.Name != it.Name() {
+			copyOf, name = seen, seen.Name
+			if orig := h.source(seen.Source); orig != nil {
+				ps = orig
+			}
+		}
+		log.Info("resuming a file claimed before a restart", "id", id, "claimed_as", seen.Name)
+	case unacknowledged(s, it, seen):
+		// A previous run finished it but stopped before the item was
+		// acknowledged: acknowledge it the same way now.
+		log.Info("acknowledging a file finished before a restart", "id", seen.ID, "state", seen.State)
+		in.Close() // acknowledge with no file open
+		return h.ack(ctx, it, h.savedAck(seen))
+	case seen.State == ledger.FileProcessed:
+		in.Close()
+		return h.skip(ctx, s, it, sum, seen)
+	default:
+		// Quarantined before: try again, since the mapping may have been
+		// fixed since.
+		log.Info("processing again a file quarantined before", "earlier", seen.ID)
+	}
+	if id == 0 {
+		id, err = h.ledger.ClaimFile(ctx, ledger.FileInfo{
+			Source: s.spec.Name, Name: it.Name(), Size: it.Size(), ModTime: it.ModTime(), SHA256: sum,
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	dir := h.fileDir(id)
+	// Outputs of an interrupted attempt (temporary files included) go.
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clear %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	out, err := h.convert(ctx, ps, name, it, in, dir)
+	in.Close()
+	if err != nil {
+		return err
+	}
+
+	attrs := []any{"id", id}
+	if !out.Failed {
+		more, err := h.enqueue(ctx, ps, id, out)
+		var bad *badOutputError
+		switch {
+		case errors.As(err, &bad):
+			out.Failed, out.Reason = true, bad.Error()
+		case err != nil:
+			return err
+		}
+		attrs = append(attrs, more...)
+	}
+
+	ack := Ack{Outcome: Processed, Reports: out.Reports}
+	state := ledger.FileProcessed
+	if out.Failed {
+		ack = Ack{Outcome: Quarantined, Reason: out.Reason, Reports: out.Reports}
+		state = ledger.FileQuarantined
+	}
+	saveAck(dir, ack)
+	if err := h.ledger.MarkFile(ctx, id, state, ack.Reason, out.Report); err != nil {
+		return err
+	}
+	if out.Failed {
+		log.Warn("file quarantined", append(attrs, "reason", out.Reason)...)
+	} else {
+		log.Info("file processed", attrs...)
+	}
+	if copyOf != nil && !out.Failed {
+		done := *copyOf
+		done.State, done.ReportPath, done.UpdatedAt = ledger.FileProcessed, out.Report, time.Now()
+		return h.skip(ctx, s, it, sum, &done)
+	}
+	return h.ack(ctx, it, ack)
+}
+
+// source returns the running source called name, or nil.
+func (h *Hub) source(name string) *sourceRun {
+	for _, s := range h.sources {
+		if s.spec.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// convert runs the source's processor over the item, read from in, as the
+// input called name.
+func (h *Hub) convert(ctx context.Context, s *sourceRun, name string, it Item, in *hashedInput, dir string) (Output, error) {
+	r, err := in.rewind(ctx)
+	if err != nil {
+		return Output{}, fmt.Errorf("open %s: %w", it.Name(), err)
+	}
+	out, err := s.spec.Processor.Process(ctx, name, r, it.Size(), dir)
+	if err != nil {
+		return Output{}, fmt.Errorf("process %s: %w", it.Name(), err)
+	}
+	if out.Failed && out.Reason == "" {
+		out.Reason = "the file could not be processed"
+	}
+	return out, nil
+}
+
+// enqueue queues the file's records for each of the source's
+// destinations: the records themselves for record destinations, the whole
+// file for file destinations. It returns log attributes.
+func (h *Hub) enqueue(ctx context.Context, s *sourceRun, id int64, out Output) ([]any, error) {
+	if out.Records == "" {
+		return nil, nil
+	}
+	recs, sum, err := readRecords(out.Records)
+	if err != nil {
+		return nil, err
+	}
+	attrs := []any{"records", len(recs)}
+	if len(recs) == 0 {
+		return attrs, nil
+	}
+	var fileRec ledger.Record
+	for _, d := range s.dests {
+		batch := recs
+		if d.files {
+			if fileRec.Payload == nil {
+				if fileRec, err = fileRecord(id, filepath.Base(out.Records), sum, len(recs)); err != nil {
+					return nil, err
+				}
+			}
+			batch = []ledger.Record{fileRec}
+		}
+		res, err := h.ledger.EnqueueFile(ctx, id, d.name, batch)
+		if err != nil {
+			return nil, err
+		}
+		d.disp.Wake()
+		attrs = append(attrs, slog.Group(d.name, "queued", res.Enqueued, "duplicates", res.Duplicates, "superseded", res.Superseded))
+	}
+	return attrs, nil
+}
+
+// ack acknowledges the item.
+func (h *Hub) ack(ctx context.Context, it Item, ack Ack) error {
+	if err := it.Done(ctx, ack); err != nil {
+		return fmt.Errorf("acknowledge %s: %w", it.Name(), err)
+	}
+	return nil
+}
+
+// unacknowledged reports whether seen is this very item, finished by an
+// earlier run that stopped before acknowledging it: same source, name,
+// size and modification time (to the millisecond the ledger keeps). A
+// re-drop that matches all of that too is the same file again, and is
+// archived with the original reports rather than an "already processed"
+// one.
+func unacknowledged(s *sourceRun, it Item, seen *ledger.FileRecord) bool {
+	return seen.Source == s.spec.Name && seen.Name == it.Name() && seen.Size == it.Size() &&
+		seen.ModTime.UnixMilli() == it.ModTime().UnixMilli()
+}
+
+// savedAck is the acknowledgement decided for a finished file: as saved
+// beside its outputs, or else rebuilt from the ledger.
+func (h *Hub) savedAck(f *ledger.FileRecord) Ack {
+	var ack Ack
+	dir := h.fileDir(f.ID)
+	var saved struct {
+		Outcome string   `json:"outcome"`
+		Reason  string   `json:"reason"`
+		Reports []string `json:"reports"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ackFile))
+	if err == nil && json.Unmarshal(b, &saved) == nil {
+		ack.Reason = saved.Reason
+		for _, r := range saved.Reports {
+			if !filepath.IsAbs(r) {
+				r = filepath.Join(dir, r)
+			}
+			ack.Reports = append(ack.Reports, r)
+		}
+	} else {
+		ack.Reason = f.Reason
+		if f.ReportPath != "" {
+			ack.Reports = []string{f.ReportPath}
+		}
+	}
+	if f.State == ledger.FileQuarantined {
+		ack.Outcome = Quarantined
+		if ack.Reason == "" {
+			ack.Reason = "the file could not be processed"
+		}
+	}
+	// A report that has gone missing must not block the acknowledgement
+	// for ever.
+	kept := ack.Reports[:0]
+	for _, r := range ack.Reports {
+		if _, err := os.Stat(r); err == nil {
+			kept = append(kept, r)
+		}
+	}
+	ack.Reports = kept
+	return ack
+}
+
+// saveAck writes ack beside the outputs. It is not synced: without it,
+// savedAck rebuilds the acknowledgement from the ledger.
+func saveAck(dir string, ack Ack) {
+	saved := struct {
+		Outcome string   `json:"outcome"`
+		Reason  string   `json:"reason,omitempty"`
+		Reports []string `json:"reports"`
+	}{Outcome: ack.Outcome.String(), Reason: ack.Reason}
+	for _, r := range ack.Reports {
+		if rel, err := filepath.Rel(dir, r); err == nil && filepath.IsLocal(rel) {
+			r = rel
+		}
+		saved.Reports = append(saved.Reports, r)
+	}
+	b, _ := json.Marshal(saved)
+	os.WriteFile(filepath.Join(dir, ackFile), b, 0o640)
+}
+
+// skip acknowledges an input whose content was processed before, with a
+// small report pointing at the earlier one. Nothing is queued again.
+func (h *Hub) skip(ctx context.Context, s *sourceRun, it Item, sum string, seen *ledger.FileRecord) error {
+	dir := filepath.Join(h.stateDir, SkippedDir, fmt.Sprintf("%s-%d", sum[:min(len(sum), 16)], time.Now().UnixNano()))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	sk := Skipped{
+		Name: it.Name(), SHA256: sum,
+		EarlierID: seen.ID, EarlierName: seen.Name, EarlierAt: seen.UpdatedAt, EarlierReport: seen.ReportPath,
+	}
+	var report string
+	var err error
+	if sr, ok := s.spec.Processor.(SkipReporter); ok {
+		report, err = sr.ReportSkipped(ctx, sk, dir)
+	} else {
+		report, err = writeSkipReport(sk, dir)
+	}
+	if err != nil {
+		return fmt.Errorf("skip report for %s: %w", it.Name(), err)
+	}
+	s.log.Info("file already processed", "file", it.Name(), "earlier", seen.ID, "earlier_name", seen.Name, "report", seen.ReportPath)
+	return h.ack(ctx, it, Ack{Outcome: Processed, Reports: []string{report}})
+}
+
+// writeSkipReport is the report of a skipped input for processors without
+// a SkipReporter.
+func writeSkipReport(sk Skipped, dir string) (string, error) {
+	b, err := json.MarshalIndent(struct {
+		Input       string `json:"input"`
+		InputSHA256 string `json:"input_sha256"`
+		Status      string `json:"status"`
+		Reason      string `json:"reason"`
+		SeeReport   string `json:"see_report,omitempty"`
+	}{sk.Name, sk.SHA256, "already_processed", SkipReason(sk), sk.EarlierReport}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	base := strings.TrimSuffix(sk.Name, filepath.Ext(sk.Name))
+	p := filepath.Join(dir, base+".report.json")
+	return p, atomicfile.WriteFile(p, append(b, '\n'))
+}
+
+// SkipReason is the one-line reason given for a skipped input.
+func SkipReason(sk Skipped) string {
+	msg := fmt.Sprintf("already processed: the same content arrived as %s (file %d) on %s",
+		sk.EarlierName, sk.EarlierID, sk.EarlierAt.UTC().Format(time.RFC3339))
+	if sk.EarlierReport != "" {
+		msg += ", see " + sk.EarlierReport
+	}
+	return msg
+}
+
+// hashedInput is an item whose content hash is known, and a way to read
+// its content from the start.
+type hashedInput struct {
+	it Item
+	rc io.ReadCloser // open content, not yet read, or read to the end to hash it
+	// fresh says rc has not been read.
+	fresh  bool
+	closed bool
+}
+
+// openHashed opens the item and returns its SHA-256: from the item if it
+// knows it (Hasher), else by reading the content once.
+func openHashed(ctx context.Context, it Item) (*hashedInput, string, error) {
+	rc, err := it.Open(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	in := &hashedInput{it: it, rc: rc, fresh: true}
+	if hs, ok := it.(Hasher); ok {
+		if sum := hs.SHA256(); sum != "" {
+			return in, sum, nil
+		}
+	}
+	h := sha256.New()
+	in.fresh = false
+	if _, err := io.Copy(h, rc); err != nil {
+		rc.Close()
+		return nil, "", err
+	}
+	return in, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// rewind returns a reader of the content from the start: the open one,
+// seeked back if it can be, or a new one.
+func (in *hashedInput) rewind(ctx context.Context) (io.Reader, error) {
+	if in.fresh {
+		in.fresh = false
+		return in.rc, nil
+	}
+	if sk, ok := in.rc.(io.Seeker); ok {
+		if _, err := sk.Seek(0, io.SeekStart); err == nil {
+			return in.rc, nil
+		}
+	}
+	in.rc.Close()
+	rc, err := in.it.Open(ctx)
+	if err != nil {
+		in.rc = io.NopCloser(nil)
+		return nil, err
+	}
+	in.rc = rc
+	return rc, nil
+}
+
+// Close closes the content. Later calls do nothing.
+func (in *hashedInput) Close() error {
+	if in.closed {
+		return nil
+	}
+	in.closed = true
+	return in.rc.Close()
+}

@@ -1,0 +1,382 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/retry"
+)
+
+// Defaults for Config.
+const (
+	DefaultGrace   = 10 * time.Second
+	DefaultWorkers = 1
+)
+
+// Names of the hub's folders inside its state directory.
+const (
+	// FilesDir holds one folder per claimed file, named by its ledger id,
+	// with the processor's outputs (records, reports).
+	FilesDir = "files"
+	// SkippedDir holds the reports of inputs that were already processed.
+	SkippedDir = "skipped"
+)
+
+// Destination is where a source's accepted records go. Exactly one of
+// Records and Files is set.
+type Destination struct {
+	// Name identifies the destination in the ledger and in logs.
+	Name string
+	// Records delivers one record per call, with its idempotency key (the
+	// ESR API: *httpsink.Sink).
+	Records httpsink.Deliverer
+	// Files receives each input's accepted records as one JSON Lines file
+	// named after the input (<input base>.jobplans.jsonl): outbox folders,
+	// SFTP servers.
+	Files Sink
+	// Dispatch tunes the destination's dispatcher (concurrency, backoff,
+	// attempts). Destination and Logger are filled in by the hub. File
+	// destinations default to a concurrency of 1, so files arrive in the
+	// order they were processed.
+	Dispatch httpsink.DispatcherConfig
+}
+
+// SourceSpec is one configured source and what to do with its files.
+type SourceSpec struct {
+	// Name identifies the source in the ledger and in logs.
+	Name string
+	// Source yields claimed files. The hub closes it when Run returns.
+	Source Source
+	// Processor converts the source's files (its mapping).
+	Processor Processor
+	// Destinations name the Config.Destinations that receive the records.
+	Destinations []string
+	// Workers is how many files of this source are processed at once.
+	// Default 1.
+	Workers int
+}
+
+// Config configures a Hub.
+type Config struct {
+	// StateDir holds FilesDir and SkippedDir. Usually the ledger's
+	// directory too.
+	StateDir string
+	// Ledger is the hub's durable state.
+	Ledger *ledger.Ledger
+	// Sources and Destinations: every name must be unique, and every
+	// destination a source names must exist.
+	Sources      []SourceSpec
+	Destinations []Destination
+	// Grace is how long files in flight may go on after Run's context ends
+	// before they are cut off and left claimed, to be processed again on
+	// the next start. Default 10s.
+	Grace time.Duration
+	// Backoff spaces retries of a file whose handling failed for a reason
+	// outside the file (ledger, disk, source trouble). Default 1s to 1m.
+	Backoff retry.Backoff
+	// Logger receives one line per file and every problem. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Hub moves files from sources through their processor into the ledger
+// and on to destinations. For each file it:
+//
+//  1. obtains the content's SHA-256 (Hasher, or by reading it);
+//  2. asks the ledger whether that content was seen: content processed
+//     before is acknowledged at once with a small "already processed"
+//     report pointing at the earlier one;
+//  3. claims the file in the ledger (or, after a crash, resumes the claim)
+//     and converts it with the source's Processor into
+//     <state>/files/<id>/;
+//  4. queues the accepted records for every record destination, one
+//     ledger transaction per destination, and one file delivery per file
+//     destination (the whole JSON Lines file, tracked in the ledger like a
+//     record, so that a crash neither loses nor repeats it);
+//  5. marks the file processed (or quarantined) in the ledger, and only
+//     then acknowledges the item, which archives it beside its reports.
+//
+// Each destination has a dispatcher (httpsink.Dispatcher) that drains its
+// queue concurrently with the sources and is woken after every enqueue.
+//
+// Crash safety: every step is either a ledger transaction or an atomic
+// file operation, and every step can be repeated. After a kill at any
+// moment, the next start finds the file again (local folders hand out
+// work/ first; SFTP files are still on the server), sees the ledger's
+// claim and processes it again under the same id: records already queued
+// are recognised by their idempotency keys. (A copy of the content that
+// finds the claim first finishes it under the claimed file's name, so a
+// file destination never gets the same records under two names.) A file
+// the ledger shows finished but not yet acknowledged is acknowledged with
+// its original reports. Records are marked delivered only after the
+// receiver accepted them, so a request in flight at the crash is sent
+// again, with the same Idempotency-Key.
+//
+// Content is deduplicated across all sources: identical bytes are
+// processed once, by whichever source got them first.
+type Hub struct {
+	stateDir string
+	ledger   *ledger.Ledger
+	log      *slog.Logger
+	grace    time.Duration
+	backoff  retry.Backoff
+	sources  []*sourceRun
+	dests    []*destRun
+	locks    keyLock
+	running  atomic.Bool
+}
+
+type destRun struct {
+	name  string
+	files bool
+	disp  *httpsink.Dispatcher
+}
+
+type sourceRun struct {
+	spec    SourceSpec
+	dests   []*destRun
+	workers int
+	log     *slog.Logger
+}
+
+// New checks cfg and returns a Hub ready to Run.
+func New(cfg Config) (*Hub, error) {
+	if cfg.StateDir == "" || cfg.Ledger == nil {
+		return nil, errors.New("relay: hub needs a state directory and a ledger")
+	}
+	dir, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	h := &Hub{
+		stateDir: dir,
+		ledger:   cfg.Ledger,
+		log:      cfg.Logger,
+		grace:    cfg.Grace,
+		backoff:  cfg.Backoff,
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.grace <= 0 {
+		h.grace = DefaultGrace
+	}
+	if h.backoff == (retry.Backoff{}) {
+		h.backoff = retry.Backoff{Base: time.Second, Max: time.Minute}
+	}
+
+	byName := make(map[string]*destRun)
+	for _, d := range cfg.Destinations {
+		if d.Name == "" {
+			return nil, errors.New("relay: destination without a name")
+		}
+		if byName[d.Name] != nil {
+			return nil, fmt.Errorf("relay: destination %q configured twice", d.Name)
+		}
+		if (d.Records == nil) == (d.Files == nil) {
+			return nil, fmt.Errorf("relay: destination %q: set exactly one of Records and Files", d.Name)
+		}
+		dc := d.Dispatch
+		dc.Destination = d.Name
+		if dc.Logger == nil {
+			dc.Logger = h.log
+		}
+		var deliverer httpsink.Deliverer = d.Records
+		if d.Files != nil {
+			deliverer = &fileDeliverer{hub: h, sink: d.Files}
+			if dc.Concurrency <= 0 {
+				dc.Concurrency = 1
+			}
+		}
+		disp, err := httpsink.NewDispatcher(cfg.Ledger, deliverer, dc)
+		if err != nil {
+			return nil, fmt.Errorf("relay: destination %q: %w", d.Name, err)
+		}
+		dr := &destRun{name: d.Name, files: d.Files != nil, disp: disp}
+		byName[d.Name] = dr
+		h.dests = append(h.dests, dr)
+	}
+
+	seen := make(map[string]bool)
+	for _, s := range cfg.Sources {
+		if s.Name == "" || s.Source == nil || s.Processor == nil {
+			return nil, fmt.Errorf("relay: source %q needs a name, a source and a processor", s.Name)
+		}
+		if seen[s.Name] {
+			return nil, fmt.Errorf("relay: source %q configured twice", s.Name)
+		}
+		seen[s.Name] = true
+		sr := &sourceRun{spec: s, workers: s.Workers, log: h.log.With("source", s.Name)}
+		if sr.workers <= 0 {
+			sr.workers = DefaultWorkers
+		}
+		for _, name := range s.Destinations {
+			d := byName[name]
+			if d == nil {
+				return nil, fmt.Errorf("relay: source %q: unknown destination %q", s.Name, name)
+			}
+			sr.dests = append(sr.dests, d)
+		}
+		h.sources = append(h.sources, sr)
+	}
+	return h, nil
+}
+
+// Run processes files and delivers records until ctx ends, then stops:
+// dispatchers at once (deliveries cut off stay pending), files in flight
+// within the grace period (or they stay claimed, to be processed again on
+// the next start). It closes the sources before it returns. Run returns
+// nil after ctx ends, and an error only if a dispatcher failed for good
+// (the ledger broke) or a source stopped by itself.
+func (h *Hub) Run(ctx context.Context) error {
+	if !h.running.CompareAndSwap(false, true) {
+		return errors.New("relay: hub already running")
+	}
+	defer h.running.Store(false)
+	defer func() {
+		for _, s := range h.sources {
+			if err := s.spec.Source.Close(); err != nil {
+				s.log.Warn("closing source", "err", err)
+			}
+		}
+	}()
+
+	g, gctx := errgroup.WithContext(ctx)
+	// Files in flight finish under wctx, which outlives gctx by the grace
+	// period: a file is either done properly or left claimed.
+	wctx, cancelWork := context.WithCancel(context.WithoutCancel(gctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(gctx, func() { time.AfterFunc(h.grace, cancelWork) })
+	defer stopGrace()
+
+	for _, d := range h.dests {
+		g.Go(func() error {
+			if err := d.disp.Run(gctx); err != nil {
+				return fmt.Errorf("relay: destination %s: %w", d.name, err)
+			}
+			return nil
+		})
+	}
+	for _, s := range h.sources {
+		for range s.workers {
+			g.Go(func() error { return h.work(gctx, wctx, s) })
+		}
+	}
+	h.log.Info("hub started", "sources", len(h.sources), "destinations", len(h.dests), "state", h.stateDir)
+	err := g.Wait()
+	if err != nil {
+		h.log.Error("hub stopped", "err", err)
+	} else {
+		h.log.Info("hub stopped")
+	}
+	return err
+}
+
+// work is one worker of a source: it takes files until ctx ends. Files it
+// has taken are handled under wctx.
+func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
+	for failures := 0; ; {
+		it, err := s.spec.Source.Next(ctx)
+		if err == nil {
+			// A file taken just as ctx ended is still handled, within
+			// the grace period.
+			failures = 0
+			h.process(wctx, s, it)
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrSourceClosed) {
+			return fmt.Errorf("relay: source %s closed by itself", s.spec.Name)
+		}
+		// A source's permanent failures (host key, login, missing folder)
+		// need an operator; keep trying so the hub recovers without a
+		// restart once they are fixed.
+		failures++
+		delay := h.backoff.Delay(failures, retry.After(err))
+		s.log.Error("source failed; trying again", "err", err, "in", delay.Round(time.Millisecond))
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+// process handles one item, retrying failures that are not the file's
+// fault, until it is done or ctx ends (then it stays claimed).
+func (h *Hub) process(ctx context.Context, s *sourceRun, it Item) {
+	for attempt := 1; ; attempt++ {
+		err := h.handle(ctx, s, it)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			s.log.Info("file left claimed for the next start", "file", it.Name(), "err", err)
+			return
+		}
+		delay := h.backoff.Delay(attempt, retry.After(err))
+		s.log.Warn("file handling failed; trying again", "file", it.Name(), "attempt", attempt,
+			"in", delay.Round(time.Millisecond), "err", err)
+		if !sleep(ctx, delay) {
+			s.log.Info("file left claimed for the next start", "file", it.Name())
+			return
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// keyLock serialises work on equal keys (content hashes), so the same
+// content dropped into two sources at once is claimed once.
+type keyLock struct {
+	mu   sync.Mutex
+	held map[string]chan struct{}
+}
+
+// lock waits until key is free or ctx ends, and returns the unlock func.
+func (k *keyLock) lock(ctx context.Context, key string) (func(), error) {
+	for {
+		k.mu.Lock()
+		if k.held == nil {
+			k.held = make(map[string]chan struct{})
+		}
+		ch, busy := k.held[key]
+		if !busy {
+			ch = make(chan struct{})
+			k.held[key] = ch
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.held, key)
+				k.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		k.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

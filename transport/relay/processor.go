@@ -1,0 +1,66 @@
+package relay
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Processor converts one input file into a directory of outputs. The hub
+// calls it with a fresh, empty directory per file under its state
+// directory; cmd/jobplan-hub wires an adapter around transform/outdir, so
+// that transport never imports transform.
+type Processor interface {
+	// Process reads the input called name (size bytes, if known) from r and
+	// writes its outputs into dir. Problems with the content are not
+	// errors: they are reported in Output (Failed and Reason), and the
+	// file is quarantined. An error means the conversion could not run at
+	// all (disk full, cancellation); the hub leaves the file claimed and
+	// tries again.
+	Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (Output, error)
+}
+
+// Output is what a Processor produced for one input.
+type Output struct {
+	// Records is the path of the accepted records, one JSON object per
+	// line, each with "assignment_number" and "effective_date"
+	// (YYYY-MM-DD). It is empty when the file failed.
+	Records string
+	// Report is the path of the main report (the one a later "already
+	// processed" report points to).
+	Report string
+	// Reports are the paths to keep beside the archived or quarantined
+	// input, Report among them.
+	Reports []string
+	// Failed is set when the file could not be processed at all; Reason
+	// then says why in one line.
+	Failed bool
+	Reason string
+}
+
+// Skipped describes an input whose exact content was processed before.
+type Skipped struct {
+	Name   string // base name of the new drop
+	SHA256 string // its content hash, shared with the earlier file
+	// EarlierID, EarlierName, EarlierAt and EarlierReport describe the
+	// earlier file as the ledger knows it.
+	EarlierID     int64
+	EarlierName   string
+	EarlierAt     time.Time
+	EarlierReport string
+}
+
+// SkipReporter is an optional interface of a Processor that writes the
+// report for a skipped input in its own report format. It returns the
+// report's path inside dir. Without it the hub writes a small JSON report
+// itself.
+type SkipReporter interface {
+	ReportSkipped(ctx context.Context, s Skipped, dir string) (string, error)
+}
+
+// Hasher is an optional interface of an Item that already knows the
+// lowercase hex SHA-256 of its content (the SFTP source hashes while it
+// downloads). Items without it are read once to hash them.
+type Hasher interface {
+	SHA256() string
+}

@@ -1,0 +1,94 @@
+package relay_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/internal/sftptest"
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+	"github.com/nhs-esr/jobplan-hub/transport/retry"
+	"github.com/nhs-esr/jobplan-hub/transport/sftp"
+	"github.com/nhs-esr/jobplan-hub/transport/transporttest"
+)
+
+// TestSFTPSourceAndSink runs the hub from an SFTP drop folder to the API
+// and to an SFTP destination on the same (in-process) server: the source
+// hashes while downloading (relay.Hasher) and archives remotely.
+func TestSFTPSourceAndSink(t *testing.T) {
+	srv := sftptest.Start(t, sftptest.Options{Password: "pw"})
+	for _, d := range []string{"inbox", "outgoing"} {
+		if err := os.MkdirAll(srv.Path(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := func(dir string) sftp.Config {
+		return sftp.Config{
+			Addr: srv.Addr, User: srv.User, Password: "pw", HostKeyFingerprint: srv.Fingerprint, Dir: dir,
+			SettleTime: 30 * time.Millisecond, PollInterval: 30 * time.Millisecond,
+		}
+	}
+	e := newEnv(t)
+	src, err := sftp.NewSource(conn("inbox"), sftp.SourceOptions{SpoolDir: filepath.Join(e.state, "spool"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := sftp.NewSink(conn("outgoing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	api, err := httpsink.New(httpsink.Config{URL: e.recv.srv.URL, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := httpsink.DispatcherConfig{Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}, PollInterval: 50 * time.Millisecond}
+	hub, err := relay.New(relay.Config{
+		StateDir: e.state, Ledger: e.ledger, Logger: quiet,
+		Sources: []relay.SourceSpec{{Name: "supplier", Source: src, Processor: e.proc, Destinations: []string{"esr", "partner"}}},
+		Destinations: []relay.Destination{
+			{Name: "esr", Records: api, Dispatch: fast},
+			{Name: "partner", Files: sink, Dispatch: fast},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	if err := os.WriteFile(srv.Path("inbox", "a.csv"), []byte(planA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	transporttest.Eventually(t, waitLimit, func() bool {
+		return exists(srv.Path("inbox", "processed", "a.csv")) && e.dest("esr").Delivered == 3 && e.dest("partner").Delivered == 1
+	}, "a.csv archived on the server and delivered; status %+v", e.status())
+	if got := read(t, srv.Path("outgoing", "a.jobplans.jsonl")); strings.Count(got, "\n") != 3 {
+		t.Errorf("uploaded records file:\n%s", got)
+	}
+
+	// The same content again, under another name: recognised, archived,
+	// nothing sent.
+	if err := os.WriteFile(srv.Path("inbox", "b.csv"), []byte(planA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	transporttest.Eventually(t, waitLimit, func() bool { return exists(srv.Path("inbox", "processed", "b.csv")) }, "b.csv archived")
+	if s := e.status(); s.Files[ledger.FileProcessed] != 1 || e.dest("esr").Delivered != 3 || e.dest("partner").Delivered != 1 || e.proc.calls.Load() != 1 {
+		t.Errorf("after the copy: files %v, esr %+v, partner %+v, %d conversions", s.Files, e.dest("esr"), e.dest("partner"), e.proc.calls.Load())
+	}
+	if exists(srv.Path("outgoing", "b.jobplans.jsonl")) {
+		t.Error("the copy's records were uploaded again")
+	}
+}

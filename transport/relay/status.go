@@ -1,0 +1,110 @@
+package relay
+
+import (
+	"context"
+	"time"
+
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+)
+
+// statusScanLimit bounds how many pending deliveries Status reads per
+// destination to count the ones being retried.
+const statusScanLimit = 100_000
+
+// Status summarises a hub's ledger for the status command.
+type Status struct {
+	// Files counts input files by state: claimed (in progress, or left by
+	// a stopped hub), processed, quarantined.
+	Files map[ledger.FileState]int `json:"files"`
+	// Destinations are sorted by name.
+	Destinations []DestinationStatus `json:"destinations"`
+	// Idle is true when no file is claimed and no delivery is pending.
+	Idle bool `json:"idle"`
+}
+
+// DestinationStatus counts one destination's deliveries. For file
+// destinations each delivery is one file, for record destinations one
+// record.
+type DestinationStatus struct {
+	Name string `json:"name"`
+	// Pending deliveries wait for an attempt; Retrying, a subset of them,
+	// have failed at least once. RetryingAtLeast is set when there were
+	// too many pending deliveries to count them all.
+	Pending         int  `json:"pending"`
+	Retrying        int  `json:"retrying"`
+	RetryingAtLeast bool `json:"retrying_at_least,omitempty"`
+	Rejected        int  `json:"rejected"`
+	Delivered       int  `json:"delivered"`
+	// Duplicate deliveries were already held by the receiver (409).
+	Duplicate  int `json:"duplicate"`
+	Superseded int `json:"superseded"`
+	// NextAttemptAt is the earliest pending attempt, if any.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// Errors are the latest failures of pending or rejected deliveries,
+	// newest first.
+	Errors []DeliveryError `json:"last_errors,omitempty"`
+}
+
+// DeliveryError is one delivery's latest failure.
+type DeliveryError struct {
+	ID         int64                `json:"id"`
+	Key        string               `json:"idempotency_key"`
+	Assignment string               `json:"assignment_number"`
+	State      ledger.DeliveryState `json:"state"`
+	Attempts   int                  `json:"attempts"`
+	Error      string               `json:"error"`
+	At         time.Time            `json:"at"`
+}
+
+// ReadStatus reads the status of the hub whose ledger is l.
+func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
+	st, err := l.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Status{Files: map[ledger.FileState]int{
+		ledger.FileClaimed: 0, ledger.FileProcessed: 0, ledger.FileQuarantined: 0,
+	}}
+	for k, v := range st.Files {
+		s.Files[k] = v
+	}
+	s.Idle = s.Files[ledger.FileClaimed] == 0
+	s.Destinations = []DestinationStatus{}
+	for _, d := range st.Destinations {
+		ds := DestinationStatus{
+			Name:       d.Destination,
+			Pending:    d.Counts[ledger.Pending],
+			Rejected:   d.Counts[ledger.Rejected],
+			Delivered:  d.Counts[ledger.Delivered],
+			Duplicate:  d.Counts[ledger.Duplicate],
+			Superseded: d.Counts[ledger.Superseded],
+		}
+		for _, e := range d.RecentErrors {
+			ds.Errors = append(ds.Errors, DeliveryError{
+				ID: e.ID, Key: e.Key, Assignment: e.AssignmentNumber, State: e.State,
+				Attempts: e.Attempts, Error: e.Error, At: e.At,
+			})
+		}
+		if !d.NextAttemptAt.IsZero() {
+			at := d.NextAttemptAt
+			ds.NextAttemptAt = &at
+		}
+		if ds.Pending > 0 {
+			s.Idle = false
+			// The ledger counts by state only; a delivery that has failed
+			// has attempts recorded.
+			due, err := l.Due(ctx, d.Destination, time.Now().AddDate(100, 0, 0), statusScanLimit)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range due {
+				if p.Attempts > 0 {
+					ds.Retrying++
+				}
+			}
+			ds.RetryingAtLeast = len(due) == statusScanLimit && ds.Pending > statusScanLimit
+		}
+		s.Destinations = append(s.Destinations, ds)
+	}
+	return s, nil
+}
