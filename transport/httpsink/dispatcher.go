@@ -159,7 +159,7 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- ledger.Delivery) erro
 	timer := time.NewTimer(d.poll)
 	defer timer.Stop()
 	for {
-		batch, err := d.take(ctx)
+		batch, busy, err := d.take(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -174,6 +174,16 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- ledger.Delivery) erro
 			}
 		}
 		if len(batch) > 0 {
+			continue
+		}
+		if busy {
+			// Too few workers free to be worth a query: a finishing
+			// one wakes us.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.finished:
+			}
 			continue
 		}
 
@@ -212,8 +222,11 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- ledger.Delivery) erro
 
 // take fetches due deliveries for the free workers and marks them in
 // flight. It skips deliveries already in flight and any whose assignment
-// has a delivery in flight, so two plans for one doctor never race.
-func (d *Dispatcher) take(ctx context.Context) ([]ledger.Delivery, error) {
+// has a delivery in flight, so two plans for one doctor never race. It
+// reports busy, without querying, while fewer than a quarter of the
+// workers are free: one query per finished delivery would cost more than
+// the deliveries.
+func (d *Dispatcher) take(ctx context.Context) (batch []ledger.Delivery, busy bool, err error) {
 	// The lock is held across the query on purpose. A worker records its
 	// outcome in the ledger and only then leaves the in-flight set, and it
 	// cannot leave while we hold the lock; so every delivery this query
@@ -222,17 +235,16 @@ func (d *Dispatcher) take(ctx context.Context) ([]ledger.Delivery, error) {
 	// delivery finish in between and be handed out a second time.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	free, busy := d.workers-len(d.inflight), len(d.inflight)
-	if free <= 0 {
-		return nil, nil
+	free, inflight := d.workers-len(d.inflight), len(d.inflight)
+	if inflight > 0 && free < max(1, d.workers/4) {
+		return nil, true, nil
 	}
 	// In-flight deliveries are still pending in the ledger and come back
 	// from Due; ask for enough to see past them.
-	due, err := d.ledger.Due(ctx, d.dest, d.now(), free+2*busy)
+	due, err := d.ledger.Due(ctx, d.dest, d.now(), free+2*inflight)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var batch []ledger.Delivery
 	for _, job := range due {
 		if len(batch) == free {
 			break
@@ -244,7 +256,7 @@ func (d *Dispatcher) take(ctx context.Context) ([]ledger.Delivery, error) {
 		d.busy[job.AssignmentNumber]++
 		batch = append(batch, job)
 	}
-	return batch, nil
+	return batch, false, nil
 }
 
 func (d *Dispatcher) release(job ledger.Delivery) {

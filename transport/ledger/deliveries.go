@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -104,15 +105,10 @@ func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination stri
 	now := ms(time.Now())
 	err := l.tx(ctx, func(tx *sql.Tx) error {
 		res = EnqueueResult{}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO deliveries
-			(destination, idempotency_key, assignment_number, effective_date, file_id, record_line,
-			 payload, state, next_attempt_at, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-			ON CONFLICT (destination, idempotency_key) DO NOTHING`)
+		ins, err := l.txStmt(ctx, tx, enqueueSQL)
 		if err != nil {
 			return err
 		}
-		defer ins.Close()
 		touched := make(map[string]bool)
 		for i, r := range records {
 			p := prep[i]
@@ -133,7 +129,7 @@ func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination stri
 			touched[r.AssignmentNumber] = true
 		}
 		for _, a := range sortedKeys(touched) {
-			n, err := supersede(ctx, tx, destination, a, now)
+			n, err := l.supersede(ctx, tx, destination, a, now)
 			if err != nil {
 				return err
 			}
@@ -147,16 +143,25 @@ func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination stri
 	return res, nil
 }
 
+const enqueueSQL = `INSERT INTO deliveries
+	(destination, idempotency_key, assignment_number, effective_date, file_id, record_line,
+	 payload, state, next_attempt_at, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+	ON CONFLICT (destination, idempotency_key) DO NOTHING`
+
 // supersede keeps only the newest pending plan for an assignment pending.
 // Besides not sending stale plans, this means a destination never has two
 // pending records for one assignment that could race each other.
-func supersede(ctx context.Context, tx *sql.Tx, destination, assignment string, now int64) (int, error) {
-	out, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
+func (l *Ledger) supersede(ctx context.Context, tx *sql.Tx, destination, assignment string, now int64) (int, error) {
+	st, err := l.txStmt(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
 		WHERE destination = ? AND assignment_number = ? AND state = 'pending'
 		  AND id <> (SELECT id FROM deliveries
 		             WHERE destination = ? AND assignment_number = ? AND state = 'pending'
-		             ORDER BY effective_date DESC, id DESC LIMIT 1)`,
-		now, destination, assignment, destination, assignment)
+		             ORDER BY effective_date DESC, id DESC LIMIT 1)`)
+	if err != nil {
+		return 0, fmt.Errorf("supersede %s: %w", assignment, err)
+	}
+	out, err := st.ExecContext(ctx, now, destination, assignment, destination, assignment)
 	if err != nil {
 		return 0, fmt.Errorf("supersede %s: %w", assignment, err)
 	}
@@ -173,15 +178,21 @@ func sortedKeys(m map[string]bool) []string {
 	return keys
 }
 
+const dueSQL = `SELECT ` + deliveryColumns + ` FROM deliveries
+	WHERE destination = ? AND state = 'pending' AND next_attempt_at <= ?
+	ORDER BY next_attempt_at, id LIMIT ?`
+
 // Due returns up to limit pending deliveries for destination whose next
 // attempt is due at now, the longest-waiting first.
 func (l *Ledger) Due(ctx context.Context, destination string, now time.Time, limit int) ([]Delivery, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-		WHERE destination = ? AND state = 'pending' AND next_attempt_at <= ?
-		ORDER BY next_attempt_at, id LIMIT ?`, destination, ms(now), limit)
+	st, err := l.prepared(ctx, dueSQL)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
+	}
+	rows, err := st.QueryContext(ctx, destination, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
 	}
@@ -204,8 +215,11 @@ func (l *Ledger) Due(ctx context.Context, destination string, now time.Time, lim
 // pending deliveries; ok is false when nothing is pending.
 func (l *Ledger) NextAttempt(ctx context.Context, destination string) (at time.Time, ok bool, err error) {
 	var v sql.NullInt64
-	err = l.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM deliveries
-		WHERE destination = ? AND state = 'pending'`, destination).Scan(&v)
+	st, err := l.prepared(ctx, `SELECT MIN(next_attempt_at) FROM deliveries
+		WHERE destination = ? AND state = 'pending'`)
+	if err == nil {
+		err = st.QueryRowContext(ctx, destination).Scan(&v)
+	}
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("ledger: next attempt for %s: %w", destination, err)
 	}
@@ -247,17 +261,7 @@ func (l *Ledger) MarkRejected(ctx context.Context, id int64, reason string) erro
 // destination did with it is the truth worth keeping. Finishing an already
 // finished delivery changes nothing.
 func (l *Ledger) finish(ctx context.Context, id int64, state DeliveryState, lastErr string) error {
-	err := l.tx(ctx, func(tx *sql.Tx) error {
-		out, err := tx.ExecContext(ctx, `UPDATE deliveries
-			SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
-			WHERE id = ? AND state IN ('pending', 'superseded')`,
-			state, lastErr, ms(time.Now()), id)
-		if err != nil {
-			return err
-		}
-		return existsIfUnchanged(ctx, tx, out, id)
-	})
-	if err != nil {
+	if err := l.mark(ctx, &markOp{id: id, state: state, lastErr: lastErr}); err != nil {
 		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, state, err)
 	}
 	return nil
@@ -266,20 +270,105 @@ func (l *Ledger) finish(ctx context.Context, id int64, state DeliveryState, last
 // MarkRetry records a failed attempt and when to try again. It does nothing
 // to a delivery that is no longer pending (superseded meanwhile).
 func (l *Ledger) MarkRetry(ctx context.Context, id int64, attempts int, nextAt time.Time, lastErr string) error {
-	err := l.tx(ctx, func(tx *sql.Tx) error {
-		out, err := tx.ExecContext(ctx, `UPDATE deliveries
-			SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
-			WHERE id = ? AND state = 'pending'`,
-			attempts, ms(nextAt), lastErr, ms(time.Now()), id)
-		if err != nil {
-			return err
-		}
-		return existsIfUnchanged(ctx, tx, out, id)
-	})
-	if err != nil {
+	op := &markOp{id: id, attempts: attempts, nextAt: ms(nextAt), lastErr: lastErr}
+	if err := l.mark(ctx, op); err != nil {
 		return fmt.Errorf("ledger: mark delivery %d for retry: %w", id, err)
 	}
 	return nil
+}
+
+// markOp is one delivery outcome waiting to be committed.
+type markOp struct {
+	id       int64
+	state    DeliveryState // final state; "" records a retry
+	attempts int           // for a retry
+	nextAt   int64         // for a retry
+	lastErr  string
+
+	err  error         // the outcome's own result, set before done closes
+	done chan struct{} // closed once committed (or failed)
+}
+
+// markQueue collects outcomes from concurrent deliveries.
+type markQueue struct {
+	mu  sync.Mutex
+	ops []*markOp
+}
+
+// mark records op durably, sharing one transaction (and one fsync) with
+// every other outcome that arrives while a write is in progress: group
+// commit. Each caller still returns only after its own outcome is on disk.
+func (l *Ledger) mark(ctx context.Context, op *markOp) error {
+	op.done = make(chan struct{})
+	l.marks.mu.Lock()
+	l.marks.ops = append(l.marks.ops, op)
+	l.marks.mu.Unlock()
+
+	l.writeMu.Lock()
+	select {
+	case <-op.done: // committed by the writer before us
+		l.writeMu.Unlock()
+		return op.err
+	default:
+	}
+	l.marks.mu.Lock()
+	batch := l.marks.ops // holds op
+	l.marks.ops = nil
+	l.marks.mu.Unlock()
+
+	// The batch carries other callers' outcomes: one caller's cancellation
+	// must not fail theirs. busy_timeout bounds the transaction.
+	bctx := context.WithoutCancel(ctx)
+	now := ms(time.Now())
+	err := l.txLocked(bctx, func(tx *sql.Tx) error {
+		for _, o := range batch {
+			o.err = l.applyMark(bctx, tx, o, now)
+			if o.err != nil && !errors.Is(o.err, ErrNotFound) {
+				return o.err
+			}
+		}
+		return nil
+	})
+	l.writeMu.Unlock()
+	for _, o := range batch {
+		if err != nil {
+			o.err = err
+		}
+		close(o.done)
+	}
+	return op.err
+}
+
+const (
+	finishSQL = `UPDATE deliveries
+		SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
+		WHERE id = ? AND state IN ('pending', 'superseded')`
+	retrySQL = `UPDATE deliveries
+		SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
+		WHERE id = ? AND state = 'pending'`
+)
+
+// applyMark runs one outcome inside a group commit.
+func (l *Ledger) applyMark(ctx context.Context, tx *sql.Tx, o *markOp, now int64) error {
+	var out sql.Result
+	if o.state != "" {
+		st, err := l.txStmt(ctx, tx, finishSQL)
+		if err != nil {
+			return err
+		}
+		if out, err = st.ExecContext(ctx, o.state, o.lastErr, now, o.id); err != nil {
+			return err
+		}
+	} else {
+		st, err := l.txStmt(ctx, tx, retrySQL)
+		if err != nil {
+			return err
+		}
+		if out, err = st.ExecContext(ctx, o.attempts, o.nextAt, o.lastErr, now, o.id); err != nil {
+			return err
+		}
+	}
+	return existsIfUnchanged(ctx, tx, out, o.id)
 }
 
 // existsIfUnchanged turns "no row updated" into ErrNotFound when the id
@@ -359,7 +448,7 @@ func (l *Ledger) Requeue(ctx context.Context, destination string, filter Requeue
 		}
 		moved = int(n)
 		for _, a := range sortedKeys(touched) {
-			if _, err := supersede(ctx, tx, destination, a, now); err != nil {
+			if _, err := l.supersede(ctx, tx, destination, a, now); err != nil {
 				return err
 			}
 		}

@@ -46,9 +46,12 @@ func scanFile(row interface{ Scan(...any) error }) (*FileRecord, error) {
 // or nil if there is none. When the content was seen more than once, a
 // processed record is preferred, then the most recent.
 func (l *Ledger) FileSeen(ctx context.Context, sha256 string) (*FileRecord, error) {
-	row := l.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE sha256 = ?
-		ORDER BY state = 'processed' DESC, id DESC LIMIT 1`, sha256)
-	f, err := scanFile(row)
+	st, err := l.prepared(ctx, `SELECT `+fileColumns+` FROM files WHERE sha256 = ?
+		ORDER BY state = 'processed' DESC, id DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: file seen: %w", err)
+	}
+	f, err := scanFile(st.QueryRowContext(ctx, sha256))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -60,7 +63,11 @@ func (l *Ledger) FileSeen(ctx context.Context, sha256 string) (*FileRecord, erro
 
 // File returns the file with the given id, or ErrNotFound.
 func (l *Ledger) File(ctx context.Context, id int64) (*FileRecord, error) {
-	f, err := scanFile(l.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
+	st, err := l.prepared(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: file %d: %w", id, err)
+	}
+	f, err := scanFile(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("ledger: file %d: %w", id, ErrNotFound)
 	}
@@ -78,9 +85,13 @@ func (l *Ledger) ClaimFile(ctx context.Context, f FileInfo) (int64, error) {
 	now := ms(time.Now())
 	var id int64
 	err := l.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO files
+		st, err := l.txStmt(ctx, tx, `INSERT INTO files
 			(source, name, size, mtime, sha256, state, claimed_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx,
 			f.Source, f.Name, f.Size, ms(f.ModTime), f.SHA256, FileClaimed, now, now)
 		if err != nil {
 			return err
@@ -103,8 +114,12 @@ func (l *Ledger) MarkFile(ctx context.Context, id int64, state FileState, reason
 		return fmt.Errorf("ledger: mark file %d: unknown state %q", id, state)
 	}
 	err := l.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE files SET state = ?, reason = ?, report_path = ?, updated_at = ?
-			WHERE id = ?`, state, reason, reportPath, ms(time.Now()), id)
+		st, err := l.txStmt(ctx, tx, `UPDATE files SET state = ?, reason = ?, report_path = ?, updated_at = ?
+			WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, state, reason, reportPath, ms(time.Now()), id)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -76,9 +77,23 @@ const (
 	Superseded DeliveryState = "superseded"
 )
 
+// maxConns bounds the connection pool. Connections are kept open between
+// uses: opening one costs far more than a query (file, WAL index, pragmas).
+const maxConns = 8
+
 // Ledger is an open ledger database. It is safe for concurrent use.
 type Ledger struct {
 	db *sql.DB
+
+	// writeMu serialises this process's write transactions. SQLite allows
+	// one writer at a time; waiting here is a queue, whereas waiting in
+	// SQLite's busy handler is a sleep-and-poll loop of milliseconds.
+	writeMu sync.Mutex
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // see prepared
+
+	marks markQueue // outcomes waiting for the next group commit
 }
 
 // Open opens (creating if needed) the ledger in dir and brings its schema up
@@ -105,7 +120,9 @@ func Open(ctx context.Context, dir string) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
-	l := &Ledger{db: db}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	l := &Ledger{db: db, stmts: make(map[string]*sql.Stmt)}
 	if err := l.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
@@ -126,11 +143,50 @@ func (l *Ledger) init(ctx context.Context) error {
 
 // Close closes the database.
 func (l *Ledger) Close() error {
+	l.stmtMu.Lock()
+	for _, s := range l.stmts {
+		s.Close()
+	}
+	clear(l.stmts)
+	l.stmtMu.Unlock()
 	return l.db.Close()
+}
+
+// prepared returns the prepared statement for query, preparing it on first
+// use. The hub runs a handful of statements thousands of times, and SQLite
+// spends more time parsing them than running them.
+func (l *Ledger) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	l.stmtMu.Lock()
+	defer l.stmtMu.Unlock()
+	if s := l.stmts[query]; s != nil {
+		return s, nil
+	}
+	s, err := l.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	l.stmts[query] = s
+	return s, nil
+}
+
+// txStmt returns the prepared statement for query bound to tx.
+func (l *Ledger) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	s, err := l.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, s), nil
 }
 
 // tx runs fn in one write transaction and commits if fn returns nil.
 func (l *Ledger) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.txLocked(ctx, fn)
+}
+
+// txLocked is tx for a caller that holds writeMu.
+func (l *Ledger) txLocked(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
