@@ -30,7 +30,12 @@ type planTuple struct {
 	date int32  // effective date, days since 1970
 }
 
-const chunkLen = 1 << 16
+// Chunks start small, for the many small files a hub sees, and double up
+// to chunkLen, for bulk loads.
+const (
+	firstChunkLen = 1 << 8
+	chunkLen      = 1 << 16
+)
 
 func newDedupIndex() *dedupIndex { return &dedupIndex{seed: maphash.MakeSeed()} }
 
@@ -41,8 +46,10 @@ func (x *dedupIndex) add(assignment, effective string, json []byte, line int) {
 	if !ok {
 		return // cannot happen for accepted plans (V1); never dropped
 	}
-	if n := len(x.chunks); n == 0 || len(x.chunks[n-1]) == chunkLen {
-		x.chunks = append(x.chunks, make([]planTuple, 0, chunkLen))
+	if n := len(x.chunks); n == 0 {
+		x.chunks = append(x.chunks, make([]planTuple, 0, firstChunkLen))
+	} else if last := x.chunks[n-1]; len(last) == cap(last) {
+		x.chunks = append(x.chunks, make([]planTuple, 0, min(2*cap(last), chunkLen)))
 	}
 	last := &x.chunks[len(x.chunks)-1]
 	*last = append(*last, planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(line), date: days(effective)})

@@ -38,6 +38,16 @@ func Create(path string) (*File, error) {
 
 // Commit flushes the content to disk and renames it to its final name.
 func (f *File) Commit() error {
+	if err := f.Rename(); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(f.final))
+}
+
+// Rename is Commit without the directory sync: the content is on disk and
+// under its final name, but the name itself is durable only after the
+// caller's SyncDir. Outputs of one directory share one SyncDir this way.
+func (f *File) Rename() error {
 	if f.done {
 		return errors.New("atomicfile: already committed or aborted")
 	}
@@ -56,7 +66,7 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("publish %s: %w", f.final, err)
 	}
-	return SyncDir(filepath.Dir(f.final))
+	return nil
 }
 
 // Abort discards the temporary file.

@@ -104,16 +104,12 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 		return nil, err
 	}
 	defer records.Abort()
-	rejected, err := atomicfile.Create(res.Paths.Rejected)
-	if err != nil {
-		return nil, err
-	}
-	defer rejected.Abort()
-	errorsCSV, err := atomicfile.Create(res.Paths.Errors)
-	if err != nil {
-		return nil, err
-	}
-	defer errorsCSV.Abort()
+	// Most inputs have no rejected rows and many no findings: those two
+	// files are created on first write.
+	rejected := &lazyFile{path: res.Paths.Rejected}
+	defer rejected.abort()
+	errorsCSV := &lazyFile{path: res.Paths.Errors}
+	defer errorsCSV.abort()
 	findings, err := report.NewWriter(dir, errorsCSV)
 	if err != nil {
 		return nil, err
@@ -144,30 +140,98 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	}
 	res.Report.Finished = now().UTC()
 
-	if err := findings.FlushCSV(); err != nil {
-		return nil, err
+	if findings.Count() > 0 {
+		if err := findings.FlushCSV(); err != nil {
+			return nil, err
+		}
 	}
 	// Publish: data files first, the report last, so a report on disk
-	// always describes outputs that exist.
-	publish := func(f *atomicfile.File, path string, want bool, slot *string) error {
-		if !want {
-			f.Abort()
-			return removeStale(path)
-		}
-		*slot = filepath.Base(path)
-		return f.Commit()
-	}
+	// always describes outputs that exist. Each group shares one
+	// directory sync.
 	ok := convErr == nil
-	if err := publish(records, res.Paths.Records, ok, &res.Report.Outputs.Records); err != nil {
+	if ok {
+		res.Report.Outputs.Records = filepath.Base(res.Paths.Records)
+		if err := records.Rename(); err != nil {
+			return nil, err
+		}
+	} else {
+		records.Abort()
+		if err := removeStale(res.Paths.Records); err != nil {
+			return nil, err
+		}
+	}
+	if err := rejected.publish(ok && counts.Rejected > 0, &res.Report.Outputs.Rejected); err != nil {
 		return nil, err
 	}
-	if err := publish(rejected, res.Paths.Rejected, ok && counts.Rejected > 0, &res.Report.Outputs.Rejected); err != nil {
+	if err := errorsCSV.publish(ok && findings.Count() > 0, &res.Report.Outputs.Errors); err != nil {
 		return nil, err
 	}
-	if err := publish(errorsCSV, res.Paths.Errors, ok && findings.Count() > 0, &res.Report.Outputs.Errors); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	return res, writeReport(res, findings)
+}
+
+// lazyHold is how much of a lazyFile stays in memory before the file is
+// created.
+const lazyHold = 64 << 10
+
+// lazyFile is an atomic output that is created only once it outgrows
+// lazyHold or is published. A header written to an output that is then
+// dropped (no rejected rows) costs no file: on some file systems creating
+// and deleting files costs more than converting a small input.
+type lazyFile struct {
+	path string
+	held []byte
+	f    *atomicfile.File
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil && len(l.held)+len(p) <= lazyHold {
+		l.held = append(l.held, p...)
+		return len(p), nil
+	}
+	if err := l.create(); err != nil {
+		return 0, err
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) create() error {
+	if l.f != nil {
+		return nil
+	}
+	f, err := atomicfile.Create(l.path)
+	if err != nil {
+		return err
+	}
+	l.f = f
+	if _, err := f.Write(l.held); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	l.held = nil
+	return nil
+}
+
+// publish renames the output into place when want, or else removes any
+// stale one; the caller syncs the directory.
+func (l *lazyFile) publish(want bool, slot *string) error {
+	if !want {
+		l.abort()
+		return removeStale(l.path)
+	}
+	if err := l.create(); err != nil {
+		return err
+	}
+	*slot = filepath.Base(l.path)
+	return l.f.Rename()
+}
+
+func (l *lazyFile) abort() {
+	l.held = nil
+	if l.f != nil {
+		l.f.Abort()
+	}
 }
 
 // Fail writes a report for an input that could not be read at all.
@@ -198,6 +262,8 @@ func Fail(m *mapping.Mapping, name, dir string, cause error, opts Options) (*Res
 	return res, writeReport(res, findings)
 }
 
+// writeReport publishes report.json and report.html with one directory
+// sync.
 func writeReport(res *Result, findings *report.Writer) error {
 	f, err := atomicfile.Create(res.Paths.Report)
 	if err != nil {
@@ -207,12 +273,20 @@ func writeReport(res *Result, findings *report.Writer) error {
 	if err := findings.Finish(f, &res.Report); err != nil {
 		return err
 	}
-	if err := f.Commit(); err != nil {
+	if err := f.Rename(); err != nil {
 		return err
 	}
 	// The same report for people (<base>.report.html), read back from
 	// report.json so it never holds more than the page shows.
-	return report.WriteHTMLFile(res.Paths.Report)
+	html, err := report.RenderHTMLFile(res.Paths.Report)
+	if err != nil {
+		return err
+	}
+	defer html.Abort()
+	if err := html.Rename(); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(res.Paths.Report))
 }
 
 // removeStale deletes an output left by an earlier run of the same input,

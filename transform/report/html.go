@@ -49,24 +49,37 @@ func HTMLPath(reportJSON string) string {
 // WriteHTMLFile renders the report.json at reportJSON into HTMLPath(reportJSON),
 // atomically: readers see the whole page or none.
 func WriteHTMLFile(reportJSON string) error {
-	in, err := os.Open(reportJSON)
-	if err != nil {
-		return fmt.Errorf("read report: %w", err)
-	}
-	defer in.Close()
-	out, err := atomicfile.Create(HTMLPath(reportJSON))
+	out, err := RenderHTMLFile(reportJSON)
 	if err != nil {
 		return err
 	}
 	defer out.Abort()
+	return out.Commit()
+}
+
+// RenderHTMLFile renders the report.json at reportJSON into a temporary
+// file for HTMLPath(reportJSON), for the caller to Commit (or Rename, then
+// sync the directory) or Abort.
+func RenderHTMLFile(reportJSON string) (*atomicfile.File, error) {
+	in, err := os.Open(reportJSON)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
+	defer in.Close()
+	out, err := atomicfile.Create(HTMLPath(reportJSON))
+	if err != nil {
+		return nil, err
+	}
 	bw := bufio.NewWriterSize(out, 64<<10)
 	if err := RenderHTML(bw, in, HTMLOptions{}); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Base(reportJSON), err)
+		out.Abort()
+		return nil, fmt.Errorf("%s: %w", filepath.Base(reportJSON), err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write html report: %w", err)
+		out.Abort()
+		return nil, fmt.Errorf("write html report: %w", err)
 	}
-	return out.Commit()
+	return out, nil
 }
 
 // RenderHTML reads a report.json from r and writes one self-contained HTML

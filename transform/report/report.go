@@ -6,6 +6,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -65,7 +66,7 @@ type Outputs struct {
 
 // Writer collects findings while a file is converted.
 type Writer struct {
-	spool   *os.File // findings as JSON array elements
+	spool   *spool // findings as JSON array elements
 	buf     *bufio.Writer
 	csvw    *csv.Writer
 	n       int
@@ -78,11 +79,8 @@ var CSVHeader = []string{"record", "line", "end_line", "assignment_number", "fie
 // NewWriter streams findings into a temporary file in dir, and as CSV rows
 // into errorsCSV (nil for none).
 func NewWriter(dir string, errorsCSV io.Writer) (*Writer, error) {
-	f, err := os.CreateTemp(dir, ".findings-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("create findings spool: %w", err)
-	}
-	w := &Writer{spool: f, buf: bufio.NewWriterSize(f, 64<<10)}
+	sp := &spool{dir: dir}
+	w := &Writer{spool: sp, buf: bufio.NewWriterSize(sp, 64<<10)}
 	if errorsCSV != nil {
 		w.csvw = csv.NewWriter(errorsCSV)
 		w.csvw.UseCRLF = true // Excel's native line ending
@@ -145,10 +143,11 @@ func (w *Writer) Finish(out io.Writer, r *Report) error {
 	bw := bufio.NewWriter(out)
 	bw.Write(head[:len(head)-2]) // drop "\n}"
 	bw.WriteString(",\n  \"findings\": [")
-	if _, err := w.spool.Seek(0, io.SeekStart); err != nil {
+	spooled, err := w.spool.reader()
+	if err != nil {
 		return fmt.Errorf("read findings: %w", err)
 	}
-	if _, err := io.Copy(bw, w.spool); err != nil {
+	if _, err := io.Copy(bw, spooled); err != nil {
 		return fmt.Errorf("copy findings: %w", err)
 	}
 	if w.n > 0 {
@@ -160,8 +159,60 @@ func (w *Writer) Finish(out io.Writer, r *Report) error {
 
 // Close removes the findings spool.
 func (w *Writer) Close() error {
-	name := w.spool.Name()
-	w.spool.Close()
+	return w.spool.close()
+}
+
+// spoolInMemory is how many bytes of findings stay in memory before they
+// spill to a temporary file. Most files have few findings, and a file
+// created and removed per input costs more than converting it.
+const spoolInMemory = 256 << 10
+
+// spool holds findings in memory up to spoolInMemory, then in a temporary
+// file in dir: memory stays bounded however many findings there are.
+type spool struct {
+	dir string
+	mem []byte
+	f   *os.File
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.f == nil && len(s.mem)+len(p) <= spoolInMemory {
+		s.mem = append(s.mem, p...)
+		return len(p), nil
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, ".findings-*.tmp")
+		if err != nil {
+			return 0, fmt.Errorf("create findings spool: %w", err)
+		}
+		s.f = f
+		if _, err := f.Write(s.mem); err != nil {
+			return 0, err
+		}
+		s.mem = nil
+	}
+	return s.f.Write(p)
+}
+
+// reader returns everything written, from the start.
+func (s *spool) reader() (io.Reader, error) {
+	if s.f == nil {
+		return bytes.NewReader(s.mem), nil
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return s.f, nil
+}
+
+func (s *spool) close() error {
+	s.mem = nil
+	if s.f == nil {
+		return nil
+	}
+	name := s.f.Name()
+	s.f.Close()
+	s.f = nil
 	return os.Remove(name)
 }
 

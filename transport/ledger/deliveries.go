@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -103,7 +102,7 @@ func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination stri
 	}
 
 	now := ms(time.Now())
-	err := l.tx(ctx, func(tx *sql.Tx) error {
+	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res = EnqueueResult{}
 		ins, err := l.txStmt(ctx, tx, enqueueSQL)
 		if err != nil {
@@ -261,7 +260,7 @@ func (l *Ledger) MarkRejected(ctx context.Context, id int64, reason string) erro
 // destination did with it is the truth worth keeping. Finishing an already
 // finished delivery changes nothing.
 func (l *Ledger) finish(ctx context.Context, id int64, state DeliveryState, lastErr string) error {
-	if err := l.mark(ctx, &markOp{id: id, state: state, lastErr: lastErr}); err != nil {
+	if err := l.mark(ctx, markOp{id: id, state: state, lastErr: lastErr}); err != nil {
 		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, state, err)
 	}
 	return nil
@@ -270,73 +269,48 @@ func (l *Ledger) finish(ctx context.Context, id int64, state DeliveryState, last
 // MarkRetry records a failed attempt and when to try again. It does nothing
 // to a delivery that is no longer pending (superseded meanwhile).
 func (l *Ledger) MarkRetry(ctx context.Context, id int64, attempts int, nextAt time.Time, lastErr string) error {
-	op := &markOp{id: id, attempts: attempts, nextAt: ms(nextAt), lastErr: lastErr}
+	op := markOp{id: id, attempts: attempts, nextAt: ms(nextAt), lastErr: lastErr}
 	if err := l.mark(ctx, op); err != nil {
 		return fmt.Errorf("ledger: mark delivery %d for retry: %w", id, err)
 	}
 	return nil
 }
 
-// markOp is one delivery outcome waiting to be committed.
+// markOp is one delivery outcome.
 type markOp struct {
 	id       int64
 	state    DeliveryState // final state; "" records a retry
 	attempts int           // for a retry
 	nextAt   int64         // for a retry
 	lastErr  string
-
-	err  error         // the outcome's own result, set before done closes
-	done chan struct{} // closed once committed (or failed)
 }
 
-// markQueue collects outcomes from concurrent deliveries.
-type markQueue struct {
-	mu  sync.Mutex
-	ops []*markOp
-}
-
-// mark records op durably, sharing one transaction (and one fsync) with
-// every other outcome that arrives while a write is in progress: group
-// commit. Each caller still returns only after its own outcome is on disk.
-func (l *Ledger) mark(ctx context.Context, op *markOp) error {
-	op.done = make(chan struct{})
-	l.marks.mu.Lock()
-	l.marks.ops = append(l.marks.ops, op)
-	l.marks.mu.Unlock()
-
-	l.writeMu.Lock()
-	select {
-	case <-op.done: // committed by the writer before us
-		l.writeMu.Unlock()
-		return op.err
-	default:
-	}
-	l.marks.mu.Lock()
-	batch := l.marks.ops // holds op
-	l.marks.ops = nil
-	l.marks.mu.Unlock()
-
-	// The batch carries other callers' outcomes: one caller's cancellation
-	// must not fail theirs. busy_timeout bounds the transaction.
-	bctx := context.WithoutCancel(ctx)
-	now := ms(time.Now())
-	err := l.txLocked(bctx, func(tx *sql.Tx) error {
-		for _, o := range batch {
-			o.err = l.applyMark(bctx, tx, o, now)
-			if o.err != nil && !errors.Is(o.err, ErrNotFound) {
-				return o.err
+// mark records one outcome. Outcomes of concurrent deliveries share
+// commits (see tx), which is what lets a destination take hundreds of
+// records a second with every outcome synced to disk.
+func (l *Ledger) mark(ctx context.Context, o markOp) error {
+	return l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var out sql.Result
+		now := ms(time.Now())
+		if o.state != "" {
+			st, err := l.txStmt(ctx, tx, finishSQL)
+			if err != nil {
+				return err
+			}
+			if out, err = st.ExecContext(ctx, o.state, o.lastErr, now, o.id); err != nil {
+				return err
+			}
+		} else {
+			st, err := l.txStmt(ctx, tx, retrySQL)
+			if err != nil {
+				return err
+			}
+			if out, err = st.ExecContext(ctx, o.attempts, o.nextAt, o.lastErr, now, o.id); err != nil {
+				return err
 			}
 		}
-		return nil
+		return existsIfUnchanged(ctx, tx, out, o.id)
 	})
-	l.writeMu.Unlock()
-	for _, o := range batch {
-		if err != nil {
-			o.err = err
-		}
-		close(o.done)
-	}
-	return op.err
 }
 
 const (
@@ -347,29 +321,6 @@ const (
 		SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
 		WHERE id = ? AND state = 'pending'`
 )
-
-// applyMark runs one outcome inside a group commit.
-func (l *Ledger) applyMark(ctx context.Context, tx *sql.Tx, o *markOp, now int64) error {
-	var out sql.Result
-	if o.state != "" {
-		st, err := l.txStmt(ctx, tx, finishSQL)
-		if err != nil {
-			return err
-		}
-		if out, err = st.ExecContext(ctx, o.state, o.lastErr, now, o.id); err != nil {
-			return err
-		}
-	} else {
-		st, err := l.txStmt(ctx, tx, retrySQL)
-		if err != nil {
-			return err
-		}
-		if out, err = st.ExecContext(ctx, o.attempts, o.nextAt, o.lastErr, now, o.id); err != nil {
-			return err
-		}
-	}
-	return existsIfUnchanged(ctx, tx, out, o.id)
-}
 
 // existsIfUnchanged turns "no row updated" into ErrNotFound when the id
 // does not exist, and into success when the row exists in another state.
@@ -418,7 +369,7 @@ func (l *Ledger) Requeue(ctx context.Context, destination string, filter Requeue
 
 	var moved int
 	now := ms(time.Now())
-	err := l.tx(ctx, func(tx *sql.Tx) error {
+	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT assignment_number FROM deliveries WHERE `+cond, args...)
 		if err != nil {
 			return err

@@ -84,7 +84,7 @@ func (l *Ledger) ClaimFile(ctx context.Context, f FileInfo) (int64, error) {
 	}
 	now := ms(time.Now())
 	var id int64
-	err := l.tx(ctx, func(tx *sql.Tx) error {
+	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := l.txStmt(ctx, tx, `INSERT INTO files
 			(source, name, size, mtime, sha256, state, claimed_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -113,7 +113,7 @@ func (l *Ledger) MarkFile(ctx context.Context, id int64, state FileState, reason
 	default:
 		return fmt.Errorf("ledger: mark file %d: unknown state %q", id, state)
 	}
-	err := l.tx(ctx, func(tx *sql.Tx) error {
+	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := l.txStmt(ctx, tx, `UPDATE files SET state = ?, reason = ?, report_path = ?, updated_at = ?
 			WHERE id = ?`)
 		if err != nil {

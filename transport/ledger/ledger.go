@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -93,7 +94,8 @@ type Ledger struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // see prepared
 
-	marks markQueue // outcomes waiting for the next group commit
+	queue   writeQueue   // changes waiting for the next commit (see tx)
+	commits atomic.Int64 // transactions committed or rolled back by tx
 }
 
 // Open opens (creating if needed) the ledger in dir and brings its schema up
@@ -178,14 +180,103 @@ func (l *Ledger) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stm
 	return tx.StmtContext(ctx, s), nil
 }
 
-// tx runs fn in one write transaction and commits if fn returns nil.
-func (l *Ledger) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	return l.txLocked(ctx, fn)
+// write is one change waiting for a commit.
+type write struct {
+	ctx  context.Context
+	fn   func(context.Context, *sql.Tx) error
+	err  error         // fn's result, or the commit's; set before done closes
+	done chan struct{} // closed once committed or failed
 }
 
-// txLocked is tx for a caller that holds writeMu.
+// writeQueue holds the changes that arrived while a commit was running.
+type writeQueue struct {
+	mu     sync.Mutex
+	writes []*write
+}
+
+// txExec runs a prepared statement without arguments in tx.
+func (l *Ledger) txExec(ctx context.Context, tx *sql.Tx, query string) error {
+	st, err := l.txStmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx)
+	return err
+}
+
+// tx runs fn in a write transaction and returns once its change is
+// committed and synced, or undone.
+//
+// Changes that arrive while another commit is running share the next one
+// (group commit): each runs inside its own savepoint, so one that fails is
+// undone alone, and all of them cost one sync to disk. fn therefore runs
+// under a context of the ledger's, not ctx, so that one caller giving up
+// mid-statement cannot interrupt the others; fn is skipped if ctx has
+// ended before its turn. fn must leave results outside the transaction
+// only for its caller, who sees them when tx returns nil.
+func (l *Ledger) tx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	w := &write{ctx: ctx, fn: fn, done: make(chan struct{})}
+	l.queue.mu.Lock()
+	l.queue.writes = append(l.queue.writes, w)
+	l.queue.mu.Unlock()
+
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	select {
+	case <-w.done: // committed by the writer before us
+		return w.err
+	default:
+	}
+	l.queue.mu.Lock()
+	batch := l.queue.writes // holds w
+	l.queue.writes = nil
+	l.queue.mu.Unlock()
+	l.commit(batch)
+	return w.err
+}
+
+// commit runs a batch of changes in one transaction. The caller holds
+// writeMu.
+func (l *Ledger) commit(batch []*write) {
+	ctx := context.Background() // see tx; busy_timeout bounds the wait
+	l.commits.Add(1)
+	err := l.txLocked(ctx, func(tx *sql.Tx) error {
+		if len(batch) == 1 {
+			w := batch[0]
+			if w.err = w.ctx.Err(); w.err != nil {
+				return w.err
+			}
+			w.err = w.fn(ctx, tx)
+			return w.err
+		}
+		for _, w := range batch {
+			if w.err = w.ctx.Err(); w.err != nil {
+				continue
+			}
+			if err := l.txExec(ctx, tx, `SAVEPOINT change`); err != nil {
+				return err
+			}
+			if w.err = w.fn(ctx, tx); w.err != nil {
+				if err := l.txExec(ctx, tx, `ROLLBACK TO change`); err != nil {
+					return err
+				}
+			}
+			if err := l.txExec(ctx, tx, `RELEASE change`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, w := range batch {
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		close(w.done)
+	}
+}
+
+// txLocked runs fn in one transaction and commits if fn returns nil. The
+// caller holds writeMu.
 func (l *Ledger) txLocked(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {

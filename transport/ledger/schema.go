@@ -57,7 +57,7 @@ func (l *Ledger) migrate(ctx context.Context) error {
 	}
 	for {
 		done := false
-		err := l.tx(ctx, func(tx *sql.Tx) error {
+		err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			// Read the version inside the write transaction so two processes
 			// opening a new ledger at once cannot both apply a migration.
 			var v int

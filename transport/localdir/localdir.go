@@ -640,13 +640,19 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 			return err
 		}
 		dst := filepath.Join(dir, base+"."+filepath.Base(report))
-		if err := copyFile(report, dst); err != nil {
+		if err := linkOrCopy(report, dst); err != nil {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
 	}
 	if ack.Outcome == relay.Quarantined {
 		reason := strings.TrimRight(ack.Reason, "\n") + "\n"
 		if err := atomicfile.WriteFile(filepath.Join(dir, base+".reason.txt"), []byte(reason)); err != nil {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+	}
+	if len(ack.Reports) > 0 {
+		// The reports' names are durable before the input moves.
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
 	}
@@ -704,7 +710,24 @@ func freeName(dir, name string, now time.Time) (string, error) {
 	return "", fmt.Errorf("no free name for %s in %s", name, dir)
 }
 
-// copyFile copies src to dst atomically and durably.
+// linkOrCopy puts src at dst atomically, as a hard link when both are on
+// one file system (no data to write: the reports are already durable where
+// the processor wrote them), or else as a copy. The caller syncs dst's
+// directory.
+func linkOrCopy(src, dst string) error {
+	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".link"+atomicfile.TempSuffix)
+	os.Remove(tmp) // left by a crash
+	if err := os.Link(src, tmp); err == nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("link report: %w", err)
+		}
+		return nil
+	}
+	return copyFile(src, dst)
+}
+
+// copyFile copies src to dst atomically; the caller syncs dst's directory.
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -719,5 +742,5 @@ func copyFile(src, dst string) error {
 	if _, err := io.Copy(out, in); err != nil {
 		return fmt.Errorf("copy report %s: %w", src, err)
 	}
-	return out.Commit()
+	return out.Rename()
 }
