@@ -53,6 +53,8 @@ type sourceConfig struct {
 	Workers        int
 	SFTP           sftp.Config // sftp; its Dir, Pattern, SettleTime and PollInterval come from the fields above
 	Mapping        string
+	Staff          string // the trust's ESR staff extract: plans are cross-checked (R1-R6)
+	StaffFormat    string // csv, esr-go or a staff-extract configuration file
 	Destinations   []string
 	pos            positions
 }
@@ -281,10 +283,22 @@ func (d *decoder) source(n *yaml.Node) sourceConfig {
 		"poll_only":       func(v *yaml.Node) { s.PollOnly = d.boolean(v) },
 		"workers":         func(v *yaml.Node) { s.Workers = d.integer(v, 1, 64) },
 		"mapping":         func(v *yaml.Node) { s.Mapping = d.path(v) },
+		"staff":           func(v *yaml.Node) { s.Staff = d.path(v) },
+		"staff_format":    func(v *yaml.Node) { s.StaffFormat = d.staffFormat(v) },
 		"destinations":    func(v *yaml.Node) { s.Destinations = d.strList(v, "destinations") },
 		"sftp":            func(v *yaml.Node) { s.SFTP = d.sftp(v, s.pos, true) },
 	})
 	return s
+}
+
+// staffFormat reads a staff_format: a keyword, or a configuration file
+// resolved like any other path.
+func (d *decoder) staffFormat(v *yaml.Node) string {
+	f := d.str(v)
+	if ext := strings.ToLower(filepath.Ext(f)); ext == ".yaml" || ext == ".yml" {
+		return d.path(v)
+	}
+	return f
 }
 
 func (d *decoder) destination(n *yaml.Node) destConfig {

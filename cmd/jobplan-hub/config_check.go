@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,6 +70,7 @@ func checkHubConfig(d *decoder, cfg *hubConfig, deep bool) {
 			mappings[s.Mapping] = true
 			checkMapping(d, s, what)
 		}
+		checkStaff(d, s, what, deep)
 	}
 	// Problems in the hub file first, in file order; then the mappings'.
 	slices.SortStableFunc(d.problems, func(a, b Problem) int {
@@ -286,6 +288,30 @@ func checkESR(d *decoder, c *destConfig, what string, deep bool) {
 			}
 		}
 		d.addAt(at, "%s: %s", what, strings.TrimPrefix(err.Error(), "httpsink: "))
+	}
+}
+
+// checkStaff checks a source's staff extract settings; deep also reads the
+// extract, so that a trust learns of a bad extract before the hub starts.
+func checkStaff(d *decoder, s *sourceConfig, what string, deep bool) {
+	if s.Staff == "" {
+		if s.StaffFormat != "" {
+			d.addAt(s.pos["staff_format"], "%s: staff_format needs staff", what)
+		}
+		return
+	}
+	if _, err := staffConfig(s.StaffFormat); err != nil {
+		d.addAt(orAt(s.pos, "staff_format", s.pos["staff"]), "%s: %s", what, strings.Replace(err.Error(), "--staff-format", "staff_format", 1))
+		return
+	}
+	if _, err := os.Stat(s.Staff); err != nil {
+		d.addAt(s.pos["staff"], "%s: staff: %v", what, err)
+		return
+	}
+	if deep {
+		if _, _, err := loadStaff(s.Staff, s.StaffFormat, io.Discard); err != nil {
+			d.addAt(s.pos["staff"], "%s: staff: %v", what, err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/reference"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
@@ -22,6 +25,30 @@ import (
 
 // spoolDir is where SFTP sources keep downloads, inside the state folder.
 const spoolDir = "spool"
+
+// staffChecker loads a staff extract (once: loaded caches them) and logs
+// what it holds and its problems, without personal data.
+func staffChecker(path, format string, loaded map[[2]string]transform.PlanChecker, log *slog.Logger) (transform.PlanChecker, error) {
+	key := [2]string{path, format}
+	if k := loaded[key]; k != nil {
+		return k, nil
+	}
+	var problems bytes.Buffer
+	x, cfg, err := loadStaff(path, format, &problems)
+	if err != nil {
+		return nil, err
+	}
+	k, err := reference.NewChecker(x, cfg.Checks)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("staff extract loaded", "file", path, "assignments", x.Len(), "problems", len(x.Problems))
+	if problems.Len() > 0 {
+		log.Debug("staff extract problems", "file", path, "problems", problems.String())
+	}
+	loaded[key] = k
+	return k, nil
+}
 
 // buildHub wires a checked config into a relay.Hub. Local sources start
 // watching at once (until ctx ends or the hub closes them). The returned
@@ -71,16 +98,32 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 		rc.Destinations = append(rc.Destinations, d)
 	}
 
-	procs := map[string]*convertProcessor{}
+	// Mappings and staff extracts are loaded once, however many sources
+	// share them.
+	maps := map[string]*mapping.Mapping{}
+	staff := map[[2]string]transform.PlanChecker{}
+	procs := map[[3]string]*convertProcessor{}
 	for _, s := range cfg.Sources {
-		p := procs[s.Mapping]
+		key := [3]string{s.Mapping, s.Staff, s.StaffFormat}
+		p := procs[key]
 		if p == nil {
-			m, err := mapping.LoadFile(s.Mapping)
-			if err != nil {
-				return fail(fmt.Errorf("source %s: mapping %s:\n%w", s.Name, s.Mapping, err))
+			m := maps[s.Mapping]
+			if m == nil {
+				var err error
+				if m, err = mapping.LoadFile(s.Mapping); err != nil {
+					return fail(fmt.Errorf("source %s: mapping %s:\n%w", s.Name, s.Mapping, err))
+				}
+				maps[s.Mapping] = m
 			}
 			p = &convertProcessor{m: m}
-			procs[s.Mapping] = p
+			if s.Staff != "" {
+				k, err := staffChecker(s.Staff, s.StaffFormat, staff, log)
+				if err != nil {
+					return fail(fmt.Errorf("source %s: staff %s: %w", s.Name, s.Staff, err))
+				}
+				p.checks = []transform.PlanChecker{k}
+			}
+			procs[key] = p
 		}
 		srcLog := log.With("source", s.Name)
 		var src relay.Source

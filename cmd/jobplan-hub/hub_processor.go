@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
+	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/outdir"
 	"github.com/nhs-esr/jobplan-hub/transform/report"
@@ -16,7 +17,8 @@ import (
 // convertProcessor is the relay.Processor of a source: outdir.Convert with
 // the source's mapping. It is the only place transform meets transport.
 type convertProcessor struct {
-	m *mapping.Mapping
+	m      *mapping.Mapping
+	checks []transform.PlanChecker // staff-record cross-checks, if configured
 }
 
 var (
@@ -25,7 +27,7 @@ var (
 )
 
 func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{})
+	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks})
 	if err != nil {
 		return relay.Output{}, err
 	}

@@ -185,6 +185,8 @@ file per input) and/or are POSTed to --forward. Without either, --out is
 in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "mapping", Aliases: []string{"m"}, Usage: "supplier mapping `FILE`", Required: true},
+			&cli.StringFlag{Name: "staff", Usage: "cross-check every plan against the trust's ESR staff extract `FILE` (rules R1-R6)"},
+			&cli.StringFlag{Name: "staff-format", Usage: staffFormatUsage},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "outbox `DIR` for the records files"},
 			&cli.StringFlag{Name: "forward", Usage: "ESR API `URL` to POST each record to"},
 			&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the API bearer token"},
@@ -219,6 +221,15 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 	}
 }
 
+// staffFormatArg resolves a --staff-format that names a configuration
+// file; keywords pass unchanged.
+func staffFormatArg(f string, abs func(string) string) string {
+	if ext := strings.ToLower(filepath.Ext(f)); ext == ".yaml" || ext == ".yml" {
+		return abs(f)
+	}
+	return f
+}
+
 // watchConfig builds the one-source hub configuration of watch and checks
 // it like a hub file.
 func watchConfig(c *cli.Context) (*hubConfig, error) {
@@ -239,6 +250,7 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 	cfg := &hubConfig{StateDir: abs(c.String("state")), pos: positions{}}
 	src := sourceConfig{
 		Name: "watch", Mapping: abs(c.String("mapping")), Pattern: c.String("pattern"),
+		Staff: abs(c.String("staff")), StaffFormat: staffFormatArg(c.String("staff-format"), abs),
 		SettleTime: c.Duration("settle-time"), Workers: c.Int("workers"), pos: positions{},
 	}
 	arg := c.Args().First()

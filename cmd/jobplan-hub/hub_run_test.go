@@ -161,3 +161,67 @@ func TestWatchRefusesBadSources(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchCrossChecksStaff runs watch with the sample staff extract: the
+// hub must reject and report exactly what convert --staff does, so its
+// outbox file and archived errors.csv equal the staff-check golden files.
+func TestWatchCrossChecksStaff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	root := t.TempDir()
+	drop, outbox := filepath.Join(root, "drop"), filepath.Join(root, "outbox")
+	if err := os.Mkdir(drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const name = "jobplans-2026-04"
+	sample, err := os.ReadFile("../../samples/sard-wide/" + name + ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	hub := startHub(t, bin, log, "watch", "--mapping", "../../mappings/sard-wide.yaml",
+		"--staff", "../../samples/reference/input/staff.csv",
+		"--staff-format", "../../samples/reference/input/staff-extract.yaml",
+		"--out", outbox, "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)
+	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	if !strings.Contains(log.String(), "staff extract loaded") {
+		t.Errorf("no staff extract in the log:\n%s", log.String())
+	}
+	writeFile(t, filepath.Join(drop, name+".csv"), string(sample))
+	records := filepath.Join(outbox, name+".jobplans.jsonl")
+	eventually(t, "the outbox file", func() bool { _, err := os.Stat(records); return err == nil })
+	archivedErrors := filepath.Join(drop, localdir.ArchiveDir, name+".csv."+name+".errors.csv")
+	eventually(t, "the archived errors.csv", func() bool { _, err := os.Stat(archivedErrors); return err == nil })
+	hub.stop(t, syscall.SIGTERM, 0)
+
+	for got, want := range map[string]string{
+		records:        "../../samples/reference/expected/sard-wide/" + name + ".jobplans.jsonl",
+		archivedErrors: "../../samples/reference/expected/sard-wide/" + name + ".errors.csv",
+	} {
+		g, err := os.ReadFile(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.ReadFile(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(g, w) {
+			t.Errorf("%s differs from %s:\n%s", filepath.Base(got), want, g)
+		}
+	}
+	if !bytes.Contains(mustRead(t, archivedErrors), []byte(",R")) {
+		t.Errorf("the archived errors.csv has no staff-record (R) findings")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
