@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"time"
 )
 
 // TempSuffix marks files that are still being written. Watchers ignore it.
@@ -121,4 +123,33 @@ func Move(src, dst string) error {
 		return err
 	}
 	return SyncDir(filepath.Dir(src))
+}
+
+// tempName matches the names Create gives: "." + base + "." + digits + TempSuffix.
+var tempName = regexp.MustCompile(`^\..+\.[0-9]+` + regexp.QuoteMeta(TempSuffix) + `$`)
+
+// RemoveStale deletes temporary files that Create left in dir (a process
+// killed mid-write leaves them) and that have not changed for olderThan,
+// so that one still being written by another process is spared. It
+// returns how many it removed.
+func RemoveStale(dir string, olderThan time.Duration) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	cutoff := time.Now().Add(-olderThan)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !tempName.MatchString(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+			removed++
+		}
+	}
+	return removed, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
@@ -39,8 +40,16 @@ func New(dir string) (*Sink, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
+	if _, err := atomicfile.RemoveStale(dir, staleTemp); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
 	return &Sink{dir: dir}, nil
 }
+
+// staleTemp is how long a temporary file must have been left unchanged
+// before New removes it as the leftover of a killed hub. Another hub
+// writing into the same folder is spared.
+const staleTemp = 15 * time.Minute
 
 // Dir returns the directory the sink writes into.
 func (s *Sink) Dir() string { return s.dir }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nhs-esr/jobplan-hub/transport/outbox"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
@@ -114,5 +115,35 @@ func TestFailedPutLeavesNothingBehind(t *testing.T) {
 	}
 	if got := entries(t, dir); len(got) != 0 {
 		t.Errorf("outbox holds %v after failed puts, want nothing (not even temporaries)", got)
+	}
+}
+
+// TestNewRemovesStaleTemporaryFiles: a hub killed mid-Put leaves a
+// temporary file; the next start removes it if it is old, and leaves
+// fresh ones (another writer's) and every other file alone.
+func TestNewRemovesStaleTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	for name, age := range map[string]time.Time{
+		".a.jobplans.jsonl.123456.tmp": old,        // left by a kill: removed
+		".b.jobplans.jsonl.789.tmp":    time.Now(), // being written: kept
+		"c.jobplans.jsonl":             old,        // an output: kept
+		".collector-state":             old,        // not ours: kept
+		"d.tmp":                        old,        // not ours: kept
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, age, age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := outbox.New(dir); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(entries(t, dir), " ")
+	if want := ".b.jobplans.jsonl.789.tmp .collector-state c.jobplans.jsonl d.tmp"; got != want {
+		t.Errorf("after New the folder holds %q, want %q", got, want)
 	}
 }
