@@ -297,7 +297,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <body>
 <h1>jobplan-hub status</h1>
 <p class="muted">As of {{when .Now}}; this page refreshes every {{.Refresh}} seconds.
-{{range .FileCounts}}{{.N}} {{.State}} · {{end}}</p>
+Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{{end}}.</p>
 
 <h2>Sources</h2>
 <table id="sources">

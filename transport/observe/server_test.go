@@ -216,6 +216,7 @@ func TestStatusPageIsEscapedAndSelfContained(t *testing.T) {
 		`<td class="n">7</td><td class="n">2</td>`, // accepted, rejected from report.json
 		`href="/files/1/plans.report.html"`,
 		"trust-a",
+		"Files: 0 claimed · 1 processed · 0 quarantined.",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)
