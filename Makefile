@@ -79,7 +79,7 @@ demo-hub: build
 	for i in $$(seq 100); do test -s $$tmp/addr && break; sleep 0.1; done; \
 	addr=$$(cat $$tmp/addr); echo "receiver listening on http://$$addr"; \
 	$(BIN) watch --mapping mappings/sard-wide.yaml --forward http://$$addr/jobplans --out $$tmp/out \
-		--state $$tmp/state --settle-time 300ms $$tmp/drop 2>$$tmp/hub.log & hpid=$$!; \
+		--state $$tmp/state --settle-time 300ms --listen 127.0.0.1:0 $$tmp/drop 2>$$tmp/hub.log & hpid=$$!; \
 	for i in $$(seq 100); do test -e $$tmp/state/ledger.db && break; sleep 0.1; done; \
 	n=0; for f in samples/sard-wide/*.csv; do cp "$$f" $$tmp/drop/; n=$$((n+1)); done; \
 	echo "dropped $$n file(s) into $$tmp/drop; waiting for delivery"; \

@@ -36,6 +36,10 @@ type hubConfig struct {
 	StateDir     string
 	Sources      []sourceConfig
 	Destinations []destConfig
+	// Listen is the address of the status page, /healthz and /metrics
+	// ("" or "off": none); ListenSet says the file gave it.
+	Listen    string
+	ListenSet bool
 	// pos holds the position of each field, for problems found after
 	// decoding ("state_dir", and so on).
 	pos positions
@@ -257,6 +261,7 @@ func editDistance(a, b string) int {
 func (d *decoder) hub(n *yaml.Node, cfg *hubConfig) {
 	d.fields(n, "the hub file", cfg.pos, map[string]func(*yaml.Node){
 		"state_dir": func(v *yaml.Node) { cfg.StateDir = d.path(v) },
+		"listen":    func(v *yaml.Node) { cfg.Listen, cfg.ListenSet = d.str(v), true },
 		"sources": func(v *yaml.Node) {
 			for _, item := range d.list(v, "sources") {
 				cfg.Sources = append(cfg.Sources, d.source(item))

@@ -29,6 +29,9 @@ func checkHubConfig(d *decoder, cfg *hubConfig, deep bool) {
 	if cfg.StateDir == "" {
 		d.addAt(root, "state_dir is required: the folder for the ledger and the hub's working files")
 	}
+	if err := checkListenAddr(cfg.Listen); cfg.ListenSet && err != nil {
+		d.addAt(cfg.pos["listen"], "listen: %v", err)
+	}
 	if len(cfg.Sources) == 0 {
 		d.addAt(orAt(cfg.pos, "sources", root), "at least one source is required")
 	}

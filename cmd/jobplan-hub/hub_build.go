@@ -17,6 +17,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
+	"github.com/nhs-esr/jobplan-hub/transport/observe"
 	"github.com/nhs-esr/jobplan-hub/transport/outbox"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
@@ -52,8 +53,9 @@ func staffChecker(path, format string, loaded map[[2]string]transform.PlanChecke
 
 // buildHub wires a checked config into a relay.Hub. Local sources start
 // watching at once (until ctx ends or the hub closes them). The returned
-// func releases what the hub does not own (SFTP sink connections).
-func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.Logger) (*relay.Hub, func(), error) {
+// func releases what the hub does not own (SFTP sink connections). rec,
+// if not nil, is told what the hub does (metrics, health).
+func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.Logger, rec *observe.Recorder) (*relay.Hub, func(), error) {
 	var closers []func() error
 	release := func() {
 		for _, c := range closers {
@@ -66,12 +68,31 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 	}
 
 	rc := relay.Config{StateDir: cfg.StateDir, Ledger: l, Logger: log}
+	// A nil *observe.Recorder must not become a non-nil interface.
+	var onPoll func(source string) func(error)
+	if rec != nil {
+		var sources, dests []string
+		for _, s := range cfg.Sources {
+			sources = append(sources, s.Name)
+		}
+		for _, d := range cfg.Destinations {
+			dests = append(dests, d.Name)
+		}
+		rec.Configure(sources, dests)
+		rc.Observer = rec
+		onPoll = func(source string) func(error) {
+			return func(err error) { rec.SourcePolled(source, err) }
+		}
+	}
 	for _, c := range cfg.Destinations {
 		d := relay.Destination{Name: c.Name, Dispatch: httpsink.DispatcherConfig{
 			Concurrency: c.Concurrency,
 			MaxAttempts: c.MaxAttempts,
 			Backoff:     retry.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
 		}}
+		if rec != nil {
+			d.Dispatch.Observer = rec
+		}
 		switch c.Type {
 		case destESR:
 			sink, err := httpsink.New(httpsinkConfig(&c))
@@ -126,6 +147,10 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 			procs[key] = p
 		}
 		srcLog := log.With("source", s.Name)
+		var polled func(error)
+		if onPoll != nil {
+			polled = onPoll(s.Name)
+		}
 		var src relay.Source
 		switch s.Type {
 		case sourceLocal:
@@ -136,6 +161,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 				RescanInterval: s.RescanInterval,
 				PollOnly:       s.PollOnly,
 				Logger:         srcLog,
+				OnScan:         polled,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))
@@ -147,6 +173,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 			ss, err := sftp.NewSource(sc, sftp.SourceOptions{
 				SpoolDir: filepath.Join(cfg.StateDir, spoolDir, s.Name),
 				Logger:   srcLog,
+				OnPoll:   polled,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))

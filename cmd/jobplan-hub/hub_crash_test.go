@@ -159,7 +159,7 @@ destinations:
 		for _, n := range batches[run] {
 			dropAtomically(t, drop, stage, n, inputs[n])
 		}
-		hub := startHub(t, bin, logFile, "run", "--config", hubFile)
+		hub := startHub(t, bin, logFile, "run", "--config", hubFile, "--listen", "127.0.0.1:0")
 		if run == kills {
 			waitUntilDone(t, bin, state, drop, hub, deadline)
 			hub.stop(t, syscall.SIGTERM, 0)

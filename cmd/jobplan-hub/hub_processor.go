@@ -46,6 +46,8 @@ func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader
 		return out, nil
 	}
 	out.Records = res.Paths.Records
+	c := res.Report.Counts
+	out.Counts = relay.RecordCounts{Accepted: c.Accepted, Rejected: c.Rejected, Duplicates: c.Duplicates, Superseded: c.Superseded}
 	return out, nil
 }
 

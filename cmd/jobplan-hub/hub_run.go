@@ -54,7 +54,7 @@ running configuration is kept. See README.md "## Hub" for the file.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` (YAML)", Required: true},
 			&cli.StringFlag{Name: "state", Usage: "state `DIR` (overrides state_dir)"},
-		}, logFlags...),
+		}, append(listenFlags, logFlags...)...),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
@@ -78,15 +78,20 @@ running configuration is kept. See README.md "## Hub" for the file.`,
 				fmt.Fprintln(c.App.ErrWriter, err)
 				return exitError{1}
 			}
-			return serve(c.Context, cfg, load, log)
+			lc, err := listenFrom(c, cfg)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			return serve(c.Context, cfg, load, lc, log)
 		},
 	}
 }
 
 // serve runs the hub until a signal stops it. With reload set, SIGHUP
 // re-reads the configuration and, if it is sound, restarts the hub with
-// it; the ledger stays open throughout.
-func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), log *slog.Logger) error {
+// it; the ledger stays open throughout, and so does the HTTP server of lc
+// (a reload does not move it).
+func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), lc listenConfig, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -105,10 +110,16 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		return err
 	}
 	defer l.Close()
+	// The server stops (deferred) before the ledger closes.
+	rec, stopHTTP, err := startHTTP(ctx, lc, cfg.StateDir, l, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 
 	var previous *hubConfig // the configuration to fall back to
 	for {
-		hub, release, err := buildHub(ctx, cfg, l, log)
+		hub, release, err := buildHub(ctx, cfg, l, log, rec)
 		if err != nil {
 			if previous == nil {
 				return err
@@ -202,7 +213,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			&cli.StringFlag{Name: "key-file", Usage: "SFTP: private key `FILE`"},
 			&cli.StringFlag{Name: "key-passphrase", EnvVars: []string{envSFTPPassphase}, Usage: "SFTP: key passphrase (prefer the environment variable)"},
 			&cli.StringFlag{Name: "password", EnvVars: []string{envSFTPPassword}, Usage: "SFTP: password (prefer the environment variable)"},
-		}, logFlags...),
+		}, append(listenFlags, logFlags...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError(c, "give one SOURCE folder or sftp:// URL")
@@ -216,7 +227,11 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 				fmt.Fprintln(c.App.ErrWriter, err)
 				return exitError{1}
 			}
-			return serve(c.Context, cfg, nil, log)
+			lc, err := listenFrom(c, cfg)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			return serve(c.Context, cfg, nil, lc, log)
 		},
 	}
 }

@@ -86,7 +86,7 @@ sources:
 	}
 
 	log := &syncBuffer{}
-	hub := startHub(t, bin, log, "run", "--config", hubFile)
+	hub := startHub(t, bin, log, "run", "--config", hubFile, "--listen", "127.0.0.1:0")
 	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 
 	// A second hub on the same state folder is refused.

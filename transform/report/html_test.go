@@ -2,17 +2,14 @@ package report_test
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/chromiumtest"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 	"github.com/nhs-esr/jobplan-hub/transform/report"
 )
@@ -186,22 +183,10 @@ func TestWriteHTMLFile(t *testing.T) {
 	}
 }
 
-const chromiumPath = "/usr/bin/chromium"
-
 // TestHTMLInChromium opens the page in real headless Chromium and checks
-// what a person would see. Install the browser with
-//
-//	apt-get install -y chromium fonts-liberation
-//
-// It is skipped when Chromium is missing, except in CI (CI set), where a
-// missing browser fails the test.
+// what a person would see (see internal/chromiumtest for the skip policy).
 func TestHTMLInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing: apt-get install -y chromium fonts-liberation", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install -y chromium fonts-liberation)", chromiumPath)
-	}
+	chromiumtest.Require(t)
 	dir := t.TempDir()
 	data, err := os.ReadFile("testdata/sample.report.json")
 	if err != nil {
@@ -216,7 +201,7 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	url := "file://" + report.HTMLPath(src)
 
-	dom := chromium(t, dir, "--dump-dom", url)
+	dom := chromiumtest.Run(t, dir, "--dump-dom", url)
 	text := tagRE.ReplaceAllString(dom, " ")
 	text = strings.Join(strings.Fields(text), " ")
 	for _, want := range []string{
@@ -245,7 +230,7 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 
 	png := filepath.Join(dir, "page.png")
-	chromium(t, dir, "--screenshot="+png, "--window-size=1200,1600", "--hide-scrollbars", url)
+	chromiumtest.Run(t, dir, "--screenshot="+png, "--window-size=1200,1600", "--hide-scrollbars", url)
 	st, err := os.Stat(png)
 	if err != nil {
 		t.Fatalf("no screenshot: %v", err)
@@ -270,30 +255,4 @@ func section(t *testing.T, dom, attr string) string {
 		t.Fatalf("section with %s not closed", attr)
 	}
 	return dom[i : i+j]
-}
-
-// chromium runs headless Chromium with a throwaway profile, isolated from
-// the network, and returns its standard output.
-func chromium(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	profile, err := os.MkdirTemp(dir, "profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + profile}
-	cmd := exec.CommandContext(ctx, chromiumPath, append(base, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("chromium %v timed out", args)
-		}
-		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-	}
-	return stdout.String()
 }

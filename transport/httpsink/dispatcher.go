@@ -48,6 +48,8 @@ type DispatcherConfig struct {
 	Now func() time.Time
 	// Logger receives rejections and retries. Default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told each recorded outcome (metrics).
+	Observer DeliveryObserver
 }
 
 // Dispatcher drains one destination's queue in the ledger into a
@@ -63,6 +65,7 @@ type Dispatcher struct {
 	maxTry  int
 	now     func() time.Time
 	log     *slog.Logger
+	obs     DeliveryObserver
 
 	wake     chan struct{} // Wake requests
 	finished chan struct{} // a delivery has left the in-flight set
@@ -91,6 +94,7 @@ func NewDispatcher(l *ledger.Ledger, sink Deliverer, cfg DispatcherConfig) (*Dis
 		maxTry:   cfg.MaxAttempts,
 		now:      cfg.Now,
 		log:      cfg.Logger,
+		obs:      cfg.Observer,
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}, 1),
 	}
@@ -275,6 +279,7 @@ func (d *Dispatcher) release(job ledger.Delivery) {
 // deliver makes one attempt and records its outcome.
 func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery) error {
 	defer d.release(job)
+	start := time.Now()
 	res, err := d.sink.Deliver(ctx, job.Key, job.Payload)
 	if err != nil && ctx.Err() != nil {
 		// Cut off by shutdown: not the destination's fault, so no attempt
@@ -287,13 +292,16 @@ func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery) error {
 	defer cancel()
 
 	var merr error
+	outcome := OutcomeRejected
 	switch {
 	case err == nil && res == AlreadyDelivered:
-		merr = d.ledger.MarkDuplicate(mctx, job.ID)
+		outcome, merr = OutcomeDuplicate, d.ledger.MarkDuplicate(mctx, job.ID)
 	case err == nil:
-		merr = d.ledger.MarkDelivered(mctx, job.ID)
+		outcome, merr = OutcomeDelivered, d.ledger.MarkDelivered(mctx, job.ID)
 	case !retry.IsRetryable(err):
-		d.log.Warn("delivery rejected", "id", job.ID, "assignment", job.AssignmentNumber, "line", job.Line, "err", err)
+		// The assignment number identifies a person: debug only.
+		d.log.Warn("delivery rejected", "id", job.ID, "line", job.Line, "err", err)
+		d.log.Debug("delivery rejected", "id", job.ID, "assignment", job.AssignmentNumber)
 		merr = d.ledger.MarkRejected(mctx, job.ID, err.Error())
 	default:
 		attempts := job.Attempts + 1
@@ -304,10 +312,13 @@ func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery) error {
 		}
 		delay := d.backoff.Delay(attempts, retry.After(err))
 		d.log.Info("delivery will be retried", "id", job.ID, "attempts", attempts, "in", delay, "err", err)
-		merr = d.ledger.MarkRetry(mctx, job.ID, attempts, d.now().Add(delay), err.Error())
+		outcome, merr = OutcomeRetried, d.ledger.MarkRetry(mctx, job.ID, attempts, d.now().Add(delay), err.Error())
 	}
 	if merr != nil {
 		return fmt.Errorf("httpsink: record outcome of delivery %d: %w", job.ID, merr)
+	}
+	if d.obs != nil {
+		d.obs.Delivered(d.dest, outcome, time.Since(start))
 	}
 	return nil
 }

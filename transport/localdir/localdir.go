@@ -78,6 +78,9 @@ type Options struct {
 	// Logger receives claim problems and watcher errors. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// OnScan, if set, gets the error (nil on success) of every full scan
+	// of Dir, for health checks. It must not block.
+	OnScan func(err error)
 }
 
 // candidate is a file in Dir that is being watched until it settles.
@@ -95,6 +98,7 @@ type Source struct {
 	pattern                        string
 	settle, rescan                 time.Duration
 	log                            *slog.Logger
+	onScan                         func(error)
 	watcher                        *fsnotify.Watcher // nil when polling only
 
 	stop      chan struct{} // closed by Close
@@ -146,6 +150,7 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		settle:     opts.SettleTime,
 		rescan:     opts.RescanInterval,
 		log:        opts.Logger,
+		onScan:     opts.OnScan,
 		stop:       make(chan struct{}),
 		loopDone:   make(chan struct{}),
 		kick:       make(chan struct{}, 1),
@@ -487,6 +492,9 @@ func (s *Source) checkSettling() {
 // delivered, which is the normal case on network mounts.
 func (s *Source) rescanDir() {
 	entries, err := os.ReadDir(s.dir)
+	if s.onScan != nil {
+		s.onScan(err)
+	}
 	if err != nil {
 		s.log.Warn("rescan failed", "err", err)
 		return

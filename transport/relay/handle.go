@@ -34,6 +34,7 @@ func (h *Hub) fileDir(id int64) string {
 // step can be repeated, so a failed or interrupted call is simply made
 // again, in this run or the next.
 func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
+	start := time.Now()
 	in, sum, err := openHashed(ctx, it)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", it.Name(), err)
@@ -81,7 +82,13 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 		return h.ack(ctx, it, h.savedAck(seen))
 	case seen.State == ledger.FileProcessed:
 		in.Close()
-		return h.skip(ctx, s, it, sum, seen)
+		if err := h.skip(ctx, s, it, sum, seen); err != nil {
+			return err
+		}
+		if h.obs != nil {
+			h.obs.FileDone(s.spec.Name, FileSkipped, time.Since(start))
+		}
+		return nil
 	default:
 		// Quarantined before: try again, since the mapping may have been
 		// fixed since.
@@ -137,6 +144,14 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 		log.Warn("file quarantined", append(attrs, "reason", out.Reason)...)
 	} else {
 		log.Info("file processed", attrs...)
+	}
+	if h.obs != nil {
+		outcome := FileProcessed
+		if out.Failed {
+			outcome = FileQuarantined
+		}
+		h.obs.FileDone(ps.spec.Name, outcome, time.Since(start))
+		h.obs.RecordsCounted(ps.spec.Name, out.Counts)
 	}
 	if copyOf != nil && !out.Failed {
 		done := *copyOf

@@ -87,6 +87,10 @@ type Config struct {
 	// Logger receives one line per file and every problem. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told about files, records and source polls
+	// (metrics, health). Destinations' dispatchers take their own
+	// observer in Destination.Dispatch.
+	Observer Observer
 }
 
 // Hub moves files from sources through their processor into the ledger
@@ -134,6 +138,7 @@ type Hub struct {
 	dests    []*destRun
 	locks    keyLock
 	running  atomic.Bool
+	obs      Observer // nil: nothing observed
 }
 
 type destRun struct {
@@ -164,6 +169,7 @@ func New(cfg Config) (*Hub, error) {
 		log:      cfg.Logger,
 		grace:    cfg.Grace,
 		backoff:  cfg.Backoff,
+		obs:      cfg.Observer,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -291,6 +297,7 @@ func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 			// A file taken just as ctx ended is still handled, within
 			// the grace period.
 			failures = 0
+			h.polled(s, nil)
 			h.process(wctx, s, it)
 			continue
 		}
@@ -303,6 +310,7 @@ func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 		// A source's permanent failures (host key, login, missing folder)
 		// need an operator; keep trying so the hub recovers without a
 		// restart once they are fixed.
+		h.polled(s, err)
 		failures++
 		delay := h.backoff.Delay(failures, retry.After(err))
 		s.log.Error("source failed; trying again", "err", err, "in", delay.Round(time.Millisecond))
@@ -331,6 +339,13 @@ func (h *Hub) process(ctx context.Context, s *sourceRun, it Item) {
 			s.log.Info("file left claimed for the next start", "file", it.Name())
 			return
 		}
+	}
+}
+
+// polled tells the observer, if any, how a look at s went.
+func (h *Hub) polled(s *sourceRun, err error) {
+	if h.obs != nil {
+		h.obs.SourcePolled(s.spec.Name, err)
 	}
 }
 

@@ -71,6 +71,7 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 		}
 		lines = append(lines, fmt.Sprintf(`{"assignment_number":%q,"effective_date":%q,"dcc":%s}`, f[0], f[1], f[2]))
 	}
+	out.Counts.Accepted = len(lines)
 	status := "accepted"
 	if out.Failed {
 		status = "failed"
@@ -154,6 +155,7 @@ type env struct {
 	recv                *receiver
 	proc                *csvProcessor
 	wrap                func(relay.Source) relay.Source
+	obs                 relay.Observer
 	cancel              context.CancelFunc
 	done                chan error
 }
@@ -216,9 +218,10 @@ func (e *env) start() {
 			{Name: "esr", Records: api, Dispatch: fast},
 			{Name: "outbox", Files: ob, Dispatch: fast},
 		},
-		Grace:   50 * time.Millisecond,
-		Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
-		Logger:  quiet,
+		Grace:    50 * time.Millisecond,
+		Backoff:  retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
+		Logger:   quiet,
+		Observer: e.obs,
 	})
 	if err != nil {
 		t.Fatal(err)

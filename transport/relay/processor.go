@@ -36,6 +36,18 @@ type Output struct {
 	// then says why in one line.
 	Failed bool
 	Reason string
+	// Counts are the file's records by outcome, for metrics. Processors
+	// that do not count leave them zero.
+	Counts RecordCounts
+}
+
+// RecordCounts counts one file's records (plans) by outcome.
+type RecordCounts struct {
+	// Accepted and Rejected plans passed or failed validation.
+	Accepted, Rejected int
+	// Duplicates repeated an earlier plan of the file; Superseded were
+	// replaced by a newer plan for the same assignment in the file.
+	Duplicates, Superseded int
 }
 
 // Skipped describes an input whose exact content was processed before.

@@ -42,6 +42,10 @@ type SourceOptions struct {
 	DoneAttempts int
 	// DoneBackoff spaces those tries; default 200ms doubling to 5s.
 	DoneBackoff retry.Backoff
+	// OnPoll, if set, is called after every listing of the remote
+	// directory with its error (nil on success), for health checks. It
+	// must not block.
+	OnPoll func(err error)
 }
 
 // Source polls cfg.Dir and yields files whose size and modification time
@@ -204,7 +208,13 @@ func (s *Source) poll(ctx context.Context) error {
 	now := time.Now()
 	s.lastPoll, s.polled = now, true
 	if err != nil {
-		return classify(fmt.Errorf("sftp list %s on %s: %w", s.cfg.Dir, s.cfg.Addr, err))
+		err = classify(fmt.Errorf("sftp list %s on %s: %w", s.cfg.Dir, s.cfg.Addr, err))
+	}
+	if s.opts.OnPoll != nil && ctx.Err() == nil {
+		s.opts.OnPoll(err)
+	}
+	if err != nil {
+		return err
 	}
 	present := make(map[string]bool, len(infos))
 	for _, fi := range infos {

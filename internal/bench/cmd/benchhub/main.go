@@ -77,7 +77,8 @@ func run(o options) error {
 
 	cmd := exec.Command(o.bin, "watch", "--mapping", o.mapping, "--forward", "http://"+recv.addr+"/jobplans",
 		"--state", state, "--settle-time", o.settle.String(), "--poll-interval", "1s",
-		"--workers", strconv.Itoa(o.workers), "--concurrency", strconv.Itoa(o.concurrency), drop)
+		"--workers", strconv.Itoa(o.workers), "--concurrency", strconv.Itoa(o.concurrency),
+		"--listen", "127.0.0.1:0", drop)
 	logf, err := os.Create(filepath.Join(o.dir, "hub.log"))
 	if err != nil {
 		return err

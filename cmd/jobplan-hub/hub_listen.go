@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/observe"
+)
+
+// envListenToken holds the token the status page, /metrics and reports
+// require (flags: --listen-token-file).
+const envListenToken = "JOBPLAN_HUB_LISTEN_TOKEN"
+
+var listenFlags = []cli.Flag{
+	&cli.StringFlag{Name: "listen", Value: observe.DefaultListen,
+		Usage: "serve the status page, /healthz and /metrics on `ADDR` (\"\" or off: do not); beyond loopback a token is required"},
+	&cli.StringFlag{Name: "listen-token-file", Usage: "`FILE` holding the token required by the status page and /metrics (or " + envListenToken + ")"},
+}
+
+// listenConfig is where and how the hub serves HTTP; addr "" is off.
+type listenConfig struct {
+	addr, token string
+}
+
+// listenFrom resolves --listen (over the hub file's listen, over the
+// default) and the token, and refuses an address beyond loopback
+// without a token.
+func listenFrom(c *cli.Context, cfg *hubConfig) (listenConfig, error) {
+	addr := c.String("listen")
+	if !c.IsSet("listen") && cfg.ListenSet {
+		addr = cfg.Listen
+	}
+	if addr == "off" {
+		addr = ""
+	}
+	lc := listenConfig{addr: addr, token: os.Getenv(envListenToken)}
+	if f := c.String("listen-token-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return listenConfig{}, fmt.Errorf("--listen-token-file: %w", err)
+		}
+		lc.token = strings.TrimSpace(string(b))
+		if lc.token == "" {
+			return listenConfig{}, fmt.Errorf("--listen-token-file %s is empty", f)
+		}
+	}
+	if lc.addr == "" {
+		return lc, nil
+	}
+	if err := checkListenAddr(lc.addr); err != nil {
+		return listenConfig{}, fmt.Errorf("--listen: %w", err)
+	}
+	if err := observe.CheckListen(lc.addr, lc.token); err != nil {
+		return listenConfig{}, err
+	}
+	return lc, nil
+}
+
+// checkListenAddr accepts "", "off" and host:port.
+func checkListenAddr(addr string) error {
+	if addr == "" || addr == "off" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("want host:port, \"\" or off: %w", err)
+	}
+	return nil
+}
+
+// startHTTP starts serving the hub's status page, health and metrics
+// over l, unless lc is off (then the recorder is nil: nothing is
+// measured). The returned stop shuts the server down and waits for it.
+func startHTTP(ctx context.Context, lc listenConfig, stateDir string, l *ledger.Ledger, log *slog.Logger) (*observe.Recorder, func(), error) {
+	if lc.addr == "" {
+		return nil, func() {}, nil
+	}
+	rec := observe.NewRecorder(l)
+	srv, err := observe.NewServer(observe.ServerConfig{StateDir: stateDir, Ledger: l, Recorder: rec, Token: lc.token, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", lc.addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen: %w", err)
+	}
+	log.Info("status page listening", "addr", ln.Addr().String(), "token", lc.token != "")
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			log.Error("status page stopped", "err", err)
+		}
+	}
+	return rec, stop, nil
+}

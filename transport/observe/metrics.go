@@ -1,0 +1,260 @@
+// Package observe lets people and programs see a running hub: Prometheus
+// metrics, a health check, and a self-contained status page with links
+// to each file's report. A Recorder collects what the hub reports through
+// relay.Observer and httpsink.DeliveryObserver; a Server serves it over
+// HTTP. cmd/jobplan-hub wires both.
+package observe
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+)
+
+// Metric names. README.md "### Status page, health and metrics" lists
+// them; keep the two in step.
+const (
+	MetricFiles             = "jobplan_hub_files_total"
+	MetricRecords           = "jobplan_hub_records_total"
+	MetricDeliveries        = "jobplan_hub_deliveries_total"
+	MetricQueuePending      = "jobplan_hub_queue_pending"
+	MetricFileSeconds       = "jobplan_hub_file_processing_seconds"
+	MetricDeliverySeconds   = "jobplan_hub_delivery_seconds"
+	MetricPollErrors        = "jobplan_hub_source_poll_errors_total"
+	MetricLastPollSuccess   = "jobplan_hub_source_last_success_timestamp_seconds"
+	MetricLedgerFiles       = "jobplan_hub_ledger_files"
+	recordOutcomeAccepted   = "accepted"
+	recordOutcomeRejected   = "rejected"
+	recordOutcomeDuplicate  = "duplicate"
+	recordOutcomeSuperseded = "superseded"
+)
+
+// scrapeTimeout bounds the ledger read behind the queue gauges.
+const scrapeTimeout = 5 * time.Second
+
+var (
+	fileOutcomes     = []string{relay.FileProcessed, relay.FileQuarantined, relay.FileSkipped}
+	recordOutcomes   = []string{recordOutcomeAccepted, recordOutcomeRejected, recordOutcomeDuplicate, recordOutcomeSuperseded}
+	deliveryOutcomes = []string{httpsink.OutcomeDelivered, httpsink.OutcomeDuplicate, httpsink.OutcomeRejected, httpsink.OutcomeRetried}
+)
+
+// Recorder collects a hub's metrics in its own prometheus.Registry (with
+// the Go and process collectors) and keeps each source's latest poll for
+// the health check and the status page. It implements relay.Observer and
+// httpsink.DeliveryObserver. It is safe for concurrent use.
+type Recorder struct {
+	reg        *prometheus.Registry
+	files      *prometheus.CounterVec
+	records    *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+	fileSecs   *prometheus.HistogramVec
+	delivSecs  *prometheus.HistogramVec
+	pollErrors *prometheus.CounterVec
+	lastOK     *prometheus.GaugeVec
+	now        func() time.Time
+
+	mu      sync.Mutex
+	sources map[string]*SourceState
+	order   []string // configured sources, in configuration order
+}
+
+var (
+	_ relay.Observer            = (*Recorder)(nil)
+	_ httpsink.DeliveryObserver = (*Recorder)(nil)
+)
+
+// SourceState is what the hub knows of one source's reachability.
+type SourceState struct {
+	Name string
+	// LastPoll is the latest look at the source, LastSuccess the latest
+	// that succeeded; zero if none.
+	LastPoll, LastSuccess time.Time
+	// LastError is the latest look's error, empty if it succeeded.
+	LastError string
+}
+
+// Healthy reports whether the source has been reached and its latest
+// look succeeded.
+func (s SourceState) Healthy() bool {
+	return !s.LastSuccess.IsZero() && s.LastError == ""
+}
+
+// NewRecorder returns a Recorder whose registry also reports, at each
+// scrape, the pending deliveries per destination and the files per state
+// read from l (if l is not nil).
+func NewRecorder(l *ledger.Ledger) *Recorder {
+	r := &Recorder{
+		reg: prometheus.NewRegistry(),
+		files: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricFiles,
+			Help: "Input files finished, by source and outcome (processed, quarantined, skipped: already processed).",
+		}, []string{"source", "outcome"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricRecords,
+			Help: "Records (plans) of processed files, by source and outcome (accepted, rejected, duplicate, superseded).",
+		}, []string{"source", "outcome"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricDeliveries,
+			Help: "Delivery attempts, by destination and outcome (delivered, duplicate, rejected, retried).",
+		}, []string{"destination", "outcome"}),
+		fileSecs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricFileSeconds,
+			Help:    "Time to handle one input file, from reading it to recording its outcome, by source.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"source"}),
+		delivSecs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricDeliverySeconds,
+			Help:    "Time of one delivery attempt, by destination.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"destination"}),
+		pollErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricPollErrors,
+			Help: "Failed looks at a source (listing, scan), by source.",
+		}, []string{"source"}),
+		lastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricLastPollSuccess,
+			Help: "Unix time of the latest successful look at a source.",
+		}, []string{"source"}),
+		now:     time.Now,
+		sources: make(map[string]*SourceState),
+	}
+	r.reg.MustRegister(r.files, r.records, r.deliveries, r.fileSecs, r.delivSecs, r.pollErrors, r.lastOK,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if l != nil {
+		r.reg.MustRegister(&ledgerCollector{l: l})
+	}
+	return r
+}
+
+// Registry is where the metrics are registered; serve it with promhttp.
+func (r *Recorder) Registry() *prometheus.Registry { return r.reg }
+
+// Configure names the hub's sources and destinations, so that each shows
+// in the metrics (at zero) before anything happens, and so that the
+// health check waits for every source. Sources no longer named are
+// forgotten by the health check; call it again after a reload.
+func (r *Recorder) Configure(sources, destinations []string) {
+	for _, s := range sources {
+		for _, o := range fileOutcomes {
+			r.files.WithLabelValues(s, o)
+		}
+		for _, o := range recordOutcomes {
+			r.records.WithLabelValues(s, o)
+		}
+		r.pollErrors.WithLabelValues(s)
+	}
+	for _, d := range destinations {
+		for _, o := range deliveryOutcomes {
+			r.deliveries.WithLabelValues(d, o)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.order = slices.Clone(sources)
+	kept := make(map[string]*SourceState, len(sources))
+	for _, s := range sources {
+		st := r.sources[s]
+		if st == nil {
+			st = &SourceState{Name: s}
+		}
+		kept[s] = st
+	}
+	r.sources = kept
+}
+
+// FileDone implements relay.Observer.
+func (r *Recorder) FileDone(source, outcome string, d time.Duration) {
+	r.files.WithLabelValues(source, outcome).Inc()
+	r.fileSecs.WithLabelValues(source).Observe(d.Seconds())
+}
+
+// RecordsCounted implements relay.Observer.
+func (r *Recorder) RecordsCounted(source string, c relay.RecordCounts) {
+	r.records.WithLabelValues(source, recordOutcomeAccepted).Add(float64(c.Accepted))
+	r.records.WithLabelValues(source, recordOutcomeRejected).Add(float64(c.Rejected))
+	r.records.WithLabelValues(source, recordOutcomeDuplicate).Add(float64(c.Duplicates))
+	r.records.WithLabelValues(source, recordOutcomeSuperseded).Add(float64(c.Superseded))
+}
+
+// SourcePolled implements relay.Observer.
+func (r *Recorder) SourcePolled(source string, err error) {
+	now := r.now()
+	if err != nil {
+		r.pollErrors.WithLabelValues(source).Inc()
+	} else {
+		r.lastOK.WithLabelValues(source).Set(float64(now.UnixNano()) / 1e9)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.sources[source]
+	if st == nil {
+		// Not (or no longer) configured: a source of a replaced
+		// configuration reporting late.
+		return
+	}
+	st.LastPoll = now
+	if err != nil {
+		st.LastError = err.Error()
+	} else {
+		st.LastSuccess, st.LastError = now, ""
+	}
+}
+
+// Delivered implements httpsink.DeliveryObserver.
+func (r *Recorder) Delivered(destination, outcome string, d time.Duration) {
+	r.deliveries.WithLabelValues(destination, outcome).Inc()
+	r.delivSecs.WithLabelValues(destination).Observe(d.Seconds())
+}
+
+// Sources returns the configured sources' states, in configuration order.
+func (r *Recorder) Sources() []SourceState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]SourceState, 0, len(r.order))
+	for _, name := range r.order {
+		out = append(out, *r.sources[name])
+	}
+	return out
+}
+
+// ledgerCollector reads the ledger's counts at scrape time.
+type ledgerCollector struct {
+	l *ledger.Ledger
+}
+
+var (
+	descQueue = prometheus.NewDesc(MetricQueuePending,
+		"Deliveries waiting for an attempt (retries included), by destination.", []string{"destination"}, nil)
+	descLedgerFiles = prometheus.NewDesc(MetricLedgerFiles,
+		"Input files in the ledger, by state (claimed, processed, quarantined).", []string{"state"}, nil)
+)
+
+func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descQueue
+	ch <- descLedgerFiles
+}
+
+func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	st, err := c.l.Stats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descQueue, errors.Join(errors.New("observe: read ledger"), err))
+		return
+	}
+	for _, d := range st.Destinations {
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(d.Counts[ledger.Pending]), d.Destination)
+	}
+	for _, s := range []ledger.FileState{ledger.FileClaimed, ledger.FileProcessed, ledger.FileQuarantined} {
+		ch <- prometheus.MustNewConstMetric(descLedgerFiles, prometheus.GaugeValue, float64(st.Files[s]), string(s))
+	}
+}

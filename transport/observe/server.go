@@ -1,0 +1,187 @@
+package observe
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+)
+
+// Defaults and limits of a Server.
+const (
+	// DefaultListen is the address a hub serves on unless told otherwise.
+	DefaultListen = "127.0.0.1:8080"
+	// ShutdownTimeout bounds how long Run waits for requests in flight
+	// once its context ends.
+	ShutdownTimeout = 5 * time.Second
+	// RefreshSeconds is the status page's meta refresh.
+	RefreshSeconds = 10
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// StateDir is the hub's state folder; reports are served from its
+	// files/<id>/ folders only.
+	StateDir string
+	// Ledger is the hub's open ledger.
+	Ledger *ledger.Ledger
+	// Recorder holds the metrics and the sources' health.
+	Recorder *Recorder
+	// Token, if set, is required from every request but /healthz, as
+	// "Authorization: Bearer <token>" or "?token=<token>".
+	Token string
+	// Logger receives server errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves a hub's status page (/), its reports
+// (/files/{id}/{name}), /healthz and /metrics.
+type Server struct {
+	cfg     ServerConfig
+	handler http.Handler
+	page    *pageCache
+}
+
+// NewServer returns a Server for cfg.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.StateDir == "" || cfg.Ledger == nil || cfg.Recorder == nil {
+		return nil, errors.New("observe: server needs a state directory, a ledger and a recorder")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, page: newPageCache()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(cfg.Recorder.Registry(), promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	})))
+	mux.Handle("GET /files/{id}/{name}", s.auth(http.HandlerFunc(s.file)))
+	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.status)))
+	s.handler = mux
+	return s, nil
+}
+
+// Handler returns the server's routes, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves on ln until ctx ends, then shuts down, giving requests in
+// flight ShutdownTimeout to finish. It returns once the server has
+// stopped, with nil after ctx ended.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("observe: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("observe: shutdown: %w", err)
+	}
+	return nil
+}
+
+// CheckListen refuses an address that is not loopback when no token is
+// configured: the status page names files and assignment numbers.
+func CheckListen(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if token != "" || IsLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("listen address %q is not loopback: refusing to serve without a token (--listen-token-file or JOBPLAN_HUB_LISTEN_TOKEN)", addr)
+}
+
+// IsLoopback reports whether host (a name or an IP, without port) is
+// "localhost" or a loopback IP. An empty host means every interface.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// auth requires the token, if one is configured.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.cfg.Token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(s.cfg.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := requestToken(r)
+		// Hashing first makes the comparison independent of the length.
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="jobplan-hub"`)
+			http.Error(w, "unauthorized: give the token as Authorization: Bearer or ?token=", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requestToken is the bearer token of r, or its token query parameter.
+func requestToken(r *http.Request) (string, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok), true
+		}
+		return "", false
+	}
+	if q := r.URL.Query(); q.Has("token") {
+		return q.Get("token"), true
+	}
+	return "", false
+}
+
+// healthz answers 200 "ok" once every source has been reached and its
+// latest look succeeded, else 503 with one line per failing source.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	var problems []string
+	for _, st := range s.cfg.Recorder.Sources() {
+		switch {
+		case st.LastError != "":
+			problems = append(problems, fmt.Sprintf("source %s: %s", st.Name, oneLine(st.LastError)))
+		case st.LastSuccess.IsZero():
+			problems = append(problems, fmt.Sprintf("source %s: not reached yet", st.Name))
+		}
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, strings.Join(problems, "\n"))
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,27 @@
+package relay
+
+import "time"
+
+// File outcomes reported to an Observer.
+const (
+	FileProcessed   = "processed"
+	FileQuarantined = "quarantined"
+	// FileSkipped is an input whose content was processed before.
+	FileSkipped = "skipped"
+)
+
+// Observer is told what the hub does, for metrics and health checks. Its
+// methods are called from many goroutines, must be safe for concurrent
+// use and must not block. A nil Config.Observer costs nothing.
+type Observer interface {
+	// FileDone reports that a file of source was finished with outcome
+	// (FileProcessed, FileQuarantined or FileSkipped) after d, from
+	// reading it to recording the outcome in the ledger.
+	FileDone(source, outcome string, d time.Duration)
+	// RecordsCounted reports the records of one processed file of source,
+	// as its processor counted them.
+	RecordsCounted(source string, c RecordCounts)
+	// SourcePolled reports one look at a source (a listing, a scan, or
+	// a file handed out): err is nil if it succeeded.
+	SourcePolled(source string, err error)
+}
