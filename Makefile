@@ -52,6 +52,7 @@ bench: build
 	$(GO) run ./internal/bench/cmd/benchconvert -rows 1000000
 	$(GO) test ./transform -run '^$$' -bench . -benchtime 5x
 	$(GO) test ./transform/record -run '^$$' -bench .
+	$(GO) run ./internal/bench/cmd/benchhub
 
 golden-update:
 	$(GO) test ./mappings -update

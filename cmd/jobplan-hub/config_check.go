@@ -346,6 +346,7 @@ func httpsinkConfig(c *destConfig) httpsink.Config {
 		ClientKeyFile:  c.ClientKey,
 		CAFile:         c.CA,
 		Timeout:        c.Timeout,
+		Connections:    c.Concurrency,
 	}
 }
 

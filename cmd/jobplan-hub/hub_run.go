@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -91,7 +92,16 @@ running configuration is kept. See README.md "## Hub" for the file.`,
 // re-reads the configuration and, if it is sound, restarts the hub with
 // it; the ledger stays open throughout, and so does the HTTP server of lc
 // (a reload does not move it).
+// hubGCPercent is the hub's GOGC unless the environment sets one.
+const hubGCPercent = 400
+
 func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), lc listenConfig, log *slog.Logger) error {
+	// The hub's live heap is small and each file allocates buffers of its
+	// own, so the default GOGC would collect every few files. The soft
+	// memory limit set in main still bounds the heap.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(hubGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)

@@ -54,6 +54,11 @@ type Config struct {
 	ClientKeyFile  string
 	// CAFile, if set, replaces the system roots for verifying the server.
 	CAFile string
+	// Connections is how many connections to the receiver are kept open
+	// between requests: the dispatcher's concurrency. Go's default of two
+	// makes every other request dial (and with TLS, handshake) afresh.
+	// Default DefaultConcurrency.
+	Connections int
 	// Timeout bounds one whole request, including reading the response.
 	// Default 30s.
 	Timeout time.Duration
@@ -139,6 +144,10 @@ func New(cfg Config) (*Sink, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConfig
+	transport.MaxIdleConnsPerHost = cfg.Connections
+	if transport.MaxIdleConnsPerHost <= 0 {
+		transport.MaxIdleConnsPerHost = DefaultConcurrency
+	}
 
 	s := &Sink{
 		url:           u.String(),

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -228,5 +229,49 @@ func TestNewRejectsUnsafeConfig(t *testing.T) {
 	}
 	if _, err := httpsink.New(httpsink.Config{URL: "http://127.0.0.1:8080/", Token: "t"}); err != nil {
 		t.Errorf("token to loopback over http refused: %v", err)
+	}
+}
+
+// TestConnectionsAreReused sends waves of 8 concurrent records through a
+// sink configured for 8 connections: after the first wave no new
+// connection should be needed. (With Go's default of two idle connections
+// per host, each wave would dial six afresh.)
+func TestConnectionsAreReused(t *testing.T) {
+	rec := &recorder{respond: status(http.StatusCreated, "")}
+	srv := httptest.NewUnstartedServer(rec)
+	var mu sync.Mutex
+	dialed := 0
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			dialed++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	s := newSink(t, httpsink.Config{URL: srv.URL, Connections: 8})
+	const waves, width = 10, 8
+	for w := range waves {
+		var wg sync.WaitGroup
+		for i := range width {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				key := strings.Repeat("a", 60) + string(rune('a'+w)) + string(rune('a'+i)) + "aa"
+				if _, err := s.Deliver(t.Context(), key, []byte(`{"a":1}`)); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if rec.count() != waves*width {
+		t.Fatalf("receiver saw %d requests, want %d", rec.count(), waves*width)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if dialed > width {
+		t.Errorf("%d connections dialed for %d requests %d at a time; want at most %d", dialed, waves*width, width, width)
 	}
 }
