@@ -27,7 +27,7 @@ var (
 )
 
 func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks})
+	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks, SingleSync: true})
 	if err != nil {
 		return relay.Output{}, err
 	}

@@ -69,6 +69,12 @@ type Options struct {
 	Now  func() time.Time
 	// Checks are extra per-plan checks (staff-record cross-checks).
 	Checks []transform.PlanChecker
+	// SingleSync publishes every output with one directory sync at the
+	// end instead of data files first and the report after them. A power
+	// cut while publishing may then leave a report whose data files are
+	// missing, so it is for callers that trust the directory only once
+	// they have recorded the result elsewhere (the hub's ledger).
+	SingleSync bool
 }
 
 // ConvertFile converts the file at inputPath into dir. The returned error is
@@ -166,8 +172,10 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	if err := errorsCSV.publish(ok && findings.Count() > 0, &res.Report.Outputs.Errors); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return nil, err
+	if !opts.SingleSync {
+		if err := atomicfile.SyncDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	return res, writeReport(res, findings)
 }

@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,7 +99,8 @@ func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination stri
 		if err != nil {
 			return res, fmt.Errorf("ledger: enqueue: record at line %d: %w", r.Line, err)
 		}
-		key, _ := Key(c) // c is already canonical JSON
+		sum := sha256.Sum256(c) // Key of a payload already canonical
+		key := hex.EncodeToString(sum[:])
 		prep[i] = prepared{key: key, date: r.EffectiveDate.Format(dateLayout), payload: c}
 	}
 
