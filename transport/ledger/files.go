@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,19 +25,27 @@ type FileRecord struct {
 	State      FileState
 	Reason     string
 	ReportPath string
-	ClaimedAt  time.Time
-	UpdatedAt  time.Time
+	// Reports are all the file's reports as given to MarkFile.
+	Reports   []string
+	ClaimedAt time.Time
+	UpdatedAt time.Time
 }
 
-const fileColumns = `id, source, name, size, mtime, sha256, state, reason, report_path, claimed_at, updated_at`
+const fileColumns = `id, source, name, size, mtime, sha256, state, reason, report_path, reports, claimed_at, updated_at`
 
 func scanFile(row interface{ Scan(...any) error }) (*FileRecord, error) {
 	var f FileRecord
 	var mtime, claimed, updated int64
+	var reports string
 	err := row.Scan(&f.ID, &f.Source, &f.Name, &f.Size, &mtime, &f.SHA256,
-		&f.State, &f.Reason, &f.ReportPath, &claimed, &updated)
+		&f.State, &f.Reason, &f.ReportPath, &reports, &claimed, &updated)
 	if err != nil {
 		return nil, err
+	}
+	if reports != "" {
+		if err := json.Unmarshal([]byte(reports), &f.Reports); err != nil {
+			return nil, fmt.Errorf("file %d: reports: %w", f.ID, err)
+		}
 	}
 	f.ModTime, f.ClaimedAt, f.UpdatedAt = fromMS(mtime), fromMS(claimed), fromMS(updated)
 	return &f, nil
@@ -106,20 +115,29 @@ func (l *Ledger) ClaimFile(ctx context.Context, f FileInfo) (int64, error) {
 }
 
 // MarkFile records what became of a file: processed or quarantined, with a
-// reason (for quarantine) and the path of its report.
-func (l *Ledger) MarkFile(ctx context.Context, id int64, state FileState, reason, reportPath string) error {
+// reason (for quarantine), the path of its report and, optionally, all its
+// reports.
+func (l *Ledger) MarkFile(ctx context.Context, id int64, state FileState, reason, reportPath string, reports ...string) error {
 	switch state {
 	case FileClaimed, FileProcessed, FileQuarantined:
 	default:
 		return fmt.Errorf("ledger: mark file %d: unknown state %q", id, state)
 	}
+	var list string
+	if len(reports) > 0 {
+		b, err := json.Marshal(reports)
+		if err != nil {
+			return fmt.Errorf("ledger: mark file %d: %w", id, err)
+		}
+		list = string(b)
+	}
 	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		st, err := l.txStmt(ctx, tx, `UPDATE files SET state = ?, reason = ?, report_path = ?, updated_at = ?
+		st, err := l.txStmt(ctx, tx, `UPDATE files SET state = ?, reason = ?, report_path = ?, reports = ?, updated_at = ?
 			WHERE id = ?`)
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx, state, reason, reportPath, ms(time.Now()), id)
+		res, err := st.ExecContext(ctx, state, reason, reportPath, list, ms(time.Now()), id)
 		if err != nil {
 			return err
 		}

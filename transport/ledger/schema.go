@@ -45,6 +45,11 @@ var migrations = [][]string{
 		`CREATE INDEX deliveries_assignment ON deliveries (destination, assignment_number, state)`,
 		`CREATE INDEX deliveries_file ON deliveries (file_id)`,
 	},
+	{
+		// Every report of a finished file, so that a restart repeats its
+		// acknowledgement exactly (JSON array of paths).
+		`ALTER TABLE files ADD COLUMN reports TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs

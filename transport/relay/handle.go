@@ -19,12 +19,6 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 )
 
-// ackFile, beside a file's outputs in <state>/files/<id>/, records the
-// acknowledgement decided for the file, so that a restart between marking
-// the file in the ledger and acknowledging the item repeats the same
-// acknowledgement.
-const ackFile = ".ack.json"
-
 // fileDir is the folder of the file with ledger id id.
 func (h *Hub) fileDir(id int64) string {
 	return filepath.Join(h.stateDir, FilesDir, strconv.FormatInt(id, 10))
@@ -136,8 +130,9 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 		ack = Ack{Outcome: Quarantined, Reason: out.Reason, Reports: out.Reports}
 		state = ledger.FileQuarantined
 	}
-	saveAck(dir, ack)
-	if err := h.ledger.MarkFile(ctx, id, state, ack.Reason, out.Report); err != nil {
+	// All the reports go in the ledger too, so that a restart between
+	// here and the acknowledgement repeats it exactly.
+	if err := h.ledger.MarkFile(ctx, id, state, ack.Reason, out.Report, relativeTo(dir, ack.Reports)...); err != nil {
 		return err
 	}
 	if out.Failed {
@@ -243,30 +238,19 @@ func unacknowledged(s *sourceRun, it Item, seen *ledger.FileRecord) bool {
 		seen.ModTime.UnixMilli() == it.ModTime().UnixMilli()
 }
 
-// savedAck is the acknowledgement decided for a finished file: as saved
-// beside its outputs, or else rebuilt from the ledger.
+// savedAck is the acknowledgement decided for a finished file, rebuilt
+// from the ledger.
 func (h *Hub) savedAck(f *ledger.FileRecord) Ack {
-	var ack Ack
+	ack := Ack{Reason: f.Reason}
 	dir := h.fileDir(f.ID)
-	var saved struct {
-		Outcome string   `json:"outcome"`
-		Reason  string   `json:"reason"`
-		Reports []string `json:"reports"`
+	for _, r := range f.Reports {
+		if !filepath.IsAbs(r) {
+			r = filepath.Join(dir, r)
+		}
+		ack.Reports = append(ack.Reports, r)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, ackFile))
-	if err == nil && json.Unmarshal(b, &saved) == nil {
-		ack.Reason = saved.Reason
-		for _, r := range saved.Reports {
-			if !filepath.IsAbs(r) {
-				r = filepath.Join(dir, r)
-			}
-			ack.Reports = append(ack.Reports, r)
-		}
-	} else {
-		ack.Reason = f.Reason
-		if f.ReportPath != "" {
-			ack.Reports = []string{f.ReportPath}
-		}
+	if len(ack.Reports) == 0 && f.ReportPath != "" {
+		ack.Reports = []string{f.ReportPath}
 	}
 	if f.State == ledger.FileQuarantined {
 		ack.Outcome = Quarantined
@@ -286,22 +270,17 @@ func (h *Hub) savedAck(f *ledger.FileRecord) Ack {
 	return ack
 }
 
-// saveAck writes ack beside the outputs. It is not synced: without it,
-// savedAck rebuilds the acknowledgement from the ledger.
-func saveAck(dir string, ack Ack) {
-	saved := struct {
-		Outcome string   `json:"outcome"`
-		Reason  string   `json:"reason,omitempty"`
-		Reports []string `json:"reports"`
-	}{Outcome: ack.Outcome.String(), Reason: ack.Reason}
-	for _, r := range ack.Reports {
-		if rel, err := filepath.Rel(dir, r); err == nil && filepath.IsLocal(rel) {
-			r = rel
+// relativeTo makes the paths inside dir relative to it, so that the ledger
+// stays valid if the state folder moves.
+func relativeTo(dir string, paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		if rel, err := filepath.Rel(dir, p); err == nil && filepath.IsLocal(rel) {
+			p = rel
 		}
-		saved.Reports = append(saved.Reports, r)
+		out[i] = p
 	}
-	b, _ := json.Marshal(saved)
-	os.WriteFile(filepath.Join(dir, ackFile), b, 0o640)
+	return out
 }
 
 // skip acknowledges an input whose content was processed before, with a

@@ -82,6 +82,12 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 		}
 	}
 	report := fmt.Sprintf(`{"input":%q,"status":%q,"reason":%q}`, name, status, out.Reason)
+	// A second report, as the real processor writes report.html.
+	page := filepath.Join(dir, base+".report.html")
+	if err := os.WriteFile(page, []byte("<p>"+status+"</p>"), 0o644); err != nil {
+		return relay.Output{}, err
+	}
+	out.Reports = append(out.Reports, page)
 	return out, os.WriteFile(out.Report, []byte(report), 0o644)
 }
 
@@ -468,6 +474,11 @@ func TestFinishedButUnacknowledgedFileKeepsItsReport(t *testing.T) {
 	report := read(t, filepath.Join(e.drop, localdir.ArchiveDir, "a.csv.a.report.json"))
 	if !strings.Contains(report, `"status":"accepted"`) {
 		t.Errorf("archived report = %s, want the original report, not an already-processed one", report)
+	}
+	// Every report, not just report.json, is acknowledged again from the
+	// ledger.
+	if page := read(t, filepath.Join(e.drop, localdir.ArchiveDir, "a.csv.a.report.html")); page != "<p>accepted</p>" {
+		t.Errorf("archived report.html = %q", page)
 	}
 	if n := e.proc.calls.Load(); n != 1 {
 		t.Errorf("processor ran %d times, want once", n)

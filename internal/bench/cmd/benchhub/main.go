@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -32,7 +33,7 @@ func main() {
 	flag.IntVar(&o.plans, "plans", 5, "plans per file")
 	flag.StringVar(&o.bin, "bin", "bin/jobplan-hub", "jobplan-hub binary")
 	flag.StringVar(&o.mapping, "mapping", "mappings/sard-wide.yaml", "mapping of the generated files")
-	flag.StringVar(&o.dir, "dir", ".bench/hub", "work directory (emptied first)")
+	flag.StringVar(&o.dir, "dir", ".bench/hub", "work directory: each run gets a new run-* folder in it; the two latest are kept")
 	flag.IntVar(&o.workers, "workers", 4, "files processed at once")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "records in flight to the receiver")
 	flag.DurationVar(&o.settle, "settle-time", 100*time.Millisecond, "watcher settle time")
@@ -54,10 +55,21 @@ type options struct {
 }
 
 func run(o options) error {
-	if err := os.RemoveAll(o.dir); err != nil {
+	// A new folder for each run, and old runs removed only after the
+	// measurement: on ext4 without a journal (this project's machines) the
+	// inodes of files deleted in the last minutes are skipped when new
+	// files are created, one by one, and deleting the previous run's
+	// thousands of files first made this run's creates several times
+	// dearer than they are on a steady hub.
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
-	stage, drop, state := filepath.Join(o.dir, "stage"), filepath.Join(o.dir, "drop"), filepath.Join(o.dir, "state")
+	runDir, err := os.MkdirTemp(o.dir, "run-"+time.Now().UTC().Format("20060102T150405Z")+"-")
+	if err != nil {
+		return err
+	}
+	defer pruneRuns(o.dir, 2)
+	stage, drop, state := filepath.Join(runDir, "stage"), filepath.Join(runDir, "drop"), filepath.Join(runDir, "state")
 	for _, d := range []string{stage, drop, state} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -79,7 +91,7 @@ func run(o options) error {
 		"--state", state, "--settle-time", o.settle.String(), "--poll-interval", "1s",
 		"--workers", strconv.Itoa(o.workers), "--concurrency", strconv.Itoa(o.concurrency),
 		"--listen", "127.0.0.1:0", drop)
-	logf, err := os.Create(filepath.Join(o.dir, "hub.log"))
+	logf, err := os.Create(filepath.Join(runDir, "hub.log"))
 	if err != nil {
 		return err
 	}
@@ -149,6 +161,17 @@ func run(o options) error {
 		rate, float64(o.files)/elapsed.Seconds(), recv.requestCount(), recv.duplicates(), rss)
 	fmt.Printf("  target >= %.0f records/s: %s\n", o.minRate, verdict)
 	return nil
+}
+
+// pruneRuns removes all but the newest keep run folders in dir (their
+// names sort by time).
+func pruneRuns(dir string, keep int) {
+	runs, _ := filepath.Glob(filepath.Join(dir, "run-*"))
+	sort.Strings(runs)
+	for len(runs) > keep {
+		os.RemoveAll(runs[0])
+		runs = runs[1:]
+	}
 }
 
 // generate writes n layout-(a) exports of plans plans each, with distinct
