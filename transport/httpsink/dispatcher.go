@@ -243,9 +243,15 @@ func (d *Dispatcher) take(ctx context.Context) (batch []ledger.Delivery, busy bo
 	if inflight > 0 && free < max(1, d.workers/4) {
 		return nil, true, nil
 	}
-	// In-flight deliveries are still pending in the ledger and come back
-	// from Due; ask for enough to see past them.
-	due, err := d.ledger.Due(ctx, d.dest, d.now(), free+2*inflight)
+	// In-flight deliveries are still pending in the ledger: leave them
+	// out. A few more than free are asked for, to see past any whose
+	// assignment is busy (rare: a newer plan arrived while the older one
+	// was in flight).
+	except := make([]int64, 0, inflight)
+	for id := range d.inflight {
+		except = append(except, id)
+	}
+	due, err := d.ledger.Due(ctx, d.dest, d.now(), free+min(free, 4), except...)
 	if err != nil {
 		return nil, false, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -180,21 +181,36 @@ func sortedKeys(m map[string]bool) []string {
 	return keys
 }
 
-const dueSQL = `SELECT ` + deliveryColumns + ` FROM deliveries
+const (
+	dueSQL = `SELECT ` + deliveryColumns + ` FROM deliveries
 	WHERE destination = ? AND state = 'pending' AND next_attempt_at <= ?
 	ORDER BY next_attempt_at, id LIMIT ?`
+	dueExceptSQL = `SELECT ` + deliveryColumns + ` FROM deliveries
+	WHERE destination = ? AND state = 'pending' AND next_attempt_at <= ?
+	  AND id NOT IN (SELECT value FROM json_each(?))
+	ORDER BY next_attempt_at, id LIMIT ?`
+)
 
 // Due returns up to limit pending deliveries for destination whose next
-// attempt is due at now, the longest-waiting first.
-func (l *Ledger) Due(ctx context.Context, destination string, now time.Time, limit int) ([]Delivery, error) {
+// attempt is due at now, the longest-waiting first, leaving out the ids in
+// except (a dispatcher's deliveries in flight, which are still pending).
+func (l *Ledger) Due(ctx context.Context, destination string, now time.Time, limit int, except ...int64) ([]Delivery, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	st, err := l.prepared(ctx, dueSQL)
+	query, args := dueSQL, []any{destination, ms(now), limit}
+	if len(except) > 0 {
+		ids, err := json.Marshal(except)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
+		}
+		query, args = dueExceptSQL, []any{destination, ms(now), string(ids), limit}
+	}
+	st, err := l.prepared(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
 	}
-	rows, err := st.QueryContext(ctx, destination, ms(now), limit)
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: due for %s: %w", destination, err)
 	}

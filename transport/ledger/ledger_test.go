@@ -474,3 +474,23 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestDueLeavesOutDeliveriesInFlight: ids given to Due are skipped, and
+// the limit counts only what is returned.
+func TestDueLeavesOutDeliveriesInFlight(t *testing.T) {
+	l := open(t, t.TempDir())
+	f := claim(t, l, "a.csv")
+	enqueue(t, l, f, "esr", rec("10000001", "2026-04-01", 1, "1"), rec("10000002", "2026-04-01", 2, "1"),
+		rec("10000003", "2026-04-01", 3, "1"), rec("10000004", "2026-04-01", 4, "1"))
+	all := due(t, l, "esr")
+	if len(all) != 4 {
+		t.Fatalf("%d due, want 4", len(all))
+	}
+	got, err := l.Due(t.Context(), "esr", time.Now(), 2, all[0].ID, all[2].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != all[1].ID || got[1].ID != all[3].ID {
+		t.Errorf("Due without deliveries 1 and 3 returned %+v, want deliveries 2 and 4", got)
+	}
+}
