@@ -81,67 +81,81 @@ func scanDelivery(row interface{ Scan(...any) error }) (*Delivery, error) {
 // superseded, whichever order they arrived in. Delivered records are never
 // touched: ESR keeps effective-dated history.
 func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination string, records []Record) (EnqueueResult, error) {
-	var res EnqueueResult
 	if destination == "" {
-		return res, errors.New("ledger: enqueue: no destination")
-	}
-	type prepared struct {
-		key, date string
-		payload   []byte
+		return EnqueueResult{}, errors.New("ledger: enqueue: no destination")
 	}
 	// Canonicalise outside the transaction so the write lock is held only
 	// for the inserts.
-	prep := make([]prepared, len(records))
-	for i, r := range records {
-		if r.AssignmentNumber == "" || r.EffectiveDate.IsZero() {
-			return res, fmt.Errorf("ledger: enqueue: record at line %d: assignment number and effective date are required", r.Line)
-		}
-		c, err := Canonical(r.Payload)
-		if err != nil {
-			return res, fmt.Errorf("ledger: enqueue: record at line %d: %w", r.Line, err)
-		}
-		sum := sha256.Sum256(c) // Key of a payload already canonical
-		key := hex.EncodeToString(sum[:])
-		prep[i] = prepared{key: key, date: r.EffectiveDate.Format(dateLayout), payload: c}
+	prep, err := prepareRecords(records)
+	if err != nil {
+		return EnqueueResult{}, err
 	}
-
-	now := ms(time.Now())
-	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res = EnqueueResult{}
-		ins, err := l.txStmt(ctx, tx, enqueueSQL)
-		if err != nil {
-			return err
-		}
-		touched := make(map[string]bool)
-		for i, r := range records {
-			p := prep[i]
-			out, err := ins.ExecContext(ctx, destination, p.key, r.AssignmentNumber, p.date,
-				fileID, r.Line, p.payload, now, now)
-			if err != nil {
-				return fmt.Errorf("record at line %d: %w", r.Line, err)
-			}
-			n, err := out.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				res.Duplicates++
-				continue
-			}
-			res.Enqueued++
-			touched[r.AssignmentNumber] = true
-		}
-		for _, a := range sortedKeys(touched) {
-			n, err := l.supersede(ctx, tx, destination, a, now)
-			if err != nil {
-				return err
-			}
-			res.Superseded += n
-		}
-		return nil
+	var res EnqueueResult
+	err = l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		res, err = l.enqueueTx(ctx, tx, fileID, destination, records, prep, ms(time.Now()))
+		return err
 	})
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("ledger: enqueue file %d for %s: %w", fileID, destination, err)
+	}
+	return res, nil
+}
+
+// preparedRecord is a record's canonical payload, key and date.
+type preparedRecord struct {
+	key, date string
+	payload   []byte
+}
+
+func prepareRecords(records []Record) ([]preparedRecord, error) {
+	prep := make([]preparedRecord, len(records))
+	for i, r := range records {
+		if r.AssignmentNumber == "" || r.EffectiveDate.IsZero() {
+			return nil, fmt.Errorf("ledger: enqueue: record at line %d: assignment number and effective date are required", r.Line)
+		}
+		c, err := Canonical(r.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: enqueue: record at line %d: %w", r.Line, err)
+		}
+		sum := sha256.Sum256(c) // Key of a payload already canonical
+		prep[i] = preparedRecord{key: hex.EncodeToString(sum[:]), date: r.EffectiveDate.Format(dateLayout), payload: c}
+	}
+	return prep, nil
+}
+
+// enqueueTx is EnqueueFile inside tx.
+func (l *Ledger) enqueueTx(ctx context.Context, tx *sql.Tx, fileID int64, destination string, records []Record, prep []preparedRecord, now int64) (EnqueueResult, error) {
+	var res EnqueueResult
+	ins, err := l.txStmt(ctx, tx, enqueueSQL)
+	if err != nil {
+		return res, err
+	}
+	touched := make(map[string]bool)
+	for i, r := range records {
+		p := prep[i]
+		out, err := ins.ExecContext(ctx, destination, p.key, r.AssignmentNumber, p.date,
+			fileID, r.Line, p.payload, now, now)
+		if err != nil {
+			return res, fmt.Errorf("record at line %d: %w", r.Line, err)
+		}
+		n, err := out.RowsAffected()
+		if err != nil {
+			return res, err
+		}
+		if n == 0 {
+			res.Duplicates++
+			continue
+		}
+		res.Enqueued++
+		touched[r.AssignmentNumber] = true
+	}
+	for _, a := range sortedKeys(touched) {
+		n, err := l.supersede(ctx, tx, destination, a, now)
+		if err != nil {
+			return res, err
+		}
+		res.Superseded += n
 	}
 	return res, nil
 }

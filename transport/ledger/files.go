@@ -118,26 +118,69 @@ func (l *Ledger) ClaimFile(ctx context.Context, f FileInfo) (int64, error) {
 // reason (for quarantine), the path of its report and, optionally, all its
 // reports.
 func (l *Ledger) MarkFile(ctx context.Context, id int64, state FileState, reason, reportPath string, reports ...string) error {
-	switch state {
+	_, err := l.FinishFile(ctx, id, FileOutcome{State: state, Reason: reason, ReportPath: reportPath, Reports: reports}, nil)
+	return err
+}
+
+// FileOutcome is what became of a file (see MarkFile).
+type FileOutcome struct {
+	State      FileState
+	Reason     string
+	ReportPath string
+	Reports    []string
+}
+
+// Queue is one destination's share of a file's records.
+type Queue struct {
+	Destination string
+	Records     []Record
+}
+
+// FinishFile queues the file's records for each destination, as
+// EnqueueFile does, and records its outcome, as MarkFile does, in one
+// transaction: a crash leaves both done or neither. It returns what was
+// queued, one result per queue.
+func (l *Ledger) FinishFile(ctx context.Context, id int64, o FileOutcome, queues []Queue) ([]EnqueueResult, error) {
+	switch o.State {
 	case FileClaimed, FileProcessed, FileQuarantined:
 	default:
-		return fmt.Errorf("ledger: mark file %d: unknown state %q", id, state)
+		return nil, fmt.Errorf("ledger: mark file %d: unknown state %q", id, o.State)
 	}
 	var list string
-	if len(reports) > 0 {
-		b, err := json.Marshal(reports)
+	if len(o.Reports) > 0 {
+		b, err := json.Marshal(o.Reports)
 		if err != nil {
-			return fmt.Errorf("ledger: mark file %d: %w", id, err)
+			return nil, fmt.Errorf("ledger: mark file %d: %w", id, err)
 		}
 		list = string(b)
 	}
+	preps := make([][]preparedRecord, len(queues))
+	for i, q := range queues {
+		if q.Destination == "" {
+			return nil, errors.New("ledger: enqueue: no destination")
+		}
+		var err error
+		if preps[i], err = prepareRecords(q.Records); err != nil {
+			return nil, err
+		}
+	}
+	var results []EnqueueResult
 	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		now := ms(time.Now())
+		results = make([]EnqueueResult, len(queues))
+		for i, q := range queues {
+			res, err := l.enqueueTx(ctx, tx, id, q.Destination, q.Records, preps[i], now)
+			if err != nil {
+				return fmt.Errorf("enqueue for %s: %w", q.Destination, err)
+			}
+			results[i] = res
+		}
 		st, err := l.txStmt(ctx, tx, `UPDATE files SET state = ?, reason = ?, report_path = ?, reports = ?, updated_at = ?
 			WHERE id = ?`)
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx, state, reason, reportPath, list, ms(time.Now()), id)
+		res, err := st.ExecContext(ctx, o.State, o.Reason, o.ReportPath, list, now, id)
 		if err != nil {
 			return err
 		}
@@ -149,7 +192,7 @@ func (l *Ledger) MarkFile(ctx context.Context, id int64, state FileState, reason
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("ledger: mark file %d: %w", id, err)
+		return nil, fmt.Errorf("ledger: finish file %d: %w", id, err)
 	}
-	return nil
+	return results, nil
 }

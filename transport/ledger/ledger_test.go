@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -492,5 +493,41 @@ func TestDueLeavesOutDeliveriesInFlight(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].ID != all[1].ID || got[1].ID != all[3].ID {
 		t.Errorf("Due without deliveries 1 and 3 returned %+v, want deliveries 2 and 4", got)
+	}
+}
+
+// TestFinishFileIsOneTransaction: records queued for two destinations and
+// the file's outcome are recorded together, or not at all.
+func TestFinishFileIsOneTransaction(t *testing.T) {
+	l := open(t, t.TempDir())
+	f := claim(t, l, "a.csv")
+	res, err := l.FinishFile(t.Context(), f, ledger.FileOutcome{State: ledger.FileProcessed, ReportPath: "/r/a.report.json",
+		Reports: []string{"a.report.json", "a.report.html"}}, []ledger.Queue{
+		{Destination: "esr", Records: []ledger.Record{rec("10000001", "2026-04-01", 1, "1"), rec("10000002", "2026-04-01", 2, "1")}},
+		{Destination: "box", Records: []ledger.Record{rec("10000001", "2026-04-01", 1, "1")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Enqueued != 2 || res[1].Enqueued != 1 {
+		t.Errorf("results %+v, want 2 then 1 enqueued", res)
+	}
+	got, err := l.File(t.Context(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != ledger.FileProcessed || strings.Join(got.Reports, ",") != "a.report.json,a.report.html" {
+		t.Errorf("file after FinishFile: state %s, reports %v", got.State, got.Reports)
+	}
+
+	// A file id the ledger does not know: the inserts fail (foreign key)
+	// and nothing is queued.
+	if _, err := l.FinishFile(t.Context(), 999, ledger.FileOutcome{State: ledger.FileProcessed}, []ledger.Queue{
+		{Destination: "other", Records: []ledger.Record{rec("10000009", "2026-04-01", 1, "1")}},
+	}); err == nil {
+		t.Fatal("FinishFile of an unknown file succeeded")
+	}
+	if ds := due(t, l, "other"); len(ds) != 0 {
+		t.Errorf("a failed FinishFile left %d deliveries queued", len(ds))
 	}
 }

@@ -112,16 +112,20 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 	}
 
 	attrs := []any{"id", id}
+	var queues []ledger.Queue
+	var dests []*destRun
 	if !out.Failed {
-		more, err := h.enqueue(ctx, ps, id, out)
+		var n int
+		queues, dests, n, err = h.queues(ps, id, out)
 		var bad *badOutputError
 		switch {
 		case errors.As(err, &bad):
 			out.Failed, out.Reason = true, bad.Error()
 		case err != nil:
 			return err
+		default:
+			attrs = append(attrs, "records", n)
 		}
-		attrs = append(attrs, more...)
 	}
 
 	ack := Ack{Outcome: Processed, Reports: out.Reports}
@@ -129,11 +133,21 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 	if out.Failed {
 		ack = Ack{Outcome: Quarantined, Reason: out.Reason, Reports: out.Reports}
 		state = ledger.FileQuarantined
+		queues, dests = nil, nil
 	}
-	// All the reports go in the ledger too, so that a restart between
-	// here and the acknowledgement repeats it exactly.
-	if err := h.ledger.MarkFile(ctx, id, state, ack.Reason, out.Report, relativeTo(dir, ack.Reports)...); err != nil {
+	// The records are queued and the file marked in one transaction. All
+	// the reports go in the ledger too, so that a restart between here
+	// and the acknowledgement repeats it exactly.
+	results, err := h.ledger.FinishFile(ctx, id, ledger.FileOutcome{
+		State: state, Reason: ack.Reason, ReportPath: out.Report, Reports: relativeTo(dir, ack.Reports),
+	}, queues)
+	if err != nil {
 		return err
+	}
+	for i, d := range dests {
+		d.disp.Wake()
+		res := results[i]
+		attrs = append(attrs, slog.Group(d.name, "queued", res.Enqueued, "duplicates", res.Duplicates, "superseded", res.Superseded))
 	}
 	if out.Failed {
 		log.Warn("file quarantined", append(attrs, "reason", out.Reason)...)
@@ -183,40 +197,33 @@ func (h *Hub) convert(ctx context.Context, s *sourceRun, name string, it Item, i
 	return out, nil
 }
 
-// enqueue queues the file's records for each of the source's
-// destinations: the records themselves for record destinations, the whole
-// file for file destinations. It returns log attributes.
-func (h *Hub) enqueue(ctx context.Context, s *sourceRun, id int64, out Output) ([]any, error) {
+// queues reads the file's records and returns what to queue for each of
+// the source's destinations (the records themselves for record
+// destinations, the whole file for file destinations), the destinations
+// in the same order, and the number of records.
+func (h *Hub) queues(s *sourceRun, id int64, out Output) ([]ledger.Queue, []*destRun, int, error) {
 	if out.Records == "" {
-		return nil, nil
+		return nil, nil, 0, nil
 	}
 	recs, sum, err := readRecords(out.Records)
-	if err != nil {
-		return nil, err
+	if err != nil || len(recs) == 0 {
+		return nil, nil, 0, err
 	}
-	attrs := []any{"records", len(recs)}
-	if len(recs) == 0 {
-		return attrs, nil
-	}
+	var queues []ledger.Queue
 	var fileRec ledger.Record
 	for _, d := range s.dests {
 		batch := recs
 		if d.files {
 			if fileRec.Payload == nil {
 				if fileRec, err = fileRecord(id, filepath.Base(out.Records), sum, len(recs)); err != nil {
-					return nil, err
+					return nil, nil, 0, err
 				}
 			}
 			batch = []ledger.Record{fileRec}
 		}
-		res, err := h.ledger.EnqueueFile(ctx, id, d.name, batch)
-		if err != nil {
-			return nil, err
-		}
-		d.disp.Wake()
-		attrs = append(attrs, slog.Group(d.name, "queued", res.Enqueued, "duplicates", res.Duplicates, "superseded", res.Superseded))
+		queues = append(queues, ledger.Queue{Destination: d.name, Records: batch})
 	}
-	return attrs, nil
+	return queues, s.dests, len(recs), nil
 }
 
 // ack acknowledges the item.
