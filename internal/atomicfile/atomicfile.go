@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -71,6 +73,56 @@ func (f *File) Rename() error {
 	return nil
 }
 
+// CommitAll commits several files at once: their contents are flushed to
+// disk concurrently (the disk serves concurrent flushes together, so this
+// costs about one flush where committing them one by one costs one each),
+// then each is renamed into place, and each directory involved is synced
+// once. On error, the files not yet renamed are discarded.
+func CommitAll(files ...*File) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		if f.done {
+			errs[i] = errors.New("atomicfile: already committed or aborted")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.Sync(); err != nil {
+				errs[i] = fmt.Errorf("sync %s: %w", f.final, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, f := range files {
+			f.Abort()
+		}
+		return err
+	}
+	var dirs []string
+	for i, f := range files {
+		f.done = true
+		tmp := f.Name()
+		err := f.Close()
+		if err == nil {
+			err = os.Rename(tmp, f.final)
+		}
+		if err != nil {
+			os.Remove(tmp)
+			for _, rest := range files[i+1:] {
+				rest.Abort()
+			}
+			return fmt.Errorf("publish %s: %w", f.final, err)
+		}
+		if d := filepath.Dir(f.final); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return syncDirs(dirs...)
+}
+
 // Abort discards the temporary file.
 func (f *File) Abort() {
 	if f.done {
@@ -119,10 +171,22 @@ func Move(src, dst string) error {
 	if err := os.Rename(src, dst); err != nil {
 		return fmt.Errorf("move %s: %w", src, err)
 	}
-	if err := SyncDir(filepath.Dir(dst)); err != nil {
-		return err
+	return syncDirs(filepath.Dir(dst), filepath.Dir(src))
+}
+
+// syncDirs syncs directories concurrently (see CommitAll).
+func syncDirs(dirs ...string) error {
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = SyncDir(d)
+		}()
 	}
-	return SyncDir(filepath.Dir(src))
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // tempName matches the names Create gives: "." + base + "." + digits + TempSuffix.

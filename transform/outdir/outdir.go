@@ -4,12 +4,14 @@
 package outdir
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,33 +153,81 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 			return nil, err
 		}
 	}
-	// Publish: data files first, the report last, so a report on disk
-	// always describes outputs that exist. Each group shares one
-	// directory sync.
 	ok := convErr == nil
+	var data []*atomicfile.File
 	if ok {
 		res.Report.Outputs.Records = filepath.Base(res.Paths.Records)
-		if err := records.Rename(); err != nil {
-			return nil, err
-		}
+		data = append(data, records)
 	} else {
 		records.Abort()
 		if err := removeStale(res.Paths.Records); err != nil {
 			return nil, err
 		}
 	}
-	if err := rejected.publish(ok && counts.Rejected > 0, &res.Report.Outputs.Rejected); err != nil {
-		return nil, err
-	}
-	if err := errorsCSV.publish(ok && findings.Count() > 0, &res.Report.Outputs.Errors); err != nil {
-		return nil, err
-	}
-	if !opts.SingleSync {
-		if err := atomicfile.SyncDir(dir); err != nil {
+	for _, o := range []struct {
+		f    *lazyFile
+		want bool
+		slot *string
+	}{
+		{rejected, ok && counts.Rejected > 0, &res.Report.Outputs.Rejected},
+		{errorsCSV, ok && findings.Count() > 0, &res.Report.Outputs.Errors},
+	} {
+		f, err := o.f.take(o.want, o.slot)
+		if err != nil {
 			return nil, err
 		}
+		if f != nil {
+			data = append(data, f)
+		}
 	}
-	return res, writeReport(res, findings)
+
+	if opts.SingleSync {
+		reports, err := renderReports(res, findings)
+		if err != nil {
+			return nil, err
+		}
+		return res, atomicfile.CommitAll(append(data, reports...)...)
+	}
+	// Data files first, the reports last, so a report on disk always
+	// describes outputs that exist.
+	if err := atomicfile.CommitAll(data...); err != nil {
+		return nil, err
+	}
+	reports, err := renderReports(res, findings)
+	if err != nil {
+		return nil, err
+	}
+	return res, atomicfile.CommitAll(reports...)
+}
+
+// renderReports writes report.json and, read back from it so that it
+// never holds more than the page shows, report.html, both under temporary
+// names for the caller to commit.
+func renderReports(res *Result, findings *report.Writer) ([]*atomicfile.File, error) {
+	f, err := atomicfile.Create(res.Paths.Report)
+	if err != nil {
+		return nil, err
+	}
+	if err := findings.Finish(f, &res.Report); err != nil {
+		f.Abort()
+		return nil, err
+	}
+	html, err := atomicfile.Create(report.HTMLPath(res.Paths.Report))
+	if err != nil {
+		f.Abort()
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(html, 64<<10)
+	err = report.RenderHTML(bw, io.NewSectionReader(f, 0, math.MaxInt64), report.HTMLOptions{})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		f.Abort()
+		html.Abort()
+		return nil, fmt.Errorf("html report: %w", err)
+	}
+	return []*atomicfile.File{f, html}, nil
 }
 
 // lazyHold is how much of a lazyFile stays in memory before the file is
@@ -221,18 +271,19 @@ func (l *lazyFile) create() error {
 	return nil
 }
 
-// publish renames the output into place when want, or else removes any
-// stale one; the caller syncs the directory.
-func (l *lazyFile) publish(want bool, slot *string) error {
+// take returns the output's file when want (creating it if nothing was
+// written), for the caller to commit, and records its name in slot; or
+// else drops it and removes any stale output, and returns nil.
+func (l *lazyFile) take(want bool, slot *string) (*atomicfile.File, error) {
 	if !want {
 		l.abort()
-		return removeStale(l.path)
+		return nil, removeStale(l.path)
 	}
 	if err := l.create(); err != nil {
-		return err
+		return nil, err
 	}
 	*slot = filepath.Base(l.path)
-	return l.f.Rename()
+	return l.f, nil
 }
 
 func (l *lazyFile) abort() {
@@ -267,34 +318,11 @@ func Fail(m *mapping.Mapping, name, dir string, cause error, opts Options) (*Res
 		return nil, err
 	}
 	defer findings.Close()
-	return res, writeReport(res, findings)
-}
-
-// writeReport publishes report.json and report.html with one directory
-// sync.
-func writeReport(res *Result, findings *report.Writer) error {
-	f, err := atomicfile.Create(res.Paths.Report)
+	reports, err := renderReports(res, findings)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Abort()
-	if err := findings.Finish(f, &res.Report); err != nil {
-		return err
-	}
-	if err := f.Rename(); err != nil {
-		return err
-	}
-	// The same report for people (<base>.report.html), read back from
-	// report.json so it never holds more than the page shows.
-	html, err := report.RenderHTMLFile(res.Paths.Report)
-	if err != nil {
-		return err
-	}
-	defer html.Abort()
-	if err := html.Rename(); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(res.Paths.Report))
+	return res, atomicfile.CommitAll(reports...)
 }
 
 // removeStale deletes an output left by an earlier run of the same input,
