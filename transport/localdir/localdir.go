@@ -607,10 +607,10 @@ func (it *Item) Open(ctx context.Context) (io.ReadCloser, error) {
 }
 
 // Done moves the file from work/ to archive/ (Processed) or quarantine/
-// (Quarantined). Each of ack.Reports is copied beside it first, named
-// "<name>.<report base name>", and a quarantined file also gets
-// "<name>.reason.txt"; only once those are durable is the input moved, so
-// a crash never leaves an archived input without its reports. A name
+// (Quarantined). Each of ack.Reports is linked (or copied) beside it first,
+// named "<name>.<report base name>", and a quarantined file also gets
+// "<name>.reason.txt", so that a crash of the process never leaves an
+// archived input without its reports. A name
 // already taken in the destination gets a UTC timestamp inserted before
 // its extension instead of being overwritten. Done is idempotent: calls
 // after a successful one return nil.
@@ -653,12 +653,11 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
 	}
-	if len(ack.Reports) > 0 {
-		// The reports' names are durable before the input moves.
-		if err := atomicfile.SyncDir(dir); err != nil {
-			return fmt.Errorf("localdir: done %s: %w", it.name, err)
-		}
-	}
+	// The reports themselves are durable already (the processor committed
+	// them) and the links to them become durable with the move's sync of
+	// the folder. A power cut between the two can at worst leave an
+	// archived input without its links; the reports stay in the hub's
+	// state folder and ledger.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
