@@ -159,21 +159,6 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// Move renames src to dst durably (both directories fsynced). It refuses to
-// rename a path onto itself, which some servers treat as a delete.
-func Move(src, dst string) error {
-	if filepath.Clean(src) == filepath.Clean(dst) {
-		return fmt.Errorf("move %s: source and destination are the same", src)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("move %s: %w", src, err)
-	}
-	if err := os.Rename(src, dst); err != nil {
-		return fmt.Errorf("move %s: %w", src, err)
-	}
-	return syncDirs(filepath.Dir(dst), filepath.Dir(src))
-}
-
 // syncDirs syncs directories concurrently (see CommitAll).
 func syncDirs(dirs ...string) error {
 	errs := make([]error, len(dirs))

@@ -629,6 +629,15 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	default:
 		return fmt.Errorf("localdir: done %s: unknown outcome %v", it.name, ack.Outcome)
 	}
+	if it.target == "" && sameFile(it.path, filepath.Join(dir, it.name)) {
+		// Archived before, but a power cut brought back its name in
+		// work/ (see below): only that name has to go.
+		if err := os.Remove(it.path); err != nil {
+			return fmt.Errorf("localdir: done %s: %w", it.name, err)
+		}
+		it.done = true
+		return nil
+	}
 	if it.target == "" || filepath.Dir(it.target) != dir {
 		target, err := freeName(dir, it.name, time.Now())
 		if err != nil {
@@ -661,21 +670,27 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := atomicfile.Move(it.path, it.target); err != nil {
-		if !movedAlready(it.path, it.target) {
-			return fmt.Errorf("localdir: done %s: %w", it.name, err)
-		}
-		// An earlier attempt renamed the file but could not confirm it;
-		// finish by syncing both directories.
-		if err := atomicfile.SyncDir(dir); err != nil {
-			return fmt.Errorf("localdir: done %s: %w", it.name, err)
-		}
-		if err := atomicfile.SyncDir(filepath.Dir(it.path)); err != nil {
-			return fmt.Errorf("localdir: done %s: %w", it.name, err)
-		}
+	// Only the destination folder is synced. If a power cut undoes the
+	// removal of the name in work/, the file is found there again, the
+	// ledger knows it as finished, and the check above removes the name.
+	if err := os.Rename(it.path, it.target); err != nil && !movedAlready(it.path, it.target) {
+		return fmt.Errorf("localdir: done %s: %w", it.name, err)
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("localdir: done %s: %w", it.name, err)
 	}
 	it.done = true
 	return nil
+}
+
+// sameFile reports whether a and b both exist and are the same file.
+func sameFile(a, b string) bool {
+	fa, err := os.Lstat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Lstat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // movedAlready reports whether src is gone and dst is present.

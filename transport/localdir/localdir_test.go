@@ -488,3 +488,31 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Error("accepted a malformed pattern")
 	}
 }
+
+// TestDoneOfAFileArchivedBeforeRemovesTheExtraName: after a power cut a
+// file can be in archive/ and still named in work/ (Done syncs only the
+// archive folder). Done then removes the name in work/ instead of
+// archiving the same file a second time.
+func TestDoneOfAFileArchivedBeforeRemovesTheExtraName(t *testing.T) {
+	dir := t.TempDir()
+	s := newSource(t, localdir.Options{Dir: dir})
+	writeFile(t, filepath.Join(dir, "plan.csv"), "today")
+	it := next(t, s)
+	archive := filepath.Join(dir, localdir.ArchiveDir)
+	if err := os.MkdirAll(archive, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// What a power cut can leave: both names for one file.
+	if err := os.Link(filepath.Join(dir, localdir.WorkDir, "plan.csv"), filepath.Join(archive, "plan.csv")); err != nil {
+		t.Fatal(err)
+	}
+	if err := it.Done(t.Context(), relay.Ack{Outcome: relay.Processed}); err != nil {
+		t.Fatal(err)
+	}
+	if names := regularFiles(t, archive); len(names) != 1 || names[0] != "plan.csv" {
+		t.Errorf("archive holds %v, want only plan.csv", names)
+	}
+	if exists(filepath.Join(dir, localdir.WorkDir, "plan.csv")) {
+		t.Error("the name in work/ is still there")
+	}
+}

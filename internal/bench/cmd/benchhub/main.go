@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -33,7 +32,7 @@ func main() {
 	flag.IntVar(&o.plans, "plans", 5, "plans per file")
 	flag.StringVar(&o.bin, "bin", "bin/jobplan-hub", "jobplan-hub binary")
 	flag.StringVar(&o.mapping, "mapping", "mappings/sard-wide.yaml", "mapping of the generated files")
-	flag.StringVar(&o.dir, "dir", ".bench/hub", "work directory: each run gets a new run-* folder in it; the two latest are kept")
+	flag.StringVar(&o.dir, "dir", ".bench/hub", "work directory: each run gets a new run-* folder in it (make clean removes them)")
 	flag.IntVar(&o.workers, "workers", 4, "files processed at once")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "records in flight to the receiver")
 	flag.DurationVar(&o.settle, "settle-time", 100*time.Millisecond, "watcher settle time")
@@ -55,12 +54,11 @@ type options struct {
 }
 
 func run(o options) error {
-	// A new folder for each run, and old runs removed only after the
-	// measurement: on ext4 without a journal (this project's machines) the
-	// inodes of files deleted in the last minutes are skipped when new
-	// files are created, one by one, and deleting the previous run's
-	// thousands of files first made this run's creates several times
-	// dearer than they are on a steady hub.
+	// A new folder for each run, and nothing deleted: on ext4 without a
+	// journal (this project's machines) the inodes of files deleted in the
+	// last minutes are skipped one by one when new files are created, so
+	// deleting an earlier run's thousands of files made the next minutes'
+	// creates several times dearer than they are on a steady hub.
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
@@ -68,7 +66,6 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer pruneRuns(o.dir, 2)
 	stage, drop, state := filepath.Join(runDir, "stage"), filepath.Join(runDir, "drop"), filepath.Join(runDir, "state")
 	for _, d := range []string{stage, drop, state} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -161,17 +158,6 @@ func run(o options) error {
 		rate, float64(o.files)/elapsed.Seconds(), recv.requestCount(), recv.duplicates(), rss)
 	fmt.Printf("  target >= %.0f records/s: %s\n", o.minRate, verdict)
 	return nil
-}
-
-// pruneRuns removes all but the newest keep run folders in dir (their
-// names sort by time).
-func pruneRuns(dir string, keep int) {
-	runs, _ := filepath.Glob(filepath.Join(dir, "run-*"))
-	sort.Strings(runs)
-	for len(runs) > keep {
-		os.RemoveAll(runs[0])
-		runs = runs[1:]
-	}
 }
 
 // generate writes n layout-(a) exports of plans plans each, with distinct
