@@ -75,13 +75,14 @@ func checkListenAddr(addr string) error {
 }
 
 // startHTTP starts serving the hub's status page, health and metrics
-// over l, unless lc is off (then the recorder is nil: nothing is
-// measured). The returned stop shuts the server down and waits for it.
+// over l, unless lc is off. The recorder is returned either way: the
+// status line uses it too. The returned stop shuts the server down and
+// waits for it.
 func startHTTP(ctx context.Context, lc listenConfig, stateDir string, l *ledger.Ledger, log *slog.Logger) (*observe.Recorder, func(), error) {
-	if lc.addr == "" {
-		return nil, func() {}, nil
-	}
 	rec := observe.NewRecorder(l)
+	if lc.addr == "" {
+		return rec, func() {}, nil
+	}
 	srv, err := observe.NewServer(observe.ServerConfig{StateDir: stateDir, Ledger: l, Recorder: rec, Token: lc.token, Logger: log})
 	if err != nil {
 		return nil, nil, err

@@ -28,20 +28,30 @@ const (
 var logFlags = []cli.Flag{
 	&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as `text` or json"},
 	&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log debug lines too"},
+	&cli.BoolFlag{Name: "progress", Usage: "a status line under the log: files, records delivered per second, pending, time to go (default: when stderr is a terminal and the log is text)"},
 }
 
-func newLogger(c *cli.Context) (*slog.Logger, error) {
+// newLogger returns the hub's logger and, if asked for or stderr is a
+// terminal, the status line the log is written above (else nil).
+func newLogger(c *cli.Context) (*slog.Logger, *hubProgress, error) {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if c.Bool("verbose") {
 		opts.Level = slog.LevelDebug
 	}
-	switch c.String("log-format") {
-	case "text":
-		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	format := c.String("log-format")
+	var prog *hubProgress
+	out := c.App.ErrWriter
+	if c.Bool("progress") || (!c.IsSet("progress") && format == "text" && isTerminal(out)) {
+		prog = newHubProgress(out)
+		out = prog
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(out, opts)), prog, nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(out, opts)), prog, nil
+	}
+	return nil, nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 func runCommand() *cli.Command {
@@ -57,7 +67,7 @@ running configuration is kept. See README.md "## Hub" for the file.`,
 			&cli.StringFlag{Name: "state", Usage: "state `DIR` (overrides state_dir)"},
 		}, append(listenFlags, logFlags...)...),
 		Action: func(c *cli.Context) error {
-			log, err := newLogger(c)
+			log, prog, err := newLogger(c)
 			if err != nil {
 				return usageError(c, err.Error())
 			}
@@ -83,19 +93,20 @@ running configuration is kept. See README.md "## Hub" for the file.`,
 			if err != nil {
 				return usageError(c, err.Error())
 			}
-			return serve(c.Context, cfg, load, lc, log)
+			return serve(c.Context, cfg, load, lc, log, prog)
 		},
 	}
 }
 
-// serve runs the hub until a signal stops it. With reload set, SIGHUP
-// re-reads the configuration and, if it is sound, restarts the hub with
-// it; the ledger stays open throughout, and so does the HTTP server of lc
-// (a reload does not move it).
 // hubGCPercent is the hub's GOGC unless the environment sets one.
 const hubGCPercent = 400
 
-func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), lc listenConfig, log *slog.Logger) error {
+// serve runs the hub until a signal stops it. With reload set, SIGHUP
+// re-reads the configuration and, if it is sound, restarts the hub with
+// it; the ledger stays open throughout, and so does the HTTP server of lc
+// (a reload does not move it). prog, if not nil, is kept up to date.
+
+func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), lc listenConfig, log *slog.Logger, prog *hubProgress) error {
 	// The hub's live heap is small and each file allocates buffers of its
 	// own, so the default GOGC would collect every few files. The soft
 	// memory limit set in main still bounds the heap.
@@ -126,9 +137,21 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		return err
 	}
 	defer stopHTTP()
+	if prog != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			prog.run(pctx, rec, l)
+		}()
+		defer func() { cancel(); <-done }()
+	}
 
 	var previous *hubConfig // the configuration to fall back to
 	for {
+		if prog != nil {
+			prog.setDestinations(cfg)
+		}
 		hub, release, err := buildHub(ctx, cfg, l, log, rec)
 		if err != nil {
 			if previous == nil {
@@ -228,7 +251,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			if c.NArg() != 1 {
 				return usageError(c, "give one SOURCE folder or sftp:// URL")
 			}
-			log, err := newLogger(c)
+			log, prog, err := newLogger(c)
 			if err != nil {
 				return usageError(c, err.Error())
 			}
@@ -241,7 +264,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			if err != nil {
 				return usageError(c, err.Error())
 			}
-			return serve(c.Context, cfg, nil, lc, log)
+			return serve(c.Context, cfg, nil, lc, log, prog)
 		},
 	}
 }

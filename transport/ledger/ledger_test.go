@@ -512,6 +512,11 @@ func TestFinishFileIsOneTransaction(t *testing.T) {
 	if len(res) != 2 || res[0].Enqueued != 2 || res[1].Enqueued != 1 {
 		t.Errorf("results %+v, want 2 then 1 enqueued", res)
 	}
+	for dest, want := range map[string]int{"esr": 2, "box": 1, "other": 0} {
+		if n, err := l.Pending(t.Context(), dest); err != nil || n != want {
+			t.Errorf("Pending(%s) = %d, %v; want %d", dest, n, err, want)
+		}
+	}
 	got, err := l.File(t.Context(), f)
 	if err != nil {
 		t.Fatal(err)

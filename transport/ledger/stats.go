@@ -118,3 +118,17 @@ func (l *Ledger) recentErrors(ctx context.Context, destination string) ([]Delive
 	}
 	return out, rows.Err()
 }
+
+// Pending counts the destination's pending deliveries. It reads only
+// those (an index range), however large the ledger has grown.
+func (l *Ledger) Pending(ctx context.Context, destination string) (int, error) {
+	st, err := l.prepared(ctx, `SELECT COUNT(*) FROM deliveries WHERE destination = ? AND state = 'pending'`)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: pending for %s: %w", destination, err)
+	}
+	var n int
+	if err := st.QueryRowContext(ctx, destination).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: pending for %s: %w", destination, err)
+	}
+	return n, nil
+}

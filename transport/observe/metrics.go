@@ -10,6 +10,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,9 +63,38 @@ type Recorder struct {
 	lastOK     *prometheus.GaugeVec
 	now        func() time.Time
 
+	totals totalCounters // the same counts, summed, for the progress line
+
 	mu      sync.Mutex
 	sources map[string]*SourceState
 	order   []string // configured sources, in configuration order
+}
+
+// Totals are a recorder's counts since it was made, summed over sources
+// and destinations.
+type Totals struct {
+	FilesProcessed, FilesQuarantined, FilesSkipped int64
+	// RecordsAccepted counts plans accepted by conversion (before
+	// delivery, once per destination).
+	RecordsAccepted, RecordsRejected int64
+	// Delivered includes records the receiver already had (409).
+	Delivered, DeliveriesRejected, Retries int64
+}
+
+type totalCounters struct {
+	filesProcessed, filesQuarantined, filesSkipped atomic.Int64
+	recordsAccepted, recordsRejected               atomic.Int64
+	delivered, deliveriesRejected, retries         atomic.Int64
+}
+
+// Totals returns the counts so far.
+func (r *Recorder) Totals() Totals {
+	t := &r.totals
+	return Totals{
+		FilesProcessed: t.filesProcessed.Load(), FilesQuarantined: t.filesQuarantined.Load(), FilesSkipped: t.filesSkipped.Load(),
+		RecordsAccepted: t.recordsAccepted.Load(), RecordsRejected: t.recordsRejected.Load(),
+		Delivered: t.delivered.Load(), DeliveriesRejected: t.deliveriesRejected.Load(), Retries: t.retries.Load(),
+	}
 }
 
 var (
@@ -173,12 +203,22 @@ func (r *Recorder) Configure(sources, destinations []string) {
 
 // FileDone implements relay.Observer.
 func (r *Recorder) FileDone(source, outcome string, d time.Duration) {
+	switch outcome {
+	case relay.FileProcessed:
+		r.totals.filesProcessed.Add(1)
+	case relay.FileQuarantined:
+		r.totals.filesQuarantined.Add(1)
+	case relay.FileSkipped:
+		r.totals.filesSkipped.Add(1)
+	}
 	r.files.WithLabelValues(source, outcome).Inc()
 	r.fileSecs.WithLabelValues(source).Observe(d.Seconds())
 }
 
 // RecordsCounted implements relay.Observer.
 func (r *Recorder) RecordsCounted(source string, c relay.RecordCounts) {
+	r.totals.recordsAccepted.Add(int64(c.Accepted))
+	r.totals.recordsRejected.Add(int64(c.Rejected))
 	r.records.WithLabelValues(source, recordOutcomeAccepted).Add(float64(c.Accepted))
 	r.records.WithLabelValues(source, recordOutcomeRejected).Add(float64(c.Rejected))
 	r.records.WithLabelValues(source, recordOutcomeDuplicate).Add(float64(c.Duplicates))
@@ -211,6 +251,14 @@ func (r *Recorder) SourcePolled(source string, err error) {
 
 // Delivered implements httpsink.DeliveryObserver.
 func (r *Recorder) Delivered(destination, outcome string, d time.Duration) {
+	switch outcome {
+	case httpsink.OutcomeDelivered, httpsink.OutcomeDuplicate:
+		r.totals.delivered.Add(1)
+	case httpsink.OutcomeRejected:
+		r.totals.deliveriesRejected.Add(1)
+	case httpsink.OutcomeRetried:
+		r.totals.retries.Add(1)
+	}
 	r.deliveries.WithLabelValues(destination, outcome).Inc()
 	r.delivSecs.WithLabelValues(destination).Observe(d.Seconds())
 }
