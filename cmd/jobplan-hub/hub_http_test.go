@@ -74,12 +74,7 @@ var listeningRE = regexp.MustCompile(`"msg":"status page listening","addr":"([^"
 // delivers to recv, serving HTTP on a free loopback port with a token.
 func startHTTPHub(t *testing.T, recv string) *httpHub {
 	t.Helper()
-	bin := buildBinary(t)
-	root := t.TempDir()
-	drop := filepath.Join(root, "drop")
-	if err := os.Mkdir(drop, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, drop := hubDirs(t)
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(root, "hub.yaml")
 	writeFile(t, hubFile, fmt.Sprintf(`state_dir: state

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -70,15 +69,7 @@ func TestLogLinesGoAboveTheStatusLine(t *testing.T) {
 // TestWatchShowsProgress runs watch with --progress over the sample and
 // waits for the status line to count the file and its records.
 func TestWatchShowsProgress(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	root := t.TempDir()
-	drop := filepath.Join(root, "drop")
-	if err := os.Mkdir(drop, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, drop := hubDirs(t)
 	log := &syncBuffer{}
 	hub := startHub(t, bin, log, "watch", "--progress", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
 		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)

@@ -45,15 +45,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRunReloadsOnSIGHUPAndKeepsConfigWithProblems(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	root := t.TempDir()
-	drop := filepath.Join(root, "drop")
-	if err := os.Mkdir(drop, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, drop := hubDirs(t)
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(root, "hub.yaml")
 	config := func(pattern, extra string) string {
@@ -162,19 +154,28 @@ func TestWatchRefusesBadSources(t *testing.T) {
 	}
 }
 
+// hubDirs builds the binary and makes a root folder with an empty drop
+// folder in it, for tests that run the hub as a process.
+func hubDirs(t *testing.T) (bin, root, drop string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin = buildBinary(t)
+	root = t.TempDir()
+	drop = filepath.Join(root, "drop")
+	if err := os.Mkdir(drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, root, drop
+}
+
 // TestWatchCrossChecksStaff runs watch with the sample staff extract: the
 // hub must reject and report exactly what convert --staff does, so its
 // outbox file and archived errors.csv equal the staff-check golden files.
 func TestWatchCrossChecksStaff(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	root := t.TempDir()
-	drop, outbox := filepath.Join(root, "drop"), filepath.Join(root, "outbox")
-	if err := os.Mkdir(drop, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, drop := hubDirs(t)
+	outbox := filepath.Join(root, "outbox")
 	const name = "jobplans-2026-04"
 	sample, err := os.ReadFile("../../samples/sard-wide/" + name + ".csv")
 	if err != nil {
