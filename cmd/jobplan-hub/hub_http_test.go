@@ -220,8 +220,12 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 	var mf map[string]*dto.MetricFamily
 	eventually(t, "the file processed and its records delivered", func() bool {
 		mf = h.metrics(t)
+		// The ledger shows a delivery done a moment before its worker
+		// counts it: wait for the counts too.
 		return value(mf, "jobplan_hub_files_total", "source", "trust-a", "outcome", "processed") == 1 &&
-			value(mf, "jobplan_hub_queue_pending", "destination", "esr") == 0
+			value(mf, "jobplan_hub_queue_pending", "destination", "esr") == 0 &&
+			value(mf, "jobplan_hub_delivery_seconds", "destination", "esr") ==
+				value(mf, "jobplan_hub_records_total", "source", "trust-a", "outcome", "accepted")
 	})
 	accepted, rejected := sampleCounts(t, state)
 	if accepted < 2 || rejected < 1 {

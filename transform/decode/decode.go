@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
@@ -233,4 +234,19 @@ func trimLineBreaks(raw []byte) (trimmed []byte, skippedLines int) {
 		}
 		skippedLines++
 	}
+}
+
+// ParseDelimiter reads a CSV delimiter as configuration files write it:
+// one character, or "tab" (also "\t"); empty means a comma.
+func ParseDelimiter(s string) (rune, error) {
+	switch {
+	case s == "":
+		return ',', nil
+	case strings.EqualFold(s, "tab") || s == "\t" || s == `\t`:
+		return '\t', nil
+	case utf8.RuneCountInString(s) == 1:
+		r, _ := utf8.DecodeRuneInString(s)
+		return r, nil
+	}
+	return 0, fmt.Errorf("%q must be one character, or \"tab\"", s)
 }

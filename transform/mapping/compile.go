@@ -165,15 +165,9 @@ func (c *compiler) dialect() {
 	s := c.spec
 	switch s.Format {
 	case "csv":
-		delim := ','
-		switch d := s.CSV.Delimiter; {
-		case d == "" || d == ",":
-		case strings.EqualFold(d, "tab") || d == "\t" || d == `\t`:
-			delim = '\t'
-		case len([]rune(d)) == 1:
-			delim = []rune(d)[0]
-		default:
-			c.doc.add(c.doc.node("csv", "delimiter"), "csv.delimiter: %q must be one character, or \"tab\"", d)
+		delim, err := decode.ParseDelimiter(s.CSV.Delimiter)
+		if err != nil {
+			c.doc.add(c.doc.node("csv", "delimiter"), "csv.delimiter: %v", err)
 		}
 		var comment rune
 		if s.CSV.Comment != "" {

@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -131,16 +130,11 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 }
 
 func (c *Config) delimiter() (rune, error) {
-	switch d := c.CSV.Delimiter; {
-	case d == "":
-		return ',', nil
-	case d == "tab":
-		return '\t', nil
-	case utf8.RuneCountInString(d) == 1:
-		r, _ := utf8.DecodeRuneInString(d)
-		return r, nil
+	d, err := decode.ParseDelimiter(c.CSV.Delimiter)
+	if err != nil {
+		return 0, fmt.Errorf("csv.delimiter %w", err)
 	}
-	return 0, fmt.Errorf("csv.delimiter %q must be one character or \"tab\"", c.CSV.Delimiter)
+	return d, nil
 }
 
 func (c *Config) csvOptions() decode.CSVOptions {
