@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -159,5 +161,46 @@ func TestDeliveriesRetry(t *testing.T) {
 	code, stdout, _ = runCLI(t, "deliveries", "retry", "--state", dir, "--destination", "esr", "--all")
 	if code != 0 || stdout != "requeued 0 rejected deliveries for esr\n" {
 		t.Errorf("second retry: exit %d, stdout %q", code, stdout)
+	}
+}
+
+// TestPrune prunes the seeded ledger: the files with nothing pending or
+// rejected lose their outputs, the other keeps them; old "already
+// processed" reports go.
+func TestPrune(t *testing.T) {
+	dir, _ := seedLedger(t)
+	for _, p := range []string{"files/1/a.report.json", "files/2/b.report.json", "files/3/c.report.json", "skipped/abc-1/c.report.json"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, p), "{}")
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "skipped", "abc-1"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "prune", "--state", dir, "--older-than", "1d")
+	if code != 0 || stdout != "pruned 0 files (0 record payloads) and 1 already-processed reports\n" {
+		t.Errorf("prune --older-than 1d: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, "prune", "--state", dir, "--older-than", "0s", "--dry-run")
+	if code != 0 || stdout != "would prune 2 files and 0 already-processed reports\n" {
+		t.Errorf("dry run: exit %d, stdout %q", code, stdout)
+	}
+	if !exists(filepath.Join(dir, "files", "2")) {
+		t.Error("the dry run removed outputs")
+	}
+	code, stdout, stderr = runCLI(t, "prune", "--state", dir, "--older-than", "0s")
+	// b.csv: one delivered and one superseded payload; c.csv: quarantined, none.
+	if code != 0 || stdout != "pruned 2 files (2 record payloads) and 0 already-processed reports\n" {
+		t.Errorf("prune: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	for id, kept := range map[string]bool{"1": true, "2": false, "3": false} {
+		if exists(filepath.Join(dir, "files", id)) != kept {
+			t.Errorf("files/%s kept = %v, want %v", id, !kept, kept)
+		}
+	}
+	if code, _, stderr := runCLI(t, "prune", "--state", dir, "--older-than", "soon"); code != 2 || !strings.Contains(stderr, "not an age") {
+		t.Errorf("bad age: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			watchCommand(),
 			statusCommand(),
 			deliveriesCommand(),
+			pruneCommand(),
 			configCommand(),
 			referenceCommand(),
 			reconcileCommand(),

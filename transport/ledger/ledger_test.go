@@ -536,3 +536,58 @@ func TestFinishFileIsOneTransaction(t *testing.T) {
 		t.Errorf("a failed FinishFile left %d deliveries queued", len(ds))
 	}
 }
+
+// TestPrune empties the payloads of a finished file's delivered records,
+// keeps recognising them, and leaves alone files with deliveries pending
+// or rejected.
+func TestPrune(t *testing.T) {
+	l := open(t, t.TempDir())
+	ctx := t.Context()
+	finish := func(name, assignment string) (int64, ledger.Delivery) {
+		t.Helper()
+		f := claim(t, l, name)
+		if _, err := l.FinishFile(ctx, f, ledger.FileOutcome{State: ledger.FileProcessed},
+			[]ledger.Queue{{Destination: "esr", Records: []ledger.Record{rec(assignment, "2026-04-01", 1, "1")}}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range due(t, l, "esr") {
+			if d.FileID == f {
+				return f, d
+			}
+		}
+		t.Fatalf("%s: nothing queued", name)
+		return 0, ledger.Delivery{}
+	}
+	done, dDone := finish("done.csv", "10000001")
+	_, _ = finish("pending.csv", "10000002")
+	_, dRejected := finish("rejected.csv", "10000003")
+	must(t, l.MarkDelivered(ctx, dDone.ID))
+	must(t, l.MarkRejected(ctx, dRejected.ID, "400"))
+
+	if ids, err := l.Prunable(ctx, time.Now().Add(-time.Hour)); err != nil || len(ids) != 0 {
+		t.Errorf("files finished within the hour are prunable an hour ago: %v, %v", ids, err)
+	}
+	ids, err := l.Prunable(ctx, time.Now().Add(time.Minute))
+	if err != nil || len(ids) != 1 || ids[0] != done {
+		t.Fatalf("Prunable = %v, %v; want only file %d (the others have a delivery pending or rejected)", ids, err, done)
+	}
+	pruned, payloads, err := l.Prune(ctx, ids)
+	if err != nil || len(pruned) != 1 || payloads != 1 {
+		t.Fatalf("Prune = %v, %d, %v; want the file and 1 payload", pruned, payloads, err)
+	}
+	got, err := l.Delivery(ctx, dDone.ID)
+	if err != nil || len(got.Payload) != 0 || got.State != ledger.Delivered || got.Key != dDone.Key {
+		t.Errorf("pruned delivery: %+v, %v; want delivered, same key, no payload", got, err)
+	}
+	if d, _ := l.Delivery(ctx, dRejected.ID); len(d.Payload) == 0 {
+		t.Error("a rejected delivery lost its payload")
+	}
+	// The same record again is still recognised.
+	again := claim(t, l, "again.csv")
+	if res := enqueue(t, l, again, "esr", rec("10000001", "2026-04-01", 1, "1")); res.Duplicates != 1 || res.Enqueued != 0 {
+		t.Errorf("the pruned record sent again: %+v, want a duplicate", res)
+	}
+	if ids, _ := l.Prunable(ctx, time.Now().Add(time.Minute)); len(ids) != 0 {
+		t.Errorf("Prunable after Prune = %v, want none", ids)
+	}
+}

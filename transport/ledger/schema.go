@@ -50,6 +50,10 @@ var migrations = [][]string{
 		// acknowledgement exactly (JSON array of paths).
 		`ALTER TABLE files ADD COLUMN reports TEXT NOT NULL DEFAULT ''`,
 	},
+	{
+		// When Prune emptied the file's delivered payloads (0: never).
+		`ALTER TABLE files ADD COLUMN pruned_at INTEGER NOT NULL DEFAULT 0`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+)
+
+func pruneCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "prune",
+		Usage: "free the state folder of finished files' outputs and delivered payloads",
+		Description: `For input files finished more than --older-than ago whose records were all
+delivered (nothing pending, nothing rejected), removes their outputs from
+the state folder (files/<id>/) and empties their records' payloads in the
+ledger, and removes "already processed" reports as old. What recognises a
+file or a record again (content hashes, idempotency keys) is kept, so
+nothing is processed or sent twice after a prune, and the reports
+archived beside the inputs stay. Safe while the hub runs; run it from cron
+or a systemd timer. The ledger file does not shrink (SQLite reuses the
+space).`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "older-than", Usage: "age of files to prune: `AGE` such as 90d, 12h", Required: true},
+			&cli.BoolFlag{Name: "dry-run", Usage: "only count what would be pruned"},
+		}, stateFlags...),
+		Action: func(c *cli.Context) error {
+			age, err := parseAge(c.String("older-than"))
+			if err != nil {
+				return usageError(c, "--older-than: "+err.Error())
+			}
+			dir, err := stateDir(c)
+			if err != nil {
+				return usageError(c, err.Error())
+			}
+			l, err := openExistingLedger(c.Context, dir)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			r, err := relay.Prune(c.Context, l, dir, time.Now().Add(-age), c.Bool("dry-run"))
+			if err != nil {
+				return err
+			}
+			if c.Bool("dry-run") {
+				fmt.Fprintf(c.App.Writer, "would prune %d files and %d already-processed reports\n", len(r.Files), r.Skipped)
+				return nil
+			}
+			fmt.Fprintf(c.App.Writer, "pruned %d files (%d record payloads) and %d already-processed reports\n", len(r.Files), r.Payloads, r.Skipped)
+			return nil
+		},
+	}
+}
+
+// parseAge reads an age as a Go duration (12h, 90m) or a number of days
+// (90d).
+func parseAge(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not an age (write it like 90d or 12h)", s)
+	}
+	return d, nil
+}
