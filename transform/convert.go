@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
@@ -74,6 +75,18 @@ func WithChecks(checks ...PlanChecker) Option {
 	return func(c *converter) { c.checks = append(c.checks, checks...) }
 }
 
+func (c *converter) progressed(rows int) {
+	if c.progress != nil {
+		c.progress.Add(int64(rows))
+	}
+}
+
+// WithProgress counts the rows read into rows as the conversion goes, for
+// a progress display in another goroutine.
+func WithProgress(rows *atomic.Int64) Option {
+	return func(c *converter) { c.progress = rows }
+}
+
 // Convert reads one input with mapping m. It returns the counts, a
 // *FileError when the file cannot be processed, or another error for I/O
 // failures and cancellation.
@@ -87,14 +100,15 @@ func Convert(ctx context.Context, m *mapping.Mapping, in io.Reader, out Outputs,
 }
 
 type converter struct {
-	m       *mapping.Mapping
-	out     Outputs
-	checks  []PlanChecker
-	ap      *mapping.Applier
-	rejects decode.RejectWriter
-	spool   *bufio.Writer
-	counts  report.Counts
-	dedup   *dedupIndex
+	m        *mapping.Mapping
+	out      Outputs
+	checks   []PlanChecker
+	progress *atomic.Int64 // rows read, for a progress display; may be nil
+	ap       *mapping.Applier
+	rejects  decode.RejectWriter
+	spool    *bufio.Writer
+	counts   report.Counts
+	dedup    *dedupIndex
 
 	plan      record.JobPlan
 	scratch   record.JobPlan
@@ -215,6 +229,7 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 		var rowErr *decode.RowError
 		if errors.As(err, &rowErr) {
 			c.counts.RowsRead++
+			c.progressed(1)
 			c.badRow(rowErr.Row, "M09", fmt.Sprintf("Row could not be read: %v.", rowErr.Err))
 			continue
 		}
@@ -222,6 +237,7 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 			return fileError(err)
 		}
 		c.counts.RowsRead++
+		c.progressed(1)
 		c.row(row, len(header))
 		if c.err != nil {
 			return c.err

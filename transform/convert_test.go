@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nhs-esr/jobplan-hub/transform"
@@ -185,5 +186,33 @@ func TestBrokenFileGetsReportOnly(t *testing.T) {
 	report, _ := os.ReadFile(filepath.Join(dir, "x.report.json"))
 	if !strings.Contains(string(report), `"status": "failed"`) {
 		t.Errorf("report = %s", report)
+	}
+}
+
+// TestProgressCountsRows: WithProgress counts every row read, in the
+// pipelined layout and in a grouped (long) one.
+func TestProgressCountsRows(t *testing.T) {
+	for _, name := range []string{"sard-wide", "excel-long"} {
+		m, err := mapping.LoadFile("../mappings/" + name + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs, _ := filepath.Glob("../samples/" + name + "/*.csv")
+		if len(inputs) == 0 {
+			t.Fatalf("no sample for %s", name)
+		}
+		in, err := os.Open(inputs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows atomic.Int64
+		counts, err := transform.Convert(context.Background(), m, in, transform.Outputs{Records: io.Discard, Rejected: io.Discard, Findings: &collected{}, SpoolDir: t.TempDir()}, transform.WithProgress(&rows))
+		in.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts.RowsRead == 0 || rows.Load() != int64(counts.RowsRead) {
+			t.Errorf("%s: progress counted %d rows, the report %d", name, rows.Load(), counts.RowsRead)
+		}
 	}
 }

@@ -132,6 +132,7 @@ func (c *converter) runPipeline(ctx context.Context, r decode.Reader, header []s
 				c.counts.RowsRead++
 				c.commit(&b.results[i])
 			}
+			c.progressed(len(b.rows))
 			if c.err != nil {
 				writeErr = c.err
 				cancel() // stop the reader; keep draining so it can exit

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -74,12 +76,36 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 func convertOne(ctx context.Context, c *cli.Context, m *mapping.Mapping, checks []transform.PlanChecker, input string, showProgress bool) (int, error) {
 	opts := outdir.Options{Checks: checks}
 	if showProgress {
+		// The bar counts bytes (and so knows the time to go); its label,
+		// redrawn twice a second, the rows and their rate.
+		var bar atomic.Pointer[progressbar.ProgressBar]
+		name := filepath.Base(input)
 		opts.Wrap = func(r io.Reader, size int64) io.Reader {
-			bar := progressbar.DefaultBytes(size, "converting "+filepath.Base(input))
-			bar.Describe("converting " + filepath.Base(input))
-			rd := progressbar.NewReader(r, bar)
+			b := progressbar.DefaultBytes(size, "converting "+name)
+			bar.Store(b)
+			rd := progressbar.NewReader(r, b)
 			return &rd
 		}
+		opts.Rows = new(atomic.Int64)
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			start := time.Now()
+			for {
+				select {
+				case <-stop:
+					return
+				case now := <-t.C:
+					if b := bar.Load(); b != nil {
+						n := opts.Rows.Load()
+						b.Describe(fmt.Sprintf("converting %s · %d rows (%.0f/s)", name, n, float64(n)/now.Sub(start).Seconds()))
+					}
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
 	}
 	res, err := outdir.ConvertFile(ctx, m, input, c.String("out"), opts)
 	if err != nil {

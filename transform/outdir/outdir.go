@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
@@ -71,6 +72,8 @@ type Options struct {
 	Now  func() time.Time
 	// Checks are extra per-plan checks (staff-record cross-checks).
 	Checks []transform.PlanChecker
+	// Rows, when set, counts the rows read as the conversion goes.
+	Rows *atomic.Int64
 	// SingleSync publishes every output with one directory sync at the
 	// end instead of data files first and the report after them. A power
 	// cut while publishing may then leave a report whose data files are
@@ -130,7 +133,7 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	if opts.Wrap != nil {
 		in = opts.Wrap(in, size)
 	}
-	counts, convErr := transform.Convert(ctx, m, in, transform.Outputs{Records: records, Rejected: rejected, Findings: findings, SpoolDir: dir}, transform.WithChecks(opts.Checks...))
+	counts, convErr := transform.Convert(ctx, m, in, transform.Outputs{Records: records, Rejected: rejected, Findings: findings, SpoolDir: dir}, transform.WithChecks(opts.Checks...), transform.WithProgress(opts.Rows))
 	if convErr != nil && !isFileError(convErr) {
 		return nil, convErr // I/O failure or cancellation: publish nothing
 	}
