@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestGroupCommit queues changes while a commit is "running" (writeMu
+// TestGroupCommit queues changes while a commit is "running" (the writer
 // held), then lets them go: they must share one transaction, and the one
 // that fails must be undone alone, its partial write included.
 func TestGroupCommit(t *testing.T) {
@@ -27,7 +27,7 @@ func TestGroupCommit(t *testing.T) {
 	claimA, claimC, broken, missing := make(chan result, 1), make(chan result, 1), make(chan error, 1), make(chan error, 1)
 	errBroken := errors.New("broken change")
 
-	l.writeMu.Lock()
+	l.writer <- struct{}{}
 	go func() {
 		id, err := l.ClaimFile(ctx, FileInfo{Source: "s", Name: "a.csv", SHA256: "aa"})
 		claimA <- result{id, err}
@@ -59,7 +59,7 @@ func TestGroupCommit(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	l.writeMu.Unlock()
+	<-l.writer
 
 	a, c := <-claimA, <-claimC
 	if a.err != nil || c.err != nil {

@@ -86,10 +86,12 @@ const maxConns = 8
 type Ledger struct {
 	db *sql.DB
 
-	// writeMu serialises this process's write transactions. SQLite allows
-	// one writer at a time; waiting here is a queue, whereas waiting in
-	// SQLite's busy handler is a sleep-and-poll loop of milliseconds.
-	writeMu sync.Mutex
+	// writer is held by whoever commits (a one-slot semaphore): SQLite
+	// allows one writer at a time, and waiting here is a queue, whereas
+	// waiting in SQLite's busy handler is a sleep-and-poll loop of
+	// milliseconds. Unlike a mutex it lets a caller whose change someone
+	// else committed return at once.
+	writer chan struct{}
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // see prepared
@@ -124,7 +126,7 @@ func Open(ctx context.Context, dir string) (*Ledger, error) {
 	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
-	l := &Ledger{db: db, stmts: make(map[string]*sql.Stmt)}
+	l := &Ledger{db: db, stmts: make(map[string]*sql.Stmt), writer: make(chan struct{}, 1)}
 	if err := l.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
@@ -220,10 +222,16 @@ func (l *Ledger) tx(ctx context.Context, fn func(context.Context, *sql.Tx) error
 	l.queue.writes = append(l.queue.writes, w)
 	l.queue.mu.Unlock()
 
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
+	// Not ctx: once queued, the change may be in a commit under way, and
+	// the caller must learn how that ended.
 	select {
-	case <-w.done: // committed by the writer before us
+	case <-w.done: // committed (or failed) in another caller's batch
+		return w.err
+	case l.writer <- struct{}{}:
+	}
+	defer func() { <-l.writer }()
+	select {
+	case <-w.done: // committed while we waited for the writer
 		return w.err
 	default:
 	}
@@ -236,11 +244,20 @@ func (l *Ledger) tx(ctx context.Context, fn func(context.Context, *sql.Tx) error
 }
 
 // commit runs a batch of changes in one transaction. The caller holds
-// writeMu.
+// the writer. Every change's done is closed, even if a change panics.
 func (l *Ledger) commit(batch []*write) {
 	ctx := context.Background() // see tx; busy_timeout bounds the wait
 	l.commits.Add(1)
-	err := l.txLocked(ctx, func(tx *sql.Tx) error {
+	err := errors.New("ledger: commit did not finish")
+	defer func() {
+		for _, w := range batch {
+			if err != nil && w.err == nil {
+				w.err = err
+			}
+			close(w.done)
+		}
+	}()
+	err = l.txLocked(ctx, func(tx *sql.Tx) error {
 		if len(batch) == 1 {
 			w := batch[0]
 			if w.err = w.ctx.Err(); w.err != nil {
@@ -267,16 +284,10 @@ func (l *Ledger) commit(batch []*write) {
 		}
 		return nil
 	})
-	for _, w := range batch {
-		if err != nil && w.err == nil {
-			w.err = err
-		}
-		close(w.done)
-	}
 }
 
 // txLocked runs fn in one transaction and commits if fn returns nil. The
-// caller holds writeMu.
+// caller holds the writer.
 func (l *Ledger) txLocked(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
