@@ -202,3 +202,49 @@ func RemoveStale(dir string, olderThan time.Duration) (int, error) {
 	}
 	return removed, nil
 }
+
+// DirSyncer syncs one directory for many goroutines, sharing syncs: a
+// request is served by a sync that starts after it was made, and requests
+// made while a sync runs share the next one. Use it where each of many
+// concurrent tasks adds an entry to the same directory.
+type DirSyncer struct {
+	dir     string
+	mu      sync.Mutex
+	waiting []chan error
+	syncing chan struct{} // one-slot semaphore: held by the goroutine syncing
+	syncs   int           // syncs done, for tests; guarded by syncing
+}
+
+// NewDirSyncer returns a DirSyncer for dir.
+func NewDirSyncer(dir string) *DirSyncer {
+	return &DirSyncer{dir: dir, syncing: make(chan struct{}, 1)}
+}
+
+// Sync returns once a sync of the directory that started after the call
+// has finished, with its error.
+func (s *DirSyncer) Sync() error {
+	mine := make(chan error, 1)
+	s.mu.Lock()
+	s.waiting = append(s.waiting, mine)
+	s.mu.Unlock()
+	select {
+	case err := <-mine: // served by another goroutine's sync
+		return err
+	case s.syncing <- struct{}{}:
+	}
+	defer func() { <-s.syncing }()
+	s.mu.Lock()
+	batch := s.waiting
+	s.waiting = nil
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		// The previous sync served us after we queued.
+		return <-mine
+	}
+	err := SyncDir(s.dir)
+	s.syncs++
+	for _, w := range batch {
+		w <- err
+	}
+	return <-mine
+}

@@ -92,3 +92,26 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("folder holds %v", got)
 	}
 }
+
+// TestDirSyncer: many goroutines asking at once are all served, by fewer
+// syncs than requests, and a missing directory's error reaches them.
+func TestDirSyncer(t *testing.T) {
+	s := NewDirSyncer(t.TempDir())
+	const n = 50
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- s.Sync() }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.syncs < 1 || s.syncs > n {
+		t.Errorf("%d syncs for %d requests", s.syncs, n)
+	}
+	t.Logf("%d syncs served %d concurrent requests", s.syncs, n)
+	if err := NewDirSyncer(filepath.Join(t.TempDir(), "missing")).Sync(); err == nil {
+		t.Error("syncing a missing directory succeeded")
+	}
+}

@@ -105,8 +105,16 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
+	// The folder's own name must be on disk before the ledger points at
+	// it (the processor syncs what is inside it); synced while the file
+	// converts.
+	parentSynced := make(chan error, 1)
+	go func() { parentSynced <- h.filesDirSync.Sync() }()
 	out, err := h.convert(ctx, ps, name, it, in, dir)
 	in.Close()
+	if perr := <-parentSynced; err == nil && perr != nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}

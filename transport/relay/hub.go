@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
@@ -139,6 +140,9 @@ type Hub struct {
 	locks    keyLock
 	running  atomic.Bool
 	obs      Observer // nil: nothing observed
+	// filesDirSync makes new file folders' names durable, one sync of
+	// FilesDir for all the files being converted at the time.
+	filesDirSync *atomicfile.DirSyncer
 }
 
 type destRun struct {
@@ -174,6 +178,7 @@ func New(cfg Config) (*Hub, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
+	h.filesDirSync = atomicfile.NewDirSyncer(filepath.Join(dir, FilesDir))
 	if h.grace <= 0 {
 		h.grace = DefaultGrace
 	}
