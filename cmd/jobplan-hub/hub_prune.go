@@ -11,6 +11,10 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
+// minPruneAge keeps prune away from files the hub has just finished: their
+// reports are linked beside the input only after the ledger marks them.
+const minPruneAge = time.Hour
+
 func pruneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "prune",
@@ -25,13 +29,16 @@ archived beside the inputs stay. Safe while the hub runs; run it from cron
 or a systemd timer. The ledger file does not shrink (SQLite reuses the
 space).`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "older-than", Usage: "age of files to prune: `AGE` such as 90d, 12h", Required: true},
+			&cli.StringFlag{Name: "older-than", Usage: "age of files to prune: `AGE` such as 90d, 12h (at least 1h)", Required: true},
 			&cli.BoolFlag{Name: "dry-run", Usage: "only count what would be pruned"},
 		}, stateFlags...),
 		Action: func(c *cli.Context) error {
 			age, err := parseAge(c.String("older-than"))
 			if err != nil {
 				return usageError(c, "--older-than: "+err.Error())
+			}
+			if age < minPruneAge {
+				return usageError(c, fmt.Sprintf("--older-than %s: at least %s, so that a file the hub is archiving keeps its reports", c.String("older-than"), minPruneAge))
 			}
 			dir, err := stateDir(c)
 			if err != nil {

@@ -41,6 +41,9 @@ func newLogger(c *cli.Context) (*slog.Logger, *hubProgress, error) {
 	format := c.String("log-format")
 	var prog *hubProgress
 	out := c.App.ErrWriter
+	if c.Bool("progress") && format != "text" {
+		return nil, nil, fmt.Errorf("--progress draws over a text log; it cannot go with --log-format %s", format)
+	}
 	if c.Bool("progress") || (!c.IsSet("progress") && format == "text" && isTerminal(out)) {
 		prog = newHubProgress(out)
 		out = prog
@@ -105,7 +108,6 @@ const hubGCPercent = 400
 // re-reads the configuration and, if it is sound, restarts the hub with
 // it; the ledger stays open throughout, and so does the HTTP server of lc
 // (a reload does not move it). prog, if not nil, is kept up to date.
-
 func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), lc listenConfig, log *slog.Logger, prog *hubProgress) error {
 	// The hub's live heap is small and each file allocates buffers of its
 	// own, so the default GOGC would collect every few files. The soft

@@ -382,7 +382,9 @@ type RequeueFilter struct {
 // how many moved. A requeued record that is older than another pending
 // plan for its assignment is superseded straight away.
 func (l *Ledger) Requeue(ctx context.Context, destination string, filter RequeueFilter) (int, error) {
-	where := []string{"destination = ?", "state = 'rejected'"}
+	// A payload emptied by Prune (a delivery superseded while in flight,
+	// pruned, then refused) cannot be sent again.
+	where := []string{"destination = ?", "state = 'rejected'", "length(payload) > 0"}
 	args := []any{destination}
 	if len(filter.IDs) > 0 {
 		where = append(where, "id IN (?"+strings.Repeat(", ?", len(filter.IDs)-1)+")")

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -83,4 +84,34 @@ func (l *Ledger) Prune(ctx context.Context, ids []int64) (pruned []int64, payloa
 		pruned, payloads = append(pruned, done...), payloads+emptied
 	}
 	return pruned, payloads, nil
+}
+
+// PrunedAmong returns which of ids are files already pruned, so that a
+// prune cut short before removing their outputs can finish the job.
+func (l *Ledger) PrunedAmong(ctx context.Context, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT id FROM files
+		WHERE pruned_at != 0 AND id IN (SELECT value FROM json_each(?)) ORDER BY id`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: pruned files: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("ledger: pruned files: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: pruned files: %w", err)
+	}
+	return out, nil
 }

@@ -318,8 +318,8 @@ func (s *Source) claim(name string, want candidate) (*Item, error) {
 	}
 	// A plain rename: the claim need not survive a power cut. If it is
 	// lost the file is back in the folder, is claimed again, and the
-	// ledger recognises its content; the move to archive/ syncs both
-	// folders. Syncing here would cost two fsyncs per file for nothing.
+	// ledger recognises its content. Syncing here would cost two fsyncs
+	// per file for nothing.
 	if err := os.Rename(src, dst); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -629,7 +629,7 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	default:
 		return fmt.Errorf("localdir: done %s: unknown outcome %v", it.name, ack.Outcome)
 	}
-	if it.target == "" && sameFile(it.path, filepath.Join(dir, it.name)) {
+	if it.target == "" && archivedBefore(it.path, dir, it.name) {
 		// Archived before, but a power cut brought back its name in
 		// work/ (see below): only that name has to go.
 		if err := os.Remove(it.path); err != nil {
@@ -683,14 +683,28 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	return nil
 }
 
-// sameFile reports whether a and b both exist and are the same file.
-func sameFile(a, b string) bool {
-	fa, err := os.Lstat(a)
+// archivedBefore reports whether the file at path is also in dir, under
+// name or a name freeName gave it. Only a file with more than one name
+// (link count) is looked for, so the common case costs one stat.
+func archivedBefore(path, dir, name string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !hasOtherNames(fi) {
+		return false
+	}
+	stem := strings.TrimSuffix(name, filepath.Ext(name))
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return false
 	}
-	fb, err := os.Lstat(b)
-	return err == nil && os.SameFile(fa, fb)
+	for _, e := range entries {
+		if e.Name() != name && !strings.HasPrefix(e.Name(), stem+".") {
+			continue
+		}
+		if other, err := os.Lstat(filepath.Join(dir, e.Name())); err == nil && os.SameFile(fi, other) {
+			return true
+		}
+	}
+	return false
 }
 
 // movedAlready reports whether src is gone and dst is present.

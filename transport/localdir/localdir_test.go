@@ -516,3 +516,30 @@ func TestDoneOfAFileArchivedBeforeRemovesTheExtraName(t *testing.T) {
 		t.Error("the name in work/ is still there")
 	}
 }
+
+// TestDoneFindsTheEarlierArchiveUnderATimestampedName: the same check
+// when the first archive had to take a timestamped name (a supplier that
+// sends the same file name every time).
+func TestDoneFindsTheEarlierArchiveUnderATimestampedName(t *testing.T) {
+	dir := t.TempDir()
+	s := newSource(t, localdir.Options{Dir: dir})
+	archive := filepath.Join(dir, localdir.ArchiveDir)
+	writeFile(t, filepath.Join(archive, "plan.csv"), "last month")
+	writeFile(t, filepath.Join(dir, "plan.csv"), "today")
+	it := next(t, s)
+	earlier := filepath.Join(archive, "plan.20260101T000000Z.csv")
+	if err := os.Link(filepath.Join(dir, localdir.WorkDir, "plan.csv"), earlier); err != nil {
+		t.Fatal(err)
+	}
+	if err := it.Done(t.Context(), relay.Ack{Outcome: relay.Processed}); err != nil {
+		t.Fatal(err)
+	}
+	names := regularFiles(t, archive)
+	sort.Strings(names)
+	if strings.Join(names, " ") != "plan.20260101T000000Z.csv plan.csv" {
+		t.Errorf("archive holds %v, want the two earlier files only", names)
+	}
+	if exists(filepath.Join(dir, localdir.WorkDir, "plan.csv")) {
+		t.Error("the name in work/ is still there")
+	}
+}

@@ -2,9 +2,12 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
@@ -49,21 +52,44 @@ func Prune(ctx context.Context, l *ledger.Ledger, stateDir string, before time.T
 		return r, nil
 	}
 	// The ledger first: only the outputs of files it has pruned go, so a
-	// file delivery requeued meanwhile keeps its records file.
+	// file delivery requeued meanwhile keeps its records file. The
+	// outputs of files pruned by an earlier run that was cut short go too.
+	var errs []error
 	r.Files, r.Payloads, err = l.Prune(ctx, ids)
-	if err != nil {
-		return r, err
-	}
-	for _, id := range r.Files {
-		if err := os.RemoveAll(filepath.Join(stateDir, FilesDir, fmt.Sprint(id))); err != nil {
-			return r, fmt.Errorf("relay: prune: %w", err)
-		}
+	errs = append(errs, err)
+	leftover, err := prunedLeftovers(ctx, l, stateDir)
+	errs = append(errs, err)
+	for _, id := range append(r.Files, leftover...) {
+		errs = append(errs, os.RemoveAll(filepath.Join(stateDir, FilesDir, strconv.FormatInt(id, 10))))
 	}
 	for _, d := range oldSkipped {
 		if err := os.RemoveAll(d); err != nil {
-			return r, fmt.Errorf("relay: prune: %w", err)
+			errs = append(errs, err)
+			continue
 		}
 		r.Skipped++
 	}
+	if err := errors.Join(errs...); err != nil {
+		return r, fmt.Errorf("relay: prune: %w", err)
+	}
 	return r, nil
+}
+
+// prunedLeftovers returns the ids of file folders still in FilesDir whose
+// files the ledger shows pruned.
+func prunedLeftovers(ctx context.Context, l *ledger.Ledger, stateDir string) ([]int64, error) {
+	entries, err := os.ReadDir(filepath.Join(stateDir, FilesDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, e := range entries {
+		if id, err := strconv.ParseInt(e.Name(), 10, 64); err == nil && e.IsDir() {
+			ids = append(ids, id)
+		}
+	}
+	return l.PrunedAmong(ctx, ids)
 }
