@@ -57,11 +57,17 @@ type rejectedRow struct {
 	relay.DeliveryError
 }
 
-// status renders the status page.
+// status renders the status page. The ledger's counts are read at most
+// every CacheTTL, whoever asks; the sources' states are always current.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d := pageData{Now: time.Now(), Refresh: RefreshSeconds, Sources: s.cfg.Recorder.Sources(), RecentFiles: RecentFiles}
-	st, err := relay.ReadStatus(ctx, s.cfg.Ledger)
+	st, err := s.ledgerStatus.get(0, func() (*relay.Status, error) {
+		// Kept for others: not bound to this request.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scrapeTimeout)
+		defer cancel()
+		return relay.ReadStatus(ctx, s.cfg.Ledger)
+	})
 	if err != nil {
 		d.StatusErr = err.Error()
 	} else {

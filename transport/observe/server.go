@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
 // Defaults and limits of a Server.
@@ -50,6 +51,8 @@ type Server struct {
 	cfg     ServerConfig
 	handler http.Handler
 	page    *pageCache
+	// ledgerStatus is the status page's read of the ledger.
+	ledgerStatus cached[*relay.Status]
 }
 
 // NewServer returns a Server for cfg.
@@ -60,7 +63,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, page: newPageCache()}
+	s := &Server{cfg: cfg, page: newPageCache(), ledgerStatus: cached[*relay.Status]{now: time.Now}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(cfg.Recorder.Registry(), promhttp.HandlerOpts{
