@@ -117,6 +117,34 @@ func TestHealthzWaitsForEverySource(t *testing.T) {
 	}
 }
 
+func TestHealthzGivesErrorsOnlyWithTheToken(t *testing.T) {
+	const token = "s3cret-t0ken"
+	f := newFixture(t, token)
+	f.rec.Configure([]string{"trust-a", "supplier-b"}, nil)
+	f.rec.SourcePolled("trust-a", nil)
+	f.rec.SourcePolled("supplier-b", errors.New("sftp list /out on b.example.org:22: connection refused"))
+	for _, tc := range []struct {
+		path, bearer string
+		want         string
+	}{
+		{"/healthz", "", "source supplier-b: failing\n"},
+		{"/healthz", "wrong", "source supplier-b: failing\n"},
+		{"/healthz?token=nope", "", "source supplier-b: failing\n"},
+		{"/healthz", token, "source supplier-b: sftp list /out on b.example.org:22: connection refused\n"},
+		{"/healthz?token=" + token, "", "source supplier-b: sftp list /out on b.example.org:22: connection refused\n"},
+	} {
+		if code, body := f.get(t, tc.path, tc.bearer); code != http.StatusServiceUnavailable || body != tc.want {
+			t.Errorf("GET %s (bearer %q): %d %q, want 503 %q", tc.path, tc.bearer, code, body, tc.want)
+		}
+	}
+	// Not reached yet says nothing of the source: shown to anyone.
+	f.rec.Configure([]string{"trust-a", "supplier-b", "trust-c"}, nil)
+	f.rec.SourcePolled("supplier-b", nil)
+	if code, body := f.get(t, "/healthz", ""); code != http.StatusServiceUnavailable || body != "source trust-c: not reached yet\n" {
+		t.Errorf("a source not reached yet: %d %q", code, body)
+	}
+}
+
 func TestTokenIsRequiredExceptForHealthz(t *testing.T) {
 	const token = "s3cret-t0ken"
 	f := newFixture(t, token)
