@@ -27,6 +27,11 @@ const RecentFiles = 50
 // are never served.
 var servedSuffixes = []string{".report.html", ".report.json"}
 
+// contentSecurityPolicy is sent with the status page and the served
+// reports: both are self-contained, with inline styles (the reports'
+// from transform/report), no scripts and no images or other assets.
+const contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'"
+
 // fileRow is one line of the page's file table.
 type fileRow struct {
 	ledger.FileRecord
@@ -99,7 +104,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if err := pageTemplate.Execute(w, d); err != nil {
 		s.cfg.Logger.Warn("status page", "err", err)
 	}
@@ -185,6 +191,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, name, fi.ModTime(), f)
 }

@@ -230,6 +230,27 @@ func TestFilesServesReportsOnly(t *testing.T) {
 	}
 }
 
+func TestPageAndReportsCarryContentSecurityPolicy(t *testing.T) {
+	f := newFixture(t, "")
+	const csp = "default-src 'none'; style-src 'unsafe-inline'"
+	for _, path := range []string{"/", "/files/1/plans.report.html", "/files/1/plans.report.json"} {
+		resp, err := f.srv.Client().Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); got != csp {
+			t.Errorf("GET %s: Content-Security-Policy %q, want %q", path, got, csp)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options %q, want nosniff", path, got)
+		}
+	}
+}
+
 func TestStatusPageIsEscapedAndSelfContained(t *testing.T) {
 	f := newFixture(t, "")
 	f.rec.SourcePolled("trust-a", errors.New(`scan failed: <img src=x onerror="alert(1)">`))
