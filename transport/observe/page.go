@@ -113,10 +113,15 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // recentFiles reads the latest RecentFiles files from the ledger, newest
 // first. The ledger has no listing query yet, so the files are read by
-// id: ids count up from 1 and no file row is ever deleted, so the newest
-// id is the number of files (and a few past it may have been claimed
-// since the count was taken).
-// TODO: use a ledger listing query once transport/ledger has one.
+// id: ids (INTEGER PRIMARY KEY) count up from 1 and the ledger deletes no
+// file row (Ledger.Prune empties old deliveries' payloads and marks their
+// files pruned, but keeps the rows), so the newest id is the number of
+// files, and a few past it may have been claimed since the count was
+// taken (st may be up to CacheTTL old: those are read until the first
+// missing id).
+// TODO: use a ledger listing query once transport/ledger has one. Until
+// then, if the ledger ever deletes file rows, the count falls below the
+// newest id and this shows older files only, or none.
 func (s *Server) recentFiles(ctx context.Context, st *relay.Status) ([]fileRow, error) {
 	total := 0
 	for _, n := range st.Files {
