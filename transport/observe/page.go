@@ -121,7 +121,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // missing id).
 // TODO: use a ledger listing query once transport/ledger has one. Until
 // then, if the ledger ever deletes file rows, the count falls below the
-// newest id and this shows older files only, or none.
+// newest id and files past the first missing id above it are not shown.
 func (s *Server) recentFiles(ctx context.Context, st *relay.Status) ([]fileRow, error) {
 	total := 0
 	for _, n := range st.Files {
@@ -135,6 +135,9 @@ func (s *Server) recentFiles(ctx context.Context, st *relay.Status) ([]fileRow, 
 			break
 		}
 		out = append([]fileRow{s.row(f)}, out...)
+	}
+	if len(out) > RecentFiles {
+		out = out[:RecentFiles] // many claimed since the count
 	}
 	for id := top; id > 0 && len(out) < RecentFiles; id-- {
 		f, err := s.cfg.Ledger.File(ctx, id)
