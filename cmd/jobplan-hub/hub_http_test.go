@@ -285,10 +285,14 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "/healthz 503 naming the source", func() bool {
-		code, body := h.get(t, "/healthz", false)
+		code, body := h.get(t, "/healthz", true)
 		return code == http.StatusServiceUnavailable && strings.HasPrefix(body, "source trust-a: ") &&
 			strings.Contains(body, "no such file or directory")
 	})
+	// Without the token, only the source's name.
+	if code, body := h.get(t, "/healthz", false); code != http.StatusServiceUnavailable || body != "source trust-a: failing\n" {
+		t.Errorf("/healthz without the token: %d %q, want 503 naming only the source", code, body)
+	}
 	if err := os.Rename(moved, h.drop); err != nil {
 		t.Fatal(err)
 	}

@@ -93,8 +93,18 @@ func startHTTP(ctx context.Context, lc listenConfig, stateDir string, l *ledger.
 	}
 	log.Info("status page listening", "addr", ln.Addr().String(), "token", lc.token != "")
 	ctx, cancel := context.WithCancel(ctx)
+	// The server's goroutine ends when stop cancels ctx, or earlier if
+	// serving fails; either way stop waits for it.
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
+	go func() {
+		err := srv.Run(ctx, ln)
+		if err != nil && ctx.Err() == nil {
+			// Failed while the hub runs on: say so now, not at shutdown.
+			log.Error("status page stopped serving; the hub runs on without it", "err", err)
+			err = nil
+		}
+		done <- err
+	}()
 	stop := func() {
 		cancel()
 		if err := <-done; err != nil {

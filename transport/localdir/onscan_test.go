@@ -38,9 +38,10 @@ func TestOnScanReportsEveryScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	// The first scan happens before New returns.
-	if n, err := last(); n != 1 || err != nil {
-		t.Fatalf("after New: %d scans, last %v; want one that succeeded", n, err)
+	// The first scan happens before New returns; with a 20 ms rescan a
+	// slow test may see more, all of the folder still there.
+	if n, err := last(); n < 1 || err != nil {
+		t.Fatalf("after New: %d scans, last %v; want at least one, the latest succeeded", n, err)
 	}
 	if err := os.Rename(dir, dir+".away"); err != nil {
 		t.Fatal(err)

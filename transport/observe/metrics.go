@@ -7,7 +7,7 @@ package observe
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,7 +39,8 @@ const (
 	recordOutcomeSuperseded = "superseded"
 )
 
-// scrapeTimeout bounds the ledger read behind the queue gauges.
+// scrapeTimeout bounds each ledger read behind the gauges and the status
+// page.
 const scrapeTimeout = 5 * time.Second
 
 var (
@@ -65,9 +66,14 @@ type Recorder struct {
 
 	totals totalCounters // the same counts, summed, for the progress line
 
+	// filesGen counts finished files; a change makes the cached files
+	// gauge stale.
+	filesGen atomic.Uint64
+
 	mu      sync.Mutex
 	sources map[string]*SourceState
 	order   []string // configured sources, in configuration order
+	dests   []string // configured destinations, in configuration order
 }
 
 // Totals are a recorder's counts since it was made, summed over sources
@@ -118,9 +124,11 @@ func (s SourceState) Healthy() bool {
 	return !s.LastSuccess.IsZero() && s.LastError == ""
 }
 
-// NewRecorder returns a Recorder whose registry also reports, at each
-// scrape, the pending deliveries per destination and the files per state
-// read from l (if l is not nil).
+// NewRecorder returns a Recorder whose registry also reports, if l is
+// not nil, the pending deliveries of each configured destination (see
+// Configure), read from l at each scrape through its index, and the files
+// per state, read from l at most every CacheTTL and after each finished
+// file.
 func NewRecorder(l *ledger.Ledger) *Recorder {
 	r := &Recorder{
 		reg: prometheus.NewRegistry(),
@@ -160,7 +168,7 @@ func NewRecorder(l *ledger.Ledger) *Recorder {
 	r.reg.MustRegister(r.files, r.records, r.deliveries, r.fileSecs, r.delivSecs, r.pollErrors, r.lastOK,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if l != nil {
-		r.reg.MustRegister(&ledgerCollector{l: l})
+		r.reg.MustRegister(&ledgerCollector{l: l, r: r, files: cached[map[ledger.FileState]int]{now: time.Now}})
 	}
 	return r
 }
@@ -169,9 +177,10 @@ func NewRecorder(l *ledger.Ledger) *Recorder {
 func (r *Recorder) Registry() *prometheus.Registry { return r.reg }
 
 // Configure names the hub's sources and destinations, so that each shows
-// in the metrics (at zero) before anything happens, and so that the
-// health check waits for every source. Sources no longer named are
-// forgotten by the health check; call it again after a reload.
+// in the metrics (at zero) before anything happens, so that the health
+// check waits for every source, and so that the queue gauge reports each
+// destination. Sources and destinations no longer named are forgotten by
+// the health check and the queue gauge; call it again after a reload.
 func (r *Recorder) Configure(sources, destinations []string) {
 	for _, s := range sources {
 		for _, o := range fileOutcomes {
@@ -190,6 +199,7 @@ func (r *Recorder) Configure(sources, destinations []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.order = slices.Clone(sources)
+	r.dests = slices.Clone(destinations)
 	kept := make(map[string]*SourceState, len(sources))
 	for _, s := range sources {
 		st := r.sources[s]
@@ -203,6 +213,9 @@ func (r *Recorder) Configure(sources, destinations []string) {
 
 // FileDone implements relay.Observer.
 func (r *Recorder) FileDone(source, outcome string, d time.Duration) {
+	// Before the counter: a scrape that sees the file counted reads the
+	// files gauge again.
+	r.filesGen.Add(1)
 	switch outcome {
 	case relay.FileProcessed:
 		r.totals.filesProcessed.Add(1)
@@ -274,9 +287,21 @@ func (r *Recorder) Sources() []SourceState {
 	return out
 }
 
-// ledgerCollector reads the ledger's counts at scrape time.
+// destinations returns the configured destinations.
+func (r *Recorder) destinations() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.dests)
+}
+
+// ledgerCollector reads the ledger's counts at scrape time: the pending
+// deliveries of the recorder's destinations each time (an index range
+// each), the files per state through a cache (the ledger counts those
+// only together with every delivery).
 type ledgerCollector struct {
-	l *ledger.Ledger
+	l     *ledger.Ledger
+	r     *Recorder
+	files cached[map[ledger.FileState]int]
 }
 
 var (
@@ -294,15 +319,26 @@ func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	st, err := c.l.Stats(ctx)
+	for _, d := range c.r.destinations() {
+		n, err := c.l.Pending(ctx, d)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(descQueue, fmt.Errorf("observe: read ledger: %w", err))
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), d)
+	}
+	files, err := c.files.get(c.r.filesGen.Load(), func() (map[ledger.FileState]int, error) {
+		st, err := c.l.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return st.Files, nil
+	})
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(descQueue, errors.Join(errors.New("observe: read ledger"), err))
+		ch <- prometheus.NewInvalidMetric(descLedgerFiles, fmt.Errorf("observe: read ledger: %w", err))
 		return
 	}
-	for _, d := range st.Destinations {
-		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(d.Counts[ledger.Pending]), d.Destination)
-	}
 	for _, s := range []ledger.FileState{ledger.FileClaimed, ledger.FileProcessed, ledger.FileQuarantined} {
-		ch <- prometheus.MustNewConstMetric(descLedgerFiles, prometheus.GaugeValue, float64(st.Files[s]), string(s))
+		ch <- prometheus.MustNewConstMetric(descLedgerFiles, prometheus.GaugeValue, float64(files[s]), string(s))
 	}
 }

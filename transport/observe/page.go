@@ -27,6 +27,11 @@ const RecentFiles = 50
 // are never served.
 var servedSuffixes = []string{".report.html", ".report.json"}
 
+// contentSecurityPolicy is sent with the status page and the served
+// reports: both are self-contained, with inline styles (the reports'
+// from transform/report), no scripts and no images or other assets.
+const contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'"
+
 // fileRow is one line of the page's file table.
 type fileRow struct {
 	ledger.FileRecord
@@ -57,11 +62,17 @@ type rejectedRow struct {
 	relay.DeliveryError
 }
 
-// status renders the status page.
+// status renders the status page. The ledger's counts are read at most
+// every CacheTTL, whoever asks; the sources' states are always current.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d := pageData{Now: time.Now(), Refresh: RefreshSeconds, Sources: s.cfg.Recorder.Sources(), RecentFiles: RecentFiles}
-	st, err := relay.ReadStatus(ctx, s.cfg.Ledger)
+	st, err := s.ledgerStatus.get(0, func() (*relay.Status, error) {
+		// Kept for others: not bound to this request.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scrapeTimeout)
+		defer cancel()
+		return relay.ReadStatus(ctx, s.cfg.Ledger)
+	})
 	if err != nil {
 		d.StatusErr = err.Error()
 	} else {
@@ -93,7 +104,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if err := pageTemplate.Execute(w, d); err != nil {
 		s.cfg.Logger.Warn("status page", "err", err)
 	}
@@ -101,10 +113,15 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // recentFiles reads the latest RecentFiles files from the ledger, newest
 // first. The ledger has no listing query yet, so the files are read by
-// id: ids count up from 1 and no file row is ever deleted, so the newest
-// id is the number of files (and a few past it may have been claimed
-// since the count was taken).
-// TODO: use a ledger listing query once transport/ledger has one.
+// id: ids (INTEGER PRIMARY KEY) count up from 1 and the ledger deletes no
+// file row (Ledger.Prune empties old deliveries' payloads and marks their
+// files pruned, but keeps the rows), so the newest id is the number of
+// files, and a few past it may have been claimed since the count was
+// taken (st may be up to CacheTTL old: those are read until the first
+// missing id).
+// TODO: use a ledger listing query once transport/ledger has one. Until
+// then, if the ledger ever deletes file rows, the count falls below the
+// newest id and files past the first missing id above it are not shown.
 func (s *Server) recentFiles(ctx context.Context, st *relay.Status) ([]fileRow, error) {
 	total := 0
 	for _, n := range st.Files {
@@ -118,6 +135,9 @@ func (s *Server) recentFiles(ctx context.Context, st *relay.Status) ([]fileRow, 
 			break
 		}
 		out = append([]fileRow{s.row(f)}, out...)
+	}
+	if len(out) > RecentFiles {
+		out = out[:RecentFiles] // many claimed since the count
 	}
 	for id := top; id > 0 && len(out) < RecentFiles; id-- {
 		f, err := s.cfg.Ledger.File(ctx, id)
@@ -179,6 +199,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, name, fi.ModTime(), f)
 }

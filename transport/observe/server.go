@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
 // Defaults and limits of a Server.
@@ -38,7 +39,8 @@ type ServerConfig struct {
 	// Recorder holds the metrics and the sources' health.
 	Recorder *Recorder
 	// Token, if set, is required from every request but /healthz, as
-	// "Authorization: Bearer <token>" or "?token=<token>".
+	// "Authorization: Bearer <token>" or "?token=<token>". Without it,
+	// /healthz names the failing sources but not their errors.
 	Token string
 	// Logger receives server errors. Default slog.Default().
 	Logger *slog.Logger
@@ -50,6 +52,8 @@ type Server struct {
 	cfg     ServerConfig
 	handler http.Handler
 	page    *pageCache
+	// ledgerStatus is the status page's read of the ledger.
+	ledgerStatus cached[*relay.Status]
 }
 
 // NewServer returns a Server for cfg.
@@ -60,7 +64,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, page: newPageCache()}
+	s := &Server{cfg: cfg, page: newPageCache(), ledgerStatus: cached[*relay.Status]{now: time.Now}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(cfg.Recorder.Registry(), promhttp.HandlerOpts{
@@ -131,18 +135,25 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	if s.cfg.Token == "" {
 		return next
 	}
-	want := sha256.Sum256([]byte(s.cfg.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := requestToken(r)
-		// Hashing first makes the comparison independent of the length.
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+		if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jobplan-hub"`)
 			http.Error(w, "unauthorized: give the token as Authorization: Bearer or ?token=", http.StatusUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authorized reports whether r carries the token, or none is configured.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got, ok := requestToken(r)
+	// Hashing both first makes the comparison independent of the length.
+	sum, want := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(s.cfg.Token))
+	return ok && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 }
 
 // requestToken is the bearer token of r, or its token query parameter.
@@ -161,13 +172,18 @@ func requestToken(r *http.Request) (string, bool) {
 }
 
 // healthz answers 200 "ok" once every source has been reached and its
-// latest look succeeded, else 503 with one line per failing source.
+// latest look succeeded, else 503 with one line per failing source. The
+// line gives the source's error (host names, paths) only to a request
+// with the token, if one is configured; others read "failing".
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	detail := s.authorized(r)
 	var problems []string
 	for _, st := range s.cfg.Recorder.Sources() {
 		switch {
+		case st.LastError != "" && !detail:
+			problems = append(problems, fmt.Sprintf("source %s: failing", st.Name))
 		case st.LastError != "":
 			problems = append(problems, fmt.Sprintf("source %s: %s", st.Name, oneLine(st.LastError)))
 		case st.LastSuccess.IsZero():

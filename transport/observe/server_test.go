@@ -117,6 +117,34 @@ func TestHealthzWaitsForEverySource(t *testing.T) {
 	}
 }
 
+func TestHealthzGivesErrorsOnlyWithTheToken(t *testing.T) {
+	const token = "s3cret-t0ken"
+	f := newFixture(t, token)
+	f.rec.Configure([]string{"trust-a", "supplier-b"}, nil)
+	f.rec.SourcePolled("trust-a", nil)
+	f.rec.SourcePolled("supplier-b", errors.New("sftp list /out on b.example.org:22: connection refused"))
+	for _, tc := range []struct {
+		path, bearer string
+		want         string
+	}{
+		{"/healthz", "", "source supplier-b: failing\n"},
+		{"/healthz", "wrong", "source supplier-b: failing\n"},
+		{"/healthz?token=nope", "", "source supplier-b: failing\n"},
+		{"/healthz", token, "source supplier-b: sftp list /out on b.example.org:22: connection refused\n"},
+		{"/healthz?token=" + token, "", "source supplier-b: sftp list /out on b.example.org:22: connection refused\n"},
+	} {
+		if code, body := f.get(t, tc.path, tc.bearer); code != http.StatusServiceUnavailable || body != tc.want {
+			t.Errorf("GET %s (bearer %q): %d %q, want 503 %q", tc.path, tc.bearer, code, body, tc.want)
+		}
+	}
+	// Not reached yet says nothing of the source: shown to anyone.
+	f.rec.Configure([]string{"trust-a", "supplier-b", "trust-c"}, nil)
+	f.rec.SourcePolled("supplier-b", nil)
+	if code, body := f.get(t, "/healthz", ""); code != http.StatusServiceUnavailable || body != "source trust-c: not reached yet\n" {
+		t.Errorf("a source not reached yet: %d %q", code, body)
+	}
+}
+
 func TestTokenIsRequiredExceptForHealthz(t *testing.T) {
 	const token = "s3cret-t0ken"
 	f := newFixture(t, token)
@@ -198,6 +226,27 @@ func TestFilesServesReportsOnly(t *testing.T) {
 		}
 		if strings.Contains(body, "SQLite") || strings.Contains(body, "Testperson") || strings.Contains(body, "20000001") {
 			t.Errorf("GET %s leaked content: %.80q", path, body)
+		}
+	}
+}
+
+func TestPageAndReportsCarryContentSecurityPolicy(t *testing.T) {
+	f := newFixture(t, "")
+	const csp = "default-src 'none'; style-src 'unsafe-inline'"
+	for _, path := range []string{"/", "/files/1/plans.report.html", "/files/1/plans.report.json"} {
+		resp, err := f.srv.Client().Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); got != csp {
+			t.Errorf("GET %s: Content-Security-Policy %q, want %q", path, got, csp)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options %q, want nosniff", path, got)
 		}
 	}
 }
