@@ -40,26 +40,12 @@ type DeliveryError struct {
 // Stats counts files by state and, per destination, deliveries by state,
 // with the most recent errors.
 func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
-	s := &Stats{Files: make(map[FileState]int)}
-	rows, err := l.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM files GROUP BY state`)
+	files, err := l.FileCounts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: stats: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var st FileState
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("ledger: stats: %w", err)
-		}
-		s.Files[st] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: stats: %w", err)
-	}
-
-	rows, err = l.db.QueryContext(ctx, `SELECT destination, state, COUNT(*),
+	s := &Stats{Files: files}
+	rows, err := l.db.QueryContext(ctx, `SELECT destination, state, COUNT(*),
 		MIN(CASE WHEN state = 'pending' THEN next_attempt_at END)
 		FROM deliveries GROUP BY destination, state ORDER BY destination`)
 	if err != nil {
@@ -131,4 +117,27 @@ func (l *Ledger) Pending(ctx context.Context, destination string) (int, error) {
 		return 0, fmt.Errorf("ledger: pending for %s: %w", destination, err)
 	}
 	return n, nil
+}
+
+// FileCounts counts files by state: the files part of Stats, without the
+// deliveries (which grow by one row a record and destination).
+func (l *Ledger) FileCounts(ctx context.Context) (map[FileState]int, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM files GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: file counts: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[FileState]int)
+	for rows.Next() {
+		var st FileState
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("ledger: file counts: %w", err)
+		}
+		counts[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: file counts: %w", err)
+	}
+	return counts, nil
 }

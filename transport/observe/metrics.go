@@ -328,11 +328,7 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), d)
 	}
 	files, err := c.files.get(c.r.filesGen.Load(), func() (map[ledger.FileState]int, error) {
-		st, err := c.l.Stats(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return st.Files, nil
+		return c.l.FileCounts(ctx)
 	})
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descLedgerFiles, fmt.Errorf("observe: read ledger: %w", err))
