@@ -196,3 +196,28 @@ func (l *Ledger) FinishFile(ctx context.Context, id int64, o FileOutcome, queues
 	}
 	return results, nil
 }
+
+// RecentFiles returns the latest n files, newest first.
+func (l *Ledger) RecentFiles(ctx context.Context, n int) ([]FileRecord, error) {
+	st, err := l.prepared(ctx, `SELECT `+fileColumns+` FROM files ORDER BY id DESC LIMIT ?`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: recent files: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: recent files: %w", err)
+	}
+	defer rows.Close()
+	var out []FileRecord
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: recent files: %w", err)
+		}
+		out = append(out, *f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: recent files: %w", err)
+	}
+	return out, nil
+}

@@ -591,3 +591,18 @@ func TestPrune(t *testing.T) {
 		t.Errorf("Prunable after Prune = %v, want none", ids)
 	}
 }
+
+func TestRecentFiles(t *testing.T) {
+	l := open(t, t.TempDir())
+	var ids []int64
+	for _, n := range []string{"a.csv", "b.csv", "c.csv"} {
+		ids = append(ids, claim(t, l, n))
+	}
+	got, err := l.RecentFiles(t.Context(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != ids[2] || got[1].ID != ids[1] || got[0].Name != "c.csv" {
+		t.Errorf("RecentFiles(2) = %+v, want c.csv then b.csv", got)
+	}
+}

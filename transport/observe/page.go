@@ -3,7 +3,6 @@ package observe
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"html/template"
 	"io"
 	"net/http"
@@ -87,7 +86,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		files, err := s.recentFiles(ctx, st)
+		files, err := s.recentFiles(ctx)
 		if err != nil {
 			d.FilesErr = err.Error()
 		}
@@ -112,42 +111,15 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // recentFiles reads the latest RecentFiles files from the ledger, newest
-// first. The ledger has no listing query yet, so the files are read by
-// id: ids (INTEGER PRIMARY KEY) count up from 1 and the ledger deletes no
-// file row (Ledger.Prune empties old deliveries' payloads and marks their
-// files pruned, but keeps the rows), so the newest id is the number of
-// files, and a few past it may have been claimed since the count was
-// taken (st may be up to CacheTTL old: those are read until the first
-// missing id).
-// TODO: use a ledger listing query once transport/ledger has one. Until
-// then, if the ledger ever deletes file rows, the count falls below the
-// newest id and files past the first missing id above it are not shown.
-func (s *Server) recentFiles(ctx context.Context, st *relay.Status) ([]fileRow, error) {
-	total := 0
-	for _, n := range st.Files {
-		total += n
+// first.
+func (s *Server) recentFiles(ctx context.Context) ([]fileRow, error) {
+	files, err := s.cfg.Ledger.RecentFiles(ctx, RecentFiles)
+	if err != nil {
+		return nil, err
 	}
-	var out []fileRow
-	top := int64(total)
-	for id := top + 1; ; id++ { // claimed since the count
-		f, err := s.cfg.Ledger.File(ctx, id)
-		if err != nil {
-			break
-		}
-		out = append([]fileRow{s.row(f)}, out...)
-	}
-	if len(out) > RecentFiles {
-		out = out[:RecentFiles] // many claimed since the count
-	}
-	for id := top; id > 0 && len(out) < RecentFiles; id-- {
-		f, err := s.cfg.Ledger.File(ctx, id)
-		if errors.Is(err, ledger.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, s.row(f))
+	out := make([]fileRow, len(files))
+	for i := range files {
+		out[i] = s.row(&files[i])
 	}
 	return out, nil
 }
