@@ -49,13 +49,18 @@ space).`,
 				return err
 			}
 			defer l.Close()
-			r, err := relay.Prune(c.Context, l, dir, time.Now().Add(-age), c.Bool("dry-run"))
-			if err != nil {
-				return err
-			}
+			before := time.Now().Add(-age)
 			if c.Bool("dry-run") {
+				r, err := relay.PrunePlan(c.Context, l, dir, before)
+				if err != nil {
+					return err
+				}
 				fmt.Fprintf(c.App.Writer, "would prune %d files and %d already-processed reports\n", len(r.Files), r.Skipped)
 				return nil
+			}
+			r, err := relay.Prune(c.Context, l, dir, before)
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(c.App.Writer, "pruned %d files (%d record payloads) and %d already-processed reports\n", len(r.Files), r.Payloads, r.Skipped)
 			return nil

@@ -13,7 +13,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 )
 
-// PruneReport says what Prune did (or, dry, would do).
+// PruneReport says what Prune did (or PrunePlan would do).
 type PruneReport struct {
 	// Files are the finished files whose outputs in FilesDir were
 	// removed and whose delivered records' payloads were emptied.
@@ -25,31 +25,26 @@ type PruneReport struct {
 	Skipped int
 }
 
+// PrunePlan counts what Prune would do with the same arguments, changing
+// nothing.
+func PrunePlan(ctx context.Context, l *ledger.Ledger, stateDir string, before time.Time) (PruneReport, error) {
+	ids, old, err := prunable(ctx, l, stateDir, before)
+	return PruneReport{Files: ids, Skipped: len(old)}, err
+}
+
 // Prune keeps a long-running hub's state folder from growing without end.
 // For files finished before before with nothing left to deliver (and
-// nothing rejected, which may be retried), it
-// empties the payloads of their delivered records in the ledger (keeping
-// what recognises them again: content hashes and idempotency keys) and
-// removes their outputs from <state>/files/<id>/; it also removes the
-// "already processed" reports older than before. Reports archived beside
-// the inputs stay (they are hard links or copies). With dry set it only
-// counts the files. It is safe while the hub runs.
-func Prune(ctx context.Context, l *ledger.Ledger, stateDir string, before time.Time, dry bool) (PruneReport, error) {
+// nothing rejected, which may be retried), it empties the payloads of
+// their delivered records in the ledger (keeping what recognises them
+// again: content hashes and idempotency keys) and removes their outputs
+// from <state>/files/<id>/; it also removes the "already processed"
+// reports older than before. Reports archived beside the inputs stay
+// (they are hard links or copies). It is safe while the hub runs.
+func Prune(ctx context.Context, l *ledger.Ledger, stateDir string, before time.Time) (PruneReport, error) {
 	var r PruneReport
-	ids, err := l.Prunable(ctx, before)
+	ids, oldSkipped, err := prunable(ctx, l, stateDir, before)
 	if err != nil {
 		return r, err
-	}
-	skipped, _ := filepath.Glob(filepath.Join(stateDir, SkippedDir, "*"))
-	var oldSkipped []string
-	for _, d := range skipped {
-		if fi, err := os.Stat(d); err == nil && fi.ModTime().Before(before) {
-			oldSkipped = append(oldSkipped, d)
-		}
-	}
-	if dry {
-		r.Files, r.Skipped = ids, len(oldSkipped)
-		return r, nil
 	}
 	// The ledger first: only the outputs of files it has pruned go, so a
 	// file delivery requeued meanwhile keeps its records file. The
@@ -73,6 +68,23 @@ func Prune(ctx context.Context, l *ledger.Ledger, stateDir string, before time.T
 		return r, fmt.Errorf("relay: prune: %w", err)
 	}
 	return r, nil
+}
+
+// prunable returns the files and "already processed" report folders to
+// prune.
+func prunable(ctx context.Context, l *ledger.Ledger, stateDir string, before time.Time) ([]int64, []string, error) {
+	ids, err := l.Prunable(ctx, before)
+	if err != nil {
+		return nil, nil, err
+	}
+	skipped, _ := filepath.Glob(filepath.Join(stateDir, SkippedDir, "*"))
+	var old []string
+	for _, d := range skipped {
+		if fi, err := os.Stat(d); err == nil && fi.ModTime().Before(before) {
+			old = append(old, d)
+		}
+	}
+	return ids, old, nil
 }
 
 // prunedLeftovers returns the ids of file folders still in FilesDir whose

@@ -69,14 +69,14 @@ func TestPruneRemovesOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dry, err := relay.Prune(ctx, l, state, time.Now().Add(time.Minute), true)
+	dry, err := relay.PrunePlan(ctx, l, state, time.Now().Add(time.Minute))
 	if err != nil || len(dry.Files) != 1 || dry.Files[0] != done {
 		t.Fatalf("dry run: %+v, %v; want only a.csv", dry, err)
 	}
 	if !exists(folder(done)) {
 		t.Fatal("the dry run removed a folder")
 	}
-	r, err := relay.Prune(ctx, l, state, time.Now().Add(time.Minute), false)
+	r, err := relay.Prune(ctx, l, state, time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
