@@ -704,6 +704,8 @@ var fieldSynonyms = map[record.ID][]synonym{
 	record.PrivateProfessionalServices: syn("private practice", "private professional services", "private work", "pps", "private"),
 	record.FeePayingServices:           syn("fee paying", "fee paying services", "fps", "fee paying work", "category 2 work"),
 	record.UnpredictableOnCall:         syn("unpredictable on call", "unpredictable", "unpredictable emergency work", "on call unpredictable", "unpredictable emergency"),
+	record.Surname:                     syn("surname", "last name", "family name", "lastname"),
+	record.Forenames:                   syn("forenames", "forename", "first name", "first names", "given name", "given names", "firstname", "christian name"),
 }
 
 // tokenAliases spells abbreviations out, so that names compare by meaning.

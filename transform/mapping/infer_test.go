@@ -122,9 +122,9 @@ func TestInferSamples(t *testing.T) {
 }
 
 func TestInferSynonyms(t *testing.T) {
-	csv := "Emp No,Asg Number,Effective From,Total Contracted PAs,DCC PAs,Supporting Professional Activities,On-call rota,Cat,Supplement (%),Theatre - emergency,Private work,Notes\n" +
-		"10000001,10000001-2,13/04/2026,10,7.5,2.5,1 in 4,Cat A,8,1,0,locum cover\n" +
-		"10000002,10000002,02/05/2026,10,7.5,2.5,,,,0,0,\n"
+	csv := "Emp No,Asg Number,Effective From,Total Contracted PAs,DCC PAs,Supporting Professional Activities,On-call rota,Cat,Supplement (%),Theatre - emergency,Private work,Last Name,First Name,Notes\n" +
+		"10000001,10000001-2,13/04/2026,10,7.5,2.5,1 in 4,Cat A,8,1,0,Testperson,Alex,locum cover\n" +
+		"10000002,10000002,02/05/2026,10,7.5,2.5,,,,0,0,Testname,Jo,\n"
 	d, y, _ := inferAndCheck(t, "synonyms.csv", []byte(csv))
 	for f, src := range map[string]string{
 		"employee_number":               "Emp No",
@@ -138,6 +138,8 @@ func TestInferSynonyms(t *testing.T) {
 		"on_call_supplement_pct":        "Supplement (%)",
 		"theatre_non_elective":          "Theatre - emergency",
 		"private_professional_services": "Private work",
+		"surname":                       "Last Name",
+		"forenames":                     "First Name",
 	} {
 		got := field(d, f)
 		if got == nil || got.Source != src {
