@@ -12,9 +12,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nhs-esr/jobplan-hub/internal/filewatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 )
 
@@ -63,8 +65,8 @@ func runCommand() *cli.Command {
 		Usage: "run the hub: watch every source in a hub file and deliver to its destinations",
 		Description: `Runs until SIGINT or SIGTERM; files in flight are finished (or left claimed,
 to be processed again on the next start) and the ledger is closed cleanly.
-SIGHUP reloads the hub file: a file with problems is reported and the
-running configuration is kept. See README.md "## Hub" for the file.`,
+SIGHUP, or saving the hub file, reloads it: a file with problems is
+reported and the running configuration is kept. See README.md "## Hub" for the file.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` (YAML)", Required: true},
 			&cli.StringFlag{Name: "state", Usage: "state `DIR` (overrides state_dir)"},
@@ -96,19 +98,25 @@ running configuration is kept. See README.md "## Hub" for the file.`,
 			if err != nil {
 				return usageError(c, err.Error())
 			}
-			return serve(c.Context, cfg, load, lc, log, prog)
+			return serve(c.Context, cfg, load, file, lc, log, prog)
 		},
 	}
 }
 
+// configQuiet is how long the hub file must stay unchanged after a write
+// before it is read again.
+const configQuiet = 500 * time.Millisecond
+
 // hubGCPercent is the hub's GOGC unless the environment sets one.
 const hubGCPercent = 400
 
-// serve runs the hub until a signal stops it. With reload set, SIGHUP
-// re-reads the configuration and, if it is sound, restarts the hub with
-// it; the ledger stays open throughout, and so does the HTTP server of lc
-// (a reload does not move it). prog, if not nil, is kept up to date.
-func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), lc listenConfig, log *slog.Logger, prog *hubProgress) error {
+// serve runs the hub until a signal stops it. With reload set, SIGHUP, or
+// a change to the content of configFile, re-reads the configuration and,
+// if it is sound, restarts the hub with it; the ledger stays open
+// throughout, and so does the HTTP server of lc (a reload does not move
+// it). prog, if not nil, is kept up to date.
+func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), configFile string,
+	lc listenConfig, log *slog.Logger, prog *hubProgress) error {
 	// The hub's live heap is small and each file allocates buffers of its
 	// own, so the default GOGC would collect every few files. The soft
 	// memory limit set in main still bounds the heap.
@@ -121,6 +129,25 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 	if reload != nil {
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
+	}
+	if reload != nil && configFile != "" {
+		// A saved hub file counts as a SIGHUP.
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			err := filewatch.Watch(wctx, configFile, configQuiet, func() {
+				log.Info("the hub file changed", "file", configFile)
+				select {
+				case hup <- syscall.SIGHUP:
+				default: // a reload is already due
+				}
+			})
+			if err != nil {
+				log.Warn("not watching the hub file for changes; reload with SIGHUP", "err", err)
+			}
+		}()
+		defer func() { cancel(); <-done }()
 	}
 
 	unlock, err := lockStateDir(cfg.StateDir)
@@ -266,7 +293,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			if err != nil {
 				return usageError(c, err.Error())
 			}
-			return serve(c.Context, cfg, nil, lc, log, prog)
+			return serve(c.Context, cfg, nil, "", lc, log, prog)
 		},
 	}
 }

@@ -100,7 +100,8 @@ sources:
 	// A sound file is applied: now *.txt files are taken.
 	writeFile(t, hubFile, config("*.txt", ""))
 	hub.cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "the new config to start", func() bool { return strings.Count(log.String(), "hub started") == 2 })
+	// (Saving the file reloads it too; the signal may restart it again.)
+	eventually(t, "the new config to start", func() bool { return strings.Count(log.String(), "hub started") >= 2 })
 	writeFile(t, filepath.Join(drop, "b.txt"), strings.Replace(string(sample), "20000001,20000001", "20000101,20000101", 1))
 	eventually(t, "b.txt archived under the new config", archived("b.txt"))
 
@@ -152,6 +153,45 @@ func TestWatchRefusesBadSources(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunReloadsWhenTheHubFileChanges: saving the hub file is enough; no
+// signal is sent.
+func TestRunReloadsWhenTheHubFileChanges(t *testing.T) {
+	bin, root, drop := hubDirs(t)
+	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
+	hubFile := filepath.Join(root, "hub.yaml")
+	config := func(pattern string) string {
+		return fmt.Sprintf(`state_dir: state
+sources:
+  - name: drop
+    type: local
+    dir: drop
+    pattern: %q
+    settle_time: 30ms
+    rescan_interval: 100ms
+    mapping: %s
+    destinations: [box]
+destinations:
+  - name: box
+    type: outbox
+    dir: outbox
+`, pattern, mappingFile)
+	}
+	writeFile(t, hubFile, config("*.csv"))
+	log := &syncBuffer{}
+	hub := startHub(t, bin, log, "run", "--listen", "", "--config", hubFile)
+	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	writeFile(t, hubFile, config("*.txt"))
+	eventually(t, "the saved file to be applied", func() bool {
+		s := log.String()
+		return strings.Contains(s, "the hub file changed") && strings.Count(s, "hub started") == 2
+	})
+	writeFile(t, filepath.Join(drop, "b.txt"), string(mustRead(t, "../../samples/sard-wide/jobplans-2026-04.csv")))
+	eventually(t, "b.txt archived under the saved config", func() bool {
+		return exists(filepath.Join(drop, localdir.ArchiveDir, "b.txt"))
+	})
+	hub.stop(t, syscall.SIGTERM, 0)
 }
 
 // hubDirs builds the binary and makes a root folder with an empty drop
