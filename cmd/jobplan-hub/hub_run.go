@@ -10,7 +10,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -65,8 +67,9 @@ func runCommand() *cli.Command {
 		Usage: "run the hub: watch every source in a hub file and deliver to its destinations",
 		Description: `Runs until SIGINT or SIGTERM; files in flight are finished (or left claimed,
 to be processed again on the next start) and the ledger is closed cleanly.
-SIGHUP, or saving the hub file, reloads it: a file with problems is
-reported and the running configuration is kept. See README.md "## Hub" for the file.`,
+SIGHUP, or saving the hub file or a mapping or staff extract it names,
+reloads them: a file with problems is reported and the running
+configuration is kept. See README.md "## Hub" for the file.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` (YAML)", Required: true},
 			&cli.StringFlag{Name: "state", Usage: "state `DIR` (overrides state_dir)"},
@@ -111,10 +114,11 @@ const configQuiet = 500 * time.Millisecond
 const hubGCPercent = 400
 
 // serve runs the hub until a signal stops it. With reload set, SIGHUP, or
-// a change to the content of configFile, re-reads the configuration and,
-// if it is sound, restarts the hub with it; the ledger stays open
-// throughout, and so does the HTTP server of lc (a reload does not move
-// it). prog, if not nil, is kept up to date.
+// a change to the content of configFile or of a mapping or staff extract
+// it names, re-reads the configuration and, if it is sound, restarts the
+// hub with it; the ledger stays open throughout, and so does the HTTP
+// server of lc (a reload does not move it). prog, if not nil, is kept up
+// to date.
 func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), configFile string,
 	lc listenConfig, log *slog.Logger, prog *hubProgress) error {
 	// The hub's live heap is small and each file allocates buffers of its
@@ -130,26 +134,6 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 	}
-	if reload != nil && configFile != "" {
-		// A saved hub file counts as a SIGHUP.
-		wctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			err := filewatch.Watch(wctx, configFile, configQuiet, func() {
-				log.Info("the hub file changed", "file", configFile)
-				select {
-				case hup <- syscall.SIGHUP:
-				default: // a reload is already due
-				}
-			})
-			if err != nil {
-				log.Warn("not watching the hub file for changes; reload with SIGHUP", "err", err)
-			}
-		}()
-		defer func() { cancel(); <-done }()
-	}
-
 	unlock, err := lockStateDir(cfg.StateDir)
 	if err != nil {
 		return err
@@ -193,8 +177,13 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- hub.Run(runCtx) }()
+		stopWatching := func() {}
+		if reload != nil {
+			stopWatching = watchFiles(ctx, reloadFiles(configFile, cfg), hup, log)
+		}
 
 		next, err := waitForReload(ctx, done, hup, cfg, reload, log)
+		stopWatching()
 		cancel()
 		if next == nil {
 			release()
@@ -215,6 +204,52 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		release()
 		cfg, previous = next, cfg
 	}
+}
+
+// reloadFiles are the files whose change reloads the hub: the hub file
+// (if any), and every mapping, staff extract and staff-extract
+// configuration it names.
+func reloadFiles(configFile string, cfg *hubConfig) []string {
+	var files []string
+	add := func(f string) {
+		if f != "" && !slices.Contains(files, f) {
+			files = append(files, f)
+		}
+	}
+	add(configFile)
+	for _, src := range cfg.Sources {
+		add(src.Mapping)
+		add(src.Staff)
+		if ext := strings.ToLower(filepath.Ext(src.StaffFormat)); ext == ".yaml" || ext == ".yml" {
+			add(src.StaffFormat)
+		}
+	}
+	return files
+}
+
+// watchFiles sends on hup (without blocking: one pending reload is
+// enough) whenever one of files changes, until the returned stop is
+// called; stop waits for the watchers to exit.
+func watchFiles(ctx context.Context, files []string, hup chan<- os.Signal, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := filewatch.Watch(ctx, f, configQuiet, func() {
+				log.Info("a configuration file changed; reloading", "file", f)
+				select {
+				case hup <- syscall.SIGHUP:
+				default:
+				}
+			})
+			if err != nil {
+				log.Warn("not watching a configuration file for changes; reload with SIGHUP", "file", f, "err", err)
+			}
+		}()
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // waitForReload waits until the hub stops (returning its error and a nil
@@ -293,7 +328,9 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			if err != nil {
 				return usageError(c, err.Error())
 			}
-			return serve(c.Context, cfg, nil, "", lc, log, prog)
+			// Saving the mapping or staff extract (or SIGHUP) reloads them.
+			reload := func() (*hubConfig, error) { return watchConfig(c) }
+			return serve(c.Context, cfg, reload, "", lc, log, prog)
 		},
 	}
 }

@@ -185,7 +185,7 @@ destinations:
 	writeFile(t, hubFile, config("*.txt"))
 	eventually(t, "the saved file to be applied", func() bool {
 		s := log.String()
-		return strings.Contains(s, "the hub file changed") && strings.Count(s, "hub started") == 2
+		return strings.Contains(s, "a configuration file changed") && strings.Count(s, "hub started") == 2
 	})
 	writeFile(t, filepath.Join(drop, "b.txt"), string(mustRead(t, "../../samples/sard-wide/jobplans-2026-04.csv")))
 	eventually(t, "b.txt archived under the saved config", func() bool {
@@ -265,4 +265,32 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestWatchReloadsANewStaffExtract: a trust replaces its staff extract
+// (a daily export); the hub loads the new one without a restart.
+func TestWatchReloadsANewStaffExtract(t *testing.T) {
+	bin, root, drop := hubDirs(t)
+	staff := filepath.Join(root, "staff.csv")
+	extract := mustRead(t, "../../samples/reference/input/staff.csv")
+	writeFile(t, staff, string(extract))
+	format, _ := filepath.Abs("../../samples/reference/input/staff-extract.yaml")
+	log := &syncBuffer{}
+	hub := startHub(t, bin, log, "watch", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
+		"--staff", staff, "--staff-format", format,
+		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)
+	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	// Tomorrow's extract, saved the way export jobs do: a new file renamed
+	// over the old one.
+	tmp := staff + ".new"
+	writeFile(t, tmp, string(extract)+"\n")
+	if err := os.Rename(tmp, staff); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new extract to be loaded", func() bool {
+		s := log.String()
+		return strings.Contains(s, "a configuration file changed") && strings.Count(s, "staff extract loaded") == 2 &&
+			strings.Count(s, "hub started") == 2
+	})
+	hub.stop(t, syscall.SIGTERM, 0)
 }
