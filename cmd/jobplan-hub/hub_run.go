@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/signal"
@@ -12,7 +13,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -106,9 +106,15 @@ configuration is kept. See README.md "## Hub" for the file.`,
 	}
 }
 
-// configQuiet is how long the hub file must stay unchanged after a write
-// before it is read again.
-const configQuiet = 500 * time.Millisecond
+// How configuration files are watched: a changed file is read again once
+// it has been left alone for configQuiet (as long as a source's default
+// settle time: an export job may pause while writing a staff extract),
+// and the files are looked at every configRecheck without an event too
+// (network mounts, replaced folders).
+const (
+	configQuiet   = 2 * time.Second
+	configRecheck = 30 * time.Second
+)
 
 // hubGCPercent is the hub's GOGC unless the environment sets one.
 const hubGCPercent = 400
@@ -160,6 +166,14 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		defer func() { cancel(); <-done }()
 	}
 
+	// changed carries a configuration file whose content changed; one
+	// pending reload is enough.
+	changed := make(chan string, 1)
+	// sums is the content the running configuration was loaded from.
+	var sums map[string]filewatch.Sum
+	if reload != nil {
+		sums = filewatch.SumsOf(reloadFiles(configFile, cfg))
+	}
 	var previous *hubConfig // the configuration to fall back to
 	for {
 		if prog != nil {
@@ -174,15 +188,19 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 			cfg, previous = previous, nil
 			continue
 		}
+		stopWatching := func() {}
+		if reload != nil {
+			select {
+			case <-changed: // seen by the last watcher, and read since
+			default:
+			}
+			stopWatching = watchConfigFiles(ctx, sums, changed, log)
+		}
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- hub.Run(runCtx) }()
-		stopWatching := func() {}
-		if reload != nil {
-			stopWatching = watchFiles(ctx, reloadFiles(configFile, cfg), hup, log)
-		}
 
-		next, err := waitForReload(ctx, done, hup, cfg, reload, log)
+		next, nextSums, err := waitForReload(ctx, done, hup, changed, cfg, reload, configFile, sums, log)
 		stopWatching()
 		cancel()
 		if next == nil {
@@ -203,6 +221,7 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		}
 		release()
 		cfg, previous = next, cfg
+		sums = nextSums
 	}
 }
 
@@ -227,55 +246,74 @@ func reloadFiles(configFile string, cfg *hubConfig) []string {
 	return files
 }
 
-// watchFiles sends on hup (without blocking: one pending reload is
-// enough) whenever one of files changes, until the returned stop is
-// called; stop waits for the watchers to exit.
-func watchFiles(ctx context.Context, files []string, hup chan<- os.Signal, log *slog.Logger) (stop func()) {
+// watchConfigFiles watches the files of sums (each with the content the
+// running configuration was read from) and sends each one that changes on
+// changed, without waiting: one pending reload is enough. The returned
+// stop waits for the watcher to exit.
+func watchConfigFiles(ctx context.Context, sums map[string]filewatch.Sum, changed chan<- string, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, f := range files {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := filewatch.Watch(ctx, f, configQuiet, func() {
-				log.Info("a configuration file changed; reloading", "file", f)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := filewatch.Watch(ctx, sums, filewatch.Options{
+			Quiet:   configQuiet,
+			Recheck: configRecheck,
+			Changed: func(path string) {
 				select {
-				case hup <- syscall.SIGHUP:
+				case changed <- path:
 				default:
 				}
-			})
-			if err != nil {
-				log.Warn("not watching a configuration file for changes; reload with SIGHUP", "file", f, "err", err)
-			}
-		}()
-	}
-	return func() { cancel(); wg.Wait() }
+			},
+			Error: func(err error) { log.Warn("watching configuration files", "err", err) },
+		})
+		if err != nil {
+			log.Warn("not watching the configuration files for changes; reload with SIGHUP", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // waitForReload waits until the hub stops (returning its error and a nil
-// config) or a SIGHUP brings a sound new configuration (returned).
-func waitForReload(ctx context.Context, done <-chan error, hup <-chan os.Signal, cfg *hubConfig,
-	reload func() (*hubConfig, error), log *slog.Logger) (*hubConfig, error) {
+// config), or SIGHUP or a changed file brings a sound new configuration,
+// which it returns with the content of its files. The files are hashed
+// before they are read again, so that a save made meanwhile is seen as a
+// change by the next watch rather than lost.
+func waitForReload(ctx context.Context, done <-chan error, hup <-chan os.Signal, changed <-chan string, cfg *hubConfig,
+	reload func() (*hubConfig, error), configFile string, sums map[string]filewatch.Sum, log *slog.Logger) (*hubConfig, map[string]filewatch.Sum, error) {
 	for {
+		var why []any
 		select {
 		case err := <-done:
-			return nil, err
+			return nil, nil, err
 		case <-hup:
-			if ctx.Err() != nil {
-				continue
-			}
-			next, err := reload()
-			if err != nil {
-				log.Error("reload: the hub file has problems; keeping the running configuration", "problems", err.Error())
-				continue
-			}
-			if next.StateDir != cfg.StateDir {
-				log.Error("reload: state_dir cannot change while running; keeping the running configuration",
-					"running", cfg.StateDir, "new", next.StateDir)
-				continue
-			}
-			return next, nil
+			why = []any{"cause", "SIGHUP"}
+		case f := <-changed:
+			why = []any{"cause", "file changed", "file", f}
 		}
+		if ctx.Err() != nil {
+			continue
+		}
+		log.Info("reading the configuration again", why...)
+		before := filewatch.SumsOf(slices.Collect(maps.Keys(sums)))
+		next, err := reload()
+		if err != nil {
+			log.Error("reload: the configuration has problems; keeping the running one", append(why, "problems", err.Error())...)
+			continue
+		}
+		if next.StateDir != cfg.StateDir {
+			log.Error("reload: state_dir cannot change while running; keeping the running configuration",
+				"running", cfg.StateDir, "new", next.StateDir)
+			continue
+		}
+		nextSums := make(map[string]filewatch.Sum)
+		for _, f := range reloadFiles(configFile, next) {
+			if s, ok := before[f]; ok {
+				nextSums[f] = s
+			} else {
+				nextSums[f] = filewatch.SumOf(f) // new to this configuration
+			}
+		}
+		return next, nextSums, nil
 	}
 }
 

@@ -91,7 +91,7 @@ sources:
 	writeFile(t, hubFile, config("*.csv", "unexpected: true\n"))
 	hub.cmd.Process.Signal(syscall.SIGHUP)
 	eventually(t, "the reload to be refused", func() bool {
-		return strings.Contains(log.String(), "keeping the running configuration") &&
+		return strings.Contains(log.String(), "keeping the running one") &&
 			strings.Contains(log.String(), `unknown key \"unexpected\"`)
 	})
 	writeFile(t, filepath.Join(drop, "a.csv"), string(sample))
@@ -185,7 +185,7 @@ destinations:
 	writeFile(t, hubFile, config("*.txt"))
 	eventually(t, "the saved file to be applied", func() bool {
 		s := log.String()
-		return strings.Contains(s, "a configuration file changed") && strings.Count(s, "hub started") == 2
+		return strings.Contains(s, `cause="file changed"`) && strings.Count(s, "hub started") == 2
 	})
 	writeFile(t, filepath.Join(drop, "b.txt"), string(mustRead(t, "../../samples/sard-wide/jobplans-2026-04.csv")))
 	eventually(t, "b.txt archived under the saved config", func() bool {
@@ -267,6 +267,25 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
+// TestWatchReloadsOnSIGHUP: a signal alone, with no file changed,
+// reloads.
+func TestWatchReloadsOnSIGHUP(t *testing.T) {
+	bin, root, drop := hubDirs(t)
+	log := &syncBuffer{}
+	hub := startHub(t, bin, log, "watch", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
+		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), drop)
+	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	hub.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "the reload", func() bool {
+		s := log.String()
+		return strings.Contains(s, "cause=SIGHUP") && strings.Count(s, "hub started") == 2
+	})
+	if strings.Contains(log.String(), "file changed") {
+		t.Errorf("a file change was seen, but none was made:\n%s", log.String())
+	}
+	hub.stop(t, syscall.SIGTERM, 0)
+}
+
 // TestWatchReloadsANewStaffExtract: a trust replaces its staff extract
 // (a daily export); the hub loads the new one without a restart.
 func TestWatchReloadsANewStaffExtract(t *testing.T) {
@@ -289,7 +308,7 @@ func TestWatchReloadsANewStaffExtract(t *testing.T) {
 	}
 	eventually(t, "the new extract to be loaded", func() bool {
 		s := log.String()
-		return strings.Contains(s, "a configuration file changed") && strings.Count(s, "staff extract loaded") == 2 &&
+		return strings.Contains(s, `cause="file changed"`) && strings.Count(s, "staff extract loaded") == 2 &&
 			strings.Count(s, "hub started") == 2
 	})
 	hub.stop(t, syscall.SIGTERM, 0)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func names(t *testing.T, dir string) []string {
@@ -93,24 +94,37 @@ func TestRemoveStale(t *testing.T) {
 	}
 }
 
-// TestDirSyncer: many goroutines asking at once are all served, by fewer
-// syncs than requests, and a missing directory's error reaches them.
+// TestDirSyncer: requests made while a sync is running share the next
+// one, and a missing directory's error reaches them.
 func TestDirSyncer(t *testing.T) {
 	s := NewDirSyncer(t.TempDir())
-	const n = 50
+	s.syncing <- struct{}{} // a sync "in progress"
+	const n = 20
 	errs := make(chan error, n)
 	for range n {
 		go func() { errs <- s.Sync() }()
 	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.mu.Lock()
+		queued := len(s.waiting)
+		s.mu.Unlock()
+		if queued == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests queued", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	<-s.syncing
 	for range n {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	if s.syncs < 1 || s.syncs > n {
-		t.Errorf("%d syncs for %d requests", s.syncs, n)
+	if s.syncs != 1 {
+		t.Errorf("%d syncs served %d requests queued together, want 1", s.syncs, n)
 	}
-	t.Logf("%d syncs served %d concurrent requests", s.syncs, n)
 	if err := NewDirSyncer(filepath.Join(t.TempDir(), "missing")).Sync(); err == nil {
 		t.Error("syncing a missing directory succeeded")
 	}

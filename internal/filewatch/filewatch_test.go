@@ -6,97 +6,180 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestWatch: writing new content and renaming a new file over the old one
-// are changes; rewriting the same content is not.
-func TestWatch(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "hub.yaml")
-	if err := os.WriteFile(path, []byte("a"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var changes atomic.Int32
-	var mu sync.Mutex
-	var seenContent []string // what the file held at each change
+// watcher runs Watch over paths (baseline: their content now) and records
+// what it reports and how many looks it has taken.
+type watcher struct {
+	mu      sync.Mutex
+	changes []string // "path=content" at each change
+	looks   int
+}
+
+func startWatch(t *testing.T, baseline map[string]Sum) *watcher {
+	t.Helper()
+	w := &watcher{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- Watch(ctx, path, 20*time.Millisecond, func() {
-			b, _ := os.ReadFile(path)
-			mu.Lock()
-			seenContent = append(seenContent, string(b))
-			mu.Unlock()
-			changes.Add(1)
+		done <- Watch(ctx, baseline, Options{
+			Quiet:   10 * time.Millisecond,
+			Recheck: 50 * time.Millisecond,
+			Changed: func(p string) {
+				b, _ := os.ReadFile(p)
+				w.mu.Lock()
+				w.changes = append(w.changes, filepath.Base(p)+"="+string(b))
+				w.mu.Unlock()
+			},
+			checked: func() {
+				w.mu.Lock()
+				w.looks++
+				w.mu.Unlock()
+			},
 		})
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
-	waitFor := func(n int32) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for changes.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d changes seen, want %d", changes.Load(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	// The watcher may start after the first write below; keep writing new
-	// content until it is seen.
-	for i := 0; changes.Load() == 0; i++ {
-		if err := os.WriteFile(path, []byte{'b', byte(i)}, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-		if i > 200 {
-			t.Fatal("no change seen")
-		}
-	}
-	seen := changes.Load()
-	tmp := filepath.Join(dir, ".hub.yaml.new")
-	if err := os.WriteFile(tmp, []byte("renamed over"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(seen + 1)
-	// The same content again, then a different file in the folder: no change.
-	if err := os.WriteFile(path, []byte("renamed over"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A last real change, seen after the two above were looked at.
-	if err := os.WriteFile(path, []byte("last"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
+	return w
+}
+
+// waitLooks waits until the watcher has looked at the files n more times.
+func (w *watcher) waitLooks(t *testing.T, n int) {
+	t.Helper()
+	w.mu.Lock()
+	target := w.looks + n
+	w.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		mu.Lock()
-		last := seenContent[len(seenContent)-1]
-		mu.Unlock()
-		if last == "last" {
-			break
+		w.mu.Lock()
+		done := w.looks >= target
+		w.mu.Unlock()
+		if done {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the last change was not seen: %q", seenContent)
+			t.Fatalf("the watcher did not look %d more times", n)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	i := slices.Index(seenContent, "renamed over")
-	if i < 0 || !slices.Equal(seenContent[i:], []string{"renamed over", "last"}) {
-		t.Errorf("changes seen: %q; want the rename, then the last write, and nothing for the same content again", seenContent)
+}
+
+// waitFor waits until the changes are want.
+func (w *watcher) waitFor(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.mu.Lock()
+		got := slices.Clone(w.changes)
+		w.mu.Unlock()
+		if slices.Equal(got, want) {
+			return
+		}
+		if len(got) > len(want) || time.Now().After(deadline) {
+			t.Fatalf("changes %q, want %q", got, want)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangesAreReported: a write in place, a new file renamed over the
+// old one, and a change made before the watch started (against the
+// content the caller loaded) are reported; the same content saved again,
+// and a file deleted and put back as it was, are not.
+func TestChangesAreReported(t *testing.T) {
+	dir := t.TempDir()
+	hub, mapping := filepath.Join(dir, "hub.yaml"), filepath.Join(dir, "m.yaml")
+	write(t, hub, "a")
+	write(t, mapping, "m1")
+	baseline := SumsOf([]string{hub, mapping})
+	write(t, mapping, "m2") // saved after loading, before watching
+	w := startWatch(t, baseline)
+	w.waitFor(t, "m.yaml=m2")
+
+	write(t, hub, "b")
+	w.waitFor(t, "m.yaml=m2", "hub.yaml=b")
+
+	write(t, hub+".new", "c")
+	if err := os.Rename(hub+".new", hub); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, "m.yaml=m2", "hub.yaml=b", "hub.yaml=c")
+
+	write(t, hub, "c") // same content
+	if err := os.Remove(mapping); err != nil {
+		t.Fatal(err)
+	}
+	w.waitLooks(t, 3)
+	write(t, mapping, "m2") // back as it was
+	w.waitLooks(t, 3)
+	w.waitFor(t, "m.yaml=m2", "hub.yaml=b", "hub.yaml=c")
+}
+
+// TestSymlinkSwap: Kubernetes mounts a ConfigMap as hub.yaml ->
+// ..data/hub.yaml and updates it by pointing ..data at a new folder.
+func TestSymlinkSwap(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"v1", "v2"} {
+		if err := os.Mkdir(filepath.Join(dir, v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, v, "hub.yaml"), v)
+	}
+	if err := os.Symlink("v1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	hub := filepath.Join(dir, "hub.yaml")
+	if err := os.Symlink(filepath.Join("..data", "hub.yaml"), hub); err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, SumsOf([]string{hub}))
+	w.waitLooks(t, 1)
+	if err := os.Symlink("v2", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, "hub.yaml=v2")
+}
+
+// TestFolderReplaced: the folder holding the file is replaced by another
+// (its watch goes with it); the change is still found.
+func TestFolderReplaced(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "mappings")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := filepath.Join(dir, "m.yaml")
+	write(t, m, "old")
+	w := startWatch(t, SumsOf([]string{m}))
+	w.waitLooks(t, 1)
+	next := filepath.Join(root, "mappings.new")
+	if err := os.Mkdir(next, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(next, "m.yaml"), "new")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, dir); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, "m.yaml=new")
+	write(t, m, "newer") // watched again after the replacement
+	w.waitFor(t, "m.yaml=new", "m.yaml=newer")
 }

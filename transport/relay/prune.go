@@ -29,7 +29,11 @@ type PruneReport struct {
 // nothing.
 func PrunePlan(ctx context.Context, l *ledger.Ledger, stateDir string, before time.Time) (PruneReport, error) {
 	ids, old, err := prunable(ctx, l, stateDir, before)
-	return PruneReport{Files: ids, Skipped: len(old)}, err
+	if err != nil {
+		return PruneReport{}, err
+	}
+	leftover, err := prunedLeftovers(ctx, l, stateDir)
+	return PruneReport{Files: append(ids, leftover...), Skipped: len(old)}, err
 }
 
 // Prune keeps a long-running hub's state folder from growing without end.

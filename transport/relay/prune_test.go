@@ -70,8 +70,8 @@ func TestPruneRemovesOutputs(t *testing.T) {
 	}
 
 	dry, err := relay.PrunePlan(ctx, l, state, time.Now().Add(time.Minute))
-	if err != nil || len(dry.Files) != 1 || dry.Files[0] != done {
-		t.Fatalf("dry run: %+v, %v; want only a.csv", dry, err)
+	if err != nil || len(dry.Files) != 2 || dry.Files[0] != done || dry.Files[1] != cutShort {
+		t.Fatalf("dry run: %+v, %v; want a.csv, and c.csv's leftover folder", dry, err)
 	}
 	if !exists(folder(done)) {
 		t.Fatal("the dry run removed a folder")
