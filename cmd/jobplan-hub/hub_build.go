@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 
 	"gopkg.in/yaml.v3"
 
@@ -123,9 +125,14 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 	// share them.
 	maps := map[string]*mapping.Mapping{}
 	staff := map[[2]string]transform.PlanChecker{}
-	procs := map[[3]string]*convertProcessor{}
+	procs := map[[4]string]*convertProcessor{}
+	fileDests := map[string]bool{}
+	for _, d := range cfg.Destinations {
+		fileDests[d.Name] = d.Type != destESR
+	}
 	for _, s := range cfg.Sources {
-		key := [3]string{s.Mapping, s.Staff, s.StaffFormat}
+		durable := slices.ContainsFunc(s.Destinations, func(d string) bool { return fileDests[d] })
+		key := [4]string{s.Mapping, s.Staff, s.StaffFormat, strconv.FormatBool(durable)}
 		p := procs[key]
 		if p == nil {
 			m := maps[s.Mapping]
@@ -136,7 +143,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 				}
 				maps[s.Mapping] = m
 			}
-			p = &convertProcessor{m: m}
+			p = &convertProcessor{m: m, recordsDurable: durable}
 			if s.Staff != "" {
 				k, err := staffChecker(s.Staff, s.StaffFormat, staff, log)
 				if err != nil {

@@ -19,6 +19,9 @@ import (
 type convertProcessor struct {
 	m      *mapping.Mapping
 	checks []transform.PlanChecker // staff-record cross-checks, if configured
+	// recordsDurable: a file destination puts the records file, so it must
+	// survive a power cut; otherwise the ledger holds the records.
+	recordsDurable bool
 }
 
 var (
@@ -27,7 +30,7 @@ var (
 )
 
 func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks, SingleSync: true})
+	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks, SingleSync: true, RecordsNotDurable: !p.recordsDurable})
 	if err != nil {
 		return relay.Output{}, err
 	}

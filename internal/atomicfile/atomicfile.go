@@ -21,9 +21,15 @@ const TempSuffix = ".tmp"
 // File is an output being written under a temporary name.
 type File struct {
 	*os.File
-	final string
-	done  bool
+	final  string
+	done   bool
+	noSync bool // see NoSync
 }
+
+// NoSync makes CommitAll publish the file without flushing its content to
+// disk, for a file whose content the caller also keeps durably elsewhere:
+// after a power cut it may be empty or short, never a mix of old and new.
+func (f *File) NoSync() { f.noSync = true }
 
 // Create opens a temporary file beside path. Call Commit to publish it or
 // Abort to discard it; Abort after Commit is a no-op, so `defer f.Abort()`
@@ -84,6 +90,9 @@ func CommitAll(files ...*File) error {
 	for i, f := range files {
 		if f.done {
 			errs[i] = errors.New("atomicfile: already committed or aborted")
+			continue
+		}
+		if f.noSync {
 			continue
 		}
 		wg.Add(1)

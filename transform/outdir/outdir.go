@@ -80,6 +80,10 @@ type Options struct {
 	// missing, so it is for callers that trust the directory only once
 	// they have recorded the result elsewhere (the hub's ledger).
 	SingleSync bool
+	// RecordsNotDurable publishes the records file without flushing it to
+	// disk, for a caller that keeps the records durably itself (the hub's
+	// ledger, when no file destination reads the file).
+	RecordsNotDurable bool
 }
 
 // ConvertFile converts the file at inputPath into dir. The returned error is
@@ -160,6 +164,9 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	var data []*atomicfile.File
 	if ok {
 		res.Report.Outputs.Records = filepath.Base(res.Paths.Records)
+		if opts.RecordsNotDurable {
+			records.NoSync()
+		}
 		data = append(data, records)
 	} else {
 		records.Abort()
