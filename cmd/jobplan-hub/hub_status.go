@@ -136,9 +136,6 @@ func printStatus(w io.Writer, dir string, st *relay.Status) error {
 	fmt.Fprintf(w, "%-*s  pending  retrying  rejected  delivered  duplicate  superseded  next attempt\n", width, "destination")
 	for _, d := range st.Destinations {
 		retrying := fmt.Sprint(d.Retrying)
-		if d.RetryingAtLeast {
-			retrying = ">=" + retrying
-		}
 		next := "-"
 		if d.NextAttemptAt != nil {
 			next = d.NextAttemptAt.Local().Format(time.DateTime)

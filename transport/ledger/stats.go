@@ -141,3 +141,17 @@ func (l *Ledger) FileCounts(ctx context.Context) (map[FileState]int, error) {
 	}
 	return counts, nil
 }
+
+// Retrying counts the destination's pending deliveries that have failed
+// at least once.
+func (l *Ledger) Retrying(ctx context.Context, destination string) (int, error) {
+	st, err := l.prepared(ctx, `SELECT COUNT(*) FROM deliveries WHERE destination = ? AND state = 'pending' AND attempts > 0`)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: retrying for %s: %w", destination, err)
+	}
+	var n int
+	if err := st.QueryRowContext(ctx, destination).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: retrying for %s: %w", destination, err)
+	}
+	return n, nil
+}

@@ -308,7 +308,7 @@ Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{
 <table id="destinations">
 <tr><th>destination</th><th>pending</th><th>retrying</th><th>rejected</th><th>delivered</th><th>duplicate</th><th>superseded</th><th>next attempt</th></tr>
 {{range .Destinations}}<tr data-destination="{{.Name}}">
-<td>{{.Name}}</td><td class="n">{{.Pending}}</td><td class="n">{{if .RetryingAtLeast}}&ge;{{end}}{{.Retrying}}</td>
+<td>{{.Name}}</td><td class="n">{{.Pending}}</td><td class="n">{{.Retrying}}</td>
 <td class="n">{{.Rejected}}</td><td class="n">{{.Delivered}}</td><td class="n">{{.Duplicate}}</td><td class="n">{{.Superseded}}</td>
 <td>{{whenp .NextAttemptAt}}</td>
 </tr>

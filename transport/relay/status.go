@@ -7,10 +7,6 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 )
 
-// statusScanLimit bounds how many pending deliveries Status reads per
-// destination to count the ones being retried.
-const statusScanLimit = 100_000
-
 // Status summarises a hub's ledger for the status command.
 type Status struct {
 	// Files counts input files by state: claimed (in progress, or left by
@@ -28,13 +24,11 @@ type Status struct {
 type DestinationStatus struct {
 	Name string `json:"name"`
 	// Pending deliveries wait for an attempt; Retrying, a subset of them,
-	// have failed at least once. RetryingAtLeast is set when there were
-	// too many pending deliveries to count them all.
-	Pending         int  `json:"pending"`
-	Retrying        int  `json:"retrying"`
-	RetryingAtLeast bool `json:"retrying_at_least,omitempty"`
-	Rejected        int  `json:"rejected"`
-	Delivered       int  `json:"delivered"`
+	// have failed at least once.
+	Pending   int `json:"pending"`
+	Retrying  int `json:"retrying"`
+	Rejected  int `json:"rejected"`
+	Delivered int `json:"delivered"`
 	// Duplicate deliveries were already held by the receiver (409).
 	Duplicate  int `json:"duplicate"`
 	Superseded int `json:"superseded"`
@@ -91,18 +85,9 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 		}
 		if ds.Pending > 0 {
 			s.Idle = false
-			// The ledger counts by state only; a delivery that has failed
-			// has attempts recorded.
-			due, err := l.Due(ctx, d.Destination, time.Now().AddDate(100, 0, 0), statusScanLimit)
-			if err != nil {
+			if ds.Retrying, err = l.Retrying(ctx, d.Destination); err != nil {
 				return nil, err
 			}
-			for _, p := range due {
-				if p.Attempts > 0 {
-					ds.Retrying++
-				}
-			}
-			ds.RetryingAtLeast = len(due) == statusScanLimit && ds.Pending > statusScanLimit
 		}
 		s.Destinations = append(s.Destinations, ds)
 	}
