@@ -40,6 +40,10 @@ type hubConfig struct {
 	// ("" or "off": none); ListenSet says the file gave it.
 	Listen    string
 	ListenSet bool
+	// PruneAfter, if set, makes the hub prune its state folder of files
+	// finished that long ago, at start and every pruneEvery (see
+	// jobplan-hub prune).
+	PruneAfter time.Duration
 	// pos holds the position of each field, for problems found after
 	// decoding ("state_dir", and so on).
 	pos positions
@@ -262,6 +266,17 @@ func (d *decoder) hub(n *yaml.Node, cfg *hubConfig) {
 	d.fields(n, "the hub file", cfg.pos, map[string]func(*yaml.Node){
 		"state_dir": func(v *yaml.Node) { cfg.StateDir = d.path(v) },
 		"listen":    func(v *yaml.Node) { cfg.Listen, cfg.ListenSet = d.str(v), true },
+		"prune_after": func(v *yaml.Node) {
+			age, err := parseAge(d.str(v))
+			switch {
+			case err != nil:
+				d.addf(v, "prune_after: %v", err)
+			case age < minPruneAge:
+				d.addf(v, "prune_after %q: at least %s, so that a file the hub is archiving keeps its reports", v.Value, minPruneAge)
+			default:
+				cfg.PruneAfter = age
+			}
+		},
 		"sources": func(v *yaml.Node) {
 			for _, item := range d.list(v, "sources") {
 				cfg.Sources = append(cfg.Sources, d.source(item))

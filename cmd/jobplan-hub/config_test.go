@@ -71,7 +71,7 @@ func TestConfigCheckAcceptsSoundFile(t *testing.T) {
 	// Without the token variable, the same file has a problem.
 	os.Unsetenv("HUB_TEST_TOKEN")
 	code, _, stderr = runCLI(t, "config", "check", "testdata/hub/good.yaml")
-	if want := "testdata/hub/good.yaml:19:5: destination \"esr\": environment variable HUB_TEST_TOKEN is not set\n"; code != 1 || stderr != want {
+	if want := "testdata/hub/good.yaml:20:5: destination \"esr\": environment variable HUB_TEST_TOKEN is not set\n"; code != 1 || stderr != want {
 		t.Errorf("without the token: exit %d, stderr %q; want 1 and %q", code, stderr, want)
 	}
 }

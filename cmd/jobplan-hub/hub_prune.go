@@ -1,15 +1,44 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
+
+// pruneEvery is how often a hub with prune_after prunes its state folder.
+const pruneEvery = 24 * time.Hour
+
+// pruneLoop prunes the state folder of files finished more than age ago,
+// at once and then every interval, until ctx ends; it returns then.
+func pruneLoop(ctx context.Context, l *ledger.Ledger, stateDir string, age, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		r, err := relay.Prune(ctx, l, stateDir, time.Now().Add(-age))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Error("pruning the state folder", "err", err)
+		case len(r.Files) > 0 || r.Skipped > 0:
+			log.Info("pruned the state folder", "files", len(r.Files), "payloads", r.Payloads, "skipped_reports", r.Skipped, "older_than", age)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // minPruneAge keeps prune away from files the hub has just finished: their
 // reports are linked beside the input only after the ledger marks them.

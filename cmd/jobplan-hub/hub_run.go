@@ -156,6 +156,15 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		return err
 	}
 	defer stopHTTP()
+	if cfg.PruneAfter > 0 {
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pruneLoop(pctx, l, cfg.StateDir, cfg.PruneAfter, pruneEvery, log)
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	if prog != nil {
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -343,6 +352,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			&cli.DurationFlag{Name: "settle-time", Usage: "how long a file must stay unchanged before it is taken (default 2s)"},
 			&cli.DurationFlag{Name: "poll-interval", Usage: "SFTP listing / folder rescan interval (default 10s / 30s)"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "files processed at once"},
+			&cli.StringFlag{Name: "prune-after", Usage: "prune the state folder of files finished `AGE` ago (e.g. 90d), at start and daily; see prune"},
 			&cli.StringFlag{Name: "known-hosts", Usage: "SFTP: known_hosts `FILE` listing the server"},
 			&cli.StringFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it"},
 			&cli.StringFlag{Name: "key-file", Usage: "SFTP: private key `FILE`"},
@@ -400,6 +410,16 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 		return nil, err
 	}
 	cfg := &hubConfig{StateDir: abs(c.String("state")), pos: positions{}}
+	if a := c.String("prune-after"); a != "" {
+		age, err := parseAge(a)
+		if err != nil {
+			return nil, fmt.Errorf("--prune-after: %w", err)
+		}
+		if age < minPruneAge {
+			return nil, fmt.Errorf("--prune-after %s: at least %s, so that a file the hub is archiving keeps its reports", a, minPruneAge)
+		}
+		cfg.PruneAfter = age
+	}
 	src := sourceConfig{
 		Name: "watch", Mapping: abs(c.String("mapping")), Pattern: c.String("pattern"),
 		Staff: abs(c.String("staff")), StaffFormat: staffFormatArg(c.String("staff-format"), abs),

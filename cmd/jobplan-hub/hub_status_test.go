@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -195,4 +197,45 @@ func TestPrune(t *testing.T) {
 			t.Errorf("--older-than %s: exit %d, stderr %q; want a refusal", age, code, stderr)
 		}
 	}
+}
+
+// TestPruneLoop prunes at once, then on every tick, and stops with its
+// context.
+func TestPruneLoop(t *testing.T) {
+	dir, _ := seedLedger(t)
+	for _, name := range []string{"abc-1", "def-2"} {
+		p := filepath.Join(dir, "skipped", name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-48 * time.Hour)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pruneLoop(ctx, l, dir, time.Hour, 10*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	eventually(t, "the first prune", func() bool { return strings.Contains(logs.String(), "skipped_reports=2") })
+	// A report that ages later is pruned by a later tick.
+	late := filepath.Join(dir, "skipped", "ghi-3")
+	if err := os.MkdirAll(late, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(late, old, old); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a later prune", func() bool { return !exists(late) })
+	cancel()
+	<-done
 }
