@@ -120,7 +120,6 @@ type converter struct {
 	inGroup   bool
 	seenKeys  map[uint64]groupSeen // finished groups, to catch non-contiguous rows
 	groupHash uint64
-	jsonBuf   []byte
 	err       error // first output error
 }
 

@@ -14,9 +14,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testscript.RunMain(m, map[string]func() int{
-		"jobplan-hub": func() int { return run(os.Args, os.Stdout, os.Stderr) },
-	}))
+	testscript.Main(m, map[string]func(){
+		"jobplan-hub": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
+	})
 }
 
 // TestScripts runs the command-line scenarios in testdata/script: each

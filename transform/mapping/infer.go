@@ -971,11 +971,7 @@ func isStatusName(s string) bool {
 // amount column instead of category totals.
 func (d *Draft) csvActivities() {
 	h := &activityHint{}
-	var unused []string
-	for _, s := range d.Unused {
-		unused = append(unused, s)
-	}
-	h.fill(unused, d.values)
+	h.fill(slices.Clone(d.Unused), d.values)
 	if h.category == "" || h.amount == "" {
 		return
 	}

@@ -66,11 +66,10 @@ type Outputs struct {
 
 // Writer collects findings while a file is converted.
 type Writer struct {
-	spool   *spool // findings as JSON array elements
-	buf     *bufio.Writer
-	csvw    *csv.Writer
-	n       int
-	scratch []byte
+	spool *spool // findings as JSON array elements
+	buf   *bufio.Writer
+	csvw  *csv.Writer
+	n     int
 }
 
 // CSVHeader is the header row of errors.csv.

@@ -72,9 +72,6 @@ func (c *checker) num(id record.ID) decimal.Dec { return c.p.Num(id) }
 
 var hundredth = decimal.Dec(decimal.Scale / 100)
 
-// noField marks a finding about the plan as a whole.
-const noField = record.NumFields
-
 // Check rounds p's PA values to two places (reporting V22) and reports every
 // schema violation and rule finding through emit.
 func (v *Validator) Check(p *record.JobPlan, emit func(finding.Finding)) {

@@ -111,7 +111,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("httpsink: url: %w", err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("httpsink: url %q: want http(s)://host/...", cfg.URL)
+		return nil, fmt.Errorf("httpsink: url %q: want an http(s)://host/path address", cfg.URL)
 	}
 	if u.Scheme == "http" && cfg.Token != "" && !isLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("httpsink: refusing to send a bearer token over plain http to %s", u.Host)
