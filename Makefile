@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/jobplan-hub
 
-.PHONY: build test test-deps demo bench fuzz golden-update clean
+.PHONY: build test test-deps demo bench fuzz lint golden-update clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/jobplan-hub
@@ -48,6 +48,11 @@ demo: build
 
 # Speed and memory targets live here, never in unit tests: a 1,000,000-row
 # export of layout (a) (about 190 MB) converted end to end.
+# lint: go vet and staticcheck (a pinned version, fetched by the Go proxy).
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
 # The hub's benchmark runs first: it is bound by the disk's cache flushes,
 # and the convert benchmark leaves about a gigabyte being written back.
 bench: build
