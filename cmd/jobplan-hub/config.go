@@ -267,15 +267,12 @@ func (d *decoder) hub(n *yaml.Node, cfg *hubConfig) {
 		"state_dir": func(v *yaml.Node) { cfg.StateDir = d.path(v) },
 		"listen":    func(v *yaml.Node) { cfg.Listen, cfg.ListenSet = d.str(v), true },
 		"prune_after": func(v *yaml.Node) {
-			age, err := parseAge(d.str(v))
-			switch {
-			case err != nil:
-				d.addf(v, "prune_after: %v", err)
-			case age < minPruneAge:
-				d.addf(v, "prune_after %q: at least %s, so that a file the hub is archiving keeps its reports", v.Value, minPruneAge)
-			default:
-				cfg.PruneAfter = age
+			age, err := parsePruneAge(d.str(v))
+			if err != nil {
+				d.addf(v, "prune_after %v", err)
+				return
 			}
+			cfg.PruneAfter = age
 		},
 		"sources": func(v *yaml.Node) {
 			for _, item := range d.list(v, "sources") {

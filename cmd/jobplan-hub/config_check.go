@@ -73,7 +73,7 @@ func checkHubConfig(d *decoder, cfg *hubConfig, deep bool) {
 			mappings[s.Mapping] = true
 			checkMapping(d, s, what)
 		}
-		checkStaff(d, s, what, deep)
+		checkStaff(d, s, what)
 	}
 	// Problems in the hub file first, in file order; then the mappings'.
 	slices.SortStableFunc(d.problems, func(a, b Problem) int {
@@ -294,9 +294,11 @@ func checkESR(d *decoder, c *destConfig, what string, deep bool) {
 	}
 }
 
-// checkStaff checks a source's staff extract settings; deep also reads the
-// extract, so that a trust learns of a bad extract before the hub starts.
-func checkStaff(d *decoder, s *sourceConfig, what string, deep bool) {
+// checkStaff checks a source's staff extract settings and that the
+// extract is there. Reading it (which can take seconds for a large trust)
+// is left to whoever uses it: the hub when it starts, once, and config
+// check through readStaffExtracts.
+func checkStaff(d *decoder, s *sourceConfig, what string) {
 	if s.Staff == "" {
 		if s.StaffFormat != "" {
 			d.addAt(s.pos["staff_format"], "%s: staff_format needs staff", what)
@@ -309,13 +311,28 @@ func checkStaff(d *decoder, s *sourceConfig, what string, deep bool) {
 	}
 	if _, err := os.Stat(s.Staff); err != nil {
 		d.addAt(s.pos["staff"], "%s: staff: %v", what, err)
-		return
 	}
-	if deep {
+}
+
+// readStaffExtracts reads every staff extract cfg names, once each, and
+// reports those that cannot be used at the source that names them.
+func readStaffExtracts(cfg *hubConfig) Problems {
+	var ps Problems
+	read := map[[2]string]bool{}
+	for i := range cfg.Sources {
+		s := &cfg.Sources[i]
+		key := [2]string{s.Staff, s.StaffFormat}
+		if s.Staff == "" || read[key] {
+			continue
+		}
+		read[key] = true
 		if _, _, err := loadStaff(s.Staff, s.StaffFormat, io.Discard); err != nil {
-			d.addAt(s.pos["staff"], "%s: staff: %v", what, err)
+			at := s.pos["staff"]
+			ps = append(ps, Problem{File: cfg.File, Line: at.line, Col: at.col,
+				Message: fmt.Sprintf("%s: staff: %v", label("source", s.Name, i), err)})
 		}
 	}
+	return ps
 }
 
 // checkMapping loads a source's mapping and reports its problems in the
@@ -370,6 +387,10 @@ problem. Secrets are never printed.`,
 				cfg, err := loadHubConfig(file)
 				if err != nil {
 					fmt.Fprintln(c.App.ErrWriter, err)
+					return exitError{1}
+				}
+				if ps := readStaffExtracts(cfg); len(ps) > 0 {
+					fmt.Fprintln(c.App.ErrWriter, ps)
 					return exitError{1}
 				}
 				fmt.Fprintf(c.App.Writer, "%s: ok (%d sources, %d destinations)\n", file, len(cfg.Sources), len(cfg.Destinations))

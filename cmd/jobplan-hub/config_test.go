@@ -168,3 +168,33 @@ func TestProblemsIsAnError(t *testing.T) {
 		t.Errorf("Problems.Error() = %q", err.Error())
 	}
 }
+
+// TestConfigCheckReadsStaffExtracts: a staff extract that exists but
+// cannot be used is reported at the source naming it.
+func TestConfigCheckReadsStaffExtracts(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "drop"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "staff.csv"), "nothing,here\n1,2\n")
+	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
+	hubFile := filepath.Join(dir, "hub.yaml")
+	writeFile(t, hubFile, `state_dir: state
+sources:
+  - name: trust-a
+    type: local
+    dir: drop
+    mapping: `+mappingFile+`
+    staff: staff.csv
+    destinations: [box]
+destinations:
+  - name: box
+    type: outbox
+    dir: outbox
+`)
+	code, stdout, stderr := runCLI(t, "config", "check", hubFile)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, hubFile+`:7:5: source "trust-a": staff: `) ||
+		!strings.Contains(stderr, `"Assignment Number"`) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and the extract's problem at line 7", code, stdout, stderr)
+	}
+}

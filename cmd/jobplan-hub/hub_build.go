@@ -147,7 +147,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 			if s.Staff != "" {
 				k, err := staffChecker(s.Staff, s.StaffFormat, staff, log)
 				if err != nil {
-					return fail(fmt.Errorf("source %s: staff %s: %w", s.Name, s.Staff, err))
+					return fail(fmt.Errorf("source %s: %w", s.Name, err)) // err names the extract
 				}
 				p.checks = []transform.PlanChecker{k}
 			}

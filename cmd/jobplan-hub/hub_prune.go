@@ -62,18 +62,11 @@ space).`,
 			&cli.BoolFlag{Name: "dry-run", Usage: "only count what would be pruned"},
 		}, stateFlags...),
 		Action: func(c *cli.Context) error {
-			age, err := parseAge(c.String("older-than"))
+			age, err := parsePruneAge(c.String("older-than"))
 			if err != nil {
-				return usageError(c, "--older-than: "+err.Error())
+				return usageError(c, "--older-than "+err.Error())
 			}
-			if age < minPruneAge {
-				return usageError(c, fmt.Sprintf("--older-than %s: at least %s, so that a file the hub is archiving keeps its reports", c.String("older-than"), minPruneAge))
-			}
-			dir, err := stateDir(c)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
-			l, err := openExistingLedger(c.Context, dir)
+			l, dir, err := openStateLedger(c)
 			if err != nil {
 				return err
 			}
@@ -95,6 +88,19 @@ space).`,
 			return nil
 		},
 	}
+}
+
+// parsePruneAge reads the age of files to prune, refusing ages under
+// minPruneAge.
+func parsePruneAge(s string) (time.Duration, error) {
+	age, err := parseAge(s)
+	if err != nil {
+		return 0, err
+	}
+	if age < minPruneAge {
+		return 0, fmt.Errorf("%q: at least %s, so that a file the hub is archiving keeps its reports", s, minPruneAge)
+	}
+	return age, nil
 }
 
 // parseAge reads an age as a Go duration (12h, 90m) or a number of days

@@ -411,12 +411,9 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 	}
 	cfg := &hubConfig{StateDir: abs(c.String("state")), pos: positions{}}
 	if a := c.String("prune-after"); a != "" {
-		age, err := parseAge(a)
+		age, err := parsePruneAge(a)
 		if err != nil {
-			return nil, fmt.Errorf("--prune-after: %w", err)
-		}
-		if age < minPruneAge {
-			return nil, fmt.Errorf("--prune-after %s: at least %s, so that a file the hub is archiving keeps its reports", a, minPruneAge)
+			return nil, fmt.Errorf("--prune-after %w", err)
 		}
 		cfg.PruneAfter = age
 	}

@@ -48,23 +48,7 @@ func TestRunReloadsOnSIGHUPAndKeepsConfigWithProblems(t *testing.T) {
 	bin, root, drop := hubDirs(t)
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(root, "hub.yaml")
-	config := func(pattern, extra string) string {
-		return fmt.Sprintf(`state_dir: state
-sources:
-  - name: drop
-    type: local
-    dir: drop
-    pattern: %q
-    settle_time: 30ms
-    rescan_interval: 100ms
-    mapping: %s
-    destinations: [box]
-%sdestinations:
-  - name: box
-    type: outbox
-    dir: outbox
-`, pattern, mappingFile, extra)
-	}
+	config := func(pattern, extra string) string { return dropHubFile(pattern, mappingFile, extra) }
 	writeFile(t, hubFile, config("*.csv", ""))
 	sample, err := os.ReadFile("../../samples/sard-wide/jobplans-2026-04.csv")
 	if err != nil {
@@ -161,23 +145,7 @@ func TestRunReloadsWhenTheHubFileChanges(t *testing.T) {
 	bin, root, drop := hubDirs(t)
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(root, "hub.yaml")
-	config := func(pattern string) string {
-		return fmt.Sprintf(`state_dir: state
-sources:
-  - name: drop
-    type: local
-    dir: drop
-    pattern: %q
-    settle_time: 30ms
-    rescan_interval: 100ms
-    mapping: %s
-    destinations: [box]
-destinations:
-  - name: box
-    type: outbox
-    dir: outbox
-`, pattern, mappingFile)
-	}
+	config := func(pattern string) string { return dropHubFile(pattern, mappingFile, "") }
 	writeFile(t, hubFile, config("*.csv"))
 	log := &syncBuffer{}
 	hub := startHub(t, bin, log, "run", "--listen", "", "--config", hubFile)
@@ -192,6 +160,27 @@ destinations:
 		return exists(filepath.Join(drop, localdir.ArchiveDir, "b.txt"))
 	})
 	hub.stop(t, syscall.SIGTERM, 0)
+}
+
+// dropHubFile is a hub file with one local source, drop/, taking files
+// matching pattern with mappingFile, and an outbox; extra goes before the
+// destinations.
+func dropHubFile(pattern, mappingFile, extra string) string {
+	return fmt.Sprintf(`state_dir: state
+sources:
+  - name: drop
+    type: local
+    dir: drop
+    pattern: %q
+    settle_time: 30ms
+    rescan_interval: 100ms
+    mapping: %s
+    destinations: [box]
+%sdestinations:
+  - name: box
+    type: outbox
+    dir: outbox
+`, pattern, mappingFile, extra)
 }
 
 // hubDirs builds the binary and makes a root folder with an empty drop

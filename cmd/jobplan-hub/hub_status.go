@@ -36,6 +36,20 @@ func stateDir(c *cli.Context) (string, error) {
 	return "", fmt.Errorf("give --state DIR or --config FILE")
 }
 
+// openStateLedger opens the ledger of the state folder named by --state or
+// --config; a missing flag is a usage error.
+func openStateLedger(c *cli.Context) (*ledger.Ledger, string, error) {
+	dir, err := stateDir(c)
+	if err != nil {
+		return nil, "", usageError(c, err.Error())
+	}
+	l, err := openExistingLedger(c.Context, dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return l, dir, nil
+}
+
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
@@ -55,11 +69,7 @@ least --min-files files are done, for scripts; exit status 1 on timeout.`,
 			&cli.IntFlag{Name: "min-files", Usage: "with --wait: also wait for `N` files processed or quarantined"},
 		}, stateFlags...),
 		Action: func(c *cli.Context) error {
-			dir, err := stateDir(c)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
-			l, err := openExistingLedger(c.Context, dir)
+			l, dir, err := openStateLedger(c)
 			if err != nil {
 				return err
 			}
@@ -186,11 +196,7 @@ assignment is superseded straight away.`,
 				case !c.Bool("all") && !narrowed:
 					return usageError(c, "choose what to requeue: --file-id, --assignment or --all")
 				}
-				dir, err := stateDir(c)
-				if err != nil {
-					return usageError(c, err.Error())
-				}
-				l, err := openExistingLedger(c.Context, dir)
+				l, _, err := openStateLedger(c)
 				if err != nil {
 					return err
 				}
