@@ -61,8 +61,14 @@ bench: build
 	$(GO) test ./transform -run '^$$' -bench . -benchtime 5x
 	$(GO) test ./transform/record -run '^$$' -bench .
 
+# Every golden set: the samples' outputs (mappings), the staff-check
+# outputs (transform/reference), the reconciliation (transform/reconcile),
+# and the command's: config check and status outputs (testdata/hub) and
+# the expected files inside the scripts (testdata/*/*.txtar). A test in
+# internal/testutil fails if a package with golden files is missing here.
+GOLDEN_PACKAGES := ./mappings ./transform/reference ./transform/reconcile ./cmd/jobplan-hub
 golden-update:
-	$(GO) test ./mappings -update
+	$(GO) test -count=1 $(GOLDEN_PACKAGES) -update
 
 # Go minimises every new interesting input for up to a minute by default,
 # which in a 10-second run stops the fuzzing after a few dozen inputs

@@ -1,14 +1,14 @@
 // Package mappings holds the supplier mapping files. Its test converts every
 // bundled sample with its mapping and compares the outputs with the golden
-// files in samples/<mapping>/expected (go test ./mappings -update rewrites
-// them), and validates every emitted record against the published schema.
+// files in samples/<mapping>/expected (make golden-update rewrites them):
+// every output must equal its golden copy, and every golden file must
+// still be produced. It validates every emitted record against the
+// published schema too.
 package mappings
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,12 +17,11 @@ import (
 
 	"github.com/xeipuuv/gojsonschema"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/outdir"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in samples/*/expected")
 
 var fixedClock = func() time.Time { return time.Date(2026, 4, 2, 6, 0, 0, 0, time.UTC) }
 
@@ -50,6 +49,7 @@ func TestSamplesGolden(t *testing.T) {
 			}
 			sampleDir := filepath.Join("..", "samples", name)
 			inputs, _ := filepath.Glob(filepath.Join(sampleDir, "*.*"))
+			golden := testutil.NewGoldenDir(t, filepath.Join(sampleDir, "expected"))
 			converted := 0
 			for _, in := range inputs {
 				if strings.HasSuffix(in, ".md") {
@@ -65,11 +65,12 @@ func TestSamplesGolden(t *testing.T) {
 				}
 				converted++
 				validateRecords(t, schema, res.Paths.Records)
-				compareDir(t, out, filepath.Join(sampleDir, "expected"))
+				compareDir(t, out, golden)
 			}
 			if converted == 0 {
 				t.Fatalf("no sample input in %s", sampleDir)
 			}
+			golden.Finish()
 		})
 	}
 }
@@ -101,14 +102,11 @@ func validateRecords(t *testing.T, schema *gojsonschema.Schema, path string) {
 }
 
 // compareDir compares every file the conversion wrote with its golden copy.
-func compareDir(t *testing.T, got, want string) {
+func compareDir(t *testing.T, got string, golden *testutil.GoldenDir) {
 	t.Helper()
 	entries, err := os.ReadDir(got)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if *update {
-		os.MkdirAll(want, 0o755)
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
@@ -118,21 +116,10 @@ func compareDir(t *testing.T, got, want string) {
 		if strings.HasSuffix(e.Name(), ".report.html") {
 			continue // rendered from report.json; checked in a browser by its own test
 		}
-		gotBytes, _ := os.ReadFile(filepath.Join(got, e.Name()))
-		wantPath := filepath.Join(want, e.Name())
-		if *update {
-			if err := os.WriteFile(wantPath, gotBytes, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		wantBytes, err := os.ReadFile(wantPath)
+		b, err := os.ReadFile(filepath.Join(got, e.Name()))
 		if err != nil {
-			t.Errorf("unexpected output %s (run go test ./mappings -update if intended)", e.Name())
-			continue
+			t.Fatal(err)
 		}
-		if !bytes.Equal(gotBytes, wantBytes) {
-			t.Errorf("%s differs from %s (run go test ./mappings -update if intended)\n got: %.600q\nwant: %.600q", e.Name(), wantPath, gotBytes, wantBytes)
-		}
+		golden.Check(e.Name(), b)
 	}
 }

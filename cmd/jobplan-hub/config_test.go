@@ -1,46 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 )
-
-var updateHub = flag.Bool("update-hub", false, "rewrite the hub tests' golden files")
-
-// runCLI runs the command in-process and returns its exit status and
-// output.
-func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(append([]string{"jobplan-hub"}, args...), &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
-// golden compares got with testdata/hub/<name>, or rewrites it with
-// -update-hub.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "hub", name)
-	if *updateHub {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (rerun with -update-hub to accept):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 func TestConfigCheckReportsEveryProblemWithItsPosition(t *testing.T) {
 	const token = "s3cr3t-token-value"
@@ -57,7 +26,7 @@ func TestConfigCheckReportsEveryProblemWithItsPosition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "bad.want", strings.ReplaceAll(stderr, dir, "$DIR"))
+	testutil.Golden(t, filepath.Join("testdata", "hub", "bad.want"), []byte(strings.ReplaceAll(stderr, dir, "$DIR")))
 }
 
 func TestConfigCheckAcceptsSoundFile(t *testing.T) {
@@ -176,10 +145,10 @@ func TestConfigCheckReadsStaffExtracts(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "drop"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "staff.csv"), "nothing,here\n1,2\n")
+	testutil.WriteFile(t, filepath.Join(dir, "staff.csv"), "nothing,here\n1,2\n")
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(dir, "hub.yaml")
-	writeFile(t, hubFile, `state_dir: state
+	testutil.WriteFile(t, hubFile, `state_dir: state
 sources:
   - name: trust-a
     type: local

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/bench"
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/outdir"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
@@ -104,7 +105,7 @@ func TestHubSurvivesKillsAndDeliversExactlyOnce(t *testing.T) {
 	recv := newFlakyReceiver(t, rand.New(rand.NewPCG(seed, 2)))
 	t.Setenv("HUB_CRASH_TOKEN", "crash-test-token")
 	hubFile := filepath.Join(root, "hub.yaml")
-	writeFile(t, hubFile, fmt.Sprintf(`state_dir: %s
+	testutil.WriteFile(t, hubFile, fmt.Sprintf(`state_dir: %s
 sources:
   - name: drop
     type: local
@@ -304,21 +305,6 @@ destinations:
 	}
 }
 
-// buildBinary builds jobplan-hub into a temporary folder.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	// go test puts its own GOROOT/bin first on the PATH.
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "jobplan-hub")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // sardFile is a layout-(a) export of n good plans for assignments first,
 // first+1, ...
 func sardFile(first, n int) []byte {
@@ -369,15 +355,8 @@ func expectedOutputs(t *testing.T, mappingFile string, inputs map[string][]byte)
 func dropAtomically(t *testing.T, drop, stage, name string, data []byte) {
 	t.Helper()
 	p := filepath.Join(stage, name)
-	writeFile(t, p, string(data))
+	testutil.WriteFile(t, p, string(data))
 	if err := os.Rename(p, filepath.Join(drop, name)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -401,46 +380,6 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
-}
-
-// hubProcess is a running jobplan-hub.
-type hubProcess struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error
-}
-
-func startHub(t *testing.T, bin string, log io.Writer, args ...string) *hubProcess {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &hubProcess{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		h.err = cmd.Wait()
-		close(h.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-h.exited
-	})
-	return h
-}
-
-// stop sends sig and waits for the exit; wantCode -1 accepts any.
-func (h *hubProcess) stop(t *testing.T, sig syscall.Signal, wantCode int) {
-	t.Helper()
-	h.cmd.Process.Signal(sig)
-	select {
-	case <-h.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("hub did not exit after %v", sig)
-	}
-	if code := h.cmd.ProcessState.ExitCode(); wantCode >= 0 && code != wantCode {
-		t.Errorf("hub exited with %d after %v, want %d (%v)", code, sig, wantCode, h.err)
-	}
 }
 
 // waitUntilDone polls `status --json` until every file is done and nothing

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/nhs-esr/jobplan-hub/internal/chromiumtest"
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 )
 
 const sampleCSV = "../../samples/sard-wide/jobplans-2026-04.csv"
@@ -77,7 +78,7 @@ func startHTTPHub(t *testing.T, recv string) *httpHub {
 	bin, root, drop := hubDirs(t)
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(root, "hub.yaml")
-	writeFile(t, hubFile, fmt.Sprintf(`state_dir: state
+	testutil.WriteFile(t, hubFile, fmt.Sprintf(`state_dir: state
 listen: 127.0.0.1:0
 sources:
   - name: trust-a
@@ -96,11 +97,11 @@ destinations:
 `, mappingFile, recv))
 	tokenFile := filepath.Join(root, "token")
 	const token = "t0ken-for-the-page"
-	writeFile(t, tokenFile, token+"\n")
+	testutil.WriteFile(t, tokenFile, token+"\n")
 
 	h := &httpHub{log: &syncBuffer{}, token: token, drop: drop}
 	h.proc = startHub(t, bin, h.log, "run", "--config", hubFile, "--log-format", "json", "--listen-token-file", tokenFile)
-	eventually(t, "the status page to listen", func() bool { return listeningRE.MatchString(h.log.String()) })
+	testutil.Eventually(t, "the status page to listen", func() bool { return listeningRE.MatchString(h.log.String()) })
 	h.base = "http://" + listeningRE.FindStringSubmatch(h.log.String())[1]
 	return h
 }
@@ -199,7 +200,7 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 	state := filepath.Join(filepath.Dir(h.drop), "state")
 
 	// The drop folder is scanned at start: healthy.
-	eventually(t, "/healthz 200", func() bool {
+	testutil.Eventually(t, "/healthz 200", func() bool {
 		code, body := h.get(t, "/healthz", false)
 		return code == http.StatusOK && body == "ok\n"
 	})
@@ -214,11 +215,11 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(h.drop, "jobplans-2026-04.csv"), string(sample))
+	testutil.WriteFile(t, filepath.Join(h.drop, "jobplans-2026-04.csv"), string(sample))
 
 	// Done: the file processed and nothing pending for esr.
 	var mf map[string]*dto.MetricFamily
-	eventually(t, "the file processed and its records delivered", func() bool {
+	testutil.Eventually(t, "the file processed and its records delivered", func() bool {
 		mf = h.metrics(t)
 		// The ledger shows a delivery done a moment before its worker
 		// counts it: wait for the counts too.
@@ -284,7 +285,7 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 	if err := os.Rename(h.drop, moved); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "/healthz 503 naming the source", func() bool {
+	testutil.Eventually(t, "/healthz 503 naming the source", func() bool {
 		code, body := h.get(t, "/healthz", true)
 		return code == http.StatusServiceUnavailable && strings.HasPrefix(body, "source trust-a: ") &&
 			strings.Contains(body, "no such file or directory")
@@ -296,7 +297,7 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 	if err := os.Rename(moved, h.drop); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "/healthz 200 again", func() bool {
+	testutil.Eventually(t, "/healthz 200 again", func() bool {
 		code, _ := h.get(t, "/healthz", false)
 		return code == http.StatusOK
 	})
@@ -421,7 +422,7 @@ func TestListenBeyondLoopbackNeedsAToken(t *testing.T) {
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := func(listen string) string {
 		p := filepath.Join(t.TempDir(), "hub.yaml")
-		writeFile(t, p, fmt.Sprintf(`state_dir: %s
+		testutil.WriteFile(t, p, fmt.Sprintf(`state_dir: %s
 %ssources:
   - {name: a, type: local, dir: %s, mapping: %s, destinations: [box]}
 destinations:

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
 )
 
@@ -39,11 +40,11 @@ func TestWatchShowsProgress(t *testing.T) {
 	log := &syncBuffer{}
 	hub := startHub(t, bin, log, "watch", "--progress", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
 		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)
-	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
-	writeFile(t, filepath.Join(drop, "a.csv"), string(mustRead(t, "../../samples/sard-wide/jobplans-2026-04.csv")))
-	eventually(t, "a.csv archived", func() bool { return exists(filepath.Join(drop, localdir.ArchiveDir, "a.csv")) })
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	testutil.WriteFile(t, filepath.Join(drop, "a.csv"), testutil.ReadFile(t, "../../samples/sard-wide/jobplans-2026-04.csv"))
+	testutil.Eventually(t, "a.csv archived", func() bool { return testutil.Exists(filepath.Join(drop, localdir.ArchiveDir, "a.csv")) })
 	// The outbox gets one file delivery for the file.
-	eventually(t, "the status line to count the file and its delivery", func() bool {
+	testutil.Eventually(t, "the status line to count the file and its delivery", func() bool {
 		s := log.String()
 		return strings.Contains(s, "1 file processed") && strings.Contains(s, "1 record delivered") && strings.Contains(s, "0 pending")
 	})

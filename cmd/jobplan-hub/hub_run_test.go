@@ -6,50 +6,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
 )
-
-// syncBuffer is a log the hub process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// eventually polls cond until it holds, failing the test after 15s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func TestRunReloadsOnSIGHUPAndKeepsConfigWithProblems(t *testing.T) {
 	bin, root, drop := hubDirs(t)
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(root, "hub.yaml")
 	config := func(pattern, extra string) string { return dropHubFile(pattern, mappingFile, extra) }
-	writeFile(t, hubFile, config("*.csv", ""))
+	testutil.WriteFile(t, hubFile, config("*.csv", ""))
 	sample, err := os.ReadFile("../../samples/sard-wide/jobplans-2026-04.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +32,7 @@ func TestRunReloadsOnSIGHUPAndKeepsConfigWithProblems(t *testing.T) {
 
 	log := &syncBuffer{}
 	hub := startHub(t, bin, log, "run", "--config", hubFile, "--listen", "127.0.0.1:0")
-	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 
 	// A second hub on the same state folder is refused.
 	code, _, stderr := runCLI(t, "run", "--config", hubFile)
@@ -72,22 +41,22 @@ func TestRunReloadsOnSIGHUPAndKeepsConfigWithProblems(t *testing.T) {
 	}
 
 	// A file with a problem is reported and the running config kept.
-	writeFile(t, hubFile, config("*.csv", "unexpected: true\n"))
+	testutil.WriteFile(t, hubFile, config("*.csv", "unexpected: true\n"))
 	hub.cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "the reload to be refused", func() bool {
+	testutil.Eventually(t, "the reload to be refused", func() bool {
 		return strings.Contains(log.String(), "keeping the running one") &&
 			strings.Contains(log.String(), `unknown key \"unexpected\"`)
 	})
-	writeFile(t, filepath.Join(drop, "a.csv"), string(sample))
-	eventually(t, "a.csv archived under the old config", archived("a.csv"))
+	testutil.WriteFile(t, filepath.Join(drop, "a.csv"), string(sample))
+	testutil.Eventually(t, "a.csv archived under the old config", archived("a.csv"))
 
 	// A sound file is applied: now *.txt files are taken.
-	writeFile(t, hubFile, config("*.txt", ""))
+	testutil.WriteFile(t, hubFile, config("*.txt", ""))
 	hub.cmd.Process.Signal(syscall.SIGHUP)
 	// (Saving the file reloads it too; the signal may restart it again.)
-	eventually(t, "the new config to start", func() bool { return strings.Count(log.String(), "hub started") >= 2 })
-	writeFile(t, filepath.Join(drop, "b.txt"), strings.Replace(string(sample), "20000001,20000001", "20000101,20000101", 1))
-	eventually(t, "b.txt archived under the new config", archived("b.txt"))
+	testutil.Eventually(t, "the new config to start", func() bool { return strings.Count(log.String(), "hub started") >= 2 })
+	testutil.WriteFile(t, filepath.Join(drop, "b.txt"), strings.Replace(string(sample), "20000001,20000001", "20000101,20000101", 1))
+	testutil.Eventually(t, "b.txt archived under the new config", archived("b.txt"))
 
 	hub.stop(t, syscall.SIGTERM, 0)
 	if !strings.Contains(log.String(), "stopped by signal") {
@@ -146,18 +115,18 @@ func TestRunReloadsWhenTheHubFileChanges(t *testing.T) {
 	mappingFile, _ := filepath.Abs("../../mappings/sard-wide.yaml")
 	hubFile := filepath.Join(root, "hub.yaml")
 	config := func(pattern string) string { return dropHubFile(pattern, mappingFile, "") }
-	writeFile(t, hubFile, config("*.csv"))
+	testutil.WriteFile(t, hubFile, config("*.csv"))
 	log := &syncBuffer{}
 	hub := startHub(t, bin, log, "run", "--listen", "", "--config", hubFile)
-	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
-	writeFile(t, hubFile, config("*.txt"))
-	eventually(t, "the saved file to be applied", func() bool {
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	testutil.WriteFile(t, hubFile, config("*.txt"))
+	testutil.Eventually(t, "the saved file to be applied", func() bool {
 		s := log.String()
 		return strings.Contains(s, `cause="file changed"`) && strings.Count(s, "hub started") == 2
 	})
-	writeFile(t, filepath.Join(drop, "b.txt"), string(mustRead(t, "../../samples/sard-wide/jobplans-2026-04.csv")))
-	eventually(t, "b.txt archived under the saved config", func() bool {
-		return exists(filepath.Join(drop, localdir.ArchiveDir, "b.txt"))
+	testutil.WriteFile(t, filepath.Join(drop, "b.txt"), testutil.ReadFile(t, "../../samples/sard-wide/jobplans-2026-04.csv"))
+	testutil.Eventually(t, "b.txt archived under the saved config", func() bool {
+		return testutil.Exists(filepath.Join(drop, localdir.ArchiveDir, "b.txt"))
 	})
 	hub.stop(t, syscall.SIGTERM, 0)
 }
@@ -183,22 +152,6 @@ sources:
 `, pattern, mappingFile, extra)
 }
 
-// hubDirs builds the binary and makes a root folder with an empty drop
-// folder in it, for tests that run the hub as a process.
-func hubDirs(t *testing.T) (bin, root, drop string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin = buildBinary(t)
-	root = t.TempDir()
-	drop = filepath.Join(root, "drop")
-	if err := os.Mkdir(drop, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin, root, drop
-}
-
 // TestWatchCrossChecksStaff runs watch with the sample staff extract: the
 // hub must reject and report exactly what convert --staff does, so its
 // outbox file and archived errors.csv equal the staff-check golden files.
@@ -215,15 +168,15 @@ func TestWatchCrossChecksStaff(t *testing.T) {
 		"--staff", "../../samples/reference/input/staff.csv",
 		"--staff-format", "../../samples/reference/input/staff-extract.yaml",
 		"--out", outbox, "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)
-	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 	if !strings.Contains(log.String(), "staff extract loaded") {
 		t.Errorf("no staff extract in the log:\n%s", log.String())
 	}
-	writeFile(t, filepath.Join(drop, name+".csv"), string(sample))
+	testutil.WriteFile(t, filepath.Join(drop, name+".csv"), string(sample))
 	records := filepath.Join(outbox, name+".jobplans.jsonl")
-	eventually(t, "the outbox file", func() bool { _, err := os.Stat(records); return err == nil })
+	testutil.Eventually(t, "the outbox file", func() bool { _, err := os.Stat(records); return err == nil })
 	archivedErrors := filepath.Join(drop, localdir.ArchiveDir, name+".csv."+name+".errors.csv")
-	eventually(t, "the archived errors.csv", func() bool { _, err := os.Stat(archivedErrors); return err == nil })
+	testutil.Eventually(t, "the archived errors.csv", func() bool { _, err := os.Stat(archivedErrors); return err == nil })
 	hub.stop(t, syscall.SIGTERM, 0)
 
 	for got, want := range map[string]string{
@@ -242,18 +195,9 @@ func TestWatchCrossChecksStaff(t *testing.T) {
 			t.Errorf("%s differs from %s:\n%s", filepath.Base(got), want, g)
 		}
 	}
-	if !bytes.Contains(mustRead(t, archivedErrors), []byte(",R")) {
+	if !strings.Contains(testutil.ReadFile(t, archivedErrors), ",R") {
 		t.Errorf("the archived errors.csv has no staff-record (R) findings")
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestWatchReloadsOnSIGHUP: a signal alone, with no file changed,
@@ -263,9 +207,9 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 	log := &syncBuffer{}
 	hub := startHub(t, bin, log, "watch", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
 		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), drop)
-	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 	hub.cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "the reload", func() bool {
+	testutil.Eventually(t, "the reload", func() bool {
 		s := log.String()
 		return strings.Contains(s, "cause=SIGHUP") && strings.Count(s, "hub started") == 2
 	})
@@ -280,22 +224,22 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 func TestWatchReloadsANewStaffExtract(t *testing.T) {
 	bin, root, drop := hubDirs(t)
 	staff := filepath.Join(root, "staff.csv")
-	extract := mustRead(t, "../../samples/reference/input/staff.csv")
-	writeFile(t, staff, string(extract))
+	extract := testutil.ReadFile(t, "../../samples/reference/input/staff.csv")
+	testutil.WriteFile(t, staff, extract)
 	format, _ := filepath.Abs("../../samples/reference/input/staff-extract.yaml")
 	log := &syncBuffer{}
 	hub := startHub(t, bin, log, "watch", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
 		"--staff", staff, "--staff-format", format,
 		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)
-	eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 	// Tomorrow's extract, saved the way export jobs do: a new file renamed
 	// over the old one.
 	tmp := staff + ".new"
-	writeFile(t, tmp, string(extract)+"\n")
+	testutil.WriteFile(t, tmp, extract+"\n")
 	if err := os.Rename(tmp, staff); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the new extract to be loaded", func() bool {
+	testutil.Eventually(t, "the new extract to be loaded", func() bool {
 		s := log.String()
 		return strings.Contains(s, `cause="file changed"`) && strings.Count(s, "staff extract loaded") == 2 &&
 			strings.Count(s, "hub started") == 2

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 )
 
@@ -82,7 +83,7 @@ func TestStatusText(t *testing.T) {
 	}
 	got := strings.ReplaceAll(stdout, dir, "$STATE")
 	got = timestamp.ReplaceAllString(got, "<time>")
-	golden(t, "status.want", got)
+	testutil.Golden(t, filepath.Join("testdata", "hub", "status.want"), []byte(got))
 }
 
 func TestStatusJSON(t *testing.T) {
@@ -175,7 +176,7 @@ func TestPrune(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, p), "{}")
+		testutil.WriteFile(t, filepath.Join(dir, p), "{}")
 	}
 	old := time.Now().Add(-48 * time.Hour)
 	if err := os.Chtimes(filepath.Join(dir, "skipped", "abc-1"), old, old); err != nil {
@@ -189,7 +190,7 @@ func TestPrune(t *testing.T) {
 	if code != 0 || stdout != "pruned 0 files (0 record payloads) and 1 already-processed reports\n" {
 		t.Errorf("prune --older-than 1d: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	if exists(filepath.Join(dir, "skipped", "abc-1")) || !exists(filepath.Join(dir, "skipped", "def-2")) || !exists(filepath.Join(dir, "files", "2")) {
+	if testutil.Exists(filepath.Join(dir, "skipped", "abc-1")) || !testutil.Exists(filepath.Join(dir, "skipped", "def-2")) || !testutil.Exists(filepath.Join(dir, "files", "2")) {
 		t.Error("prune removed the wrong folders")
 	}
 	for _, age := range []string{"0s", "59m", "soon"} {
@@ -225,7 +226,7 @@ func TestPruneLoop(t *testing.T) {
 		defer close(done)
 		pruneLoop(ctx, l, dir, time.Hour, 10*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
 	}()
-	eventually(t, "the first prune", func() bool { return strings.Contains(logs.String(), "skipped_reports=2") })
+	testutil.Eventually(t, "the first prune", func() bool { return strings.Contains(logs.String(), "skipped_reports=2") })
 	// A report that ages later is pruned by a later tick.
 	late := filepath.Join(dir, "skipped", "ghi-3")
 	if err := os.MkdirAll(late, 0o755); err != nil {
@@ -235,7 +236,7 @@ func TestPruneLoop(t *testing.T) {
 	if err := os.Chtimes(late, old, old); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a later prune", func() bool { return !exists(late) })
+	testutil.Eventually(t, "a later prune", func() bool { return !testutil.Exists(late) })
 	cancel()
 	<-done
 }

@@ -20,17 +20,10 @@ import (
 const bundledMappings = "../../mappings"
 
 // hub runs the command in-process and returns its exit status and output.
-func runHub(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := run(append([]string{"jobplan-hub"}, args...), &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
-
 // TestMappingCases runs `jobplan-hub mapping test` over the bundled
 // mappings, so `make test` runs every case file.
 func TestMappingCases(t *testing.T) {
-	code, out, errOut := runHub(t, "mapping", "test", bundledMappings)
+	code, out, errOut := runCLI(t, "mapping", "test", bundledMappings)
 	if code != 0 {
 		t.Fatalf("mapping test exited %d:\n%s%s", code, out, errOut)
 	}
@@ -91,7 +84,7 @@ func TestMappingTestReportsFailures(t *testing.T) {
     records: [{dcc: 8, on_call_band_wales: 2}]
     findings: [{rule: V8}]
 `)
-	code, out, _ := runHub(t, "mapping", "test", path)
+	code, out, _ := runCLI(t, "mapping", "test", path)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -107,17 +100,17 @@ func TestMappingTestReportsFailures(t *testing.T) {
 		}
 	}
 	// --run selects cases by name.
-	if code, out, _ := runHub(t, "mapping", "test", mapping.CasesPath(path), "--run", "passes"); code != 0 || strings.Contains(out, "FAIL") {
+	if code, out, _ := runCLI(t, "mapping", "test", mapping.CasesPath(path), "--run", "passes"); code != 0 || strings.Contains(out, "FAIL") {
 		t.Errorf("--run passes: exit %d\n%s", code, out)
 	}
 	// A case file with mistakes cannot run: exit 2, with positions.
 	bad := copyBundledMapping(t, dir, "sard-wide", "- name: x\n  input: a\n  expect: {records: [{nope: 1}]}\n")
-	code, out, _ = runHub(t, "mapping", "test", bad)
+	code, out, _ = runCLI(t, "mapping", "test", bad)
 	if code != 2 || !strings.Contains(out, "sard-wide.cases.yaml:3:23:") {
 		t.Errorf("broken case file: exit %d\n%s", code, out)
 	}
 	// A mapping without cases is a usage error.
-	if code, _, errOut := runHub(t, "mapping", "test", filepath.Join(bundledMappings, "..", "samples", "README.md")); code != 2 || errOut == "" {
+	if code, _, errOut := runCLI(t, "mapping", "test", filepath.Join(bundledMappings, "..", "samples", "README.md")); code != 2 || errOut == "" {
 		t.Errorf("no cases: exit %d, %q", code, errOut)
 	}
 }
@@ -135,7 +128,7 @@ func workbenchSample(name string) string {
 func TestPreview(t *testing.T) {
 	in := workbenchSample("sard-wide")
 	// Flags may follow the input, as in the README.
-	code, out, errOut := runHub(t, "mapping", "preview", in, "--mapping", filepath.Join(bundledMappings, "sard-wide.yaml"), "--rows", "5")
+	code, out, errOut := runCLI(t, "mapping", "preview", in, "--mapping", filepath.Join(bundledMappings, "sard-wide.yaml"), "--rows", "5")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -163,14 +156,14 @@ func TestPreview(t *testing.T) {
 		t.Errorf("plan 2 lists empty fields:\n%s", plan2)
 	}
 	for _, sample := range []string{"sard-wide", "excel-long", "allocate-nested", "wales-sessions"} {
-		_, out, _ := runHub(t, "mapping", "preview", "-m", filepath.Join(bundledMappings, sample+".yaml"), "-n", "100", workbenchSample(sample))
+		_, out, _ := runCLI(t, "mapping", "preview", "-m", filepath.Join(bundledMappings, sample+".yaml"), "-n", "100", workbenchSample(sample))
 		for i, line := range strings.Split(out, "\n") {
 			if n := utf8.RuneCountInString(line); n > 80 {
 				t.Errorf("%s: line %d is %d columns wide: %s", sample, i+1, n, line)
 			}
 		}
 	}
-	if code, _, _ := runHub(t, "mapping", "preview", in); code != 2 {
+	if code, _, _ := runCLI(t, "mapping", "preview", in); code != 2 {
 		t.Errorf("preview without --mapping: exit %d, want 2", code)
 	}
 }
@@ -303,18 +296,18 @@ func TestInferCommand(t *testing.T) {
 	dir := t.TempDir()
 	for _, sample := range []string{"sard-wide", "excel-long", "allocate-nested", "wales-sessions"} {
 		out := filepath.Join(dir, sample+".draft.yaml")
-		code, _, errOut := runHub(t, "mapping", "infer", workbenchSample(sample), "--out", out)
+		code, _, errOut := runCLI(t, "mapping", "infer", workbenchSample(sample), "--out", out)
 		if code != 0 {
 			t.Fatalf("infer %s: exit %d: %s", sample, code, errOut)
 		}
-		if code, stdout, errOut := runHub(t, "mapping", "check", out); code != 0 {
+		if code, stdout, errOut := runCLI(t, "mapping", "check", out); code != 0 {
 			t.Errorf("mapping check of the %s draft: exit %d\n%s%s", sample, code, stdout, errOut)
 		}
-		if code, _, _ := runHub(t, "mapping", "infer", workbenchSample(sample), "--out", out); code != 2 {
+		if code, _, _ := runCLI(t, "mapping", "infer", workbenchSample(sample), "--out", out); code != 2 {
 			t.Errorf("infer over an existing --out without --force: exit %d, want 2", code)
 		}
 	}
-	code, stdout, _ := runHub(t, "mapping", "infer", workbenchSample("wales-sessions"))
+	code, stdout, _ := runCLI(t, "mapping", "infer", workbenchSample("wales-sessions"))
 	if code != 0 || !strings.Contains(stdout, "format: jsonl\n") {
 		t.Errorf("infer to standard output: exit %d\n%s", code, stdout)
 	}
@@ -322,7 +315,7 @@ func TestInferCommand(t *testing.T) {
 
 func TestConvertWritesHTMLReport(t *testing.T) {
 	dir := t.TempDir()
-	code, _, errOut := runHub(t, "convert", "-q", "-m", filepath.Join(bundledMappings, "sard-wide.yaml"), "-o", dir, workbenchSample("sard-wide"))
+	code, _, errOut := runCLI(t, "convert", "-q", "-m", filepath.Join(bundledMappings, "sard-wide.yaml"), "-o", dir, workbenchSample("sard-wide"))
 	if code != 1 { // the sample has rejected plans
 		t.Fatalf("convert: exit %d: %s", code, errOut)
 	}

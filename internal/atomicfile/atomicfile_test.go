@@ -5,21 +5,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
-)
 
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range es {
-		out = append(out, e.Name())
-	}
-	return out
-}
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+)
 
 func create(t *testing.T, path, content string) *File {
 	t.Helper()
@@ -42,10 +30,10 @@ func TestCommitAll(t *testing.T) {
 	if err := CommitAll(files...); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(t, a); !slices.Equal(got, []string{"x.json", "y.html"}) {
+	if got := testutil.Names(t, a); !slices.Equal(got, []string{"x.json", "y.html"}) {
 		t.Errorf("folder a holds %v", got)
 	}
-	if got := names(t, b); !slices.Equal(got, []string{"z.csv"}) {
+	if got := testutil.Names(t, b); !slices.Equal(got, []string{"z.csv"}) {
 		t.Errorf("folder b holds %v", got)
 	}
 	for path, want := range map[string]string{filepath.Join(a, "x.json"): "x", filepath.Join(a, "y.html"): "y", filepath.Join(b, "z.csv"): "z"} {
@@ -68,7 +56,7 @@ func TestCommitAllPublishesNothingOnError(t *testing.T) {
 	if err := CommitAll(other, done); err == nil {
 		t.Fatal("CommitAll with a committed file succeeded")
 	}
-	if got := names(t, dir); !slices.Equal(got, []string{"done.json"}) {
+	if got := testutil.Names(t, dir); !slices.Equal(got, []string{"done.json"}) {
 		t.Errorf("after a failed CommitAll the folder holds %v, want only done.json", got)
 	}
 }
@@ -90,7 +78,7 @@ func TestRemoveStale(t *testing.T) {
 	if n != 2 {
 		t.Errorf("removed %d, want 2 (the old temporary file and the one being written)", n)
 	}
-	if got := names(t, dir); !slices.Equal(got, []string{".keep", "keep.json"}) {
+	if got := testutil.Names(t, dir); !slices.Equal(got, []string{".keep", "keep.json"}) {
 		t.Errorf("folder holds %v", got)
 	}
 }
@@ -105,18 +93,11 @@ func TestDirSyncer(t *testing.T) {
 	for range n {
 		go func() { errs <- s.Sync() }()
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	testutil.Eventually(t, "every request to queue", func() bool {
 		s.mu.Lock()
-		queued := len(s.waiting)
-		s.mu.Unlock()
-		if queued == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d requests queued", queued, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer s.mu.Unlock()
+		return len(s.waiting) == n
+	})
 	<-s.syncing
 	for range n {
 		if err := <-errs; err != nil {

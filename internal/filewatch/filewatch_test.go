@@ -2,12 +2,15 @@ package filewatch
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 )
 
 // watcher runs Watch over paths (baseline: their content now) and records
@@ -55,44 +58,26 @@ func (w *watcher) waitLooks(t *testing.T, n int) {
 	w.mu.Lock()
 	target := w.looks + n
 	w.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, fmt.Sprintf("the watcher to look %d more times", n), func() bool {
 		w.mu.Lock()
-		done := w.looks >= target
-		w.mu.Unlock()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the watcher did not look %d more times", n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		defer w.mu.Unlock()
+		return w.looks >= target
+	})
 }
 
 // waitFor waits until the changes are want.
 func (w *watcher) waitFor(t *testing.T, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got []string
+	testutil.Eventually(t, fmt.Sprintf("the changes %q", want), func() bool {
 		w.mu.Lock()
-		got := slices.Clone(w.changes)
+		got = slices.Clone(w.changes)
 		w.mu.Unlock()
-		if slices.Equal(got, want) {
-			return
-		}
-		if len(got) > len(want) || time.Now().After(deadline) {
+		if len(got) > len(want) {
 			t.Fatalf("changes %q, want %q", got, want)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+		return slices.Equal(got, want)
+	})
 }
 
 // TestChangesAreReported: a write in place, a new file renamed over the
@@ -102,28 +87,28 @@ func write(t *testing.T, path, content string) {
 func TestChangesAreReported(t *testing.T) {
 	dir := t.TempDir()
 	hub, mapping := filepath.Join(dir, "hub.yaml"), filepath.Join(dir, "m.yaml")
-	write(t, hub, "a")
-	write(t, mapping, "m1")
+	testutil.WriteFile(t, hub, "a")
+	testutil.WriteFile(t, mapping, "m1")
 	baseline := SumsOf([]string{hub, mapping})
-	write(t, mapping, "m2") // saved after loading, before watching
+	testutil.WriteFile(t, mapping, "m2") // saved after loading, before watching
 	w := startWatch(t, baseline)
 	w.waitFor(t, "m.yaml=m2")
 
-	write(t, hub, "b")
+	testutil.WriteFile(t, hub, "b")
 	w.waitFor(t, "m.yaml=m2", "hub.yaml=b")
 
-	write(t, hub+".new", "c")
+	testutil.WriteFile(t, hub+".new", "c")
 	if err := os.Rename(hub+".new", hub); err != nil {
 		t.Fatal(err)
 	}
 	w.waitFor(t, "m.yaml=m2", "hub.yaml=b", "hub.yaml=c")
 
-	write(t, hub, "c") // same content
+	testutil.WriteFile(t, hub, "c") // same content
 	if err := os.Remove(mapping); err != nil {
 		t.Fatal(err)
 	}
 	w.waitLooks(t, 3)
-	write(t, mapping, "m2") // back as it was
+	testutil.WriteFile(t, mapping, "m2") // back as it was
 	w.waitLooks(t, 3)
 	w.waitFor(t, "m.yaml=m2", "hub.yaml=b", "hub.yaml=c")
 }
@@ -136,7 +121,7 @@ func TestSymlinkSwap(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, v), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		write(t, filepath.Join(dir, v, "hub.yaml"), v)
+		testutil.WriteFile(t, filepath.Join(dir, v, "hub.yaml"), v)
 	}
 	if err := os.Symlink("v1", filepath.Join(dir, "..data")); err != nil {
 		t.Fatal(err)
@@ -165,14 +150,14 @@ func TestFolderReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := filepath.Join(dir, "m.yaml")
-	write(t, m, "old")
+	testutil.WriteFile(t, m, "old")
 	w := startWatch(t, SumsOf([]string{m}))
 	w.waitLooks(t, 1)
 	next := filepath.Join(root, "mappings.new")
 	if err := os.Mkdir(next, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(next, "m.yaml"), "new")
+	testutil.WriteFile(t, filepath.Join(next, "m.yaml"), "new")
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +165,6 @@ func TestFolderReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitFor(t, "m.yaml=new")
-	write(t, m, "newer") // watched again after the replacement
+	testutil.WriteFile(t, m, "newer") // watched again after the replacement
 	w.waitFor(t, "m.yaml=new", "m.yaml=newer")
 }

@@ -3,18 +3,15 @@ package reconcile
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"math/big"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 )
-
-var update = flag.Bool("update", false, "rewrite samples/payroll/expected")
 
 const samples = "../../samples"
 
@@ -143,7 +140,7 @@ func TestPlantedMismatches(t *testing.T) {
 }
 
 // TestGolden compares reconcile.csv and reconcile.html for the samples
-// with samples/payroll/expected (go test ./transform/reconcile -update).
+// with samples/payroll/expected (make golden-update rewrites them).
 func TestGolden(t *testing.T) {
 	r := sampleResult(t)
 	var c, h bytes.Buffer
@@ -153,23 +150,10 @@ func TestGolden(t *testing.T) {
 	if err := r.WriteHTML(&h, HTMLOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for name, got := range map[string][]byte{"reconcile.csv": c.Bytes(), "reconcile.html": h.Bytes()} {
-		path := filepath.Join(samples, "payroll", "expected", name)
-		if *update {
-			os.MkdirAll(filepath.Dir(path), 0o755)
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./transform/reconcile -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s (go test ./transform/reconcile -update if intended)", name, path)
-		}
-	}
+	golden := testutil.NewGoldenDir(t, filepath.Join(samples, "payroll", "expected"))
+	golden.Check("reconcile.csv", c.Bytes())
+	golden.Check("reconcile.html", h.Bytes())
+	golden.Finish()
 	html := h.String()
 	for _, banned := range []string{"<script", "src=", "href=\"http", "@import", "url("} {
 		if strings.Contains(html, banned) {

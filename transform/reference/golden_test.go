@@ -3,26 +3,24 @@ package reference_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/outdir"
 	"github.com/nhs-esr/jobplan-hub/transform/reference"
 )
 
-var update = flag.Bool("update", false, "rewrite samples/reference/expected")
-
 // TestGoldenWithStaffChecks converts every bundled sample with the staff
 // checks against the sample staff extract, in both formats, and compares
 // the records and findings with samples/reference/expected/<sample>/
-// (go test ./transform/reference -update rewrites them). The two formats
-// must give the same outputs.
+// (make golden-update rewrites them; each golden file must still be
+// produced). The two formats must give the same outputs.
 func TestGoldenWithStaffChecks(t *testing.T) {
 	checkers := map[string]transform.PlanChecker{}
 	for name, f := range map[string]struct{ path, config string }{"csv": {staffCSV, "staff-extract.yaml"}, "esr-go": {staffGO, "esr-go.yaml"}} {
@@ -33,6 +31,7 @@ func TestGoldenWithStaffChecks(t *testing.T) {
 		checkers[name] = k
 	}
 	mappings, _ := filepath.Glob("../../mappings/*.yaml")
+	golden := testutil.NewGoldenDir(t, "../../samples/reference/expected")
 	n := 0
 	for _, mf := range mappings {
 		if strings.HasSuffix(mf, ".cases.yaml") {
@@ -60,31 +59,21 @@ func TestGoldenWithStaffChecks(t *testing.T) {
 			}
 			p := outdir.PathsFor("", in)
 			for _, file := range []string{p.Records, p.Errors} {
-				got, _ := os.ReadFile(filepath.Join(outs["csv"], file))
+				got, err := os.ReadFile(filepath.Join(outs["csv"], file))
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+					continue
+				}
 				viaGO, _ := os.ReadFile(filepath.Join(outs["esr-go"], file))
 				if !bytes.Equal(got, viaGO) {
 					t.Errorf("%s/%s: the CSV and ESR GO staff extracts give different outputs", name, file)
 				}
-				want := filepath.Join("../../samples/reference/expected", name, file)
-				if *update {
-					os.MkdirAll(filepath.Dir(want), 0o755)
-					if err := os.WriteFile(want, got, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				wantBytes, err := os.ReadFile(want)
-				if err != nil {
-					t.Errorf("%v (go test ./transform/reference -update)", err)
-					continue
-				}
-				if !bytes.Equal(got, wantBytes) {
-					t.Errorf("%s differs from %s (go test ./transform/reference -update if intended)", file, want)
-				}
+				golden.Check(name+"/"+file, got)
 			}
 		}
 	}
 	if n < 4 {
 		t.Fatalf("converted %d samples, want at least 4", n)
 	}
+	golden.Finish()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
@@ -44,26 +45,12 @@ func next(t *testing.T, s *localdir.Source) *localdir.Item {
 	return it.(*localdir.Item)
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
-}
+// The file helpers every package's tests share.
+var (
+	writeFile = testutil.WriteFile
+	readFile  = testutil.ReadFile
+	exists    = testutil.Exists
+)
 
 // regularFiles lists the regular files directly in dir.
 func regularFiles(t *testing.T, dir string) []string {

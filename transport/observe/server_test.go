@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/observe"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
@@ -59,15 +60,8 @@ func newFixture(t *testing.T, token string) *fixture {
 	return &fixture{dir: dir, l: l, rec: rec, srv: srv}
 }
 
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+// write writes a file, creating its folder.
+var write = testutil.WriteFile
 
 // get fetches path (escaped as given) with an optional bearer token.
 func (f *fixture) get(t *testing.T, path, bearer string) (int, string) {

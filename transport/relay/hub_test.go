@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
@@ -287,32 +288,12 @@ func (e *env) dest(name string) relay.DestinationStatus {
 	return relay.DestinationStatus{Name: name}
 }
 
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-func read(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
-	}
-	return out
-}
+// The file helpers every package's tests share.
+var (
+	exists = testutil.Exists
+	read   = testutil.ReadFile
+	names  = testutil.Names
+)
 
 const planA = "10000001,2026-04-01,7.5\n10000002,2026-04-01,8\n10000003-2,2026-04-01,6\n"
 

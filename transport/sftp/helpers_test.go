@@ -12,17 +12,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/internal/sftptest"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 	"github.com/nhs-esr/jobplan-hub/transport/sftp"
-	"github.com/nhs-esr/jobplan-hub/transport/transporttest"
 )
 
 const (
@@ -34,10 +33,7 @@ const (
 )
 
 // eventually waits for cond, polling, instead of sleeping for an event.
-func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	transporttest.Eventually(t, timeout, cond, msg, args...)
-}
+var eventually = testutil.EventuallyWithin
 
 // startServer starts a pkg/sftp-backed test server with password auth and
 // an "inbox" directory.
@@ -137,41 +133,14 @@ func mkdir(t *testing.T, dir string) {
 	}
 }
 
-func writeFile(t *testing.T, p, data string) {
-	t.Helper()
-	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	return string(b)
-}
-
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
-}
-
-// list returns the names in dir, sorted; a missing dir is empty.
-func list(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	return names
-}
+// The file helpers every package's tests share; list returns the names
+// in a folder, sorted (a missing folder is empty).
+var (
+	writeFile = testutil.WriteFile
+	readFile  = testutil.ReadFile
+	exists    = testutil.Exists
+	list      = testutil.Names
+)
 
 // newKey generates a client key of the given kind ("ed25519" or "rsa").
 func newKey(t *testing.T, kind string) (crypto.PrivateKey, ssh.PublicKey) {

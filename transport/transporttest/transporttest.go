@@ -14,22 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
-// Eventually polls cond every few milliseconds until it returns true, and
-// fails the test if that has not happened within timeout. Tests use it
-// instead of sleeping for an event.
-func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: "+msg, append([]any{timeout}, args...)...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// Eventually polls cond until it returns true, and fails the test if that
+// has not happened within timeout (testutil.EventuallyWithin).
+var Eventually = testutil.EventuallyWithin
 
 // SinkTarget is a Sink under test and a view of where it writes.
 type SinkTarget struct {
