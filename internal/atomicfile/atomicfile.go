@@ -15,6 +15,11 @@ import (
 	"time"
 )
 
+// fsync flushes a file's content, or a folder's entries, to disk: every
+// sync of this package goes through it, so that tests can count them and
+// make them fail.
+var fsync = (*os.File).Sync
+
 // TempSuffix marks files that are still being written. Watchers ignore it.
 const TempSuffix = ".tmp"
 
@@ -63,7 +68,7 @@ func (f *File) Rename() error {
 	}
 	f.done = true
 	tmp := f.Name()
-	if err := f.Sync(); err != nil {
+	if err := fsync(f.File); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("sync %s: %w", f.final, err)
@@ -98,7 +103,7 @@ func CommitAll(files ...*File) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f.Sync(); err != nil {
+			if err := fsync(f.File); err != nil {
 				errs[i] = fmt.Errorf("sync %s: %w", f.final, err)
 			}
 		}()
@@ -162,7 +167,7 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("open directory %s: %w", dir, err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fsync(d); err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
