@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,4 +80,18 @@ func Names(t testing.TB, dir string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// YAMLLines counts the lines of a YAML text as yaml.v3 does: \r, \n and
+// \r\n end a line, and so do NEL, LS and PS.
+func YAMLLines(text []byte) int {
+	n := 1
+	s := strings.ReplaceAll(string(text), "\r\n", "\n")
+	for _, r := range s {
+		switch r {
+		case '\n', '\r', '\u0085', '\u2028', '\u2029':
+			n++
+		}
+	}
+	return n
 }

@@ -15,6 +15,7 @@ import (
 	xunicode "golang.org/x/text/encoding/unicode"
 	"gopkg.in/yaml.v3"
 
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
@@ -121,7 +122,7 @@ func ParseCases(name string, data []byte) ([]Case, error) {
 	doc := &document{file: name}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Problems{doc.yamlProblem(err)}
+		return nil, Problems{lint.YAMLError(doc.file, err)}
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 || root.Content[0].Kind != yaml.SequenceNode {
 		return nil, Problems{{File: name, Line: 1, Col: 1, Message: "a case file is a YAML list of cases, each with name, input and expect"}}

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -165,15 +166,16 @@ func (c *compiler) dialect() {
 	s := c.spec
 	switch s.Format {
 	case "csv":
-		delim, err := decode.ParseDelimiter(s.CSV.Delimiter)
-		if err != nil {
-			c.doc.add(c.doc.node("csv", "delimiter"), "csv.delimiter: %v", err)
+		opts, err := s.CSV.Options()
+		var de *decode.DialectError
+		if errors.As(err, &de) {
+			c.doc.add(c.doc.node("csv", de.Key), "csv.%v", de)
 		}
-		var comment rune
+		opts.NoHeader = s.CSV.NoHeader
 		if s.CSV.Comment != "" {
-			comment = []rune(s.CSV.Comment)[0]
+			opts.Comment = []rune(s.CSV.Comment)[0]
 		}
-		c.m.CSV = decode.CSVOptions{Delimiter: delim, Encoding: s.CSV.Encoding, HeaderRow: s.CSV.HeaderRow, NoHeader: s.CSV.NoHeader, SkipRows: s.CSV.SkipRows, LazyQuotes: s.CSV.LazyQuotes, Comment: comment}
+		c.m.CSV = opts
 		if c.doc.value("json") != nil {
 			c.doc.add(c.doc.node("json"), "json: settings given, but format is csv")
 		}

@@ -8,15 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
 
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
 )
 
@@ -40,28 +39,12 @@ var formatSchema = func() *gojsonschema.Schema {
 	return s
 }()
 
-// Problem is one mistake in a mapping file.
-type Problem struct {
-	File    string
-	Line    int
-	Col     int
-	Message string
-}
-
-func (p Problem) String() string {
-	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Message)
-}
+// Problem is one mistake in a mapping file, at file:line:col (every
+// configuration file reports its problems this way: internal/lint).
+type Problem = lint.Problem
 
 // Problems is every mistake found in a mapping file; it is an error.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
-}
+type Problems = lint.Problems
 
 // LoadFile reads, checks and compiles a mapping file. A mapping with any
 // problem returns Problems listing all of them.
@@ -79,7 +62,7 @@ func Load(name string, data []byte) (*Mapping, error) {
 	doc := &document{file: name}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Problems{doc.yamlProblem(err)}
+		return nil, Problems{lint.YAMLError(name, err)}
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, Problems{{File: name, Line: 1, Col: 1, Message: "a mapping file must be a YAML (or JSON) object"}}
@@ -139,45 +122,7 @@ func (d *document) add(n *yaml.Node, format string, args ...any) {
 	d.problems = append(d.problems, Problem{File: d.file, Line: line, Col: col, Message: fmt.Sprintf(format, args...)})
 }
 
-func (d *document) sort() {
-	sort.SliceStable(d.problems, func(i, j int) bool {
-		a, b := d.problems[i], d.problems[j]
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-}
-
-var yamlLine = regexp.MustCompile(`^line (\d+): `)
-
-// yamlParserErrors are the messages of yaml.v3's parser (as opposed to its
-// scanner), whose "line N" is 0-based.
-var yamlParserErrors = map[string]bool{
-	"did not find expected <stream-start>":   true,
-	"did not find expected <document start>": true,
-	"did not find expected node content":     true,
-	"did not find expected key":              true,
-	"did not find expected '-' indicator":    true,
-	"did not find expected ',' or ']'":       true,
-	"did not find expected ',' or '}'":       true,
-	"found duplicate %YAML directive":        true,
-	"found duplicate %TAG directive":         true,
-	"found incompatible YAML document":       true,
-	"found undefined tag handle":             true,
-}
-
-func (d *document) yamlProblem(err error) Problem {
-	p := Problem{File: d.file, Line: 1, Col: 1, Message: strings.TrimPrefix(err.Error(), "yaml: ")}
-	if m := yamlLine.FindStringSubmatch(p.Message); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
-		p.Message = p.Message[len(m[0]):]
-		if yamlParserErrors[p.Message] {
-			p.Line++
-		}
-	}
-	return p
-}
+func (d *document) sort() { d.problems.Sort(d.file) }
 
 // decodeProblems reports the errors of decoding the spec, each at its line.
 // When the schema check found problems, only repeated keys are reported: the
@@ -188,16 +133,10 @@ func (d *document) decodeProblems(err error, all bool) {
 		d.add(d.root, "%v", err)
 		return
 	}
-	for _, e := range te.Errors {
-		if !all && !strings.Contains(e, "already defined") {
-			continue
+	for _, p := range lint.DecodeErrors(d.file, d.root, err) {
+		if all || strings.Contains(p.Message, "already defined") {
+			d.problems = append(d.problems, p)
 		}
-		p := Problem{File: d.file, Line: 1, Col: 1, Message: e}
-		if m := yamlLine.FindStringSubmatch(e); m != nil {
-			p.Line, _ = strconv.Atoi(m[1])
-			p.Message = e[len(m[0]):]
-		}
-		d.problems = append(d.problems, p)
 	}
 }
 

@@ -6,6 +6,7 @@ package mapping
 import (
 	"gopkg.in/yaml.v3"
 
+	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
@@ -33,15 +34,13 @@ type Spec struct {
 	RulesNode  yaml.Node        `yaml:"rules"`
 }
 
-// CSVSpec is the CSV dialect.
+// CSVSpec is the CSV dialect: the settings every CSV configuration
+// shares (delimiter, encoding, skip_rows, header_row, lazy_quotes), and
+// those of mapping files only.
 type CSVSpec struct {
-	Delimiter  string `yaml:"delimiter"` // one character, or "tab"
-	Encoding   string `yaml:"encoding"`
-	HeaderRow  int    `yaml:"header_row"`
-	NoHeader   bool   `yaml:"no_header"`
-	SkipRows   int    `yaml:"skip_rows"`
-	LazyQuotes bool   `yaml:"lazy_quotes"`
-	Comment    string `yaml:"comment"`
+	decode.Dialect `yaml:",inline"`
+	NoHeader       bool   `yaml:"no_header"`
+	Comment        string `yaml:"comment"`
 }
 
 // JSONSpec locates the records in a JSON export.

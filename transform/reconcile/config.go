@@ -8,15 +8,13 @@
 package reconcile
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"os"
-	"strings"
+	"slices"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
 )
@@ -29,12 +27,11 @@ type Config struct {
 	Version     int    `yaml:"version"`
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
-	CSV         struct {
-		Delimiter    string `yaml:"delimiter"` // one character or "tab"; default ","
-		Encoding     string `yaml:"encoding"`  // as for job-plan mappings; default utf-8
-		SkipRows     int    `yaml:"skip_rows"`
-		HeaderRow    int    `yaml:"header_row"`
-		DecimalComma bool   `yaml:"decimal_comma"` // 7,5 and 84.000,00
+	// CSV is the extract's dialect, as for job-plan mappings, and how its
+	// numbers are written.
+	CSV struct {
+		decode.Dialect `yaml:",inline"`
+		DecimalComma   bool `yaml:"decimal_comma"` // 7,5 and 84.000,00
 	} `yaml:"csv"`
 	Columns Columns `yaml:"columns"`
 	// TotalIncludesAPA says whether the plans' total_contracted_pas already
@@ -72,7 +69,8 @@ const (
 	BasisBasic    = "basic"
 )
 
-// LoadConfig reads a payroll configuration. Unknown keys are errors.
+// LoadConfig reads a payroll configuration. Every problem, an unknown key
+// among them, is reported at file:line:col (lint.Problems).
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -84,44 +82,43 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig is LoadConfig on data already read.
 func ParseConfig(name string, data []byte) (*Config, error) {
 	c := &Config{}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	doc, err := lint.Decode(name, data, c)
+	if err != nil {
+		return nil, err
 	}
-	var ps []string
 	if c.Version != 1 {
-		ps = append(ps, fmt.Sprintf("version must be 1 (got %d)", c.Version))
+		doc.Addf("version", "version must be 1 (got %d)", c.Version)
 	}
 	if c.Columns.AssignmentNumber == "" {
-		ps = append(ps, "columns.assignment_number is required")
+		doc.Addf("columns.assignment_number", "columns.assignment_number is required")
 	}
 	if c.Columns.PAsPaid == "" {
-		ps = append(ps, "columns.pas_paid is required")
+		doc.Addf("columns.pas_paid", "columns.pas_paid is required")
 	}
 	switch c.PAValueBasis {
 	case "":
 		c.PAValueBasis = BasisFullTime
 	case BasisFullTime, BasisBasic:
 	default:
-		ps = append(ps, fmt.Sprintf("pa_value_basis %q is not full_time or basic", c.PAValueBasis))
+		doc.Addf("pa_value_basis", "pa_value_basis %q is not full_time or basic", c.PAValueBasis)
 	}
 	if c.FullTimePAs == nil {
 		ten := decimal.FromInt(10)
 		c.FullTimePAs = &ten
 	} else if *c.FullTimePAs <= 0 {
-		ps = append(ps, "full_time_pas must be above 0")
+		doc.Addf("full_time_pas", "full_time_pas must be above 0")
 	}
-	for band, pct := range c.WalesBandPct {
-		if pct < 0 {
-			ps = append(ps, fmt.Sprintf("wales_band_pct.%d must not be negative", band))
+	for _, band := range slices.Sorted(maps.Keys(c.WalesBandPct)) {
+		if c.WalesBandPct[band] < 0 {
+			doc.Addf(fmt.Sprintf("wales_band_pct.%d", band), "wales_band_pct.%d must not be negative", band)
 		}
 	}
-	if _, err := c.delimiter(); err != nil {
-		ps = append(ps, err.Error())
+	var de *decode.DialectError
+	if _, err := c.CSV.Options(); errors.As(err, &de) {
+		doc.Addf("csv."+de.Key, "csv.%v", de)
 	}
-	if len(ps) > 0 {
-		return nil, fmt.Errorf("%s: %s", name, strings.Join(ps, "; "))
+	if err := doc.Err(); err != nil {
+		return nil, err
 	}
 	if c.Name == "" {
 		c.Name = name
@@ -129,15 +126,8 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-func (c *Config) delimiter() (rune, error) {
-	d, err := decode.ParseDelimiter(c.CSV.Delimiter)
-	if err != nil {
-		return 0, fmt.Errorf("csv.delimiter %w", err)
-	}
-	return d, nil
-}
-
+// csvOptions are the reader options of a checked configuration.
 func (c *Config) csvOptions() decode.CSVOptions {
-	d, _ := c.delimiter()
-	return decode.CSVOptions{Delimiter: d, Encoding: c.CSV.Encoding, SkipRows: c.CSV.SkipRows, HeaderRow: c.CSV.HeaderRow}
+	opts, _ := c.CSV.Options()
+	return opts
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 )
@@ -326,4 +327,52 @@ func TestMoney(t *testing.T) {
 			t.Errorf("Pounds(%d) = %s, want %s", p, got, want)
 		}
 	}
+}
+
+// TestConfigProblemsHavePositions: every mistake of a payroll
+// configuration is reported at once, each at file:line:col.
+func TestConfigProblemsHavePositions(t *testing.T) {
+	const text = `version: 1
+csv:
+  delimiter: tabs
+  decimal_coma: true
+columns: {assignment_number: a}
+pa_value_basis: hourly
+full_time_pas: 0
+wales_band_pct: {1: 5, 2: -3}
+`
+	_, err := ParseConfig("pay.yaml", []byte(text))
+	var ps lint.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("ParseConfig: %v (%T), want lint.Problems", err, err)
+	}
+	want := `pay.yaml:3:3: csv.delimiter: "tabs" must be one character, or "tab"
+pay.yaml:4:3: unknown key "decimal_coma" in csv (did you mean "decimal_comma"?)
+pay.yaml:5:1: columns.pas_paid is required
+pay.yaml:6:1: pa_value_basis "hourly" is not full_time or basic
+pay.yaml:7:1: full_time_pas must be above 0
+pay.yaml:8:24: wales_band_pct.2 must not be negative`
+	if got := err.Error(); got != want {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// FuzzParseConfig: any configuration is read without a panic, and every
+// problem is placed inside the file.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("version: 1\ncolumns: {assignment_number: a, pas_paid: p}\nwales_band_pct: {1: 5}\n"))
+	f.Add([]byte("version: 1\ncsv: {delimiter: tabs, decimal_coma: true}\nfull_time_pas: 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := ParseConfig("f.yaml", data)
+		var ps lint.Problems
+		if err != nil && !errors.As(err, &ps) {
+			t.Fatalf("error %v is not lint.Problems", err)
+		}
+		lines := testutil.YAMLLines(data)
+		for _, p := range ps {
+			if p.Line < 1 || p.Line > lines+1 || p.Col < 1 {
+				t.Errorf("%v is outside the file", p)
+			}
+		}
+	})
 }

@@ -2,6 +2,7 @@ package reference
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -56,21 +57,20 @@ func (c Checks) withDefaults() Checks {
 	return c
 }
 
-// problems reports configuration mistakes.
-func (c Checks) problems() []string {
-	var ps []string
-	for code, sev := range c.Severity {
+// check reports configuration mistakes, each at the path of its setting.
+func (c Checks) check(addf func(path, format string, args ...any)) {
+	for _, code := range slices.Sorted(maps.Keys(c.Severity)) {
+		sev := c.Severity[code]
 		if !slices.Contains(RuleCodes, code) {
-			ps = append(ps, fmt.Sprintf("checks.severity: %q is not a staff-record rule (%s)", code, strings.Join(RuleCodes, ", ")))
+			addf("checks.severity."+code, "checks.severity: %q is not a staff-record rule (%s)", code, strings.Join(RuleCodes, ", "))
 		}
 		if sev != finding.Error && sev != finding.Warning && sev != finding.Off {
-			ps = append(ps, fmt.Sprintf("checks.severity.%s: %q is not error, warning or off", code, sev))
+			addf("checks.severity."+code, "checks.severity.%s: %q is not error, warning or off", code, sev)
 		}
 	}
 	if c.NearMiss != nil && (*c.NearMiss < 0 || *c.NearMiss > 1) {
-		ps = append(ps, "checks.name_near_miss must be between 0 and 1")
+		addf("checks.name_near_miss", "checks.name_near_miss must be between 0 and 1")
 	}
-	return ps
 }
 
 // RuleCodes are the staff-record rules.
@@ -103,7 +103,9 @@ type Checker struct {
 
 // NewChecker returns a checker over x.
 func NewChecker(x *Index, c Checks) (*Checker, error) {
-	if ps := c.problems(); len(ps) > 0 {
+	var ps []string
+	c.check(func(_, format string, args ...any) { ps = append(ps, fmt.Sprintf(format, args...)) })
+	if len(ps) > 0 {
 		return nil, fmt.Errorf("staff checks: %s", strings.Join(ps, "; "))
 	}
 	c = c.withDefaults()

@@ -1,15 +1,10 @@
 package reference
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"io"
 	"os"
-	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
 )
 
@@ -30,13 +25,8 @@ type Config struct {
 	// Format is csv or esr-go; empty means: esr-go when the file starts
 	// with an HDR~ record, otherwise csv.
 	Format string `yaml:"format"`
-	CSV    struct {
-		Delimiter  string `yaml:"delimiter"` // one character or "tab"; default ","
-		Encoding   string `yaml:"encoding"`  // as for job-plan mappings; default utf-8
-		SkipRows   int    `yaml:"skip_rows"`
-		HeaderRow  int    `yaml:"header_row"`
-		LazyQuotes bool   `yaml:"lazy_quotes"`
-	} `yaml:"csv"`
+	// CSV is the dialect of a CSV extract, as for job-plan mappings.
+	CSV decode.Dialect `yaml:"csv"`
 	// ESRGO holds the GO file's encoding (default utf-8; ESR files are
 	// often windows-1252).
 	ESRGO struct {
@@ -89,8 +79,9 @@ func DefaultConfig() Config {
 	return c
 }
 
-// LoadConfig reads a staff-extract configuration. Unknown keys are errors,
-// so a typo does not silently turn a check off.
+// LoadConfig reads a staff-extract configuration. Every problem, an
+// unknown key among them (a typo must not silently turn a check off), is
+// reported at file:line:col (lint.Problems).
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -102,42 +93,34 @@ func LoadConfig(path string) (Config, error) {
 // ParseConfig is LoadConfig on data already read.
 func ParseConfig(name string, data []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%s: %w", name, err)
+	doc, err := lint.Decode(name, data, &c)
+	if err != nil {
+		return Config{}, err
 	}
-	var ps []string
 	if c.Version != 1 {
-		ps = append(ps, fmt.Sprintf("version must be 1 (got %d)", c.Version))
+		doc.Addf("version", "version must be 1 (got %d)", c.Version)
 	}
 	switch c.Format {
 	case "", FormatCSV, FormatESRGO:
 	default:
-		ps = append(ps, fmt.Sprintf("format %q is not csv or esr-go", c.Format))
+		doc.Addf("format", "format %q is not csv or esr-go", c.Format)
 	}
 	if c.Format != FormatESRGO && c.Columns.AssignmentNumber == "" {
-		ps = append(ps, "columns.assignment_number is required for a CSV extract")
+		doc.Addf("columns.assignment_number", "columns.assignment_number is required for a CSV extract")
 	}
-	if _, err := c.delimiter(); err != nil {
-		ps = append(ps, err.Error())
+	var de *decode.DialectError
+	if _, err := c.CSV.Options(); errors.As(err, &de) {
+		doc.Addf("csv."+de.Key, "csv.%v", de)
 	}
-	ps = append(ps, c.Checks.problems()...)
-	if len(ps) > 0 {
-		return Config{}, fmt.Errorf("%s: %s", name, strings.Join(ps, "; "))
+	c.Checks.check(doc.Addf)
+	if err := doc.Err(); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-func (c *Config) delimiter() (rune, error) {
-	d, err := decode.ParseDelimiter(c.CSV.Delimiter)
-	if err != nil {
-		return 0, fmt.Errorf("csv.delimiter %w", err)
-	}
-	return d, nil
-}
-
+// csvOptions are the reader options of a checked configuration.
 func (c *Config) csvOptions() decode.CSVOptions {
-	d, _ := c.delimiter()
-	return decode.CSVOptions{Delimiter: d, Encoding: c.CSV.Encoding, SkipRows: c.CSV.SkipRows, HeaderRow: c.CSV.HeaderRow, LazyQuotes: c.CSV.LazyQuotes}
+	opts, _ := c.CSV.Options()
+	return opts
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
@@ -375,4 +377,53 @@ func (s *findings) Add(f finding.Finding) error {
 	defer s.mu.Unlock()
 	s.list = append(s.list, f)
 	return nil
+}
+
+// TestConfigProblemsHavePositions: every mistake of a staff-extract
+// configuration is reported at once, each at file:line:col.
+func TestConfigProblemsHavePositions(t *testing.T) {
+	const text = `version: 2
+format: xml
+csv: {delimiter: ";;", skip_rows: 1}
+colums: {assignment_number: A}
+checks:
+  name_near_miss: 1.5
+  severity: {R9: off, R1: loud}
+`
+	_, err := reference.ParseConfig("staff.yaml", []byte(text))
+	var ps lint.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("ParseConfig: %v (%T), want lint.Problems", err, err)
+	}
+	want := `staff.yaml:1:1: version must be 1 (got 2)
+staff.yaml:1:1: columns.assignment_number is required for a CSV extract
+staff.yaml:2:1: format "xml" is not csv or esr-go
+staff.yaml:3:7: csv.delimiter: ";;" must be one character, or "tab"
+staff.yaml:4:1: unknown key "colums" (did you mean "columns"?)
+staff.yaml:6:3: checks.name_near_miss must be between 0 and 1
+staff.yaml:7:14: checks.severity: "R9" is not a staff-record rule (R1, R2, R3, R4, R5, R6)
+staff.yaml:7:23: checks.severity.R1: "loud" is not error, warning or off`
+	if got := err.Error(); got != want {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// FuzzParseConfig: any configuration is read without a panic, and every
+// problem is placed inside the file.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("version: 1\ncolumns: {assignment_number: A}\nchecks: {severity: {R6: off}}\n"))
+	f.Add([]byte("version: 2\ncsv: {delimiter: ';;'}\ncolums: {}\nchecks: {name_near_miss: 2}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := reference.ParseConfig("f.yaml", data)
+		var ps lint.Problems
+		if err != nil && !errors.As(err, &ps) {
+			t.Fatalf("error %v is not lint.Problems", err)
+		}
+		lines := testutil.YAMLLines(data)
+		for _, p := range ps {
+			if p.Line < 1 || p.Line > lines+1 || p.Col < 1 {
+				t.Errorf("%v is outside the file", p)
+			}
+		}
+	})
 }
