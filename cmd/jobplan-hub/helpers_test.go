@@ -126,21 +126,3 @@ func (h *hubProcess) stop(t *testing.T, sig syscall.Signal, wantCode int) {
 		t.Errorf("hub exited with %d after %v, want %d (%v)", code, sig, wantCode, h.err)
 	}
 }
-
-// syncBuffer is a log the hub process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -11,8 +11,7 @@ import (
 	"slices"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/reference"
@@ -57,7 +56,7 @@ func staffChecker(path, format string, loaded map[[2]string]transform.PlanChecke
 // watching at once (until ctx ends or the hub closes them). The returned
 // func releases what the hub does not own (SFTP sink connections). rec,
 // if not nil, is told what the hub does (metrics, health).
-func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.Logger, rec *observe.Recorder) (*relay.Hub, func(), error) {
+func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log *slog.Logger, rec *observe.Recorder) (*relay.Hub, func(), error) {
 	var closers []func() error
 	release := func() {
 		for _, c := range closers {
@@ -96,19 +95,19 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 			d.Dispatch.Observer = rec
 		}
 		switch c.Type {
-		case destESR:
-			sink, err := httpsink.New(httpsinkConfig(&c))
+		case hubconfig.DestESR:
+			sink, err := httpsink.New(c.HTTPSink())
 			if err != nil {
 				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
 			}
 			d.Records = sink
-		case destOutbox:
+		case hubconfig.DestOutbox:
 			sink, err := outbox.New(c.Dir)
 			if err != nil {
 				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
 			}
 			d.Files = sink
-		case destSFTP:
+		case hubconfig.DestSFTP:
 			sink, err := sftp.NewSink(c.SFTP)
 			if err != nil {
 				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
@@ -128,7 +127,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 	procs := map[[4]string]*convertProcessor{}
 	fileDests := map[string]bool{}
 	for _, d := range cfg.Destinations {
-		fileDests[d.Name] = d.Type != destESR
+		fileDests[d.Name] = d.Type != hubconfig.DestESR
 	}
 	for _, s := range cfg.Sources {
 		durable := slices.ContainsFunc(s.Destinations, func(d string) bool { return fileDests[d] })
@@ -160,7 +159,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 		}
 		var src relay.Source
 		switch s.Type {
-		case sourceLocal:
+		case hubconfig.SourceLocal:
 			ld, err := localdir.New(ctx, localdir.Options{
 				Dir:            s.Dir,
 				Pattern:        s.Pattern,
@@ -174,10 +173,8 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))
 			}
 			src = ld
-		case sourceSFTP:
-			sc := s.SFTP
-			sc.Dir, sc.Pattern, sc.SettleTime, sc.PollInterval = s.Dir, s.Pattern, s.SettleTime, s.PollInterval
-			ss, err := sftp.NewSource(sc, sftp.SourceOptions{
+		case hubconfig.SourceSFTP:
+			ss, err := sftp.NewSource(s.SFTPConfig(), sftp.SourceOptions{
 				SpoolDir: filepath.Join(cfg.StateDir, spoolDir, s.Name),
 				Logger:   srcLog,
 				OnPoll:   polled,
@@ -201,37 +198,6 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 	}
 	// Sources are closed by hub.Run; closing them again is harmless.
 	return hub, release, nil
-}
-
-// stateDirOf reads only state_dir from a hub file, for the commands that
-// just open the ledger (status, deliveries). It does not need the
-// secrets the rest of the file may refer to.
-func stateDirOf(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read hub file: %w", err)
-	}
-	var doc struct {
-		StateDir string `yaml:"state_dir"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	dir, err := interpolate(doc.StateDir, os.LookupEnv)
-	if err != nil {
-		return "", fmt.Errorf("%s: state_dir: %w", path, err)
-	}
-	if dir == "" {
-		return "", fmt.Errorf("%s: no state_dir", path)
-	}
-	if !filepath.IsAbs(dir) {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return "", err
-		}
-		dir = filepath.Join(filepath.Dir(abs), dir)
-	}
-	return dir, nil
 }
 
 // openExistingLedger opens the ledger in dir, refusing to create one: a

@@ -63,7 +63,7 @@ func (r *recordReceiver) count() int {
 // httpHub is a running hub binary serving HTTP, and how to talk to it.
 type httpHub struct {
 	proc  *hubProcess
-	log   *syncBuffer
+	log   *testutil.Buffer
 	base  string // http://127.0.0.1:port
 	token string
 	drop  string
@@ -99,7 +99,7 @@ destinations:
 	const token = "t0ken-for-the-page"
 	testutil.WriteFile(t, tokenFile, token+"\n")
 
-	h := &httpHub{log: &syncBuffer{}, token: token, drop: drop}
+	h := &httpHub{log: &testutil.Buffer{}, token: token, drop: drop}
 	h.proc = startHub(t, bin, h.log, "run", "--config", hubFile, "--log-format", "json", "--listen-token-file", tokenFile)
 	testutil.Eventually(t, "the status page to listen", func() bool { return listeningRE.MatchString(h.log.String()) })
 	h.base = "http://" + listeningRE.FindStringSubmatch(h.log.String())[1]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/observe"
 )
@@ -32,7 +33,7 @@ type listenConfig struct {
 // listenFrom resolves --listen (over the hub file's listen, over the
 // default) and the token, and refuses an address beyond loopback
 // without a token.
-func listenFrom(c *cli.Context, cfg *hubConfig) (listenConfig, error) {
+func listenFrom(c *cli.Context, cfg *hubconfig.Config) (listenConfig, error) {
 	addr := c.String("listen")
 	if !c.IsSet("listen") && cfg.ListenSet {
 		addr = cfg.Listen
@@ -54,24 +55,13 @@ func listenFrom(c *cli.Context, cfg *hubConfig) (listenConfig, error) {
 	if lc.addr == "" {
 		return lc, nil
 	}
-	if err := checkListenAddr(lc.addr); err != nil {
+	if err := hubconfig.CheckListenAddr(lc.addr); err != nil {
 		return listenConfig{}, fmt.Errorf("--listen: %w", err)
 	}
 	if err := observe.CheckListen(lc.addr, lc.token); err != nil {
 		return listenConfig{}, err
 	}
 	return lc, nil
-}
-
-// checkListenAddr accepts "", "off" and host:port.
-func checkListenAddr(addr string) error {
-	if addr == "" || addr == "off" {
-		return nil
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("want host:port, \"\" or off: %w", err)
-	}
-	return nil
 }
 
 // startHTTP starts serving the hub's status page, health and metrics

@@ -35,7 +35,7 @@ func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader
 		return relay.Output{}, err
 	}
 	out := relay.Output{Report: res.Paths.Report, Reports: []string{res.Paths.Report}}
-	if html := report.HTMLPath(res.Paths.Report); exists(html) {
+	if html := report.HTMLPath(res.Paths.Report); fileExists(html) {
 		out.Reports = append(out.Reports, html)
 	}
 	if res.Report.Outputs.Errors != "" {
@@ -91,7 +91,7 @@ func (p *convertProcessor) ReportSkipped(ctx context.Context, sk relay.Skipped, 
 	return path, nil
 }
 
-func exists(path string) bool {
+func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/observe"
 )
@@ -48,7 +49,7 @@ func (p *hubProgress) Write(b []byte) (int, error) {
 }
 
 // setDestinations names the destinations of the running configuration.
-func (p *hubProgress) setDestinations(cfg *hubConfig) {
+func (p *hubProgress) setDestinations(cfg *hubconfig.Config) {
 	names := make([]string, len(cfg.Destinations))
 	for i, d := range cfg.Destinations {
 		names[i] = d.Name

@@ -37,7 +37,7 @@ func TestLogLinesGoAboveTheStatusLine(t *testing.T) {
 // waits for the status line to count the file and its records.
 func TestWatchShowsProgress(t *testing.T) {
 	bin, root, drop := hubDirs(t)
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	hub := startHub(t, bin, log, "watch", "--progress", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
 		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)
 	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })

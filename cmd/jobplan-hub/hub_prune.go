@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
@@ -40,10 +39,6 @@ func pruneLoop(ctx context.Context, l *ledger.Ledger, stateDir string, age, inte
 	}
 }
 
-// minPruneAge keeps prune away from files the hub has just finished: their
-// reports are linked beside the input only after the ledger marks them.
-const minPruneAge = time.Hour
-
 func pruneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "prune",
@@ -62,7 +57,7 @@ space).`,
 			&cli.BoolFlag{Name: "dry-run", Usage: "only count what would be pruned"},
 		}, stateFlags...),
 		Action: func(c *cli.Context) error {
-			age, err := parsePruneAge(c.String("older-than"))
+			age, err := hubconfig.ParsePruneAge(c.String("older-than"))
 			if err != nil {
 				return usageError(c, "--older-than "+err.Error())
 			}
@@ -88,34 +83,4 @@ space).`,
 			return nil
 		},
 	}
-}
-
-// parsePruneAge reads the age of files to prune, refusing ages under
-// minPruneAge.
-func parsePruneAge(s string) (time.Duration, error) {
-	age, err := parseAge(s)
-	if err != nil {
-		return 0, err
-	}
-	if age < minPruneAge {
-		return 0, fmt.Errorf("%q: at least %s, so that a file the hub is archiving keeps its reports", s, minPruneAge)
-	}
-	return age, nil
-}
-
-// parseAge reads an age as a Go duration (12h, 90m) or a number of days
-// (90d).
-func parseAge(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not an age (write it like 90d or 12h)", s)
-	}
-	return d, nil
 }

@@ -2,24 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/nhs-esr/jobplan-hub/internal/filewatch"
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
+	"github.com/nhs-esr/jobplan-hub/transport/sftp"
 )
 
 // Environment variables read by watch (flags override them).
@@ -80,8 +78,8 @@ configuration is kept. See README.md "## Hub" for the file.`,
 				return usageError(c, err.Error())
 			}
 			file := c.String("config")
-			load := func() (*hubConfig, error) {
-				cfg, err := loadHubConfig(file)
+			load := func() (*hubconfig.Config, error) {
+				cfg, err := hubconfig.Load(file)
 				if err != nil {
 					return nil, err
 				}
@@ -101,31 +99,17 @@ configuration is kept. See README.md "## Hub" for the file.`,
 			if err != nil {
 				return usageError(c, err.Error())
 			}
-			return serve(c.Context, cfg, load, file, lc, log, prog)
+			return serveUntilSignalled(c.Context, cfg, load, lc, log, prog)
 		},
 	}
 }
 
-// How configuration files are watched: a changed file is read again once
-// it has been left alone for configQuiet (as long as a source's default
-// settle time: an export job may pause while writing a staff extract),
-// and the files are looked at every configRecheck without an event too
-// (network mounts, replaced folders).
-const (
-	configQuiet   = 2 * time.Second
-	configRecheck = 30 * time.Second
-)
-
 // hubGCPercent is the hub's GOGC unless the environment sets one.
 const hubGCPercent = 400
 
-// serve runs the hub until a signal stops it. With reload set, SIGHUP, or
-// a change to the content of configFile or of a mapping or staff extract
-// it names, re-reads the configuration and, if it is sound, restarts the
-// hub with it; the ledger stays open throughout, and so does the HTTP
-// server of lc (a reload does not move it). prog, if not nil, is kept up
-// to date.
-func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, error), configFile string,
+// serveUntilSignalled serves the hub (see serve) until SIGINT or SIGTERM;
+// SIGHUP reloads its configuration.
+func serveUntilSignalled(parent context.Context, cfg *hubconfig.Config, load func() (*hubconfig.Config, error),
 	lc listenConfig, log *slog.Logger, prog *hubProgress) error {
 	// The hub's live heap is small and each file allocates buffers of its
 	// own, so the default GOGC would collect every few files. The soft
@@ -136,10 +120,23 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
-	if reload != nil {
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := serve(ctx, cfg, load, hup, lc, log, prog); err != nil {
+		return err
 	}
+	log.Info("stopped by signal")
+	return nil
+}
+
+// serve runs the hub of cfg until ctx ends. With load set, a value on
+// reload, or a change to a file the configuration was read from, reads it
+// again (relay.Supervisor). The state folder stays locked and the ledger
+// open throughout, and so does the HTTP server of lc (a reload does not
+// move it). prog, if not nil, is kept up to date. Every goroutine serve
+// starts has ended when it returns.
+func serve(ctx context.Context, cfg *hubconfig.Config, load func() (*hubconfig.Config, error), reload <-chan os.Signal,
+	lc listenConfig, log *slog.Logger, prog *hubProgress) error {
 	unlock, err := lockStateDir(cfg.StateDir)
 	if err != nil {
 		return err
@@ -157,173 +154,47 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 	}
 	defer stopHTTP()
 	if cfg.PruneAfter > 0 {
-		pctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			pruneLoop(pctx, l, cfg.StateDir, cfg.PruneAfter, pruneEvery, log)
-		}()
-		defer func() { cancel(); <-done }()
+		defer goUntilDone(ctx, func(ctx context.Context) { pruneLoop(ctx, l, cfg.StateDir, cfg.PruneAfter, pruneEvery, log) })()
 	}
 	if prog != nil {
-		pctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			prog.run(pctx, rec, l)
-		}()
-		defer func() { cancel(); <-done }()
+		defer goUntilDone(ctx, func(ctx context.Context) { prog.run(ctx, rec, l) })()
 	}
 
-	// changed carries a configuration file whose content changed; one
-	// pending reload is enough.
-	changed := make(chan string, 1)
-	// sums is the content the running configuration was loaded from.
-	var sums map[string]filewatch.Sum
-	if reload != nil {
-		sums = filewatch.SumsOf(reloadFiles(configFile, cfg))
+	// setup is how the supervisor starts the hub of a configuration.
+	setup := func(cfg *hubconfig.Config) *relay.Setup {
+		return &relay.Setup{Files: cfg.Files(), Start: func(ctx context.Context) (*relay.Hub, func(), error) {
+			if prog != nil {
+				prog.setDestinations(cfg)
+			}
+			return buildHub(ctx, cfg, l, log, rec)
+		}}
 	}
-	var previous *hubConfig // the configuration to fall back to
-	for {
-		if prog != nil {
-			prog.setDestinations(cfg)
-		}
-		hub, release, err := buildHub(ctx, cfg, l, log, rec)
-		if err != nil {
-			if previous == nil {
-				return err
+	sup := relay.Supervisor{Signals: reload, Logger: log}
+	if load != nil {
+		sup.Load = func() (*relay.Setup, error) {
+			next, err := load()
+			if err != nil {
+				return nil, err
 			}
-			log.Error("reloaded configuration could not be started; going back to the previous one", "err", err)
-			cfg, previous = previous, nil
-			continue
-		}
-		stopWatching := func() {}
-		if reload != nil {
-			select {
-			case <-changed: // seen by the last watcher, and read since
-			default:
+			if next.StateDir != cfg.StateDir {
+				return nil, fmt.Errorf("state_dir cannot change while running (running %s, new %s)", cfg.StateDir, next.StateDir)
 			}
-			stopWatching = watchConfigFiles(ctx, sums, changed, log)
+			return setup(next), nil
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- hub.Run(runCtx) }()
-
-		next, nextSums, err := waitForReload(ctx, done, hup, changed, cfg, reload, configFile, sums, log)
-		stopWatching()
-		cancel()
-		if next == nil {
-			release()
-			if ctx.Err() != nil {
-				log.Info("stopped by signal")
-				return nil
-			}
-			if err == nil {
-				err = errors.New("hub stopped unexpectedly")
-			}
-			return err
-		}
-		log.Info("reloading configuration")
-		if err := <-done; err != nil {
-			release()
-			return err
-		}
-		release()
-		cfg, previous = next, cfg
-		sums = nextSums
 	}
+	return sup.Run(ctx, setup(cfg))
 }
 
-// reloadFiles are the files whose change reloads the hub: the hub file
-// (if any), and every mapping, staff extract and staff-extract
-// configuration it names.
-func reloadFiles(configFile string, cfg *hubConfig) []string {
-	var files []string
-	add := func(f string) {
-		if f != "" && !slices.Contains(files, f) {
-			files = append(files, f)
-		}
-	}
-	add(configFile)
-	for _, src := range cfg.Sources {
-		add(src.Mapping)
-		add(src.Staff)
-		if ext := strings.ToLower(filepath.Ext(src.StaffFormat)); ext == ".yaml" || ext == ".yml" {
-			add(src.StaffFormat)
-		}
-	}
-	return files
-}
-
-// watchConfigFiles watches the files of sums (each with the content the
-// running configuration was read from) and sends each one that changes on
-// changed, without waiting: one pending reload is enough. The returned
-// stop waits for the watcher to exit.
-func watchConfigFiles(ctx context.Context, sums map[string]filewatch.Sum, changed chan<- string, log *slog.Logger) (stop func()) {
+// goUntilDone runs fn in a goroutine until ctx ends; the returned stop
+// ends it and waits for it to return.
+func goUntilDone(ctx context.Context, fn func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := filewatch.Watch(ctx, sums, filewatch.Options{
-			Quiet:   configQuiet,
-			Recheck: configRecheck,
-			Changed: func(path string) {
-				select {
-				case changed <- path:
-				default:
-				}
-			},
-			Error: func(err error) { log.Warn("watching configuration files", "err", err) },
-		})
-		if err != nil {
-			log.Warn("not watching the configuration files for changes; reload with SIGHUP", "err", err)
-		}
+		fn(ctx)
 	}()
 	return func() { cancel(); <-done }
-}
-
-// waitForReload waits until the hub stops (returning its error and a nil
-// config), or SIGHUP or a changed file brings a sound new configuration,
-// which it returns with the content of its files. The files are hashed
-// before they are read again, so that a save made meanwhile is seen as a
-// change by the next watch rather than lost.
-func waitForReload(ctx context.Context, done <-chan error, hup <-chan os.Signal, changed <-chan string, cfg *hubConfig,
-	reload func() (*hubConfig, error), configFile string, sums map[string]filewatch.Sum, log *slog.Logger) (*hubConfig, map[string]filewatch.Sum, error) {
-	for {
-		var why []any
-		select {
-		case err := <-done:
-			return nil, nil, err
-		case <-hup:
-			why = []any{"cause", "SIGHUP"}
-		case f := <-changed:
-			why = []any{"cause", "file changed", "file", f}
-		}
-		if ctx.Err() != nil {
-			continue
-		}
-		log.Info("reading the configuration again", why...)
-		before := filewatch.SumsOf(slices.Collect(maps.Keys(sums)))
-		next, err := reload()
-		if err != nil {
-			log.Error("reload: the configuration has problems; keeping the running one", append(why, "problems", err.Error())...)
-			continue
-		}
-		if next.StateDir != cfg.StateDir {
-			log.Error("reload: state_dir cannot change while running; keeping the running configuration",
-				"running", cfg.StateDir, "new", next.StateDir)
-			continue
-		}
-		nextSums := make(map[string]filewatch.Sum)
-		for _, f := range reloadFiles(configFile, next) {
-			if s, ok := before[f]; ok {
-				nextSums[f] = s
-			} else {
-				nextSums[f] = filewatch.SumOf(f) // new to this configuration
-			}
-		}
-		return next, nextSums, nil
-	}
 }
 
 func watchCommand() *cli.Command {
@@ -377,24 +248,15 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 				return usageError(c, err.Error())
 			}
 			// Saving the mapping or staff extract (or SIGHUP) reloads them.
-			reload := func() (*hubConfig, error) { return watchConfig(c) }
-			return serve(c.Context, cfg, reload, "", lc, log, prog)
+			reload := func() (*hubconfig.Config, error) { return watchConfig(c) }
+			return serveUntilSignalled(c.Context, cfg, reload, lc, log, prog)
 		},
 	}
 }
 
-// staffFormatArg resolves a --staff-format that names a configuration
-// file; keywords pass unchanged.
-func staffFormatArg(f string, abs func(string) string) string {
-	if ext := strings.ToLower(filepath.Ext(f)); ext == ".yaml" || ext == ".yml" {
-		return abs(f)
-	}
-	return f
-}
-
 // watchConfig builds the one-source hub configuration of watch and checks
 // it like a hub file.
-func watchConfig(c *cli.Context) (*hubConfig, error) {
+func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 	abs := func(p string) string {
 		if p == "" {
 			return ""
@@ -409,18 +271,22 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &hubConfig{StateDir: abs(c.String("state")), pos: positions{}}
+	cfg := &hubconfig.Config{StateDir: abs(c.String("state"))}
 	if a := c.String("prune-after"); a != "" {
-		age, err := parsePruneAge(a)
+		age, err := hubconfig.ParsePruneAge(a)
 		if err != nil {
 			return nil, fmt.Errorf("--prune-after %w", err)
 		}
 		cfg.PruneAfter = age
 	}
-	src := sourceConfig{
+	staffFormat := c.String("staff-format")
+	if hubconfig.IsStaffConfigFile(staffFormat) {
+		staffFormat = abs(staffFormat)
+	}
+	src := hubconfig.Source{
 		Name: "watch", Mapping: abs(c.String("mapping")), Pattern: c.String("pattern"),
-		Staff: abs(c.String("staff")), StaffFormat: staffFormatArg(c.String("staff-format"), abs),
-		SettleTime: c.Duration("settle-time"), Workers: c.Int("workers"), pos: positions{},
+		Staff: abs(c.String("staff")), StaffFormat: staffFormat,
+		SettleTime: c.Duration("settle-time"), Workers: c.Int("workers"),
 	}
 	arg := c.Args().First()
 	if strings.HasPrefix(arg, "sftp://") {
@@ -431,16 +297,17 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 		if _, has := u.User.Password(); has {
 			return nil, fmt.Errorf("source: do not put the password in the URL; use %s", envSFTPPassword)
 		}
-		src.Type, src.Dir, src.PollInterval = sourceSFTP, u.Path, c.Duration("poll-interval")
-		src.SFTP.Addr, src.SFTP.User = u.Host, u.User.Username()
-		src.SFTP.KnownHostsFile = abs(c.String("known-hosts"))
-		src.SFTP.HostKeyFingerprint = c.String("host-key-fingerprint")
-		src.SFTP.KeyFile = abs(c.String("key-file"))
-		src.SFTP.KeyPassphrase = c.String("key-passphrase")
-		src.SFTP.Password = c.String("password")
-		src.pos["sftp"] = pos{}
+		src.Type, src.Dir, src.PollInterval = hubconfig.SourceSFTP, u.Path, c.Duration("poll-interval")
+		src.SetSFTP(sftp.Config{
+			Addr: u.Host, User: u.User.Username(),
+			KnownHostsFile:     abs(c.String("known-hosts")),
+			HostKeyFingerprint: c.String("host-key-fingerprint"),
+			KeyFile:            abs(c.String("key-file")),
+			KeyPassphrase:      c.String("key-passphrase"),
+			Password:           c.String("password"),
+		})
 	} else {
-		src.Type, src.Dir, src.RescanInterval = sourceLocal, abs(arg), c.Duration("poll-interval")
+		src.Type, src.Dir, src.RescanInterval = hubconfig.SourceLocal, abs(arg), c.Duration("poll-interval")
 		// The state folder inside the watched folder would be a
 		// candidate input; localdir skips dot names only.
 		if rel, err := filepath.Rel(src.Dir, cfg.StateDir); err == nil && filepath.IsLocal(rel) && !strings.HasPrefix(rel, ".") {
@@ -448,14 +315,14 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 		}
 	}
 	if c.String("forward") != "" {
-		d := destConfig{Name: "forward", Type: destESR, URL: c.String("forward"), Concurrency: c.Int("concurrency"), pos: positions{}}
-		d.Token = secret(c.String("token"))
+		d := hubconfig.Destination{Name: "forward", Type: hubconfig.DestESR, URL: c.String("forward"), Concurrency: c.Int("concurrency")}
+		d.Token = hubconfig.Secret(c.String("token"))
 		if f := c.String("token-file"); f != "" {
 			b, err := os.ReadFile(f)
 			if err != nil {
 				return nil, fmt.Errorf("--token-file: %w", err)
 			}
-			d.Token = secret(strings.TrimSpace(string(b)))
+			d.Token = hubconfig.Secret(strings.TrimSpace(string(b)))
 		}
 		cfg.Destinations = append(cfg.Destinations, d)
 		src.Destinations = append(src.Destinations, d.Name)
@@ -464,14 +331,12 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 		if out == "" {
 			out = "out"
 		}
-		cfg.Destinations = append(cfg.Destinations, destConfig{Name: "out", Type: destOutbox, Dir: abs(out), pos: positions{}})
+		cfg.Destinations = append(cfg.Destinations, hubconfig.Destination{Name: "out", Type: hubconfig.DestOutbox, Dir: abs(out)})
 		src.Destinations = append(src.Destinations, "out")
 	}
-	cfg.Sources = []sourceConfig{src}
-	d := &decoder{dir: wd, getenv: os.LookupEnv}
-	checkHubConfig(d, cfg, true)
-	if len(d.problems) > 0 {
-		return nil, d.problems
+	cfg.Sources = []hubconfig.Source{src}
+	if err := hubconfig.Check(cfg, wd); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

@@ -30,7 +30,7 @@ func TestRunReloadsOnSIGHUPAndKeepsConfigWithProblems(t *testing.T) {
 		}
 	}
 
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	hub := startHub(t, bin, log, "run", "--config", hubFile, "--listen", "127.0.0.1:0")
 	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 
@@ -116,7 +116,7 @@ func TestRunReloadsWhenTheHubFileChanges(t *testing.T) {
 	hubFile := filepath.Join(root, "hub.yaml")
 	config := func(pattern string) string { return dropHubFile(pattern, mappingFile, "") }
 	testutil.WriteFile(t, hubFile, config("*.csv"))
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	hub := startHub(t, bin, log, "run", "--listen", "", "--config", hubFile)
 	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 	testutil.WriteFile(t, hubFile, config("*.txt"))
@@ -163,7 +163,7 @@ func TestWatchCrossChecksStaff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	hub := startHub(t, bin, log, "watch", "--mapping", "../../mappings/sard-wide.yaml",
 		"--staff", "../../samples/reference/input/staff.csv",
 		"--staff-format", "../../samples/reference/input/staff-extract.yaml",
@@ -204,7 +204,7 @@ func TestWatchCrossChecksStaff(t *testing.T) {
 // reloads.
 func TestWatchReloadsOnSIGHUP(t *testing.T) {
 	bin, root, drop := hubDirs(t)
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	hub := startHub(t, bin, log, "watch", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
 		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), drop)
 	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
@@ -227,7 +227,7 @@ func TestWatchReloadsANewStaffExtract(t *testing.T) {
 	extract := testutil.ReadFile(t, "../../samples/reference/input/staff.csv")
 	testutil.WriteFile(t, staff, extract)
 	format, _ := filepath.Abs("../../samples/reference/input/staff-extract.yaml")
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	hub := startHub(t, bin, log, "watch", "--listen", "", "--mapping", "../../mappings/sard-wide.yaml",
 		"--staff", staff, "--staff-format", format,
 		"--out", filepath.Join(root, "outbox"), "--state", filepath.Join(root, "state"), "--settle-time", "30ms", drop)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
@@ -31,7 +32,7 @@ func stateDir(c *cli.Context) (string, error) {
 	case s != "":
 		return filepath.Abs(s)
 	case f != "":
-		return stateDirOf(f)
+		return hubconfig.StateDirOf(f)
 	}
 	return "", fmt.Errorf("give --state DIR or --config FILE")
 }

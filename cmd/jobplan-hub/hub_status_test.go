@@ -219,7 +219,7 @@ func TestPruneLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var logs syncBuffer
+	var logs testutil.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/reference"
 )
@@ -20,29 +21,20 @@ import (
 
 const staffFormatUsage = "`FORMAT` of --staff: csv (built-in column names), esr-go, or a staff-extract configuration FILE (.yaml); default: esr-go when the file starts with HDR~, else csv"
 
-// staffConfig resolves --staff-format into a configuration.
-func staffConfig(format string) (reference.Config, error) {
-	switch format {
-	case "":
-		c := reference.DefaultConfig()
-		c.Format = ""
-		return c, nil
-	case reference.FormatCSV, reference.FormatESRGO:
-		c := reference.DefaultConfig()
-		c.Format = format
-		return c, nil
+// staffFormat reads the configuration --staff-format stands for.
+func staffFormat(format string) (reference.Config, error) {
+	c, err := hubconfig.StaffConfig(format)
+	if err != nil && !hubconfig.IsStaffConfigFile(format) {
+		err = fmt.Errorf("--staff-format %w", err)
 	}
-	if strings.HasSuffix(format, ".yaml") || strings.HasSuffix(format, ".yml") || strings.HasSuffix(format, ".json") {
-		return reference.LoadConfig(format)
-	}
-	return reference.Config{}, fmt.Errorf("--staff-format %q is not csv, esr-go or a .yaml configuration file", format)
+	return c, err
 }
 
 // loadStaff reads and indexes a staff extract, reporting its problems on
 // w, and raises the soft heap limit by the index's size so that a large
 // extract does not make the collector run constantly.
 func loadStaff(path, format string, w io.Writer) (*reference.Index, reference.Config, error) {
-	cfg, err := staffConfig(format)
+	cfg, err := staffFormat(format)
 	if err != nil {
 		return nil, cfg, err
 	}
@@ -111,7 +103,7 @@ Exit status: 0 no problems, 1 problems, 2 the extract cannot be used.`,
 				&cli.StringSliceFlag{Name: "lookup", Usage: "also print the staff record of assignment `NUMBER` (repeatable)"},
 			},
 			Action: func(c *cli.Context) error {
-				cfg, err := staffConfig(c.String("staff-format"))
+				cfg, err := staffFormat(c.String("staff-format"))
 				if err != nil {
 					fmt.Fprintln(c.App.ErrWriter, err)
 					return exitError{2}

@@ -202,3 +202,11 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestProblemsIsAnError(t *testing.T) {
+	var err error = Problems{{File: "h.yaml", Line: 3, Col: 5, Message: "one"}, {File: "h.yaml", Message: "two"}, {Message: "three"}}
+	var ps Problems
+	if !errors.As(err, &ps) || err.Error() != "h.yaml:3:5: one\nh.yaml: two\nthree" {
+		t.Errorf("Problems.Error() = %q", err.Error())
+	}
+}

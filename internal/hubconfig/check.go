@@ -1,18 +1,15 @@
-package main
+package hubconfig
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 
-	"github.com/urfave/cli/v2"
-
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 )
@@ -21,15 +18,15 @@ import (
 // folders and ledger rows.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// checkHubConfig checks what decoding cannot: required fields, types,
+// checkConfig checks what decoding cannot: required fields, types,
 // references between sources and destinations and, with deep set, the
 // files and folders named. It resolves token_file and token_env.
-func checkHubConfig(d *decoder, cfg *hubConfig, deep bool) {
+func checkConfig(d *decoder, cfg *Config, deep bool) {
 	root := cfg.pos[""]
 	if cfg.StateDir == "" {
 		d.addAt(root, "state_dir is required: the folder for the ledger and the hub's working files")
 	}
-	if err := checkListenAddr(cfg.Listen); cfg.ListenSet && err != nil {
+	if err := CheckListenAddr(cfg.Listen); cfg.ListenSet && err != nil {
 		d.addAt(cfg.pos["listen"], "listen: %v", err)
 	}
 	if len(cfg.Sources) == 0 {
@@ -53,7 +50,7 @@ func checkHubConfig(d *decoder, cfg *hubConfig, deep bool) {
 		what := label("source", s.Name, i)
 		checkName(d, s.pos, s.Name, "source", sources)
 		checkSource(d, s, what, deep)
-		if s.Type == sourceLocal && s.Dir != "" {
+		if s.Type == SourceLocal && s.Dir != "" {
 			if other, ok := localDirs[s.Dir]; ok {
 				d.addAt(s.pos["dir"], "%s watches the same folder as source %q; one source per folder", what, other)
 			}
@@ -73,24 +70,10 @@ func checkHubConfig(d *decoder, cfg *hubConfig, deep bool) {
 			mappings[s.Mapping] = true
 			checkMapping(d, s, what)
 		}
-		checkStaff(d, s, what)
+		checkStaff(d, s, what, deep)
 	}
-	// Problems in the hub file first, in file order; then the mappings'.
-	slices.SortStableFunc(d.problems, func(a, b Problem) int {
-		ao, bo := a.File != d.file, b.File != d.file
-		switch {
-		case ao != bo:
-			if ao {
-				return 1
-			}
-			return -1
-		case a.File != b.File:
-			return strings.Compare(a.File, b.File)
-		case a.Line != b.Line:
-			return a.Line - b.Line
-		}
-		return a.Col - b.Col
-	})
+	// Problems in the hub file first, in file order; then the others'.
+	d.problems.Sort(d.file)
 }
 
 func orAt(at positions, key string, fallback pos) pos {
@@ -130,14 +113,14 @@ func label(kind, name string, i int) string {
 	return fmt.Sprintf("%s %q", kind, name)
 }
 
-func checkSource(d *decoder, s *sourceConfig, what string, deep bool) {
+func checkSource(d *decoder, s *Source, what string, deep bool) {
 	if s.Pattern != "" {
 		if _, err := filepath.Match(s.Pattern, ""); err != nil {
 			d.addAt(s.pos["pattern"], "%s: pattern %q: %v", what, s.Pattern, err)
 		}
 	}
 	switch s.Type {
-	case sourceLocal:
+	case SourceLocal:
 		notFor(d, s.pos, "local sources (poll_interval is for sftp sources; local ones use rescan_interval)", "poll_interval")
 		notFor(d, s.pos, "local sources", "sftp")
 		if s.Dir == "" {
@@ -154,7 +137,7 @@ func checkSource(d *decoder, s *sourceConfig, what string, deep bool) {
 				d.addAt(s.pos["dir"], "%s: dir %s is not a folder", what, s.Dir)
 			}
 		}
-	case sourceSFTP:
+	case SourceSFTP:
 		notFor(d, s.pos, "sftp sources (the server is polled: use poll_interval)", "rescan_interval", "poll_only")
 		if _, ok := s.pos["sftp"]; !ok {
 			d.addAt(s.pos[""], "%s: an sftp block (addr, user, host key, credentials) is required", what)
@@ -163,8 +146,7 @@ func checkSource(d *decoder, s *sourceConfig, what string, deep bool) {
 		if s.Dir == "" {
 			d.addAt(s.pos[""], "%s: dir (the remote folder) is required", what)
 		}
-		s.SFTP.Dir, s.SFTP.Pattern, s.SFTP.SettleTime, s.SFTP.PollInterval = s.Dir, s.Pattern, s.SettleTime, s.PollInterval
-		c := s.SFTP.WithDefaults()
+		c := s.SFTPConfig().WithDefaults()
 		checkSFTP(d, s.pos, what, c.Validate(), deep, s.SFTP.KeyFile, s.SFTP.KnownHostsFile)
 		switch c.AfterSuccess {
 		case "move", "delete":
@@ -204,20 +186,20 @@ func errLines(err error) []string {
 	return strings.Split(err.Error(), "\n")
 }
 
-func checkDestination(d *decoder, c *destConfig, what string, deep bool) {
+func checkDestination(d *decoder, c *Destination, what string, deep bool) {
 	httpKeys := []string{"url", "token", "token_file", "token_env", "client_cert", "client_key", "ca", "timeout"}
 	switch c.Type {
-	case destESR:
+	case DestESR:
 		notFor(d, c.pos, "esr_api destinations", "dir", "sftp")
 		checkESR(d, c, what, deep)
-	case destOutbox:
+	case DestOutbox:
 		notFor(d, c.pos, "outbox destinations", append(httpKeys, "sftp")...)
 		if c.Dir == "" {
 			d.addAt(c.pos[""], "%s: dir is required for an outbox", what)
 		} else if !filepath.IsAbs(c.Dir) {
 			c.Dir = filepath.Join(d.dir, c.Dir)
 		}
-	case destSFTP:
+	case DestSFTP:
 		notFor(d, c.pos, "sftp destinations", httpKeys...)
 		if _, ok := c.pos["sftp"]; !ok {
 			d.addAt(c.pos[""], "%s: an sftp block (addr, user, host key, credentials) is required", what)
@@ -238,7 +220,7 @@ func checkDestination(d *decoder, c *destConfig, what string, deep bool) {
 	}
 }
 
-func checkESR(d *decoder, c *destConfig, what string, deep bool) {
+func checkESR(d *decoder, c *Destination, what string, deep bool) {
 	if c.URL == "" {
 		d.addAt(c.pos[""], "%s: url is required", what)
 		return
@@ -266,12 +248,12 @@ func checkESR(d *decoder, c *destConfig, what string, deep bool) {
 		if !ok {
 			d.addAt(c.pos["token_env"], "%s: environment variable %s is not set", what, c.TokenEnv)
 		}
-		c.Token = secret(strings.TrimSpace(v))
+		c.Token = Secret(strings.TrimSpace(v))
 	case c.TokenFile != "" && deep:
 		b, err := os.ReadFile(c.TokenFile)
 		if err != nil {
 			d.addAt(c.pos["token_file"], "%s: token_file: %v", what, err)
-		} else if c.Token = secret(strings.TrimSpace(string(b))); c.Token == "" {
+		} else if c.Token = Secret(strings.TrimSpace(string(b))); c.Token == "" {
 			d.addAt(c.pos["token_file"], "%s: token_file %s is empty", what, c.TokenFile)
 		}
 	}
@@ -282,7 +264,7 @@ func checkESR(d *decoder, c *destConfig, what string, deep bool) {
 	if !deep {
 		return
 	}
-	_, err := httpsink.New(httpsinkConfig(c))
+	_, err := httpsink.New(c.HTTPSink())
 	if err != nil {
 		at := orAt(c.pos, "url", c.pos[""])
 		for _, k := range []string{"client_cert", "ca"} {
@@ -294,109 +276,24 @@ func checkESR(d *decoder, c *destConfig, what string, deep bool) {
 	}
 }
 
-// checkStaff checks a source's staff extract settings and that the
-// extract is there. Reading it (which can take seconds for a large trust)
-// is left to whoever uses it: the hub when it starts, once, and config
-// check through readStaffExtracts.
-func checkStaff(d *decoder, s *sourceConfig, what string) {
-	if s.Staff == "" {
-		if s.StaffFormat != "" {
-			d.addAt(s.pos["staff_format"], "%s: staff_format needs staff", what)
-		}
-		return
-	}
-	if _, err := staffConfig(s.StaffFormat); err != nil {
-		d.addAt(orAt(s.pos, "staff_format", s.pos["staff"]), "%s: %s", what, strings.Replace(err.Error(), "--staff-format", "staff_format", 1))
-		return
-	}
-	if _, err := os.Stat(s.Staff); err != nil {
-		d.addAt(s.pos["staff"], "%s: staff: %v", what, err)
-	}
-}
-
-// readStaffExtracts reads every staff extract cfg names, once each, and
-// reports those that cannot be used at the source that names them.
-func readStaffExtracts(cfg *hubConfig) Problems {
-	var ps Problems
-	read := map[[2]string]bool{}
-	for i := range cfg.Sources {
-		s := &cfg.Sources[i]
-		key := [2]string{s.Staff, s.StaffFormat}
-		if s.Staff == "" || read[key] {
-			continue
-		}
-		read[key] = true
-		if _, _, err := loadStaff(s.Staff, s.StaffFormat, io.Discard); err != nil {
-			at := s.pos["staff"]
-			ps = append(ps, Problem{File: cfg.File, Line: at.line, Col: at.col,
-				Message: fmt.Sprintf("%s: staff: %v", label("source", s.Name, i), err)})
-		}
-	}
-	return ps
-}
-
 // checkMapping loads a source's mapping and reports its problems in the
 // mapping file's own positions.
-func checkMapping(d *decoder, s *sourceConfig, what string) {
+func checkMapping(d *decoder, s *Source, what string) {
 	if _, err := os.Stat(s.Mapping); err != nil {
 		d.addAt(s.pos["mapping"], "%s: mapping: %v", what, err)
 		return
 	}
 	_, err := mapping.LoadFile(s.Mapping)
-	var ps mapping.Problems
+	var ps lint.Problems
 	switch {
 	case err == nil:
 	case errors.As(err, &ps):
 		for _, p := range ps {
-			d.problems = append(d.problems, Problem{File: displayPath(p.File), Line: p.Line, Col: p.Col, Message: p.Message})
+			p.File = displayPath(p.File)
+			d.problems = append(d.problems, p)
 		}
 	default:
 		d.addAt(s.pos["mapping"], "%s: mapping: %v", what, err)
-	}
-}
-
-func httpsinkConfig(c *destConfig) httpsink.Config {
-	return httpsink.Config{
-		URL:            c.URL,
-		Token:          string(c.Token),
-		ClientCertFile: c.ClientCert,
-		ClientKeyFile:  c.ClientKey,
-		CAFile:         c.CA,
-		Timeout:        c.Timeout,
-		Connections:    c.Concurrency,
-	}
-}
-
-func configCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "config",
-		Usage: "work with hub files",
-		Subcommands: []*cli.Command{{
-			Name:      "check",
-			Usage:     "check a hub file, reporting every problem as file:line:col",
-			ArgsUsage: "FILE",
-			Description: `Checks the hub file and everything it names: mapping files (their
-problems are reported in their own positions), folders, key, certificate
-and token files, and ${ENV} references. Exit status 1 if there is any
-problem. Secrets are never printed.`,
-			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usageError(c, "give one hub FILE")
-				}
-				file := c.Args().First()
-				cfg, err := loadHubConfig(file)
-				if err != nil {
-					fmt.Fprintln(c.App.ErrWriter, err)
-					return exitError{1}
-				}
-				if ps := readStaffExtracts(cfg); len(ps) > 0 {
-					fmt.Fprintln(c.App.ErrWriter, ps)
-					return exitError{1}
-				}
-				fmt.Fprintf(c.App.Writer, "%s: ok (%d sources, %d destinations)\n", file, len(cfg.Sources), len(cfg.Destinations))
-				return nil
-			},
-		}},
 	}
 }
 

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/localdir"
+)
+
+// TestReloadedStaffExtractChangesTheVerdict runs the hub in process, as
+// `run` wires it. A plan whose assignment the staff extract does not hold
+// is rejected (R1); the trust saves its next extract, which holds the
+// assignment; the hub reloads it without a restart, and the same plan is
+// accepted.
+func TestReloadedStaffExtractChangesTheVerdict(t *testing.T) {
+	root := t.TempDir()
+	drop, outbox := filepath.Join(root, "drop"), filepath.Join(root, "outbox")
+	testutil.WriteFile(t, filepath.Join(drop, ".keep"), "")
+	extract := testutil.ReadFile(t, "../../samples/reference/input/staff.csv")
+	staffFile := filepath.Join(root, "staff.csv")
+	testutil.WriteFile(t, staffFile, extract)
+	testutil.WriteFile(t, filepath.Join(root, "staff-extract.yaml"), testutil.ReadFile(t, "../../samples/reference/input/staff-extract.yaml"))
+	mappingFile, err := filepath.Abs("../../mappings/sard-wide.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubFile := filepath.Join(root, "hub.yaml")
+	testutil.WriteFile(t, hubFile, `state_dir: state
+sources:
+  - name: trust-a
+    type: local
+    dir: drop
+    settle_time: 30ms
+    rescan_interval: 100ms
+    mapping: `+mappingFile+`
+    staff: staff.csv
+    staff_format: staff-extract.yaml
+    destinations: [box]
+destinations:
+  - name: box
+    type: outbox
+    dir: outbox
+`)
+	// One plan, for an assignment the sample extract does not hold.
+	sample := strings.Split(testutil.ReadFile(t, "../../samples/sard-wide/jobplans-2026-04.csv"), "\r\n")
+	plan := sample[0] + "\r\n" + sample[16] + "\r\n"
+	if !strings.HasPrefix(sample[16], "20000013,20000013,") || strings.Contains(extract, "\n20000013,") {
+		t.Fatalf("the samples changed: line 17 is %q", sample[16])
+	}
+
+	cfg, err := hubconfig.Load(hubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &testutil.Buffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, func() (*hubconfig.Config, error) { return hubconfig.Load(hubFile) }, nil,
+			listenConfig{}, slog.New(slog.NewTextHandler(log, nil)), nil)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
+
+	archived := func(name string) string { return filepath.Join(drop, localdir.ArchiveDir, name) }
+	dropFile := func(name, content string) {
+		testutil.WriteFile(t, filepath.Join(root, name), content)
+		if err := os.Rename(filepath.Join(root, name), filepath.Join(drop, name)); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, name+" archived", func() bool { return testutil.Exists(archived(name)) })
+	}
+
+	dropFile("before.csv", plan)
+	if errs := testutil.ReadFile(t, archived("before.csv.before.errors.csv")); !strings.Contains(errs, ",20000013,assignment_number,Assignment Number,20000013,R1,error,") {
+		t.Fatalf("the plan is not rejected for R1:\n%s", errs)
+	}
+	if testutil.Exists(filepath.Join(outbox, "before.jobplans.jsonl")) && strings.Contains(testutil.ReadFile(t, filepath.Join(outbox, "before.jobplans.jsonl")), "20000013") {
+		t.Fatal("the rejected plan was delivered")
+	}
+
+	// Tomorrow's extract holds the assignment; export jobs save it by
+	// renaming a new file over the old one.
+	testutil.WriteFile(t, staffFile+".new", extract+"20000013,20000013,\"Comma, Surname\",Mo,Medical and Dental,Active Assignment,123 Example Hospitals NHS Trust,\n")
+	if err := os.Rename(staffFile+".new", staffFile); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the new extract to be loaded", func() bool {
+		s := log.String()
+		return strings.Contains(s, `cause="file changed"`) && strings.Count(s, "staff extract loaded") == 2 && strings.Count(s, "hub started") == 2
+	})
+
+	// The same plan, saved again (other line ends: the same content would
+	// be recognised as done).
+	dropFile("after.csv", strings.ReplaceAll(plan, "\r\n", "\n"))
+	delivered := filepath.Join(outbox, "after.jobplans.jsonl")
+	testutil.Eventually(t, "the plan delivered to the outbox", func() bool { return testutil.Exists(delivered) })
+	if records := testutil.ReadFile(t, delivered); !strings.Contains(records, `"assignment_number":"20000013"`) {
+		t.Errorf("after the reload the plan is not delivered: %q", records)
+	}
+	if testutil.Exists(archived("after.csv.after.errors.csv")) {
+		t.Errorf("after the reload the plan has findings:\n%s", testutil.ReadFile(t, archived("after.csv.after.errors.csv")))
+	}
+}
