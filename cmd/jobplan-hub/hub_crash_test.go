@@ -71,7 +71,6 @@ func TestHubSurvivesKillsAndDeliversExactlyOnce(t *testing.T) {
 	}
 	t.Logf("seed %d (JOBPLAN_HUB_CRASH_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	deadline := time.Now().Add(crashDeadline)
 
 	bin := buildBinary(t)
 	root := t.TempDir()
@@ -99,6 +98,8 @@ func TestHubSurvivesKillsAndDeliversExactlyOnce(t *testing.T) {
 	if len(wantKeys) != crashGoodFiles*crashPlansPerFile {
 		t.Fatalf("generated %d distinct records, want %d", len(wantKeys), crashGoodFiles*crashPlansPerFile)
 	}
+	// The deadline is for the runs, not for building and converting.
+	deadline := time.Now().Add(crashDeadline)
 	names := slices.Sorted(maps.Keys(inputs))
 	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 
@@ -143,17 +144,24 @@ destinations:
 	})
 
 	// Drop the files in batches, one per run, killing each run at a random
-	// moment; the last run finds whatever is left.
+	// moment; the last run finds whatever is left. Each kill aims at one
+	// of two moments, and what it hit is checked once the process is
+	// dead: mid-file (an input claimed, not yet finished: it is still in
+	// work/) and mid-delivery (a request at the receiver, and records not
+	// yet delivered in the ledger). A kill that missed its moment aims at
+	// it again the next run; by the end each must have been hit.
 	kills := 4 + rng.IntN(3)
 	if s := os.Getenv("JOBPLAN_HUB_CRASH_KILLS"); s != "" {
-		if kills, err = strconv.Atoi(s); err != nil || kills < 0 {
-			t.Fatalf("JOBPLAN_HUB_CRASH_KILLS=%q", s)
+		if kills, err = strconv.Atoi(s); err != nil || kills < 2 {
+			t.Fatalf("JOBPLAN_HUB_CRASH_KILLS=%q: want 2 or more", s)
 		}
 	}
 	batches := make([][]string, kills+1)
 	for i, n := range names {
 		batches[i*len(batches)/len(names)] = append(batches[i*len(batches)/len(names)], n)
 	}
+	hits := map[killAim]int{}
+	aim := killAim(rng.IntN(2))
 	for run := 0; run <= kills; run++ {
 		recv.epoch.Store(int32(run))
 		for _, n := range batches[run] {
@@ -165,14 +173,46 @@ destinations:
 			hub.stop(t, syscall.SIGTERM, 0)
 			break
 		}
-		delay := time.Duration(50+rng.IntN(700)) * time.Millisecond
+		// Mid-file moments come early in a run, deliveries later.
+		delay := time.Duration(rng.IntN(100)) * time.Millisecond
+		if aim == midDelivery {
+			delay = time.Duration(20+rng.IntN(300)) * time.Millisecond
+		}
 		select {
 		case <-time.After(delay):
 		case <-hub.exited:
 			t.Fatalf("run %d: hub exited by itself: %v", run, hub.err)
 		}
+		// Kill at the first such moment; if none comes (the run's work
+		// is done), kill anyway: the check below then says it missed.
+		aimedAt := aim.moment(drop, recv)
+		for give := time.Now().Add(5 * time.Second); !aimedAt() && time.Now().Before(give); {
+			select {
+			case <-hub.exited:
+				t.Fatalf("run %d: hub exited by itself: %v", run, hub.err)
+			case <-time.After(time.Millisecond):
+			}
+		}
 		hub.stop(t, syscall.SIGKILL, -1)
-		t.Logf("run %d: killed after %v; receiver has %d of %d records", run, delay, recv.appliedCount(), len(wantKeys))
+		hit := aim.hit(t, drop, state)
+		t.Logf("run %d: killed %s after %v (hit: %v); receiver has %d of %d records", run, aim, delay, hit, recv.appliedCount(), len(wantKeys))
+		if hit {
+			hits[aim]++
+		}
+		// Aim next at what has not been hit yet; once both have, at random.
+		switch {
+		case hits[midFile] == 0 && (aim != midFile || !hit):
+			aim = midFile
+		case hits[midDelivery] == 0:
+			aim = midDelivery
+		default:
+			aim = killAim(rng.IntN(2))
+		}
+	}
+	for _, a := range []killAim{midFile, midDelivery} {
+		if hits[a] == 0 {
+			t.Errorf("no kill landed %s in %d kills: the test did not test a crash there", a, kills)
+		}
 	}
 
 	if b, err := os.ReadFile(logPath); err == nil {
@@ -361,18 +401,70 @@ func dropAtomically(t *testing.T, drop, stage, name string, data []byte) {
 	}
 }
 
-// inputsLeft counts files in the drop folder and its work/.
-func inputsLeft(drop string) int {
+// killAim is the moment a kill of the crash test aims at.
+type killAim int
+
+const (
+	midFile     killAim = iota // an input claimed and not yet finished
+	midDelivery                // a record's request at the receiver
+)
+
+func (a killAim) String() string {
+	if a == midFile {
+		return "mid-file"
+	}
+	return "mid-delivery"
+}
+
+// moment returns the condition the kill waits for.
+func (a killAim) moment(drop string, recv *flakyReceiver) func() bool {
+	if a == midFile {
+		return func() bool { return filesIn(filepath.Join(drop, localdir.WorkDir)) > 0 }
+	}
+	return func() bool { return recv.inFlight.Load() > 0 }
+}
+
+// hit reports, once the hub is dead, whether the kill landed at the
+// moment it aimed at: an input still claimed in work/; or, the kill having
+// been sent while the receiver answered a request, records the ledger has
+// not seen delivered.
+func (a killAim) hit(t *testing.T, drop, state string) bool {
+	t.Helper()
+	if a == midFile {
+		return filesIn(filepath.Join(drop, localdir.WorkDir)) > 0
+	}
+	l, err := ledger.Open(t.Context(), state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stats, err := l.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range stats.Destinations {
+		if d.Destination == "esr" {
+			return d.Counts[ledger.Pending] > 0
+		}
+	}
+	return false
+}
+
+// filesIn counts the files (not folders) in dir.
+func filesIn(dir string) int {
+	entries, _ := os.ReadDir(dir)
 	n := 0
-	for _, dir := range []string{drop, filepath.Join(drop, localdir.WorkDir)} {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if !e.IsDir() {
-				n++
-			}
+	for _, e := range entries {
+		if !e.IsDir() {
+			n++
 		}
 	}
 	return n
+}
+
+// inputsLeft counts files in the drop folder and its work/.
+func inputsLeft(drop string) int {
+	return filesIn(drop) + filesIn(filepath.Join(drop, localdir.WorkDir))
 }
 
 func tail(b []byte, n int) []byte {
@@ -431,8 +523,9 @@ func waitUntilDone(t *testing.T, bin, state, drop string, hub *hubProcess, deadl
 // client waits, and connections dropped without an answer (before or
 // after applying the record).
 type flakyReceiver struct {
-	srv   *httptest.Server
-	epoch atomic.Int32 // which hub process is running
+	srv      *httptest.Server
+	epoch    atomic.Int32 // which hub process is running
+	inFlight atomic.Int32 // requests being answered
 
 	mu          sync.Mutex
 	rng         *rand.Rand
@@ -464,6 +557,8 @@ func newFlakyReceiver(t *testing.T, rng *rand.Rand) *flakyReceiver {
 }
 
 func (r *flakyReceiver) serve(w http.ResponseWriter, req *http.Request) {
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
 	epoch := r.epoch.Load()
 	key := req.Header.Get("Idempotency-Key")
 	body, err := io.ReadAll(req.Body)
