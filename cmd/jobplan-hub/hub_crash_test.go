@@ -245,10 +245,7 @@ destinations:
 		t.Fatal(err)
 	}
 	defer l.Close()
-	stats, err := l.Stats(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	stats := ledgerStats(t, l)
 	if stats.Files[ledger.FileProcessed] != crashGoodFiles || stats.Files[ledger.FileQuarantined] != 1 || stats.Files[ledger.FileClaimed] != 0 {
 		t.Errorf("ledger files %v, want %d processed and 1 quarantined", stats.Files, crashGoodFiles)
 	}
@@ -438,16 +435,21 @@ func (a killAim) hit(t *testing.T, drop, state string) bool {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	stats, err := l.Stats(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range stats.Destinations {
+	for _, d := range ledgerStats(t, l).Destinations {
 		if d.Destination == "esr" {
 			return d.Counts[ledger.Pending] > 0
 		}
 	}
 	return false
+}
+
+func ledgerStats(t *testing.T, l *ledger.Ledger) *ledger.Stats {
+	t.Helper()
+	stats, err := l.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stats
 }
 
 // filesIn counts the files (not folders) in dir.

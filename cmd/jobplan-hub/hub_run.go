@@ -73,12 +73,8 @@ configuration is kept. See README.md "## Hub" for the file.`,
 			&cli.StringFlag{Name: "state", Usage: "state `DIR` (overrides state_dir)"},
 		}, append(listenFlags, logFlags...)...),
 		Action: func(c *cli.Context) error {
-			log, prog, err := newLogger(c)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
 			file := c.String("config")
-			load := func() (*hubconfig.Config, error) {
+			return serveCommand(c, func() (*hubconfig.Config, error) {
 				cfg, err := hubconfig.Load(file)
 				if err != nil {
 					return nil, err
@@ -89,19 +85,29 @@ configuration is kept. See README.md "## Hub" for the file.`,
 					}
 				}
 				return cfg, nil
-			}
-			cfg, err := load()
-			if err != nil {
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return exitError{1}
-			}
-			lc, err := listenFrom(c, cfg)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
-			return serveUntilSignalled(c.Context, cfg, load, lc, log, prog)
+			})
 		},
 	}
+}
+
+// serveCommand is the action of run and watch: it reads the
+// configuration with load and serves it until a signal; load reads it
+// again on each reload.
+func serveCommand(c *cli.Context, load func() (*hubconfig.Config, error)) error {
+	log, prog, err := newLogger(c)
+	if err != nil {
+		return usageError(c, err.Error())
+	}
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintln(c.App.ErrWriter, err)
+		return exitError{1}
+	}
+	lc, err := listenFrom(c, cfg)
+	if err != nil {
+		return usageError(c, err.Error())
+	}
+	return serveUntilSignalled(c.Context, cfg, load, lc, log, prog)
 }
 
 // hubGCPercent is the hub's GOGC unless the environment sets one.
@@ -234,22 +240,8 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			if c.NArg() != 1 {
 				return usageError(c, "give one SOURCE folder or sftp:// URL")
 			}
-			log, prog, err := newLogger(c)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
-			cfg, err := watchConfig(c)
-			if err != nil {
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return exitError{1}
-			}
-			lc, err := listenFrom(c, cfg)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
 			// Saving the mapping or staff extract (or SIGHUP) reloads them.
-			reload := func() (*hubconfig.Config, error) { return watchConfig(c) }
-			return serveUntilSignalled(c.Context, cfg, reload, lc, log, prog)
+			return serveCommand(c, func() (*hubconfig.Config, error) { return watchConfig(c) })
 		},
 	}
 }
