@@ -19,7 +19,7 @@ import (
 // Staff-record reference data for convert (--staff, --staff-format) and
 // the `reference check` command.
 
-const staffFormatUsage = "`FORMAT` of --staff: csv (built-in column names), esr-go, or a staff-extract configuration FILE (.yaml); default: esr-go when the file starts with HDR~, else csv"
+const staffFormatUsage = "`FORMAT` of --staff: csv (built-in column names), esr-go, or a staff-extract configuration FILE (.yaml, .yml or .json); default: esr-go when the file starts with HDR~, else csv"
 
 // staffFormat reads the configuration --staff-format stands for.
 func staffFormat(format string) (reference.Config, error) {
