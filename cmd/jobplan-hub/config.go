@@ -64,7 +64,10 @@ type sourceConfig struct {
 	Staff          string // the trust's ESR staff extract: plans are cross-checked (R1-R6)
 	StaffFormat    string // csv, esr-go or a staff-extract configuration file
 	Destinations   []string
-	pos            positions
+	// ReadyMarker (".done"): a file x.csv is taken only once x.csv.done
+	// is beside it, and the two are archived together.
+	ReadyMarker string
+	pos         positions
 }
 
 type destConfig struct {
@@ -304,6 +307,7 @@ func (d *decoder) source(n *yaml.Node) sourceConfig {
 		"staff_format":    func(v *yaml.Node) { s.StaffFormat = d.staffFormat(v) },
 		"destinations":    func(v *yaml.Node) { s.Destinations = d.strList(v, "destinations") },
 		"sftp":            func(v *yaml.Node) { s.SFTP = d.sftp(v, s.pos, true) },
+		"ready_marker":    func(v *yaml.Node) { s.ReadyMarker = d.str(v) },
 	})
 	return s
 }

@@ -169,6 +169,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 				PollOnly:       s.PollOnly,
 				Logger:         srcLog,
 				OnScan:         polled,
+				ReadyMarker:    s.ReadyMarker,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))
@@ -178,9 +179,10 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 			sc := s.SFTP
 			sc.Dir, sc.Pattern, sc.SettleTime, sc.PollInterval = s.Dir, s.Pattern, s.SettleTime, s.PollInterval
 			ss, err := sftp.NewSource(sc, sftp.SourceOptions{
-				SpoolDir: filepath.Join(cfg.StateDir, spoolDir, s.Name),
-				Logger:   srcLog,
-				OnPoll:   polled,
+				SpoolDir:    filepath.Join(cfg.StateDir, spoolDir, s.Name),
+				Logger:      srcLog,
+				OnPoll:      polled,
+				ReadyMarker: s.ReadyMarker,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))
