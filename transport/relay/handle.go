@@ -152,7 +152,7 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 		state = ledger.FileQuarantined
 		queues, dests = nil, nil
 	}
-	if retaken, err := h.retakeIfChanged(ctx, ps, it, in, id, dir, start); retaken || err != nil {
+	if retaken, err := h.retakeIfChanged(ctx, s, it, in, id, dir, start); retaken || err != nil {
 		return err
 	}
 	// The records are queued and the file marked in one transaction. All
@@ -229,11 +229,16 @@ func (h *Hub) retakeIfChanged(ctx context.Context, s *sourceRun, it Item, in *ha
 		return false, fmt.Errorf("%s changed while it was read (%s)", it.Name(), change)
 	}
 	if id != 0 {
-		if _, err := h.ledger.DropClaim(ctx, id); err != nil {
+		dropped, err := h.ledger.DropClaim(ctx, id)
+		if err != nil {
 			return false, err
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			return false, fmt.Errorf("discard %s: %w", dir, err)
+		// A claim with deliveries queued (by an older version, before a
+		// crash) stays, and so do the outputs they are read from.
+		if dropped {
+			if err := os.RemoveAll(dir); err != nil {
+				return false, fmt.Errorf("discard %s: %w", dir, err)
+			}
 		}
 	}
 	if err := li.Retake(ctx); err != nil {
