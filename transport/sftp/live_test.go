@@ -2,6 +2,7 @@ package sftp_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path"
 	"path/filepath"
@@ -52,6 +53,25 @@ func (r *refusals) current() map[string]string {
 		}
 	}
 	return out
+}
+
+// expectNothingForPolls checks that Next hands out nothing while the
+// source lists the folder n more times.
+func expectNothingForPolls(t *testing.T, src *sftp.Source, srv *sftptest.Server, n int64) {
+	t.Helper()
+	want := srv.Listings() + n
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Listings() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d listings in 10s", n)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		it, err := src.Next(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Next: got %v, %v; want nothing", it, err)
+		}
+	}
 }
 
 func newSourceWith(t *testing.T, cfg sftp.Config, opts sftp.SourceOptions) (*sftp.Source, string) {
@@ -113,11 +133,7 @@ func TestSourceRefusesHostileNames(t *testing.T) {
 		if got := list(t, spool); !slices.Equal(got, []string{"good.csv"}) {
 			t.Errorf("spool holds %q, want good.csv only", got)
 		}
-		listed := srv.Listings()
-		expectNothing(t, src) // polls every 20ms meanwhile
-		if n := srv.Listings() - listed; n < 5 {
-			t.Fatalf("%d listings while Next waited, want many", n)
-		}
+		expectNothingForPolls(t, src, srv, 5)
 
 		got := rr.current()
 		for name, reason := range onDisk {
@@ -178,11 +194,7 @@ func TestSourceLeavesAloneAFileStillListedAfterItWasArchived(t *testing.T) {
 				if got := readFile(t, srv.Path("inbox", "quarantine", "plan.csv")); got != "not a job plan" {
 					t.Fatalf("quarantine/plan.csv = %q", got)
 				}
-				listed := srv.Listings()
-				expectNothing(t, src) // polls every 20ms meanwhile
-				if n := srv.Listings() - listed; n < 5 {
-					t.Fatalf("%d listings while Next waited, want many", n)
-				}
+				expectNothingForPolls(t, src, srv, 5)
 				if n := srv.Opens("inbox/plan.csv"); n != 1 {
 					t.Errorf("plan.csv downloaded %d times, want once", n)
 				}
@@ -258,7 +270,7 @@ func TestSourceReadyMarkerOlderOrAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, srv.Path("inbox", "other.csv.done"), "")
-	expectNothing(t, src)
+	expectNothingForPolls(t, src, srv, 3)
 	c := rr.current()
 	if !strings.Contains(c["plan.csv"], "changed after its ready marker plan.csv.done") ||
 		c["other.csv.done"] != "ready marker without its file other.csv" {
