@@ -356,3 +356,51 @@ func TestNewRejectsABadReadyMarker(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyMarkerAcrossARestart: a file claimed with its marker and never
+// acknowledged is handed out first by the next source, and archived with
+// its marker; a marker whose claim was cut short before its file moved is
+// put back beside the file, which is then taken as usual.
+func TestReadyMarkerAcrossARestart(t *testing.T) {
+	dir := t.TempDir()
+	first, err := localdir.New(t.Context(), localdir.Options{Dir: dir, ReadyMarker: ".done", SettleTime: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "a.csv"), "rows")
+	writeFile(t, filepath.Join(dir, "a.csv.done"), "")
+	if it := next(t, first); it.Name() != "a.csv" {
+		t.Fatalf("claimed %s", it.Name())
+	}
+	first.Close() // the process dies before Done
+
+	// What a claim cut short between its two renames leaves.
+	work := filepath.Join(dir, localdir.WorkDir)
+	writeFile(t, filepath.Join(dir, "b.csv"), "more rows")
+	writeFile(t, filepath.Join(work, "b.csv.done"), "")
+
+	s := newSource(t, localdir.Options{Dir: dir, ReadyMarker: ".done"})
+	if !exists(filepath.Join(dir, "b.csv.done")) || exists(filepath.Join(work, "b.csv.done")) {
+		t.Fatal("b.csv's marker was not put back beside it")
+	}
+	got := map[string]*localdir.Item{}
+	for range 2 {
+		it := next(t, s)
+		got[it.Name()] = it
+	}
+	for _, name := range []string{"a.csv", "b.csv"} {
+		it := got[name]
+		if it == nil {
+			t.Fatalf("handed out %v, want a.csv and b.csv", got)
+		}
+		if err := it.Done(t.Context(), relay.Ack{Outcome: relay.Processed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if archived := regularFiles(t, filepath.Join(dir, localdir.ArchiveDir)); !slices.Equal(archived, []string{"a.csv", "a.csv.done", "b.csv", "b.csv.done"}) {
+		t.Errorf("archive holds %v, want both files with their markers", archived)
+	}
+	if left := regularFiles(t, work); len(left) != 0 {
+		t.Errorf("work/ holds %v", left)
+	}
+}

@@ -966,7 +966,13 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	}
 	if it.target == "" && archivedBefore(it.path, dir, it.name) {
 		// Archived before, but a power cut brought back its name in
-		// work/ (see below): only that name has to go.
+		// work/ (see below): only that name has to go, and its ready
+		// marker, which was archived first, if that came back too.
+		if it.src.marker != "" {
+			if err := os.Remove(it.markerPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("localdir: done %s: %w", it.name, err)
+			}
+		}
 		if err := os.Remove(it.path); err != nil {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
