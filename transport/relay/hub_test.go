@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -161,7 +162,9 @@ type env struct {
 	recv                *receiver
 	proc                *csvProcessor
 	wrapProc            func(relay.Processor) relay.Processor
-	marker              string // the local source's ready marker
+	marker              string       // the local source's ready marker
+	logger              *slog.Logger // the hub's; default quiet
+	scans               atomic.Int64 // full scans of the drop folder
 	wrap                func(relay.Source) relay.Source
 	obs                 relay.Observer
 	cancel              context.CancelFunc
@@ -196,7 +199,7 @@ func (e *env) start() {
 	t.Helper()
 	src, err := localdir.New(t.Context(), localdir.Options{
 		Dir: e.drop, SettleTime: 20 * time.Millisecond, RescanInterval: 50 * time.Millisecond, Logger: quiet,
-		ReadyMarker: e.marker,
+		ReadyMarker: e.marker, OnScan: func(error) { e.scans.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +243,7 @@ func (e *env) startWith(src relay.Source) {
 		},
 		Grace:    50 * time.Millisecond,
 		Backoff:  retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
-		Logger:   quiet,
+		Logger:   cmp.Or(e.logger, quiet),
 		Observer: e.obs,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -298,8 +299,7 @@ func TestSFTPFileStillListedAfterItWasArchived(t *testing.T) {
 
 		// A restart forgets what the source saw; the ledger still knows.
 		e.stop()
-		e2 := *e
-		e2.cancel = nil
+		e2 := &env{t: t, drop: e.drop, state: e.state, outDir: e.outDir, ledger: e.ledger, recv: e.recv, proc: e.proc}
 		src2, err := sftp.NewSource(sftp.Config{
 			Addr: srv.Addr, User: srv.User, Password: "pw", HostKeyFingerprint: srv.Fingerprint, Dir: "inbox",
 			SettleTime: sftpSettle, PollInterval: 20 * time.Millisecond,
@@ -325,4 +325,55 @@ func TestSFTPFileStillListedAfterItWasArchived(t *testing.T) {
 			t.Errorf("quarantine holds %v", got)
 		}
 	})
+}
+
+// lockedBuffer is a log sink for the hub.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestHostileNameShowsOnStatusOnce: a file whose name cannot be taken is
+// left in the drop folder, shown on status with its reason, and logged
+// once however many scans see it.
+func TestHostileNameShowsOnStatusOnce(t *testing.T) {
+	e := newEnv(t)
+	var log lockedBuffer
+	e.logger = slog.New(slog.NewTextHandler(&log, nil))
+	bad := filepath.Join(e.drop, "plan\x1b[2J\n.csv")
+	if err := os.WriteFile(bad, []byte(planA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.dropFile("a.csv", planA)
+	transporttest.Eventually(t, waitLimit, func() bool {
+		return e.status().Files[ledger.FileProcessed] == 1 && len(e.status().Refused) == 1
+	}, "a.csv processed and the other file shown as left alone; status %+v", e.status())
+	scans := e.scans.Load()
+	transporttest.Eventually(t, waitLimit, func() bool { return e.scans.Load() >= scans+10 }, "10 more scans")
+	r := e.status().Refused
+	if len(r) != 1 || r[0].Name != `"plan\x1b[2J\n.csv"` || !strings.Contains(r[0].Reason, "control character U+001B") {
+		t.Errorf("refused %+v", r)
+	}
+	if n := strings.Count(log.String(), "file left alone"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, log.String())
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Errorf("the file is no longer in the drop folder: %v", err)
+	}
+	if n := e.proc.calls.Load(); n != 1 {
+		t.Errorf("%d conversions, want one (a.csv)", n)
+	}
 }
