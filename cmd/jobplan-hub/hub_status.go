@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -175,7 +176,11 @@ func printRefused(w io.Writer, refused []relay.RefusedFile) {
 	}
 	fmt.Fprintf(w, "files left alone (not taken):\n")
 	for _, r := range refused {
-		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, r.Since.Local().Format(time.DateTime), oneLine(r.Reason))
+		reason := oneLine(r.Reason)
+		if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
+			reason = relay.QuoteName(reason) // never the case today; never raw
+		}
+		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, r.Since.Local().Format(time.DateTime), reason)
 	}
 	fmt.Fprintln(w)
 }

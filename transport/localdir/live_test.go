@@ -184,9 +184,15 @@ func TestReadyMarkerWithoutItsFile(t *testing.T) {
 	s.ReportRefusalsTo(rr.report)
 	writeFile(t, filepath.Join(dir, "plan.csv.done"), "")
 	writeFile(t, filepath.Join(dir, "notes.txt.done"), "") // not a marker of an input
+	writeFile(t, filepath.Join(dir, "bad\x1b.csv.done"), "")
 	transporttest.Eventually(t, waitLimit, func() bool {
-		return rr.current()["plan.csv.done"] == "ready marker without its file plan.csv"
+		c := rr.current()
+		return c["plan.csv.done"] == "ready marker without its file plan.csv" &&
+			c["bad\x1b.csv.done"] == "the name holds the control character U+001B"
 	}, "refusals %v", rr.list())
+	if err := os.Remove(filepath.Join(dir, "bad\x1b.csv.done")); err != nil {
+		t.Fatal(err)
+	}
 	// The file arrives, copied with its old time: its marker is newer.
 	data := filepath.Join(dir, "plan.csv")
 	writeFile(t, data, "rows")
@@ -198,8 +204,8 @@ func TestReadyMarkerWithoutItsFile(t *testing.T) {
 		t.Fatalf("claimed %s", it.Name())
 	}
 	transporttest.Eventually(t, waitLimit, func() bool { return len(rr.current()) == 0 }, "refusals %v", rr.list())
-	if n := len(rr.list()); n != 2 {
-		t.Errorf("%d reports %v, want the orphan once and its withdrawal", n, rr.list())
+	if n := len(rr.list()); n != 4 {
+		t.Errorf("%d reports %v, want each refusal once and its withdrawal", n, rr.list())
 	}
 }
 

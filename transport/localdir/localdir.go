@@ -739,8 +739,14 @@ func (s *Source) observeMarkerLocked(name string, fi fs.FileInfo) {
 	if !s.matches(data) {
 		return // the marker of a file this source does not take
 	}
+	// The marker's own ending is known to be safe, and it may be as long
+	// as its file's name allows.
+	if reason := s.refusal(data, fi); reason != "" {
+		s.noteLocked(name, reason) // and its file, if there, is refused too
+		return
+	}
 	if _, err := os.Lstat(filepath.Join(s.dir, data)); errors.Is(err, fs.ErrNotExist) {
-		if _, claimed := os.Lstat(filepath.Join(s.work, data)); claimed != nil && fi.Mode().IsRegular() {
+		if _, claimed := os.Lstat(filepath.Join(s.work, data)); claimed != nil {
 			s.noteLocked(name, fmt.Sprintf("ready marker without its file %s", data))
 		}
 		return

@@ -270,10 +270,12 @@ func TestSourceReadyMarkerOlderOrAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, srv.Path("inbox", "other.csv.done"), "")
+	writeFile(t, srv.Path("inbox", "bad\nname.csv.done"), "")
 	expectNothingForPolls(t, src, srv, 3)
 	c := rr.current()
 	if !strings.Contains(c["plan.csv"], "changed after its ready marker plan.csv.done") ||
-		c["other.csv.done"] != "ready marker without its file other.csv" {
+		c["other.csv.done"] != "ready marker without its file other.csv" ||
+		c["bad\nname.csv.done"] != "the name holds the control character U+000A" {
 		t.Fatalf("refusals %v, want plan.csv waiting for a newer marker and other.csv.done alone", rr.list())
 	}
 	now := time.Now().Add(time.Second)

@@ -297,9 +297,17 @@ func (s *Source) poll(ctx context.Context) error {
 			continue
 		}
 		if s.isMarker(base) {
-			if base == name && fi.Mode().IsRegular() {
-				markers[strings.TrimSuffix(name, s.opts.ReadyMarker)] = fi
+			data := strings.TrimSuffix(name, s.opts.ReadyMarker)
+			if ok, _ := path.Match(s.cfg.Pattern, data[strings.LastIndex(data, "/")+1:]); !ok {
+				continue // the marker of a file this source does not take
 			}
+			// The marker's own ending is known to be safe, and it may be
+			// as long as its file's name allows.
+			if reason := refusal(data, fi); reason != "" {
+				notices[name] = reason
+				continue
+			}
+			markers[data] = fi
 			continue
 		}
 		if ok, _ := path.Match(s.cfg.Pattern, base); !ok {
@@ -348,7 +356,7 @@ func (s *Source) poll(ctx context.Context) error {
 		}
 	}
 	for data := range markers {
-		if ok, _ := path.Match(s.cfg.Pattern, data); ok && !listed[data] {
+		if !listed[data] {
 			notices[data+s.opts.ReadyMarker] = "ready marker without its file " + data
 		}
 	}
