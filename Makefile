@@ -83,6 +83,7 @@ fuzz:
 	$(GO) test ./internal/hubconfig -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reference -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/relay -run '^$$' -fuzz '^FuzzNameProblem$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench

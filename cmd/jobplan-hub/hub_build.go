@@ -168,6 +168,7 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 				PollOnly:       s.PollOnly,
 				Logger:         srcLog,
 				OnScan:         polled,
+				ReadyMarker:    s.ReadyMarker,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))
@@ -175,9 +176,10 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 			src = ld
 		case hubconfig.SourceSFTP:
 			ss, err := sftp.NewSource(s.SFTPConfig(), sftp.SourceOptions{
-				SpoolDir: filepath.Join(cfg.StateDir, spoolDir, s.Name),
-				Logger:   srcLog,
-				OnPoll:   polled,
+				SpoolDir:    filepath.Join(cfg.StateDir, spoolDir, s.Name),
+				Logger:      srcLog,
+				OnPoll:      polled,
+				ReadyMarker: s.ReadyMarker,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))

@@ -227,6 +227,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			&cli.StringFlag{Name: "state", Value: ".jobplan-hub", Usage: "state `DIR`: ledger and working files"},
 			&cli.StringFlag{Name: "pattern", Usage: "only file names matching this `GLOB`"},
 			&cli.DurationFlag{Name: "settle-time", Usage: "how long a file must stay unchanged before it is taken (default 2s)"},
+			&cli.StringFlag{Name: "ready-marker", Usage: "take x.csv only once x.csv`SUFFIX` (e.g. .done) is beside it; archive both"},
 			&cli.DurationFlag{Name: "poll-interval", Usage: "SFTP listing / folder rescan interval (default 10s / 30s)"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "files processed at once"},
 			&cli.StringFlag{Name: "prune-after", Usage: "prune the state folder of files finished `AGE` ago (e.g. 90d), at start and daily; see prune"},
@@ -279,6 +280,9 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 		Name: "watch", Mapping: abs(c.String("mapping")), Pattern: c.String("pattern"),
 		Staff: abs(c.String("staff")), StaffFormat: staffFormat,
 		SettleTime: c.Duration("settle-time"), Workers: c.Int("workers"),
+	}
+	if c.IsSet("ready-marker") {
+		src.SetReadyMarker(c.String("ready-marker"))
 	}
 	arg := c.Args().First()
 	if strings.HasPrefix(arg, "sftp://") {

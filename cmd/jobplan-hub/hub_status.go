@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -136,6 +137,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status) error {
 	}
 	fmt.Fprintf(w, "\n\nfiles: %d claimed, %d processed, %d quarantined\n\n",
 		st.Files[ledger.FileClaimed], st.Files[ledger.FileProcessed], st.Files[ledger.FileQuarantined])
+	printRefused(w, st.Refused)
 	if len(st.Destinations) == 0 {
 		_, err := fmt.Fprintln(w, "no deliveries yet")
 		return err
@@ -165,6 +167,23 @@ func printStatus(w io.Writer, dir string, st *relay.Status) error {
 		}
 	}
 	return nil
+}
+
+// printRefused lists the files the sources leave alone; their names are
+// quoted already (relay.QuoteName), so none can drive the terminal.
+func printRefused(w io.Writer, refused []relay.RefusedFile) {
+	if len(refused) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "files left alone (not taken):\n")
+	for _, r := range refused {
+		reason := oneLine(r.Reason)
+		if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
+			reason = relay.QuoteName(reason) // never the case today; never raw
+		}
+		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, r.Since.Local().Format(time.DateTime), reason)
+	}
+	fmt.Fprintln(w)
 }
 
 func oneLine(s string) string {

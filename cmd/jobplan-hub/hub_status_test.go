@@ -240,3 +240,35 @@ func TestPruneLoop(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestStatusListsFilesLeftAlone(t *testing.T) {
+	dir, _ := seedLedger(t)
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetRefusal(t.Context(), "supplier", "bad\x1b[31m\nname.csv", "the name holds the control character U+000A"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := `files left alone (not taken):
+  supplier  "bad\x1b[31m\nname.csv"  since <time>: the name holds the control character U+000A`
+	if got := timestamp.ReplaceAllString(stdout, "<time>"); !strings.Contains(got, want) {
+		t.Errorf("status:\n%s\nwant it to hold:\n%s", got, want)
+	}
+	if strings.ContainsAny(stdout, "\x1b") {
+		t.Error("status printed a raw escape character")
+	}
+	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")
+	var st struct {
+		Refused []struct{ Source, Name, Reason string } `json:"refused"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil || len(st.Refused) != 1 ||
+		st.Refused[0].Name != `"bad\x1b[31m\nname.csv"` || st.Refused[0].Source != "supplier" {
+		t.Errorf("status --json refused %+v (%v)", st.Refused, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
 // validName is what source and destination names may look like: they name
@@ -117,6 +118,11 @@ func checkSource(d *decoder, s *Source, what string, deep bool) {
 	if s.Pattern != "" {
 		if _, err := filepath.Match(s.Pattern, ""); err != nil {
 			d.addAt(s.pos["pattern"], "%s: pattern %q: %v", what, s.Pattern, err)
+		}
+	}
+	if _, set := s.pos["ready_marker"]; set {
+		if p := relay.ReadyMarkerProblem(s.ReadyMarker); p != "" {
+			d.addAt(s.pos["ready_marker"], "%s: ready_marker %q: %s", what, s.ReadyMarker, p)
 		}
 	}
 	switch s.Type {

@@ -125,6 +125,7 @@ func (d *decoder) sourceKeys(s *Source) keys {
 		"staff_format":    func(v *yaml.Node) { s.StaffFormat = d.staffFormat(v) },
 		"destinations":    func(v *yaml.Node) { s.Destinations = d.strList(v, "destinations") },
 		"sftp":            func(v *yaml.Node) { s.SFTP = d.sftp(v, s.pos, true) },
+		"ready_marker":    func(v *yaml.Node) { s.ReadyMarker = d.str(v) },
 	}
 }
 

@@ -79,7 +79,10 @@ type Source struct {
 	Staff          string // the trust's ESR staff extract: plans are cross-checked (R1-R6)
 	StaffFormat    string // csv, esr-go or a staff-extract configuration file (see IsStaffConfigFile)
 	Destinations   []string
-	pos            positions
+	// ReadyMarker (".done"): a file x.csv is taken only once x.csv.done
+	// is beside it, and the two are archived together.
+	ReadyMarker string
+	pos         positions
 }
 
 // Destination is one entry of destinations.
@@ -172,6 +175,16 @@ func (s *Source) SetSFTP(c sftp.Config) {
 		s.pos = positions{}
 	}
 	s.pos["sftp"] = pos{}
+}
+
+// SetReadyMarker gives a source built in code its ready marker, checked
+// as the hub file's ready_marker key is.
+func (s *Source) SetReadyMarker(marker string) {
+	s.ReadyMarker = marker
+	if s.pos == nil {
+		s.pos = positions{}
+	}
+	s.pos["ready_marker"] = pos{}
 }
 
 // SFTPConfig is the source's SFTP connection with its folder, pattern and

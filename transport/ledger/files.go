@@ -197,6 +197,31 @@ func (l *Ledger) FinishFile(ctx context.Context, id int64, o FileOutcome, queues
 	return results, nil
 }
 
+// DropClaim removes the claim of a file whose conversion was thrown away
+// (it changed while it was read), so that content that never was a whole
+// file leaves no trace. Only a claim with nothing queued is removed; it
+// reports whether one was.
+func (l *Ledger) DropClaim(ctx context.Context, id int64) (bool, error) {
+	var n int64
+	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := l.txStmt(ctx, tx, `DELETE FROM files WHERE id = ? AND state = ?
+			AND NOT EXISTS (SELECT 1 FROM deliveries WHERE file_id = ?)`)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, id, FileClaimed, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("ledger: drop claim of file %d: %w", id, err)
+	}
+	return n > 0, nil
+}
+
 // RecentFiles returns the latest n files, newest first.
 func (l *Ledger) RecentFiles(ctx context.Context, n int) ([]FileRecord, error) {
 	st, err := l.prepared(ctx, `SELECT `+fileColumns+` FROM files ORDER BY id DESC LIMIT ?`)

@@ -54,6 +54,19 @@ var migrations = [][]string{
 		// When Prune emptied the file's delivered payloads (0: never).
 		`ALTER TABLE files ADD COLUMN pruned_at INTEGER NOT NULL DEFAULT 0`,
 	},
+	{
+		// Files a source found but leaves alone (hostile names, symbolic
+		// links, ready markers without their file, files a server still
+		// lists after they were archived), for status and the status
+		// page. The name is kept as the bytes found.
+		`CREATE TABLE refusals (
+			source     TEXT    NOT NULL,
+			name       BLOB    NOT NULL,
+			reason     TEXT    NOT NULL,
+			since      INTEGER NOT NULL,
+			PRIMARY KEY (source, name)
+		)`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs

@@ -12,7 +12,19 @@
 // Handing a file out means claiming it: renaming it into work/. When the
 // relay acknowledges the item, Done moves it on to archive/ or quarantine/
 // together with its reports. Files left in work/ by a crash are returned
-// first on the next start.
+// first on the next start. A claimed file may still change: a writer that
+// paused for longer than SettleTime keeps writing into it through its
+// open descriptor. Item.Changed tells, and Item.Retake keeps the file in
+// work/ until it has settled again, then hands it out anew.
+//
+// With ReadyMarker set (".done"), a file x.csv is taken only once
+// x.csv.done exists beside it and is at least as new as it; the marker
+// travels with the file into work/ and on to archive/ or quarantine/.
+//
+// Names that cannot be taken safely (relay.NameProblem, or too long for
+// the names archive/ gives a file's reports), symbolic links and other
+// special files, and ready markers without their file are left where they
+// are and reported once (relay.RefusalReporter).
 //
 // Layout under Dir (or StateDir, which must be on the same filesystem as
 // Dir, because claims are renames):
@@ -81,7 +93,19 @@ type Options struct {
 	// OnScan, if set, gets the error (nil on success) of every full scan
 	// of Dir, for health checks. It must not block.
 	OnScan func(err error)
+	// ReadyMarker, if set, is the ending (".done") of the file that says
+	// another is complete: x.csv is taken only once x.csv.done exists and
+	// was written after it (its modification time is not older), and the
+	// two are archived together. Names ending in ReadyMarker are never
+	// inputs.
+	ReadyMarker string
 }
+
+// MaxNameBytes is the longest name a local source takes: archive/ names
+// each report after the input, twice ("<name>.<name without
+// extension>.report.html", then a temporary name with a timestamp), and
+// that must fit in 255 bytes.
+const MaxNameBytes = 105
 
 // candidate is a file in Dir that is being watched until it settles.
 type candidate struct {
@@ -90,12 +114,16 @@ type candidate struct {
 	since time.Time // when this size/mtime was first observed
 	// queued is set once the file has settled and its name is in ready.
 	queued bool
+	// waiting is set when the file has settled but its ready marker is
+	// missing or older than the file: a marker event looks again.
+	waiting bool
 }
 
 // Source watches a drop directory. It implements relay.Source.
 type Source struct {
 	dir, work, archive, quarantine string
 	pattern                        string
+	marker                         string // ReadyMarker; "" for none
 	settle, rescan                 time.Duration
 	log                            *slog.Logger
 	onScan                         func(error)
@@ -110,12 +138,23 @@ type Source struct {
 	mu        sync.Mutex
 	cands     map[string]*candidate // by base name
 	ready     []string              // settled names, oldest first; may hold stale names
-	recovered []*Item               // found in work/ at start
+	recovered []*Item               // found in work/ at start, or settled there again after a Retake
+	resettle  map[string]*candidate // retaken files in work/, by name, until they settle
 	changed   chan struct{}         // closed and replaced whenever Next may make progress
 	closed    bool
+
+	// notices are the files left alone, by name, with the reason last
+	// reported; noticeQueue holds the changes report has not been told.
+	notices     map[string]string
+	noticeQueue []relay.Refusal
+	report      func(context.Context, relay.Refusal) // nil until ReportRefusalsTo
+	reportMu    sync.Mutex                           // keeps reports in order
 }
 
-var _ relay.Source = (*Source)(nil)
+var (
+	_ relay.Source          = (*Source)(nil)
+	_ relay.RefusalReporter = (*Source)(nil)
+)
 
 // New starts watching opts.Dir. The background watch loop runs until Close
 // is called or ctx is done; after either, Next returns relay.ErrSourceClosed
@@ -147,6 +186,7 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		archive:    filepath.Join(state, ArchiveDir),
 		quarantine: filepath.Join(state, QuarantineDir),
 		pattern:    opts.Pattern,
+		marker:     opts.ReadyMarker,
 		settle:     opts.SettleTime,
 		rescan:     opts.RescanInterval,
 		log:        opts.Logger,
@@ -155,6 +195,8 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		loopDone:   make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 		cands:      make(map[string]*candidate),
+		resettle:   make(map[string]*candidate),
+		notices:    make(map[string]string),
 		changed:    make(chan struct{}),
 	}
 	if s.pattern == "" {
@@ -162,6 +204,11 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 	}
 	if _, err := filepath.Match(s.pattern, ""); err != nil {
 		return nil, fmt.Errorf("localdir: pattern %q: %w", s.pattern, err)
+	}
+	if s.marker != "" {
+		if p := relay.ReadyMarkerProblem(s.marker); p != "" {
+			return nil, fmt.Errorf("localdir: ready marker %q: %s", s.marker, p)
+		}
 	}
 	if s.settle <= 0 {
 		s.settle = DefaultSettleTime
@@ -175,6 +222,11 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 	s.log = s.log.With("source", "localdir", "dir", dir)
 	for _, d := range []string{s.work, s.archive, s.quarantine} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("localdir: %w", err)
+		}
+	}
+	for _, d := range []string{s.archive, s.quarantine} {
+		if err := removeDebris(d); err != nil {
 			return nil, fmt.Errorf("localdir: %w", err)
 		}
 	}
@@ -207,18 +259,34 @@ func (s *Source) recover() ([]*Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localdir: %w", err)
 	}
+	present := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		present[e.Name()] = true
+	}
 	var items []*Item
 	for _, e := range entries {
+		name := e.Name()
 		// Dot files in work/ can only be foreign temporaries; claims never
 		// create them.
-		if strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if s.isMarker(name) {
+			data := strings.TrimSuffix(name, s.marker)
+			if !present[data] {
+				// The claim moves the marker first: its file was not
+				// claimed. Put the marker back beside it.
+				s.unclaimMarker(data)
+			}
 			continue
 		}
 		fi, err := e.Info()
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		items = append(items, s.newItem(e.Name(), fi))
+		// Its marker, if it had one, is beside it, or already archived
+		// by a Done cut short.
+		items = append(items, s.newItem(name, fi))
 	}
 	return items, nil
 }
@@ -230,6 +298,25 @@ func (s *Source) newItem(name string, fi fs.FileInfo) *Item {
 		path:    filepath.Join(s.work, name),
 		size:    fi.Size(),
 		modTime: fi.ModTime(),
+		claimed: fi,
+	}
+}
+
+// isMarker reports whether name is a ready marker.
+func (s *Source) isMarker(name string) bool {
+	return s.marker != "" && strings.HasSuffix(name, s.marker) && len(name) > len(s.marker)
+}
+
+// unclaimMarker moves the ready marker of data from work/ back into the
+// drop folder, unless the folder has one again.
+func (s *Source) unclaimMarker(data string) {
+	src, dst := filepath.Join(s.work, data+s.marker), filepath.Join(s.dir, data+s.marker)
+	if _, err := os.Lstat(dst); err == nil {
+		os.Remove(src)
+		return
+	}
+	if err := os.Rename(src, dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("putting a ready marker back", "file", data+s.marker, "err", err)
 	}
 }
 
@@ -316,11 +403,30 @@ func (s *Source) claim(name string, want candidate) (*Item, error) {
 		s.retrack(name)
 		return nil, nil
 	}
+	if s.marker != "" {
+		// The marker goes first: if the file's rename then fails, or the
+		// process dies in between, the file is only "not ready" in the
+		// meantime, never a marker without its file.
+		if reason := s.markerProblem(name, fi); reason != "" {
+			s.retrack(name)
+			return nil, nil
+		}
+		if err := os.Rename(filepath.Join(s.dir, name+s.marker), filepath.Join(s.work, name+s.marker)); err != nil {
+			s.retrack(name)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil
+			}
+			return nil, err
+		}
+	}
 	// A plain rename: the claim need not survive a power cut. If it is
 	// lost the file is back in the folder, is claimed again, and the
 	// ledger recognises its content. Syncing here would cost two fsyncs
 	// per file for nothing.
 	if err := os.Rename(src, dst); err != nil {
+		if s.marker != "" {
+			s.unclaimMarker(name)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
@@ -333,6 +439,28 @@ func (s *Source) claim(name string, want candidate) (*Item, error) {
 	}
 	return s.newItem(name, fi), nil
 }
+
+// markerProblem returns why the file called name, as fi describes it, is
+// not ready by its marker ("" if it is, or if the source has no marker):
+// the marker is missing ("" reason given as "no marker"), or older than
+// the file, which then changed after its writer said it was complete.
+func (s *Source) markerProblem(name string, fi fs.FileInfo) string {
+	if s.marker == "" {
+		return ""
+	}
+	mk, err := os.Lstat(filepath.Join(s.dir, name+s.marker))
+	switch {
+	case err != nil || !mk.Mode().IsRegular():
+		return noMarker
+	case mk.ModTime().Before(fi.ModTime()):
+		return fmt.Sprintf("changed after its ready marker %s was written; waiting for a newer marker", name+s.marker)
+	}
+	return ""
+}
+
+// noMarker is markerProblem's answer for a file whose marker is missing:
+// the normal state of a file still being written, so it is not reported.
+const noMarker = "no ready marker yet"
 
 // retrack makes the loop look at name afresh, restarting its settle time.
 func (s *Source) retrack(name string) {
@@ -396,6 +524,7 @@ func (s *Source) loop(ctx context.Context) {
 	defer timer.Stop()
 
 	for {
+		s.flushNotices(ctx)
 		s.schedule(timer)
 		select {
 		case <-ctx.Done():
@@ -430,9 +559,14 @@ func (s *Source) schedule(timer *time.Timer) {
 	s.mu.Lock()
 	var next time.Time
 	for _, c := range s.cands {
-		if c.queued {
+		if c.queued || c.waiting {
 			continue
 		}
+		if at := c.since.Add(s.settle); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	for _, c := range s.resettle {
 		if at := c.since.Add(s.settle); next.IsZero() || at.Before(next) {
 			next = at
 		}
@@ -460,7 +594,24 @@ func (s *Source) handleEvent(ev fsnotify.Event) {
 	defer s.mu.Unlock()
 	if err != nil {
 		delete(s.cands, name)
+		s.noteLocked(name, "")
+		if s.isMarker(name) {
+			s.lookAgainLocked(strings.TrimSuffix(name, s.marker))
+		}
 		return
+	}
+	s.observeLocked(name, fi, time.Now())
+}
+
+// lookAgainLocked observes the file called name again, if it is there: its
+// ready marker came, went or changed.
+func (s *Source) lookAgainLocked(name string) {
+	fi, err := os.Lstat(filepath.Join(s.dir, name))
+	if err != nil {
+		return
+	}
+	if c := s.cands[name]; c != nil {
+		c.waiting = false
 	}
 	s.observeLocked(name, fi, time.Now())
 }
@@ -480,6 +631,22 @@ func (s *Source) checkSettling() {
 			continue
 		}
 		s.observeLocked(name, fi, now)
+	}
+	for name, c := range s.resettle {
+		if now.Sub(c.since) < s.settle {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(s.work, name))
+		switch {
+		case err != nil:
+			delete(s.resettle, name) // removed from work/ by someone
+		case fi.Size() != c.size || !fi.ModTime().Equal(c.mtime):
+			s.resettle[name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: now}
+		default:
+			delete(s.resettle, name)
+			s.recovered = append(s.recovered, s.newItem(name, fi))
+			s.signalLocked()
+		}
 	}
 }
 
@@ -515,13 +682,27 @@ func (s *Source) rescanDir() {
 			delete(s.cands, name)
 		}
 	}
+	for name := range s.notices {
+		if !seen[name] {
+			s.noteLocked(name, "")
+		}
+	}
 }
 
 // observeLocked records what the file looks like now and queues it once it
 // has looked the same for the settle time.
 func (s *Source) observeLocked(name string, fi fs.FileInfo, now time.Time) {
-	if !fi.Mode().IsRegular() || !s.matches(name) {
+	if s.isMarker(name) {
+		s.observeMarkerLocked(name, fi)
+		return
+	}
+	if fi.IsDir() || !s.matches(name) {
 		delete(s.cands, name)
+		return
+	}
+	if reason := s.refusal(name, fi); reason != "" {
+		delete(s.cands, name)
+		s.noteLocked(name, reason)
 		return
 	}
 	c := s.cands[name]
@@ -529,13 +710,109 @@ func (s *Source) observeLocked(name string, fi fs.FileInfo, now time.Time) {
 		// Settling counts from our own first sighting, not from the mtime,
 		// which copies may carry over from long ago.
 		s.cands[name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: now}
+		s.noteLocked(name, "")
 		return
 	}
-	if !c.queued && now.Sub(c.since) >= s.settle {
-		c.queued = true
-		s.ready = append(s.ready, name)
-		s.signalLocked()
+	if c.queued || now.Sub(c.since) < s.settle {
+		return
 	}
+	switch reason := s.markerProblem(name, fi); reason {
+	case "":
+		s.noteLocked(name, "")
+	case noMarker:
+		c.waiting = true
+		return
+	default:
+		c.waiting = true
+		s.noteLocked(name, reason)
+		return
+	}
+	c.queued, c.waiting = true, false
+	s.ready = append(s.ready, name)
+	s.signalLocked()
+}
+
+// observeMarkerLocked looks at a ready marker: its file may now be ready,
+// or the marker may be without a file.
+func (s *Source) observeMarkerLocked(name string, fi fs.FileInfo) {
+	data := strings.TrimSuffix(name, s.marker)
+	if !s.matches(data) {
+		return // the marker of a file this source does not take
+	}
+	// The marker's own ending is known to be safe, and it may be as long
+	// as its file's name allows.
+	if reason := s.refusal(data, fi); reason != "" {
+		s.noteLocked(name, reason) // and its file, if there, is refused too
+		return
+	}
+	if _, err := os.Lstat(filepath.Join(s.dir, data)); errors.Is(err, fs.ErrNotExist) {
+		if _, claimed := os.Lstat(filepath.Join(s.work, data)); claimed != nil {
+			s.noteLocked(name, fmt.Sprintf("ready marker without its file %s", data))
+		}
+		return
+	}
+	s.noteLocked(name, "")
+	s.lookAgainLocked(data)
+}
+
+// refusal returns why the file called name (matching the pattern) is left
+// alone, or "" if it may be taken.
+func (s *Source) refusal(name string, fi fs.FileInfo) string {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "a symbolic link: only regular files are taken"
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("not a regular file (%s): only regular files are taken", fi.Mode().Type())
+	}
+	if p := relay.NameProblem(name); p != "" {
+		return p
+	}
+	if len(name) > MaxNameBytes {
+		return fmt.Sprintf("the name is %d bytes long; a local source takes names of up to %d (archive/ names the reports after it)", len(name), MaxNameBytes)
+	}
+	return ""
+}
+
+// noteLocked records the reason the file called name is left alone ("":
+// it no longer is) and queues the change for the reporter.
+func (s *Source) noteLocked(name, reason string) {
+	if s.notices[name] == reason {
+		return
+	}
+	if reason == "" {
+		delete(s.notices, name)
+	} else {
+		s.notices[name] = reason
+	}
+	if s.report != nil {
+		s.noticeQueue = append(s.noticeQueue, relay.Refusal{Name: name, Reason: reason})
+	}
+}
+
+// flushNotices tells the reporter, if there is one, of the notices not yet
+// reported.
+func (s *Source) flushNotices(ctx context.Context) {
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	s.mu.Lock()
+	queue, report := s.noticeQueue, s.report
+	s.noticeQueue = nil
+	s.mu.Unlock()
+	for _, r := range queue {
+		report(ctx, r)
+	}
+}
+
+// ReportRefusalsTo implements relay.RefusalReporter.
+func (s *Source) ReportRefusalsTo(report func(context.Context, relay.Refusal)) {
+	s.mu.Lock()
+	s.report = report
+	s.noticeQueue = s.noticeQueue[:0]
+	for name, reason := range s.notices {
+		s.noticeQueue = append(s.noticeQueue, relay.Refusal{Name: name, Reason: reason})
+	}
+	s.mu.Unlock()
+	s.flushNotices(context.Background())
 }
 
 func (s *Source) matches(name string) bool {
@@ -565,22 +842,27 @@ func ignoredName(name string) bool {
 	return false
 }
 
-// Item is a file claimed into work/. It implements relay.Item.
+// Item is a file claimed into work/. It implements relay.Item and
+// relay.LiveItem.
 type Item struct {
 	src     *Source
 	name    string
 	path    string
 	size    int64
 	modTime time.Time
+	claimed fs.FileInfo // the file as claimed, for Changed
 
 	mu   sync.Mutex
-	done bool
+	done bool // acknowledged, or retaken
 	// target is the chosen archive or quarantine path. It is kept across
 	// failed Done calls so a retry writes the same names again.
 	target string
 }
 
-var _ relay.Item = (*Item)(nil)
+var (
+	_ relay.Item     = (*Item)(nil)
+	_ relay.LiveItem = (*Item)(nil)
+)
 
 // Name returns the file's base name as the supplier dropped it.
 func (it *Item) Name() string { return it.name }
@@ -606,11 +888,70 @@ func (it *Item) Open(ctx context.Context) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// markerPath is where the item's ready marker is while it is claimed.
+func (it *Item) markerPath() string { return it.path + it.src.marker }
+
+// Changed compares the claimed file as it is now with the file as it was
+// claimed: the same file (device and inode), size and modification time.
+// A writer that still holds the file open keeps writing into it after the
+// claim's rename, so this is what catches an export that paused for longer
+// than the settle time.
+func (it *Item) Changed(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	fi, err := os.Lstat(it.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "removed from " + WorkDir + "/", nil
+	case err != nil:
+		return "", fmt.Errorf("localdir: %w", err)
+	case !os.SameFile(fi, it.claimed):
+		return "replaced by another file", nil
+	case fi.Size() != it.size:
+		return fmt.Sprintf("%d bytes when claimed, %d now", it.size, fi.Size()), nil
+	case !fi.ModTime().Equal(it.modTime):
+		return fmt.Sprintf("modified at %s, after it was claimed", fi.ModTime().UTC().Format(time.RFC3339Nano)), nil
+	}
+	return "", nil
+}
+
+// Retake implements relay.LiveItem: the file stays in work/ (so no other
+// worker claims it, and its writer's descriptor still follows it) and is
+// handed out again, first, once its size and time have stayed the same
+// for the settle time.
+func (it *Item) Retake(ctx context.Context) error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.done {
+		return errors.New("localdir: retake after done")
+	}
+	fi, err := os.Lstat(it.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			it.done = true
+			return nil // gone: nothing to take again
+		}
+		return fmt.Errorf("localdir: retake %s: %w", it.name, err)
+	}
+	it.done = true
+	s := it.src
+	s.mu.Lock()
+	s.resettle[it.name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: time.Now()}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 // Done moves the file from work/ to archive/ (Processed) or quarantine/
 // (Quarantined). Each of ack.Reports is linked (or copied) beside it first,
 // named "<name>.<report base name>", and a quarantined file also gets
 // "<name>.reason.txt", so that a crash of the process never leaves an
-// archived input without its reports. A name
+// archived input without its reports; its ready marker, if any, moves
+// just before it, named "<name><marker>". A name
 // already taken in the destination gets a UTC timestamp inserted before
 // its extension instead of being overwritten. Done is idempotent: calls
 // after a successful one return nil.
@@ -631,7 +972,13 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	}
 	if it.target == "" && archivedBefore(it.path, dir, it.name) {
 		// Archived before, but a power cut brought back its name in
-		// work/ (see below): only that name has to go.
+		// work/ (see below): only that name has to go, and its ready
+		// marker, which was archived first, if that came back too.
+		if it.src.marker != "" {
+			if err := os.Remove(it.markerPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("localdir: done %s: %w", it.name, err)
+			}
+		}
 		if err := os.Remove(it.path); err != nil {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
@@ -669,6 +1016,12 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	// state folder and ledger.
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if it.src.marker != "" {
+		mk := it.target + it.src.marker
+		if err := os.Rename(it.markerPath(), mk); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("localdir: done %s: ready marker: %w", it.name, err)
+		}
 	}
 	// Only the destination folder is synced. If a power cut undoes the
 	// removal of the name in work/, the file is found there again, the
@@ -746,16 +1099,55 @@ func freeName(dir, name string, now time.Time) (string, error) {
 // the processor wrote them), or else as a copy. The caller syncs dst's
 // directory.
 func linkOrCopy(src, dst string) error {
-	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".link"+atomicfile.TempSuffix)
+	if a, err := os.Stat(src); err == nil {
+		if b, err := os.Lstat(dst); err == nil && os.SameFile(a, b) {
+			return nil // linked by an earlier Done that was cut short
+		}
+	}
+	tmp := linkTemp(dst)
 	os.Remove(tmp) // left by a crash
 	if err := os.Link(src, tmp); err == nil {
-		if err := os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
+		err := os.Rename(tmp, dst)
+		// A rename onto another name of the same file does nothing and
+		// reports success, leaving tmp: remove it whatever happened.
+		if rerr := os.Remove(tmp); err == nil && rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
+		if err != nil {
 			return fmt.Errorf("link report: %w", err)
 		}
 		return nil
 	}
 	return copyFile(src, dst)
+}
+
+// linkTemp is the temporary name under which linkOrCopy links a report
+// before renaming it to dst.
+func linkTemp(dst string) string {
+	return filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+linkTempSuffix)
+}
+
+const linkTempSuffix = ".link" + atomicfile.TempSuffix
+
+// removeDebris deletes the temporary files a process killed in Done leaves
+// in archive/ or quarantine/ (linked reports, reasons, copies not yet
+// renamed): only this source writes there, so every hidden temporary file
+// is one of its own.
+func removeDebris(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, atomicfile.TempSuffix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyFile copies src to dst atomically; the caller syncs dst's directory.

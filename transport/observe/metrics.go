@@ -44,7 +44,7 @@ const (
 const scrapeTimeout = 5 * time.Second
 
 var (
-	fileOutcomes     = []string{relay.FileProcessed, relay.FileQuarantined, relay.FileSkipped}
+	fileOutcomes     = []string{relay.FileProcessed, relay.FileQuarantined, relay.FileSkipped, relay.FileRetaken}
 	recordOutcomes   = []string{recordOutcomeAccepted, recordOutcomeRejected, recordOutcomeDuplicate, recordOutcomeSuperseded}
 	deliveryOutcomes = []string{httpsink.OutcomeDelivered, httpsink.OutcomeDuplicate, httpsink.OutcomeRejected, httpsink.OutcomeRetried}
 )

@@ -49,6 +49,8 @@ type pageData struct {
 	StatusErr    string
 	RecentFiles  int
 	Destinations []relay.DestinationStatus
+	// Refused are the files the sources leave alone, names quoted.
+	Refused []relay.RefusedFile
 }
 
 type stateCount struct {
@@ -76,6 +78,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		d.StatusErr = err.Error()
 	} else {
 		d.Destinations = st.Destinations
+		d.Refused = st.Refused
 		for _, state := range []ledger.FileState{ledger.FileClaimed, ledger.FileProcessed, ledger.FileQuarantined} {
 			d.FileCounts = append(d.FileCounts, stateCount{string(state), st.Files[state]})
 		}
@@ -302,6 +305,14 @@ Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{
 </tr>
 {{else}}<tr><td colspan="5">no sources</td></tr>
 {{end}}</table>
+{{if .Refused}}
+<h2>Files left alone</h2>
+<p class="muted">Found by a source but not taken, and left where they are until they change or go.</p>
+<table id="refused">
+<tr><th>source</th><th>file</th><th>since</th><th>reason</th></tr>
+{{range .Refused}}<tr><td>{{.Source}}</td><td><code>{{.Name}}</code></td><td>{{when .Since}}</td><td>{{.Reason}}</td></tr>
+{{end}}</table>
+{{end}}
 
 <h2>Delivery queue</h2>
 {{if .StatusErr}}<p class="bad">cannot read the ledger: {{.StatusErr}}</p>{{end}}

@@ -271,3 +271,36 @@ func TestStatusPageIsEscapedAndSelfContained(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusPageListsFilesLeftAlone(t *testing.T) {
+	if code, page := newFixture(t, "").get(t, "/", ""); code != http.StatusOK || strings.Contains(page, `id="refused"`) {
+		t.Fatalf("status page %d with a table of files left alone, want none while there are none", code)
+	}
+	f := newFixture(t, "") // the page keeps what it read for a few seconds
+	for name, reason := range map[string]string{
+		"bad\x1b[2J<b>name</b>.csv": "the name holds the control character U+001B",
+		"plan.csv.done":             "ready marker without its file plan.csv",
+	} {
+		if err := f.l.SetRefusal(t.Context(), "trust-a", name, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, page := f.get(t, "/", "")
+	if code != http.StatusOK {
+		t.Fatalf("status page: %d", code)
+	}
+	for _, want := range []string{
+		`<table id="refused">`,
+		`<code>&#34;bad\x1b[2J&lt;b&gt;name&lt;/b&gt;.csv&#34;</code>`,
+		"the name holds the control character U&#43;001B", // html/template escapes +
+		`<code>&#34;plan.csv.done&#34;</code>`,
+		"ready marker without its file plan.csv",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, "\x1b") {
+		t.Error("page holds a raw escape character")
+	}
+}

@@ -73,9 +73,18 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 		// acknowledged: acknowledge it the same way now.
 		log.Info("acknowledging a file finished before a restart", "id", seen.ID, "state", seen.State)
 		in.Close() // acknowledge with no file open
+		if retaken, err := h.retakeIfChanged(ctx, s, it, in, 0, "", start); retaken || err != nil {
+			return err
+		}
 		return h.ack(ctx, it, h.savedAck(seen))
 	case seen.State == ledger.FileProcessed:
 		in.Close()
+		// A file still being written may, so far, hold what an earlier
+		// file held (an empty export, say): archiving it now would cut
+		// its writer off.
+		if retaken, err := h.retakeIfChanged(ctx, s, it, in, 0, "", start); retaken || err != nil {
+			return err
+		}
 		if err := h.skip(ctx, s, it, sum, seen); err != nil {
 			return err
 		}
@@ -143,6 +152,9 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 		state = ledger.FileQuarantined
 		queues, dests = nil, nil
 	}
+	if retaken, err := h.retakeIfChanged(ctx, s, it, in, id, dir, start); retaken || err != nil {
+		return err
+	}
 	// The records are queued and the file marked in one transaction. All
 	// the reports go in the ledger too, so that a restart between here
 	// and the acknowledgement repeats it exactly.
@@ -176,6 +188,68 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 		return h.skip(ctx, s, it, sum, &done)
 	}
 	return h.ack(ctx, it, ack)
+}
+
+// unchangedSinceRead is the step before the ledger records what became of
+// a file: the file must still be the one that was read. It returns what
+// changed, or "" if nothing did: the bytes hashed must be the size the
+// source claimed, and a LiveItem's file must be the same now (size,
+// modification time, identity) as when it was claimed. A writer that is
+// still appending, even into a file already claimed by rename (its open
+// descriptor follows the file), changes the size and the time.
+func (h *Hub) unchangedSinceRead(ctx context.Context, it Item, in *hashedInput) (string, error) {
+	if in.hashed >= 0 && in.hashed != it.Size() {
+		return fmt.Sprintf("%d bytes read, %d when it was claimed", in.hashed, it.Size()), nil
+	}
+	li, ok := it.(LiveItem)
+	if !ok {
+		return "", nil
+	}
+	change, err := li.Changed(ctx)
+	if err != nil {
+		return "", fmt.Errorf("check %s is unchanged: %w", it.Name(), err)
+	}
+	return change, nil
+}
+
+// retakeIfChanged runs unchangedSinceRead and, if the file changed, throws
+// its conversion away: the claim id (if not 0) leaves the ledger with
+// nothing queued, its outputs in dir go, and the item goes back to its
+// source, which hands it out again once it has settled. It reports
+// whether it did.
+func (h *Hub) retakeIfChanged(ctx context.Context, s *sourceRun, it Item, in *hashedInput, id int64, dir string, start time.Time) (bool, error) {
+	change, err := h.unchangedSinceRead(ctx, it, in)
+	if err != nil || change == "" {
+		return false, err
+	}
+	li, ok := it.(LiveItem)
+	if !ok {
+		// Its source cannot hand it out again; recording it would record
+		// content that is not the file's.
+		return false, fmt.Errorf("%s changed while it was read (%s)", it.Name(), change)
+	}
+	if id != 0 {
+		dropped, err := h.ledger.DropClaim(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		// A claim with deliveries queued (by an older version, before a
+		// crash) stays, and so do the outputs they are read from.
+		if dropped {
+			if err := os.RemoveAll(dir); err != nil {
+				return false, fmt.Errorf("discard %s: %w", dir, err)
+			}
+		}
+	}
+	if err := li.Retake(ctx); err != nil {
+		return false, fmt.Errorf("give back %s: %w", it.Name(), err)
+	}
+	s.log.Info("file changed while it was read; conversion discarded, it is taken again once it settles",
+		"file", it.Name(), "change", change)
+	if h.obs != nil {
+		h.obs.FileDone(s.spec.Name, FileRetaken, time.Since(start))
+	}
+	return true, nil
 }
 
 // source returns the running source called name, or nil.
@@ -359,6 +433,9 @@ type hashedInput struct {
 	// fresh says rc has not been read.
 	fresh  bool
 	closed bool
+	// hashed is the number of bytes read to hash the content, or -1 if
+	// the item knew its hash.
+	hashed int64
 }
 
 // openHashed opens the item and returns its SHA-256: from the item if it
@@ -368,7 +445,7 @@ func openHashed(ctx context.Context, it Item) (*hashedInput, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	in := &hashedInput{it: it, rc: rc, fresh: true}
+	in := &hashedInput{it: it, rc: rc, fresh: true, hashed: -1}
 	if hs, ok := it.(Hasher); ok {
 		if sum := hs.SHA256(); sum != "" {
 			return in, sum, nil
@@ -376,10 +453,12 @@ func openHashed(ctx context.Context, it Item) (*hashedInput, string, error) {
 	}
 	h := sha256.New()
 	in.fresh = false
-	if _, err := io.Copy(h, rc); err != nil {
+	n, err := io.Copy(h, rc)
+	if err != nil {
 		rc.Close()
 		return nil, "", err
 	}
+	in.hashed = n
 	return in, hex.EncodeToString(h.Sum(nil)), nil
 }
 

@@ -262,6 +262,8 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 	}()
 
+	h.reportRefusals(ctx)
+
 	g, gctx := errgroup.WithContext(ctx)
 	// Files in flight finish under wctx, which outlives gctx by the grace
 	// period: a file is either done properly or left claimed.
@@ -343,6 +345,41 @@ func (h *Hub) process(ctx context.Context, s *sourceRun, it Item) {
 		if !sleep(ctx, delay) {
 			s.log.Info("file left claimed for the next start", "file", it.Name())
 			return
+		}
+	}
+}
+
+// reportRefusals starts the ledger's list of files left alone afresh and
+// has every source that refuses files (RefusalReporter) report them to it.
+func (h *Hub) reportRefusals(ctx context.Context) {
+	if err := h.ledger.ClearRefusals(ctx); err != nil {
+		h.log.Warn("clearing the files left alone by the last run", "err", err)
+	}
+	for _, s := range h.sources {
+		if rr, ok := s.spec.Source.(RefusalReporter); ok {
+			rr.ReportRefusalsTo(h.refusalRecorder(s))
+		}
+	}
+}
+
+// refusalRecorder returns the function through which source s reports a
+// file it leaves alone: logged once, and kept in the ledger for status
+// and the status page until the source withdraws it.
+func (h *Hub) refusalRecorder(s *sourceRun) func(context.Context, Refusal) {
+	return func(ctx context.Context, r Refusal) {
+		// Recorded even as the source stops: status should show it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var err error
+		if r.Reason == "" {
+			s.log.Debug("file no longer left alone", "file", r.Name)
+			err = h.ledger.ClearRefusal(ctx, s.spec.Name, r.Name)
+		} else {
+			s.log.Warn("file left alone", "file", r.Name, "reason", r.Reason)
+			err = h.ledger.SetRefusal(ctx, s.spec.Name, r.Name, r.Reason)
+		}
+		if err != nil {
+			s.log.Warn("recording a file left alone", "err", err)
 		}
 	}
 }

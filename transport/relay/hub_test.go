@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -161,6 +162,10 @@ type env struct {
 	ledger              *ledger.Ledger
 	recv                *receiver
 	proc                *csvProcessor
+	wrapProc            func(relay.Processor) relay.Processor
+	marker              string       // the local source's ready marker
+	logger              *slog.Logger // the hub's; default quiet
+	scans               atomic.Int64 // full scans of the drop folder
 	wrap                func(relay.Source) relay.Source
 	obs                 relay.Observer
 	cancel              context.CancelFunc
@@ -195,10 +200,18 @@ func (e *env) start() {
 	t.Helper()
 	src, err := localdir.New(t.Context(), localdir.Options{
 		Dir: e.drop, SettleTime: 20 * time.Millisecond, RescanInterval: 50 * time.Millisecond, Logger: quiet,
+		ReadyMarker: e.marker, OnScan: func(error) { e.scans.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.startWith(src)
+}
+
+// startWith runs a hub over src until stop or the end of the test.
+func (e *env) startWith(src relay.Source) {
+	t := e.t
+	t.Helper()
 	var source relay.Source = src
 	if e.wrap != nil {
 		source = e.wrap(src)
@@ -215,11 +228,15 @@ func (e *env) start() {
 		Backoff:      retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
 		PollInterval: 50 * time.Millisecond,
 	}
+	var proc relay.Processor = e.proc
+	if e.wrapProc != nil {
+		proc = e.wrapProc(proc)
+	}
 	hub, err := relay.New(relay.Config{
 		StateDir: e.state,
 		Ledger:   e.ledger,
 		Sources: []relay.SourceSpec{{
-			Name: "drop", Source: source, Processor: e.proc, Destinations: []string{"esr", "outbox"}, Workers: 2,
+			Name: "drop", Source: source, Processor: proc, Destinations: []string{"esr", "outbox"}, Workers: 2,
 		}},
 		Destinations: []relay.Destination{
 			{Name: "esr", Records: api, Dispatch: fast},
@@ -227,7 +244,7 @@ func (e *env) start() {
 		},
 		Grace:    50 * time.Millisecond,
 		Backoff:  retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
-		Logger:   quiet,
+		Logger:   cmp.Or(e.logger, quiet),
 		Observer: e.obs,
 	})
 	if err != nil {

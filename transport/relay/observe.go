@@ -8,6 +8,9 @@ const (
 	FileQuarantined = "quarantined"
 	// FileSkipped is an input whose content was processed before.
 	FileSkipped = "skipped"
+	// FileRetaken is an input that changed while it was read: its
+	// conversion was thrown away and it is taken again once it settles.
+	FileRetaken = "retaken"
 )
 
 // Observer is told what the hub does, for metrics and health checks. Its
@@ -15,7 +18,7 @@ const (
 // use and must not block. A nil Config.Observer costs nothing.
 type Observer interface {
 	// FileDone reports that a file of source was finished with outcome
-	// (FileProcessed, FileQuarantined or FileSkipped) after d, from
+	// (FileProcessed, FileQuarantined, FileSkipped or FileRetaken) after d, from
 	// reading it to recording the outcome in the ledger.
 	FileDone(source, outcome string, d time.Duration)
 	// RecordsCounted reports the records of one processed file of source,

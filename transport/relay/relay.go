@@ -39,6 +39,24 @@ type Item interface {
 	Done(ctx context.Context, ack Ack) error
 }
 
+// LiveItem is an optional interface of an Item whose file a writer may
+// still change after it was claimed: a supplier export written slowly
+// under its final name, with pauses longer than the settle time. Before
+// the hub records a file's outcome in the ledger (or acknowledges it as
+// processed before), it asks Changed; if the file changed, the hub throws
+// the conversion away, queues nothing, and calls Retake.
+type LiveItem interface {
+	// Changed compares the file as it is now with the file as it was
+	// claimed (size, modification time and, where the source knows it,
+	// identity) and returns "" if they are the same, or else what
+	// changed, in a few words.
+	Changed(ctx context.Context) (string, error)
+	// Retake gives the item back to its source unacknowledged. The
+	// source hands it out again once it has settled; Done is not called
+	// for this item.
+	Retake(ctx context.Context) error
+}
+
 // Outcome says what happened to a file.
 type Outcome int
 

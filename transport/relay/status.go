@@ -16,6 +16,22 @@ type Status struct {
 	Destinations []DestinationStatus `json:"destinations"`
 	// Idle is true when no file is claimed and no delivery is pending.
 	Idle bool `json:"idle"`
+	// Refused are files the sources found but leave alone, by source and
+	// name (at most MaxRefusals).
+	Refused []RefusedFile `json:"refused,omitempty"`
+}
+
+// MaxRefusals bounds Status.Refused.
+const MaxRefusals = 100
+
+// RefusedFile is a file a source leaves alone (see Refusal).
+type RefusedFile struct {
+	Source string `json:"source"`
+	// Name is the file's name as QuoteName shows it: quoted, with every
+	// byte that is not printable ASCII escaped.
+	Name   string    `json:"name"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 }
 
 // DestinationStatus counts one destination's deliveries. For file
@@ -90,6 +106,13 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 			}
 		}
 		s.Destinations = append(s.Destinations, ds)
+	}
+	refused, err := l.Refusals(ctx, MaxRefusals)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refused {
+		s.Refused = append(s.Refused, RefusedFile{Source: r.Source, Name: QuoteName(r.Name), Reason: r.Reason, Since: r.Since})
 	}
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -24,9 +25,11 @@ import (
 )
 
 var (
-	_ relay.Source = (*Source)(nil)
-	_ relay.Item   = (*Item)(nil)
-	_ relay.Sink   = (*Sink)(nil)
+	_ relay.Source          = (*Source)(nil)
+	_ relay.RefusalReporter = (*Source)(nil)
+	_ relay.Item            = (*Item)(nil)
+	_ relay.LiveItem        = (*Item)(nil)
+	_ relay.Sink            = (*Sink)(nil)
 )
 
 // SourceOptions are the local settings of a Source.
@@ -46,6 +49,12 @@ type SourceOptions struct {
 	// directory with its error (nil on success), for health checks. It
 	// must not block.
 	OnPoll func(err error)
+	// ReadyMarker, if set, is the ending (".done") of the file that says
+	// another is complete: x.csv is collected only once x.csv.done is
+	// listed beside it and is not older than it, and the marker is
+	// archived (moved or deleted) with it. Names ending in ReadyMarker
+	// are never collected.
+	ReadyMarker string
 }
 
 // Source polls cfg.Dir and yields files whose size and modification time
@@ -55,7 +64,15 @@ type SourceOptions struct {
 // Claims live in memory: after a restart, files not yet archived are
 // collected again (at-least-once), so downstream must deduplicate, for
 // example on Item.SHA256. A file whose item is never acknowledged is not
-// collected again until the process restarts.
+// collected again until the process restarts. A file archived by this
+// source that the server still lists afterwards, unchanged, is left
+// alone (and reported) until the listing changes.
+//
+// Names are never trusted: a listed name that relay.NameProblem refuses
+// (control characters, invalid UTF-8, a path, too long), symbolic links
+// and other special files are never downloaded, stay on the server
+// untouched, and are reported once through relay.RefusalReporter, as are
+// ready markers without their file.
 type Source struct {
 	cfg  Config
 	opts SourceOptions
@@ -75,6 +92,19 @@ type Source struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // names handed out whose Done has not succeeded
+	// archived holds the files this source archived, by name, until a
+	// listing no longer shows them as they were.
+	archived map[string]stamp
+	// notices are the files left alone, by name, with the reason last
+	// reported; report is nil until ReportRefusalsTo.
+	notices map[string]string
+	report  func(context.Context, relay.Refusal)
+}
+
+// stamp is what a listing says of a file's content.
+type stamp struct {
+	size  int64
+	mtime time.Time
 }
 
 // sighting is what the listings have shown of one file.
@@ -86,6 +116,9 @@ type sighting struct {
 	// broken marks a file that could not be downloaded for a reason
 	// retrying will not fix; it is tried again once it changes.
 	broken bool
+	// ready is false while a ready marker is required and the latest
+	// listing showed none as new as the file.
+	ready bool
 }
 
 // NewSource checks cfg, creates the spool directory and returns a Source.
@@ -98,8 +131,16 @@ func NewSource(cfg Config, opts SourceOptions) (*Source, error) {
 	if opts.SpoolDir == "" {
 		return nil, errors.New("sftp source: spool directory is required")
 	}
+	if opts.ReadyMarker != "" {
+		if p := relay.ReadyMarkerProblem(opts.ReadyMarker); p != "" {
+			return nil, fmt.Errorf("sftp source: ready marker %q: %s", opts.ReadyMarker, p)
+		}
+	}
 	if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sftp source: create spool directory: %w", err)
+	}
+	if err := emptySpool(opts.SpoolDir); err != nil {
+		return nil, fmt.Errorf("sftp source: %w", err)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -119,7 +160,28 @@ func NewSource(cfg Config, opts SourceOptions) (*Source, error) {
 		turn:     make(chan struct{}, 1),
 		seen:     make(map[string]*sighting),
 		inflight: make(map[string]bool),
+		archived: make(map[string]stamp),
+		notices:  make(map[string]string),
 	}, nil
+}
+
+// emptySpool removes what a previous run left in the spool directory:
+// copies of files it never finished and downloads cut short. Nothing in it
+// outlives the process: the files are still on the server.
+func emptySpool(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Next blocks until a file has settled and been downloaded, ctx is done, or
@@ -159,7 +221,11 @@ func (s *Source) Next(ctx context.Context) (relay.Item, error) {
 			if retry.IsRetryable(err) {
 				delete(s.seen, name)
 			} else {
+				// Until it changes: reported, not tried on every poll. A
+				// server that lists a path ("../x", "/etc/x") is seen
+				// by its last element, which is then not there.
 				sg.broken = true
+				s.setNotice(ctx, name, "listed, but could not be downloaded: "+err.Error())
 			}
 			continue
 		}
@@ -216,31 +282,193 @@ func (s *Source) poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	present := make(map[string]bool, len(infos))
+	listed := make(map[string]bool, len(infos))
+	markers := make(map[string]os.FileInfo) // by the name of their file
+	notices := make(map[string]string)
+	var files []os.FileInfo
 	for _, fi := range infos {
 		name := fi.Name()
-		if !fi.Mode().IsRegular() || ignored(name) || checkName(name) != nil || s.isInflight(name) {
+		listed[name] = true
+		// The pattern and the skipped names apply to the last element of
+		// a name that is a path, so that "../x.csv" is refused, not
+		// silently passed over.
+		base := name[strings.LastIndex(name, "/")+1:]
+		if fi.IsDir() || ignored(base) {
 			continue
 		}
-		if ok, _ := path.Match(s.cfg.Pattern, name); !ok {
+		if s.isMarker(base) {
+			data := strings.TrimSuffix(name, s.opts.ReadyMarker)
+			if ok, _ := path.Match(s.cfg.Pattern, data[strings.LastIndex(data, "/")+1:]); !ok {
+				continue // the marker of a file this source does not take
+			}
+			// The marker's own ending is known to be safe, and it may be
+			// as long as its file's name allows.
+			if reason := refusal(data, fi); reason != "" {
+				notices[name] = reason
+				continue
+			}
+			markers[data] = fi
+			continue
+		}
+		if ok, _ := path.Match(s.cfg.Pattern, base); !ok {
+			continue
+		}
+		if reason := refusal(name, fi); reason != "" {
+			notices[name] = reason
+			continue
+		}
+		files = append(files, fi)
+	}
+	present := make(map[string]bool, len(files))
+	for _, fi := range files {
+		name := fi.Name()
+		if s.stillListed(name, fi) {
+			notices[name] = "still listed by the server after it was archived; left alone until it changes"
+			continue
+		}
+		if s.isInflight(name) {
 			continue
 		}
 		present[name] = true
+		ready := true
+		if s.opts.ReadyMarker != "" {
+			switch mk := markers[name]; {
+			case mk == nil:
+				ready = false
+			case mk.ModTime().Before(fi.ModTime()):
+				ready = false
+				notices[name] = fmt.Sprintf("changed after its ready marker %s was written; waiting for a newer marker", name+s.opts.ReadyMarker)
+			}
+		}
 		sg := s.seen[name]
 		if sg == nil || sg.size != fi.Size() || !sg.mtime.Equal(fi.ModTime()) {
 			// New or changed: the settle clock starts now, whatever the
 			// mtime says, so files copied in with old mtimes still settle.
-			s.seen[name] = &sighting{size: fi.Size(), mtime: fi.ModTime(), since: now, polls: 1}
+			s.seen[name] = &sighting{size: fi.Size(), mtime: fi.ModTime(), since: now, polls: 1, ready: ready}
 			continue
 		}
 		sg.polls++
+		sg.ready = ready
+		if sg.broken {
+			s.mu.Lock()
+			notices[name] = s.notices[name]
+			s.mu.Unlock()
+		}
+	}
+	for data := range markers {
+		if !listed[data] {
+			notices[data+s.opts.ReadyMarker] = "ready marker without its file " + data
+		}
 	}
 	for name := range s.seen {
 		if !present[name] {
 			delete(s.seen, name)
 		}
 	}
+	s.forgetArchived(infos)
+	s.setNotices(ctx, notices)
 	return nil
+}
+
+// isMarker reports whether name is a ready marker.
+func (s *Source) isMarker(name string) bool {
+	m := s.opts.ReadyMarker
+	return m != "" && strings.HasSuffix(name, m) && len(name) > len(m)
+}
+
+// refusal returns why the listed file called name (matching the pattern)
+// is left alone, or "" if it may be collected.
+func refusal(name string, fi os.FileInfo) string {
+	if p := relay.NameProblem(name); p != "" {
+		return p
+	}
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
+		return "a symbolic link: only regular files are collected"
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("not a regular file (%s): only regular files are collected", fi.Mode().Type())
+	}
+	return ""
+}
+
+// stillListed reports whether this source archived the file called name
+// and the listing shows it unchanged: a server that keeps listing a file
+// after it was moved (or deleted).
+func (s *Source) stillListed(name string, fi os.FileInfo) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.archived[name]
+	return ok && a.size == fi.Size() && a.mtime.Equal(fi.ModTime())
+}
+
+// forgetArchived drops the archived files a listing no longer shows as
+// they were: gone at last, or a new file under the same name.
+func (s *Source) forgetArchived(infos []os.FileInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.archived) == 0 {
+		return
+	}
+	now := make(map[string]stamp, len(infos))
+	for _, fi := range infos {
+		now[fi.Name()] = stamp{fi.Size(), fi.ModTime()}
+	}
+	for name, a := range s.archived {
+		if n, ok := now[name]; !ok || n.size != a.size || !n.mtime.Equal(a.mtime) {
+			delete(s.archived, name)
+		}
+	}
+}
+
+// setNotices makes the files left alone those of notices, reporting each
+// change once.
+func (s *Source) setNotices(ctx context.Context, notices map[string]string) {
+	var changes []relay.Refusal
+	s.mu.Lock()
+	for name, reason := range notices {
+		if s.notices[name] != reason {
+			s.notices[name] = reason
+			changes = append(changes, relay.Refusal{Name: name, Reason: reason})
+		}
+	}
+	for name := range s.notices {
+		if _, ok := notices[name]; !ok {
+			delete(s.notices, name)
+			changes = append(changes, relay.Refusal{Name: name})
+		}
+	}
+	report := s.report
+	s.mu.Unlock()
+	if report == nil {
+		return
+	}
+	for _, r := range changes {
+		report(ctx, r)
+	}
+}
+
+// setNotice adds or changes one notice between polls.
+func (s *Source) setNotice(ctx context.Context, name, reason string) {
+	s.mu.Lock()
+	notices := maps.Clone(s.notices)
+	s.mu.Unlock()
+	notices[name] = reason
+	s.setNotices(ctx, notices)
+}
+
+// ReportRefusalsTo implements relay.RefusalReporter. Reports are made from
+// Next, which polls.
+func (s *Source) ReportRefusalsTo(report func(context.Context, relay.Refusal)) {
+	s.mu.Lock()
+	s.report = report
+	known := make([]relay.Refusal, 0, len(s.notices))
+	for name, reason := range s.notices {
+		known = append(known, relay.Refusal{Name: name, Reason: reason})
+	}
+	s.mu.Unlock()
+	for _, r := range known {
+		report(context.Background(), r)
+	}
 }
 
 // nextReady picks the oldest settled file: seen unchanged by at least two
@@ -248,7 +476,7 @@ func (s *Source) poll(ctx context.Context) error {
 func (s *Source) nextReady(now time.Time) (string, *sighting, bool) {
 	var names []string
 	for name, sg := range s.seen {
-		if !sg.broken && sg.polls >= 2 && now.Sub(sg.since) >= s.cfg.SettleTime {
+		if !sg.broken && sg.ready && sg.polls >= 2 && now.Sub(sg.since) >= s.cfg.SettleTime {
 			names = append(names, name)
 		}
 	}
@@ -269,7 +497,7 @@ func (s *Source) wait(ctx context.Context) error {
 	}
 	at := s.lastPoll.Add(s.cfg.PollInterval)
 	for _, sg := range s.seen {
-		if due := sg.since.Add(s.cfg.SettleTime); !sg.broken && due.Before(at) {
+		if due := sg.since.Add(s.cfg.SettleTime); !sg.broken && sg.ready && due.Before(at) {
 			at = due
 		}
 	}
@@ -349,10 +577,14 @@ func (s *Source) claim(ctx context.Context, name string, sg *sighting) (*Item, e
 	s.mu.Lock()
 	s.inflight[name] = true
 	s.mu.Unlock()
-	return &Item{
+	it := &Item{
 		src: s, name: name, remote: remote, spool: spool,
 		sum: hex.EncodeToString(h.Sum(nil)), size: n, mtime: sg.mtime,
-	}, nil
+	}
+	if s.opts.ReadyMarker != "" {
+		it.marker = remote + s.opts.ReadyMarker
+	}
+	return it, nil
 }
 
 // Item is one file collected by a Source, downloaded to the spool
@@ -365,10 +597,11 @@ type Item struct {
 	sum    string
 	size   int64
 	mtime  time.Time
+	marker string // remote path of its ready marker; "" for none
 
-	mu         sync.Mutex // serialises Done
+	mu         sync.Mutex // serialises Done and Retake
 	remoteDone bool
-	done       bool
+	done       bool // acknowledged, or retaken
 }
 
 // Name returns the file's base name on the server.
@@ -395,6 +628,46 @@ func (it *Item) Open(ctx context.Context) (io.ReadCloser, error) {
 	return os.Open(it.spool)
 }
 
+// Changed stats the remote file again and compares its size and
+// modification time with the listing it was collected from: a writer that
+// paused for longer than the settle time and resumed changes both.
+func (it *Item) Changed(ctx context.Context) (string, error) {
+	s := it.src
+	var fi os.FileInfo
+	err := s.conn.do(ctx, func(c *Client) error {
+		var err error
+		fi, err = s.stat(c, it.remote)
+		return err
+	})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "gone from the server", nil
+	case err != nil:
+		return "", classify(fmt.Errorf("sftp stat %s on %s: %w", it.remote, s.cfg.Addr, err))
+	case fi.Size() != it.size:
+		return fmt.Sprintf("%d bytes when collected, %d now", it.size, fi.Size()), nil
+	case !fi.ModTime().Equal(it.mtime):
+		return fmt.Sprintf("modified at %s, after it was collected", fi.ModTime().UTC().Format(time.RFC3339)), nil
+	}
+	return "", nil
+}
+
+// Retake implements relay.LiveItem: the spool copy goes, and the file is
+// collected again once the listings show it settled.
+func (it *Item) Retake(ctx context.Context) error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.done {
+		return errors.New("sftp: retake after done")
+	}
+	if err := os.Remove(it.spool); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove spool copy: %w", err)
+	}
+	it.done = true
+	it.src.release(it.name)
+	return nil
+}
+
 // Done archives the remote file according to ack — deleted or moved to
 // ProcessedDir when processed, moved to QuarantineDir when quarantined —
 // then removes the spool copy. The remote step is retried with backoff a
@@ -412,6 +685,10 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 			return err
 		}
 		it.remoteDone = true
+		// Should the server go on listing it, it is left alone.
+		it.src.mu.Lock()
+		it.src.archived[it.name] = stamp{it.size, it.mtime}
+		it.src.mu.Unlock()
 	}
 	if err := os.Remove(it.spool); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove spool copy: %w", err)
@@ -435,6 +712,17 @@ func (s *Source) archive(ctx context.Context, it *Item, ack relay.Ack) error {
 	default:
 		return retry.Permanent(fmt.Errorf("sftp done %s: unknown outcome %d", it.remote, ack.Outcome))
 	}
+	if it.marker != "" {
+		file := op
+		// The marker goes first: should the file's move fail, it stays
+		// behind as not ready, never as a marker without its file.
+		op = func(c *Client) error {
+			if err := s.archiveMarker(c, it, ack); err != nil {
+				return fmt.Errorf("ready marker: %w", err)
+			}
+			return file(c)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		err := classify(s.conn.do(ctx, op))
 		if err == nil {
@@ -455,23 +743,87 @@ func (s *Source) archive(ctx context.Context, it *Item, ack relay.Ack) error {
 	}
 }
 
-// stillThere reports whether the remote path still holds the item's file.
-// A file that is gone was archived by an earlier attempt whose reply was
-// lost; one with a different size or mtime is a new drop under the same
-// name, which must be left for the next poll.
-func stillThere(c *Client, it *Item) (bool, error) {
-	fi, err := c.sftp.Lstat(it.remote)
+// stat returns the remote file's attributes: by STAT, or from a listing
+// of its folder on servers that refuse STAT (NoStat).
+func (s *Source) stat(c *Client, p string) (os.FileInfo, error) {
+	if !s.cfg.NoStat {
+		return c.sftp.Lstat(p)
+	}
+	infos, err := c.sftp.ReadDir(path.Dir(p))
+	if err != nil {
+		return nil, err
+	}
+	for _, fi := range infos {
+		if fi.Name() == path.Base(p) {
+			return fi, nil
+		}
+	}
+	return nil, fs.ErrNotExist
+}
+
+// stillThere stats the remote file again, just before it is moved or
+// removed, and reports whether the path still holds the item's file. A
+// file that is gone was archived by an earlier attempt whose reply was
+// lost; one with a different size or mtime changed after it was collected
+// (a writer still at work, or a new drop under the same name), and is left
+// for the next poll to collect again.
+func (s *Source) stillThere(c *Client, it *Item) (bool, error) {
+	fi, err := s.stat(c, it.remote)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case err != nil:
 		return false, err
 	}
-	return fi.Size() == it.size && fi.ModTime().Equal(it.mtime), nil
+	if fi.Size() != it.size || !fi.ModTime().Equal(it.mtime) {
+		s.log.Warn("sftp file changed after it was recorded; left on the server to be collected again",
+			"file", it.name, "size", fi.Size(), "was", it.size)
+		return false, nil
+	}
+	return true, nil
+}
+
+// archiveMarker moves (or, where processed files are deleted, removes) the
+// item's ready marker to where its file goes.
+func (s *Source) archiveMarker(c *Client, it *Item, ack relay.Ack) error {
+	if _, err := s.stat(c, it.marker); errors.Is(err, fs.ErrNotExist) {
+		return nil // archived by an earlier attempt
+	} else if err != nil {
+		return err
+	}
+	if ack.Outcome == relay.Processed && s.cfg.AfterSuccess == AfterSuccessDelete {
+		if err := c.sftp.Remove(it.marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	dir := s.cfg.ProcessedDir
+	if ack.Outcome == relay.Quarantined {
+		dir = s.cfg.QuarantineDir
+	}
+	if err := c.sftp.MkdirAll(dir); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	dst := path.Join(dir, path.Base(it.marker))
+	if s.cfg.NoRename {
+		// A marker's content means nothing: a new empty one will do.
+		f, err := c.sftp.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", dst, err)
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := c.sftp.Remove(it.marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return publish(c.sftp, it.marker, dst)
 }
 
 func (s *Source) remove(c *Client, it *Item) error {
-	if ok, err := stillThere(c, it); !ok || err != nil {
+	if ok, err := s.stillThere(c, it); !ok || err != nil {
 		return err
 	}
 	if err := c.sftp.Remove(it.remote); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -484,7 +836,7 @@ func (s *Source) remove(c *Client, it *Item) error {
 // taken by an earlier file, under its name tagged with its content hash,
 // so that archives are never overwritten by a different file.
 func (s *Source) move(c *Client, it *Item, dir string) error {
-	if ok, err := stillThere(c, it); !ok || err != nil {
+	if ok, err := s.stillThere(c, it); !ok || err != nil {
 		return err
 	}
 	if err := c.sftp.MkdirAll(dir); err != nil {
@@ -504,7 +856,7 @@ func (s *Source) move(c *Client, it *Item, dir string) error {
 		err = publish(c.sftp, it.remote, dst)
 	}
 	if err != nil {
-		if ok, lerr := stillThere(c, it); lerr == nil && !ok {
+		if ok, lerr := s.stillThere(c, it); lerr == nil && !ok {
 			return nil // moved after all; the reply was lost
 		}
 		return err

@@ -68,6 +68,7 @@ type Server struct {
 	refuseStat   atomic.Bool
 	logins       atomic.Int64
 	listings     atomic.Int64
+	listing      listingState // see listing.go
 }
 
 // Start starts a server and registers its Close with t.Cleanup.
@@ -346,6 +347,7 @@ func (s *Server) proxy(ch ssh.Channel, backend io.ReadWriteCloser) {
 			if s.opts.HideExtensions && pkt[4] == fxpVersion {
 				pkt = append([]byte{0, 0, 0, 5}, pkt[4:9]...) // version number only
 			}
+			pkt = s.rewriteReply(pkt)
 			if send(pkt) != nil {
 				return
 			}
@@ -361,6 +363,12 @@ func (s *Server) proxy(ch ssh.Channel, backend io.ReadWriteCloser) {
 		}
 		if refusal := s.refusal(pkt); refusal != "" {
 			if send(statusPacket(pkt[5:9], fxPermissionDenied, refusal)) != nil {
+				break
+			}
+			continue
+		}
+		if reply := s.intercept(pkt); reply != nil {
+			if send(reply) != nil {
 				break
 			}
 			continue
