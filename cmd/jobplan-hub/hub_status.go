@@ -147,7 +147,10 @@ func printStatus(w io.Writer, dir string, st *relay.Status) error {
 	for _, d := range st.Destinations {
 		retrying := fmt.Sprint(d.Retrying)
 		next := "-"
-		if d.NextAttemptAt != nil {
+		switch {
+		case d.DueNow:
+			next = "due now"
+		case d.NextAttemptAt != nil:
 			next = d.NextAttemptAt.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(w, "%-*s  %7d  %8s  %8d  %9d  %9d  %10d  %s\n", width, d.Name,

@@ -239,3 +239,33 @@ func TestPruneLoop(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestStatusSaysDueNow: a delivery that was never tried is stored as due
+// at time 0; status says "due now" rather than the 1970 date.
+func TestStatusSaysDueNow(t *testing.T) {
+	dir := t.TempDir()
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := l.ClaimFile(t.Context(), ledger.FileInfo{Source: "drop", Name: "a.csv", SHA256: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.EnqueueFile(t.Context(), id, "esr", []ledger.Record{{AssignmentNumber: "10000001",
+		EffectiveDate: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), Payload: []byte(`{"a":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^esr +1 +0 .* due now$`).MatchString(stdout) || strings.Contains(stdout, "1970") {
+		t.Errorf("status does not say due now:\n%s", stdout)
+	}
+	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")
+	if code != 0 || !strings.Contains(stdout, `"due_now": true`) || strings.Contains(stdout, "next_attempt_at") {
+		t.Errorf("status --json:\n%s", stdout)
+	}
+}

@@ -310,7 +310,7 @@ Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{
 {{range .Destinations}}<tr data-destination="{{.Name}}">
 <td>{{.Name}}</td><td class="n">{{.Pending}}</td><td class="n">{{.Retrying}}</td>
 <td class="n">{{.Rejected}}</td><td class="n">{{.Delivered}}</td><td class="n">{{.Duplicate}}</td><td class="n">{{.Superseded}}</td>
-<td>{{whenp .NextAttemptAt}}</td>
+<td>{{if .DueNow}}due now{{else}}{{whenp .NextAttemptAt}}{{end}}</td>
 </tr>
 {{else}}<tr><td colspan="8">no deliveries yet</td></tr>
 {{end}}</table>

@@ -32,8 +32,11 @@ type DestinationStatus struct {
 	// Duplicate deliveries were already held by the receiver (409).
 	Duplicate  int `json:"duplicate"`
 	Superseded int `json:"superseded"`
-	// NextAttemptAt is the earliest pending attempt, if any.
+	// NextAttemptAt is the earliest pending attempt, if it lies ahead;
+	// DueNow says a pending delivery is due already (waiting for a free
+	// worker, or for the hub to run).
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	DueNow        bool       `json:"due_now,omitempty"`
 	// Errors are the latest failures of pending or rejected deliveries,
 	// newest first.
 	Errors []DeliveryError `json:"last_errors,omitempty"`
@@ -52,6 +55,7 @@ type DeliveryError struct {
 
 // ReadStatus reads the status of the hub whose ledger is l.
 func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
+	now := time.Now()
 	st, err := l.Stats(ctx)
 	if err != nil {
 		return nil, err
@@ -79,8 +83,12 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 				Attempts: e.Attempts, Error: e.Error, At: e.At,
 			})
 		}
-		if !d.NextAttemptAt.IsZero() {
-			at := d.NextAttemptAt
+		// A new delivery's next attempt is stored as 0 (1970): due now.
+		switch at := d.NextAttemptAt; {
+		case ds.Pending == 0 || at.IsZero():
+		case !at.After(now):
+			ds.DueNow = true
+		default:
 			ds.NextAttemptAt = &at
 		}
 		if ds.Pending > 0 {
