@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
@@ -166,6 +168,7 @@ func checkSource(d *decoder, s *sourceConfig, what string, deep bool) {
 		s.SFTP.Dir, s.SFTP.Pattern, s.SFTP.SettleTime, s.SFTP.PollInterval = s.Dir, s.Pattern, s.SettleTime, s.PollInterval
 		c := s.SFTP.WithDefaults()
 		checkSFTP(d, s.pos, what, c.Validate(), deep, s.SFTP.KeyFile, s.SFTP.KnownHostsFile)
+		checkSFTPKey(d, s.pos, what, s.SFTP.KeyFile, s.SFTP.KeyPassphrase, deep)
 		switch c.AfterSuccess {
 		case "move", "delete":
 		default:
@@ -193,6 +196,35 @@ func checkSFTP(d *decoder, at positions, what string, err error, deep bool, keyF
 		if _, err := os.Stat(f); err != nil {
 			d.addAt(at[key], "%s: %s: %v", what, strings.TrimPrefix(key, "sftp."), err)
 		}
+	}
+}
+
+// checkSFTPKey parses the private key with its passphrase, as the hub
+// will when it logs in, so that a wrong passphrase, a missing one or one
+// given for a key that needs none is reported now, at its key.
+func checkSFTPKey(d *decoder, at positions, what, keyFile, passphrase string, deep bool) {
+	if !deep || keyFile == "" {
+		return
+	}
+	pemBytes, err := os.ReadFile(keyFile)
+	if err != nil {
+		return // checkSFTP reports a missing key file
+	}
+	_, err = ssh.ParsePrivateKey(pemBytes)
+	var missing *ssh.PassphraseMissingError
+	switch {
+	case errors.As(err, &missing) && passphrase == "":
+		d.addAt(at["sftp.key_file"], "%s: key_file %s is passphrase-protected: give key_passphrase", what, keyFile)
+	case errors.As(err, &missing):
+		if _, err := ssh.ParsePrivateKeyWithPassphrase(pemBytes, []byte(passphrase)); errors.Is(err, x509.IncorrectPasswordError) {
+			d.addAt(at["sftp.key_passphrase"], "%s: key_passphrase does not decrypt key_file %s", what, keyFile)
+		} else if err != nil {
+			d.addAt(at["sftp.key_file"], "%s: key_file %s: %v", what, keyFile, err)
+		}
+	case err != nil:
+		d.addAt(at["sftp.key_file"], "%s: key_file %s is not a private key ssh can read: %v", what, keyFile, err)
+	case passphrase != "":
+		d.addAt(at["sftp.key_passphrase"], "%s: key_passphrase is given but key_file %s is not passphrase-protected", what, keyFile)
 	}
 }
 
@@ -228,6 +260,7 @@ func checkDestination(d *decoder, c *destConfig, what string, deep bool) {
 		}
 		c.SFTP.Dir = c.Dir
 		checkSFTP(d, c.pos, what, c.SFTP.WithDefaults().Validate(), deep, c.SFTP.KeyFile, c.SFTP.KnownHostsFile)
+		checkSFTPKey(d, c.pos, what, c.SFTP.KeyFile, c.SFTP.KeyPassphrase, deep)
 	case "":
 		d.addAt(c.pos[""], "%s: type is required: esr_api, sftp or outbox", what)
 	default:
