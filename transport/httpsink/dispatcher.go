@@ -26,7 +26,7 @@ const markTimeout = 10 * time.Second
 
 // Deliverer delivers one record. *Sink is the production implementation.
 type Deliverer interface {
-	Deliver(ctx context.Context, key string, body []byte) (Result, error)
+	Deliver(ctx context.Context, key string, body []byte) (Receipt, error)
 }
 
 // DispatcherConfig configures a Dispatcher.
@@ -286,34 +286,47 @@ func (d *Dispatcher) release(job ledger.Delivery) {
 func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery) error {
 	defer d.release(job)
 	start := time.Now()
-	res, err := d.sink.Deliver(ctx, job.Key, job.Payload)
-	if err != nil && ctx.Err() != nil {
-		// Cut off by shutdown: not the destination's fault, so no attempt
-		// is counted. The delivery stays pending for the next run.
-		return nil
-	}
+	rc, err := d.sink.Deliver(ctx, job.Key, job.Payload)
 	// Record the outcome even if shutdown began meanwhile: forgetting a
 	// success would only cost a duplicate, but it is cheap to avoid.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
+	if err != nil && ctx.Err() != nil {
+		// Cut off by shutdown: not the destination's fault. The delivery
+		// stays pending for the next run, due at once; requests that
+		// reached the receiver count as attempts, since it may have acted
+		// on them.
+		if rc.Requests == 0 {
+			return nil
+		}
+		if merr := d.ledger.MarkRetry(mctx, job.ID, job.Attempts+rc.Requests, d.now(), "cut off by shutdown after the request was sent"); merr != nil {
+			return fmt.Errorf("httpsink: record outcome of delivery %d: %w", job.ID, merr)
+		}
+		d.observe(OutcomeRetried, rc.Requests, time.Since(start))
+		return nil
+	}
+	// Each request the receiver may have seen is an attempt: a Deliverer
+	// that does not count requests made one.
+	requests := max(rc.Requests, 1)
 
 	var merr error
 	outcome := OutcomeRejected
 	switch {
-	case err == nil && res == AlreadyDelivered:
-		outcome, merr = OutcomeDuplicate, d.ledger.MarkDuplicate(mctx, job.ID)
+	case err == nil && rc.Result == AlreadyDelivered:
+		outcome, merr = OutcomeDuplicate, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Duplicate, Requests: requests})
 	case err == nil:
-		outcome, merr = OutcomeDelivered, d.ledger.MarkDelivered(mctx, job.ID)
+		outcome, merr = OutcomeDelivered, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Delivered, Requests: requests})
 	case !retry.IsRetryable(err):
 		// The assignment number identifies a person: debug only.
 		d.log.Warn("delivery rejected", "id", job.ID, "line", job.Line, "err", err)
 		d.log.Debug("delivery rejected", "id", job.ID, "assignment", job.AssignmentNumber)
-		merr = d.ledger.MarkRejected(mctx, job.ID, err.Error())
+		merr = d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Rejected, Requests: requests, Reason: err.Error()})
 	default:
-		attempts := job.Attempts + 1
+		attempts := job.Attempts + requests
 		if d.maxTry > 0 && attempts >= d.maxTry {
 			d.log.Warn("delivery given up", "id", job.ID, "attempts", attempts, "err", err)
-			merr = d.ledger.MarkRejected(mctx, job.ID, fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
+			merr = d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Rejected, Requests: requests,
+				Reason: fmt.Sprintf("gave up after %d attempts: %v", attempts, err)})
 			break
 		}
 		delay := d.backoff.Delay(attempts, retry.After(err))
@@ -323,8 +336,19 @@ func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery) error {
 	if merr != nil {
 		return fmt.Errorf("httpsink: record outcome of delivery %d: %w", job.ID, merr)
 	}
-	if d.obs != nil {
-		d.obs.Delivered(d.dest, outcome, time.Since(start))
-	}
+	// The requests before the last failed (a 401 before a new token):
+	// each is told as retried, so the counts add up to the requests.
+	d.observe(OutcomeRetried, requests-1, 0)
+	d.observe(outcome, 1, time.Since(start))
 	return nil
+}
+
+// observe tells the observer, if any, of n attempts with outcome.
+func (d *Dispatcher) observe(outcome string, n int, took time.Duration) {
+	if d.obs == nil {
+		return
+	}
+	for range n {
+		d.obs.Delivered(d.dest, outcome, took)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
@@ -92,6 +93,18 @@ func (r Result) String() string {
 		return "already delivered"
 	}
 	return "unknown"
+}
+
+// Receipt is what one call of Deliver came to, beside its error.
+type Receipt struct {
+	// Result is how a successful delivery ended; zero with an error.
+	Result Result
+	// Requests counts the requests written to the receiver, each of which
+	// it may have acted on: more than one when a token was refreshed
+	// after a 401, none when nothing reached it (no connection). It is
+	// set with an error too. Zero from a Deliverer that does not count
+	// counts as one.
+	Requests int
 }
 
 // Sink posts records to one endpoint. It is safe for concurrent use.
@@ -190,11 +203,37 @@ func isLoopback(host string) bool {
 // Deliver posts one record. key is its idempotency key and body its JSON.
 // On failure the error is classified with retry.Permanent or
 // retry.Temporary; an unclassified error means ctx ended.
-func (s *Sink) Deliver(ctx context.Context, key string, body []byte) (Result, error) {
+func (s *Sink) Deliver(ctx context.Context, key string, body []byte) (Receipt, error) {
+	var rc Receipt
+	res, err := s.post(ctx, key, body, &rc.Requests)
+	rc.Result = res
+	return rc, err
+}
+
+// post sends one request and counts in *written each time it is written
+// whole to a connection.
+func (s *Sink) post(ctx context.Context, key string, body []byte, written *int) (Result, error) {
+	// The trace counts every write, so that a re-send by the transport
+	// could not go unseen; GetBody (below) is what prevents those.
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				*written++
+			}
+		},
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, retry.Permanent(fmt.Errorf("httpsink: build request: %w", err))
 	}
+	// Go's transport re-sends a request whose connection was lost after
+	// it was written if the request is "replayable", and a POST that
+	// carries an Idempotency-Key counts as such if it can rewind its
+	// body (net/http: Request.isReplayable, persistConn.shouldRetryRequest).
+	// Those re-sends reach the receiver but not the ledger or the metrics.
+	// Without GetBody the transport returns the error instead, and the
+	// dispatcher retries, counted, with backoff.
+	req.GetBody = nil
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", s.userAgent)

@@ -275,26 +275,43 @@ func (l *Ledger) Delivery(ctx context.Context, id int64) (*Delivery, error) {
 
 // MarkDelivered records that the destination accepted the delivery.
 func (l *Ledger) MarkDelivered(ctx context.Context, id int64) error {
-	return l.finish(ctx, id, Delivered, "")
+	return l.Finish(ctx, id, Final{State: Delivered})
 }
 
 // MarkDuplicate records that the destination already had the record.
 func (l *Ledger) MarkDuplicate(ctx context.Context, id int64) error {
-	return l.finish(ctx, id, Duplicate, "")
+	return l.Finish(ctx, id, Final{State: Duplicate})
 }
 
 // MarkRejected records that the destination refused the record for good.
 func (l *Ledger) MarkRejected(ctx context.Context, id int64, reason string) error {
-	return l.finish(ctx, id, Rejected, reason)
+	return l.Finish(ctx, id, Final{State: Rejected, Reason: reason})
 }
 
-// finish moves a delivery to a final state. A superseded delivery may still
-// finish: it was superseded while its attempt was in flight, and what the
-// destination did with it is the truth worth keeping. Finishing an already
-// finished delivery changes nothing.
-func (l *Ledger) finish(ctx context.Context, id int64, state DeliveryState, lastErr string) error {
-	if err := l.mark(ctx, markOp{id: id, state: state, lastErr: lastErr}); err != nil {
-		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, state, err)
+// Final is the last outcome of a delivery, for Finish.
+type Final struct {
+	// State is Delivered, Duplicate or Rejected.
+	State DeliveryState
+	// Requests is how many attempts the outcome took (requests the
+	// receiver may have seen), added to the delivery's attempts; zero
+	// counts as one.
+	Requests int
+	// Reason is why a delivery was rejected.
+	Reason string
+}
+
+// Finish moves a delivery to a final state. A superseded delivery may
+// still finish: it was superseded while its attempt was in flight, and
+// what the destination did with it is the truth worth keeping. Finishing
+// an already finished delivery changes nothing.
+func (l *Ledger) Finish(ctx context.Context, id int64, f Final) error {
+	switch f.State {
+	case Delivered, Duplicate, Rejected:
+	default:
+		return fmt.Errorf("ledger: mark delivery %d: %q is not a final state", id, f.State)
+	}
+	if err := l.mark(ctx, markOp{id: id, state: f.State, requests: max(f.Requests, 1), lastErr: f.Reason}); err != nil {
+		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, f.State, err)
 	}
 	return nil
 }
@@ -313,6 +330,7 @@ func (l *Ledger) MarkRetry(ctx context.Context, id int64, attempts int, nextAt t
 type markOp struct {
 	id       int64
 	state    DeliveryState // final state; "" records a retry
+	requests int           // for a final state: attempts to add
 	attempts int           // for a retry
 	nextAt   int64         // for a retry
 	lastErr  string
@@ -330,7 +348,7 @@ func (l *Ledger) mark(ctx context.Context, o markOp) error {
 			if err != nil {
 				return err
 			}
-			if out, err = st.ExecContext(ctx, o.state, o.lastErr, now, o.id); err != nil {
+			if out, err = st.ExecContext(ctx, o.state, o.requests, o.lastErr, now, o.id); err != nil {
 				return err
 			}
 		} else {
@@ -348,7 +366,7 @@ func (l *Ledger) mark(ctx context.Context, o markOp) error {
 
 const (
 	finishSQL = `UPDATE deliveries
-		SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
+		SET state = ?, attempts = attempts + ?, last_error = ?, updated_at = ?
 		WHERE id = ? AND state IN ('pending', 'superseded')`
 	retrySQL = `UPDATE deliveries
 		SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
