@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/sftp"
 )
 
@@ -83,6 +84,8 @@ type destConfig struct {
 	MaxAttempts int
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// every type: the destination-level breaker
+	Breaker httpsink.BreakerConfig
 	// outbox
 	Dir string
 	// sftp
@@ -337,6 +340,11 @@ func (d *decoder) destination(n *yaml.Node) destConfig {
 		"backoff_max":  func(v *yaml.Node) { c.BackoffMax = d.duration(v) },
 		"dir":          func(v *yaml.Node) { c.Dir = d.str(v) },
 		"sftp":         func(v *yaml.Node) { c.SFTP = d.sftp(v, c.pos, false) },
+
+		// The breaker (httpsink.BreakerConfig).
+		"breaker_failures":   func(v *yaml.Node) { c.Breaker.Failures = d.integer(v, 1, 1000) },
+		"probe_interval":     func(v *yaml.Node) { c.Breaker.ProbeInterval = d.duration(v) },
+		"probe_interval_max": func(v *yaml.Node) { c.Breaker.ProbeIntervalMax = d.duration(v) },
 	})
 	return c
 }

@@ -269,6 +269,9 @@ func checkDestination(d *decoder, c *destConfig, what string, deep bool) {
 	if c.BackoffBase > 0 && c.BackoffMax > 0 && c.BackoffMax < c.BackoffBase {
 		d.addAt(c.pos["backoff_max"], "%s: backoff_max is shorter than backoff_base", what)
 	}
+	if b := c.Breaker; b.ProbeInterval > 0 && b.ProbeIntervalMax > 0 && b.ProbeIntervalMax < b.ProbeInterval {
+		d.addAt(c.pos["probe_interval_max"], "%s: probe_interval_max is shorter than probe_interval", what)
+	}
 }
 
 func checkESR(d *decoder, c *destConfig, what string, deep bool) {

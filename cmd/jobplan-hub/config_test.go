@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 )
 
 var updateHub = flag.Bool("update-hub", false, "rewrite the hub tests' golden files")
@@ -280,5 +283,36 @@ destinations:
 				t.Errorf("the problem prints the passphrase: %s", stderr)
 			}
 		})
+	}
+}
+
+func TestHubFileBreakerKeys(t *testing.T) {
+	hub := func(probeMax string) []byte {
+		return []byte(`state_dir: /var/lib/hub
+sources:
+  - name: a
+    type: local
+    dir: drop
+    mapping: a.yaml
+    destinations: [box]
+destinations:
+  - name: box
+    type: outbox
+    dir: out
+    breaker_failures: 3
+    probe_interval: 2s
+    probe_interval_max: ` + probeMax + "\n")
+	}
+	cfg, err := parseHubConfig("/etc/hub/hub.yaml", hub("30s"), os.LookupEnv, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := httpsink.BreakerConfig{Failures: 3, ProbeInterval: 2 * time.Second, ProbeIntervalMax: 30 * time.Second}
+	if got := cfg.Destinations[0].Breaker; got != want {
+		t.Errorf("breaker %+v, want %+v", got, want)
+	}
+	_, err = parseHubConfig("/etc/hub/hub.yaml", hub("1s"), os.LookupEnv, false)
+	if err == nil || err.Error() != `/etc/hub/hub.yaml:14:5: destination "box": probe_interval_max is shorter than probe_interval` {
+		t.Errorf("probe_interval_max under probe_interval: %v", err)
 	}
 }

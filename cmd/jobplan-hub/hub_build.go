@@ -91,6 +91,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 			Concurrency: c.Concurrency,
 			MaxAttempts: c.MaxAttempts,
 			Backoff:     retry.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
+			Breaker:     c.Breaker,
 		}}
 		if rec != nil {
 			d.Dispatch.Observer = rec

@@ -157,6 +157,12 @@ func printStatus(w io.Writer, dir string, st *relay.Status) error {
 			d.Pending, retrying, d.Rejected, d.Delivered, d.Duplicate, d.Superseded, next)
 	}
 	for _, d := range st.Destinations {
+		if o := d.Unavailable; o != nil {
+			fmt.Fprintf(w, "\n%s is unavailable since %s: deliveries held, %d probe(s) failed, next probe %s: %s\n",
+				d.Name, o.Since.Local().Format(time.DateTime), o.Probes, o.NextProbeAt.Local().Format(time.DateTime), oneLine(o.LastError))
+		}
+	}
+	for _, d := range st.Destinations {
 		if len(d.Errors) == 0 {
 			continue
 		}

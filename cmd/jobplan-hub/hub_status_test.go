@@ -269,3 +269,29 @@ func TestStatusSaysDueNow(t *testing.T) {
 		t.Errorf("status --json:\n%s", stdout)
 	}
 }
+
+// TestStatusShowsAnOutage: a destination whose dispatcher recorded it
+// unavailable is shown so, with its probes and the next one.
+func TestStatusShowsAnOutage(t *testing.T) {
+	dir, _ := seedLedger(t)
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetHealth(t.Context(), ledger.Health{Destination: "esr", Since: time.Now().Add(-time.Minute), Probes: 4,
+		NextProbeAt: time.Now().Add(5 * time.Second), LastError: "httpsink: 503 Service Unavailable: maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^esr is unavailable since \S+ \S+: deliveries held, 4 probe\(s\) failed, next probe \S+ \S+: httpsink: 503 Service Unavailable: maintenance$`).MatchString(stdout) {
+		t.Errorf("status does not show the outage:\n%s", stdout)
+	}
+	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")
+	if code != 0 || !strings.Contains(stdout, `"unavailable": {`) || !strings.Contains(stdout, `"probes": 4`) {
+		t.Errorf("status --json:\n%s", stdout)
+	}
+}

@@ -93,6 +93,9 @@ func start(t *testing.T, l *ledger.Ledger, sink httpsink.Deliverer, cfg httpsink
 	if cfg.Backoff == (retry.Backoff{}) {
 		cfg.Backoff = retry.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond}
 	}
+	if cfg.Breaker == (httpsink.BreakerConfig{}) {
+		cfg.Breaker = httpsink.BreakerConfig{ProbeInterval: time.Millisecond, ProbeIntervalMax: 10 * time.Millisecond}
+	}
 	d, err := httpsink.NewDispatcher(l, sink, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -18,3 +18,10 @@ const (
 type DeliveryObserver interface {
 	Delivered(destination, outcome string, d time.Duration)
 }
+
+// AvailabilityObserver is told when a destination becomes unavailable as
+// a whole (its breaker opens) and when it answers again. A
+// DeliveryObserver that also implements it is told both.
+type AvailabilityObserver interface {
+	DestinationAvailable(destination string, available bool)
+}

@@ -261,6 +261,27 @@ func (l *Ledger) NextAttempt(ctx context.Context, destination string) (at time.T
 	return fromMS(v.Int64), true, nil
 }
 
+// MakeDue makes every pending delivery of destination that waits beyond
+// now due at now, and returns how many it moved: the destination answers
+// again after an outage, and what waited for it is sent at once rather
+// than at the end of each record's backoff.
+func (l *Ledger) MakeDue(ctx context.Context, destination string, now time.Time) (int, error) {
+	var n int64
+	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?
+			WHERE destination = ? AND state = 'pending' AND next_attempt_at > ?`, ms(now), destination, ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = out.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: make due for %s: %w", destination, err)
+	}
+	return int(n), nil
+}
+
 // Delivery returns the delivery with the given id, or ErrNotFound.
 func (l *Ledger) Delivery(ctx context.Context, id int64) (*Delivery, error) {
 	d, err := scanDelivery(l.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))

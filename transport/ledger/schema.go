@@ -54,6 +54,20 @@ var migrations = [][]string{
 		// When Prune emptied the file's delivered payloads (0: never).
 		`ALTER TABLE files ADD COLUMN pruned_at INTEGER NOT NULL DEFAULT 0`,
 	},
+	{
+		// What each destination's breaker last knew of it (see
+		// SetHealth), so that status shows an outage and a restarted
+		// hub probes before it sends.
+		`CREATE TABLE destination_health (
+			destination   TEXT    PRIMARY KEY,
+			available     INTEGER NOT NULL,
+			since         INTEGER NOT NULL,
+			probes        INTEGER NOT NULL DEFAULT 0,
+			next_probe_at INTEGER NOT NULL DEFAULT 0,
+			last_error    TEXT    NOT NULL DEFAULT '',
+			updated_at    INTEGER NOT NULL
+		)`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs

@@ -24,6 +24,9 @@ type DestinationStats struct {
 	// RecentErrors are the latest failures of deliveries that are still
 	// pending or were rejected, newest first.
 	RecentErrors []DeliveryError
+	// Health is what the dispatcher last recorded of the destination as
+	// a whole (SetHealth); nil if nothing was.
+	Health *Health
 }
 
 // DeliveryError is a delivery's most recent failure.
@@ -78,6 +81,13 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 		ds := &s.Destinations[i]
 		if ds.RecentErrors, err = l.recentErrors(ctx, ds.Destination); err != nil {
 			return nil, fmt.Errorf("ledger: stats: %w", err)
+		}
+		h, ok, err := l.Health(ctx, ds.Destination)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: stats: %w", err)
+		}
+		if ok {
+			ds.Health = &h
 		}
 	}
 	return s, nil

@@ -40,6 +40,19 @@ type DestinationStatus struct {
 	// Errors are the latest failures of pending or rejected deliveries,
 	// newest first.
 	Errors []DeliveryError `json:"last_errors,omitempty"`
+	// Unavailable is set while the destination fails as a whole (as its
+	// dispatcher last recorded): its deliveries are held and it is probed
+	// one request at a time.
+	Unavailable *Outage `json:"unavailable,omitempty"`
+}
+
+// Outage describes a destination that fails as a whole.
+type Outage struct {
+	Since time.Time `json:"since"`
+	// Probes counts the failed probes; NextProbeAt is the next.
+	Probes      int       `json:"probes"`
+	NextProbeAt time.Time `json:"next_probe_at"`
+	LastError   string    `json:"last_error"`
 }
 
 // DeliveryError is one delivery's latest failure.
@@ -83,8 +96,15 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 				Attempts: e.Attempts, Error: e.Error, At: e.At,
 			})
 		}
+		if h := d.Health; h != nil && !h.Available {
+			ds.Unavailable = &Outage{Since: h.Since, Probes: h.Probes, NextProbeAt: h.NextProbeAt, LastError: h.LastError}
+		}
 		// A new delivery's next attempt is stored as 0 (1970): due now.
+		// During an outage the next attempt is the next probe.
 		switch at := d.NextAttemptAt; {
+		case ds.Unavailable != nil && ds.Pending > 0:
+			next := ds.Unavailable.NextProbeAt
+			ds.NextAttemptAt = &next
 		case ds.Pending == 0 || at.IsZero():
 		case !at.After(now):
 			ds.DueNow = true
