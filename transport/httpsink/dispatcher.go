@@ -414,9 +414,12 @@ func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery, probe boo
 	outcome := OutcomeRejected
 	switch {
 	case err == nil && rc.Result == AlreadyDelivered:
-		outcome, merr = OutcomeDuplicate, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Duplicate, Requests: requests})
+		outcome, merr = OutcomeDuplicate, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Duplicate, Requests: requests, RemoteID: rc.RemoteID})
 	case err == nil:
-		outcome, merr = OutcomeDelivered, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Delivered, Requests: requests})
+		if rc.RemoteIDProblem != "" {
+			d.log.Warn("delivered, but the answer carries no id", "id", job.ID, "problem", rc.RemoteIDProblem)
+		}
+		outcome, merr = OutcomeDelivered, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Delivered, Requests: requests, RemoteID: rc.RemoteID})
 	case !retry.IsRetryable(err):
 		// The assignment number identifies a person: debug only.
 		d.log.Warn("delivery rejected", "id", job.ID, "line", job.Line, "err", err)

@@ -58,7 +58,7 @@ func enqueue(t *testing.T, l *ledger.Ledger, file string, first, n int) {
 		a := fmt.Sprintf("%08d", 10000000+i)
 		recs = append(recs, ledger.Record{
 			AssignmentNumber: a, EffectiveDate: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), Line: i + 2,
-			Payload: []byte(fmt.Sprintf(`{"assignment_number":%q,"dcc":7.5}`, a)),
+			Payload: []byte(fmt.Sprintf(`{"assignment_number":%q,"dcc":7.5,"effective_date":"2025-04-01"}`, a)),
 		})
 	}
 	res, err := l.EnqueueFile(t.Context(), id, dest, recs)

@@ -115,7 +115,9 @@ func TestDeliverClassifiesResponses(t *testing.T) {
 		{name: "409 already delivered", respond: status(409, "duplicate key"), result: httpsink.AlreadyDelivered},
 		{name: "400 permanent", respond: status(400, `{"error":"dcc must be a number"}`), inMessage: "dcc must be a number"},
 		{name: "422 permanent", respond: status(422, "unknown assignment"), inMessage: "422"},
-		{name: "401 permanent", respond: status(401, "bad token"), inMessage: "bad token"},
+		// Wrong credentials are wrong for every record: held, not rejected.
+		{name: "401 temporary", respond: status(401, "bad token"), retryable: true, inMessage: "bad token"},
+		{name: "403 permanent", respond: status(403, "not your assignment"), inMessage: "not your assignment"},
 		{name: "long body truncated", respond: status(400, longBody), inMessage: "(truncated)"},
 		{name: "redirect not followed", respond: status(302, "", "Location", "/elsewhere"), inMessage: "302"},
 		{name: "503 with delay", respond: status(503, "maintenance", "Retry-After", "7"), retryable: true, after: 7 * time.Second, inMessage: "maintenance"},

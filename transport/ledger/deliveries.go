@@ -50,17 +50,19 @@ type Delivery struct {
 	LastError        string
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	// RemoteID is the receiver's id for the record, if its answer gave one.
+	RemoteID string
 }
 
 const deliveryColumns = `id, destination, idempotency_key, assignment_number, effective_date, file_id,
-	record_line, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at`
+	record_line, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at, remote_id`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*Delivery, error) {
 	var d Delivery
 	var date string
 	var next, created, updated int64
 	err := row.Scan(&d.ID, &d.Destination, &d.Key, &d.AssignmentNumber, &date, &d.FileID,
-		&d.Line, &d.Payload, &d.State, &d.Attempts, &next, &d.LastError, &created, &updated)
+		&d.Line, &d.Payload, &d.State, &d.Attempts, &next, &d.LastError, &created, &updated, &d.RemoteID)
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +321,8 @@ type Final struct {
 	Requests int
 	// Reason is why a delivery was rejected.
 	Reason string
+	// RemoteID is the receiver's id for a delivered record, if it gave one.
+	RemoteID string
 }
 
 // Finish moves a delivery to a final state. A superseded delivery may
@@ -331,7 +335,7 @@ func (l *Ledger) Finish(ctx context.Context, id int64, f Final) error {
 	default:
 		return fmt.Errorf("ledger: mark delivery %d: %q is not a final state", id, f.State)
 	}
-	if err := l.mark(ctx, markOp{id: id, state: f.State, requests: max(f.Requests, 1), lastErr: f.Reason}); err != nil {
+	if err := l.mark(ctx, markOp{id: id, state: f.State, requests: max(f.Requests, 1), lastErr: f.Reason, remoteID: f.RemoteID}); err != nil {
 		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, f.State, err)
 	}
 	return nil
@@ -355,6 +359,7 @@ type markOp struct {
 	attempts int           // for a retry
 	nextAt   int64         // for a retry
 	lastErr  string
+	remoteID string // for a final state
 }
 
 // mark records one outcome. Outcomes of concurrent deliveries share
@@ -369,7 +374,7 @@ func (l *Ledger) mark(ctx context.Context, o markOp) error {
 			if err != nil {
 				return err
 			}
-			if out, err = st.ExecContext(ctx, o.state, o.requests, o.lastErr, now, o.id); err != nil {
+			if out, err = st.ExecContext(ctx, o.state, o.requests, o.lastErr, o.remoteID, now, o.id); err != nil {
 				return err
 			}
 		} else {
@@ -387,7 +392,7 @@ func (l *Ledger) mark(ctx context.Context, o markOp) error {
 
 const (
 	finishSQL = `UPDATE deliveries
-		SET state = ?, attempts = attempts + ?, last_error = ?, updated_at = ?
+		SET state = ?, attempts = attempts + ?, last_error = ?, remote_id = ?, updated_at = ?
 		WHERE id = ? AND state IN ('pending', 'superseded')`
 	retrySQL = `UPDATE deliveries
 		SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?

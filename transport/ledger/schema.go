@@ -68,6 +68,11 @@ var migrations = [][]string{
 			updated_at    INTEGER NOT NULL
 		)`,
 	},
+	{
+		// The receiver's own id for a delivered record, read from its
+		// answer (an esr_api destination's response_id).
+		`ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs

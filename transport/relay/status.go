@@ -44,6 +44,19 @@ type DestinationStatus struct {
 	// dispatcher last recorded): its deliveries are held and it is probed
 	// one request at a time.
 	Unavailable *Outage `json:"unavailable,omitempty"`
+	// RemoteIDs are the receiver's own ids for the latest delivered
+	// records that got one (an esr_api destination's response_id),
+	// newest first.
+	RemoteIDs []RemoteID `json:"remote_ids,omitempty"`
+}
+
+// RemoteID is the receiver's id for one delivered record.
+type RemoteID struct {
+	ID            int64     `json:"id"`
+	Assignment    string    `json:"assignment_number"`
+	EffectiveDate string    `json:"effective_date"`
+	RemoteID      string    `json:"remote_id"`
+	At            time.Time `json:"at"`
 }
 
 // Outage describes a destination that fails as a whole.
@@ -95,6 +108,10 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 				ID: e.ID, Key: e.Key, Assignment: e.AssignmentNumber, State: e.State,
 				Attempts: e.Attempts, Error: e.Error, At: e.At,
 			})
+		}
+		for _, r := range d.RecentRemoteIDs {
+			ds.RemoteIDs = append(ds.RemoteIDs, RemoteID{ID: r.ID, Assignment: r.AssignmentNumber,
+				EffectiveDate: r.EffectiveDate.Format(time.DateOnly), RemoteID: r.RemoteID, At: r.At})
 		}
 		if h := d.Health; h != nil && !h.Available {
 			ds.Unavailable = &Outage{Since: h.Since, Probes: h.Probes, NextProbeAt: h.NextProbeAt, LastError: h.LastError}
