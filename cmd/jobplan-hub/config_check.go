@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/record"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 )
 
@@ -238,9 +239,11 @@ func errLines(err error) []string {
 
 func checkDestination(d *decoder, c *destConfig, what string, deep bool) {
 	httpKeys := []string{"url", "token", "token_file", "token_env", "client_cert", "client_key", "ca", "timeout"}
+	httpKeys = append(httpKeys, "payload", "oauth2", "response_id")
 	switch c.Type {
 	case destESR:
 		notFor(d, c.pos, "esr_api destinations", "dir", "sftp")
+		checkESRAPI(d, c, what, deep)
 		checkESR(d, c, what, deep)
 	case destOutbox:
 		notFor(d, c.pos, "outbox destinations", append(httpKeys, "sftp")...)
@@ -330,6 +333,77 @@ func checkESR(d *decoder, c *destConfig, what string, deep bool) {
 	}
 }
 
+// checkESRAPI checks an esr_api destination's payload shape against the
+// record's fields and its oauth2 settings, and resolves the client
+// secret from client_secret_file or client_secret_env.
+func checkESRAPI(d *decoder, c *destConfig, what string, deep bool) {
+	if s := c.API.Payload; s != nil {
+		for _, e := range s.CheckFields(recordKeys()) {
+			d.addAt(pos{e.Line, e.Col}, "%s: payload: %s", what, e.Msg)
+		}
+	}
+	o := c.API.OAuth2
+	if o == nil {
+		return
+	}
+	block := c.pos["oauth2"]
+	for _, k := range []string{"token", "token_file", "token_env"} {
+		if _, ok := c.pos[k]; ok {
+			d.addAt(c.pos[k], "%s: give %s or oauth2, not both", what, k)
+			return
+		}
+	}
+	var given []string
+	for _, k := range []string{"oauth2.client_secret", "oauth2.client_secret_file", "oauth2.client_secret_env"} {
+		if _, ok := c.pos[k]; ok {
+			given = append(given, strings.TrimPrefix(k, "oauth2."))
+		}
+	}
+	switch {
+	case len(given) == 0:
+		d.addAt(block, "%s: oauth2: give client_secret (use ${ENV}), client_secret_file or client_secret_env", what)
+		return
+	case len(given) > 1:
+		d.addAt(c.pos["oauth2."+given[1]], "%s: oauth2: give only one of %s", what, strings.Join(given, ", "))
+		return
+	case c.ClientSecretEnv != "":
+		v, ok := d.getenv(c.ClientSecretEnv)
+		if !ok {
+			d.addAt(c.pos["oauth2.client_secret_env"], "%s: oauth2: environment variable %s is not set", what, c.ClientSecretEnv)
+		}
+		o.ClientSecret = httpsink.Secret(strings.TrimSpace(v))
+	case c.ClientSecretFile != "" && deep:
+		b, err := os.ReadFile(c.ClientSecretFile)
+		if err != nil {
+			d.addAt(c.pos["oauth2.client_secret_file"], "%s: oauth2: client_secret_file: %v", what, err)
+			return
+		}
+		if o.ClientSecret = httpsink.Secret(strings.TrimSpace(string(b))); o.ClientSecret == "" {
+			d.addAt(c.pos["oauth2.client_secret_file"], "%s: oauth2: client_secret_file %s is empty", what, c.ClientSecretFile)
+			return
+		}
+	}
+	// The secret's absence is reported above (an unset variable), or is
+	// not known yet (a file not read without deep): check the rest.
+	rest := *o
+	rest.ClientSecret = "given"
+	for _, line := range errLines(rest.Check()) {
+		d.addAt(block, "%s: %s", what, line)
+	}
+}
+
+// recordKeys are the fields of the record the hub sends (aux fields, used
+// by checks only, are not in it).
+func recordKeys() []string {
+	var keys []string
+	for _, f := range record.Fields {
+		if !f.Aux {
+			keys = append(keys, f.Key)
+		}
+	}
+	return keys
+}
+
 // checkStaff checks a source's staff extract settings and that the
 // extract is there. Reading it (which can take seconds for a large trust)
 // is left to whoever uses it: the hub when it starts, once, and config
@@ -400,6 +474,7 @@ func httpsinkConfig(c *destConfig) httpsink.Config {
 		CAFile:         c.CA,
 		Timeout:        c.Timeout,
 		Connections:    c.Concurrency,
+		API:            c.API,
 	}
 }
 

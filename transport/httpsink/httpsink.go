@@ -169,7 +169,7 @@ func New(cfg Config) (*Sink, error) {
 		if cfg.Token != "" {
 			return nil, errors.New("httpsink: give a bearer token or oauth2, not both")
 		}
-		if err := o.check(); err != nil {
+		if err := o.Check(); err != nil {
 			return nil, fmt.Errorf("httpsink: %w", err)
 		}
 		if u.Scheme == "http" && !isLoopback(u.Hostname()) {

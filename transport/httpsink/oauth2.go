@@ -44,8 +44,8 @@ type Secret string
 func (Secret) String() string   { return "[secret]" }
 func (Secret) GoString() string { return "[secret]" }
 
-// check reports what is wrong with o.
-func (o *OAuth2) check() error {
+// Check reports what is wrong with o: every problem, joined.
+func (o *OAuth2) Check() error {
 	var errs []error
 	u, err := url.Parse(o.TokenURL)
 	switch {
