@@ -74,6 +74,8 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzShape$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench

@@ -295,3 +295,43 @@ func TestStatusShowsAnOutage(t *testing.T) {
 		t.Errorf("status --json:\n%s", stdout)
 	}
 }
+
+// TestStatusShowsTheReceiversIDs: ids the receiver gave delivered records
+// (response_id) are listed, newest first.
+func TestStatusShowsTheReceiversIDs(t *testing.T) {
+	dir, _ := seedLedger(t)
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := l.ClaimFile(t.Context(), ledger.FileInfo{Source: "drop", Name: "d.csv", SHA256: "sha-d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.EnqueueFile(t.Context(), id, "esr", []ledger.Record{{AssignmentNumber: "10000009",
+		EffectiveDate: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), Payload: []byte(`{"a":9}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	due, err := l.Due(t.Context(), "esr", time.Now(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range due {
+		if d.AssignmentNumber == "10000009" {
+			if err := l.Finish(t.Context(), d.ID, ledger.Final{State: ledger.Delivered, RemoteID: "ESR-JP-000042"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l.Close()
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^latest ids given by esr:\n  \S+ \S+  delivery \d+  10000009  2026-05-01  id ESR-JP-000042$`).MatchString(stdout) {
+		t.Errorf("status does not list the receiver's id:\n%s", stdout)
+	}
+	if code, stdout, _ = runCLI(t, "status", "--state", dir, "--json"); code != 0 || !strings.Contains(stdout, `"remote_id": "ESR-JP-000042"`) {
+		t.Errorf("status --json:\n%s", stdout)
+	}
+}
