@@ -275,6 +275,7 @@ func TestNewRejectsUnsafeOAuth2(t *testing.T) {
 		"no secret":                 {"https://esr.example/api", "", httpsink.OAuth2{TokenURL: "https://esr.example/token", ClientID: "id"}},
 		"unknown auth style":        {"https://esr.example/api", "", httpsink.OAuth2{TokenURL: "https://esr.example/token", ClientID: "id", ClientSecret: "s", AuthStyle: "basic"}},
 		"token to plain http api":   {"http://esr.example/api", "", ok},
+		"credentials in token url":  {"https://esr.example/api", "", httpsink.OAuth2{TokenURL: "https://a:b@esr.example/token", ClientID: "id", ClientSecret: "s"}},
 		"secret formatted leaks it": {},
 	} {
 		if name == "secret formatted leaks it" {

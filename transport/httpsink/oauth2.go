@@ -52,7 +52,10 @@ func (o *OAuth2) Check() error {
 	case o.TokenURL == "":
 		errs = append(errs, errors.New("oauth2: token_url is required"))
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		errs = append(errs, fmt.Errorf("oauth2: token_url %q: want https://host/path", o.TokenURL))
+		// Not quoted: a mistyped URL may hold a secret.
+		errs = append(errs, errors.New("oauth2: token_url: want https://host/path"))
+	case u.User != nil:
+		errs = append(errs, errors.New("oauth2: token_url must not carry credentials; give client_id and a client secret"))
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):
 		errs = append(errs, fmt.Errorf("oauth2: refusing to send the client secret over plain http to %s", u.Host))
 	}
