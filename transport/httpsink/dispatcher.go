@@ -145,6 +145,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.inflight = make(map[int64]string)
 	d.busy = make(map[string]int)
 	d.mu.Unlock()
+	d.breaker.CancelProbe() // a probe granted as an earlier Run stopped
 	if err := d.restoreHealth(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
