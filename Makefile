@@ -57,6 +57,7 @@ lint:
 # and the convert benchmark leaves about a gigabyte being written back.
 bench: build
 	$(GO) run ./internal/bench/cmd/benchhub
+	$(GO) run ./internal/bench/cmd/benchdelivery
 	$(GO) run ./internal/bench/cmd/benchconvert -rows 1000000
 	$(GO) test ./transform -run '^$$' -bench . -benchtime 5x
 	$(GO) test ./transform/record -run '^$$' -bench .
@@ -84,6 +85,8 @@ fuzz:
 	$(GO) test ./transform/reference -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transport/relay -run '^$$' -fuzz '^FuzzNameProblem$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzShape$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench
@@ -92,7 +95,7 @@ clean:
 # `jobplan-hub watch` on a temporary drop folder. The sard-wide samples are
 # copied in; once status shows every file done and nothing pending, it
 # prints the receiver's counts and the status, then stops both.
-.PHONY: demo-hub bench-hub
+.PHONY: demo-hub bench-hub bench-delivery
 demo-hub: build
 	@set -e; tmp=$$(mktemp -d); rpid=; hpid=; \
 	trap 'test -z "$$hpid" || kill $$hpid 2>/dev/null || true; test -z "$$rpid" || kill $$rpid 2>/dev/null || true; wait; echo "demo folders kept in $$tmp"' EXIT; \
@@ -119,3 +122,10 @@ demo-hub: build
 # to a loopback receiver and marked so in the (durable) ledger.
 bench-hub: build
 	$(GO) run ./internal/bench/cmd/benchhub
+
+# bench-delivery: the dispatcher against a loopback receiver that is down
+# for 40 s (attempts and log lines during the outage, drain time after it,
+# with the breaker and without), then against one that ignores
+# Idempotency-Key and loses answers (re-sends it holds).
+bench-delivery:
+	$(GO) run ./internal/bench/cmd/benchdelivery

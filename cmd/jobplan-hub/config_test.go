@@ -1,12 +1,16 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"golang.org/x/crypto/ssh"
 )
 
 func TestConfigCheckReportsEveryProblemWithItsPosition(t *testing.T) {
@@ -90,5 +94,120 @@ destinations:
 	if code != 1 || stdout != "" || !strings.Contains(stderr, hubFile+`:7:5: source "trust-a": staff: `) ||
 		!strings.Contains(stderr, `"Assignment Number"`) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and the extract's problem at line 7", code, stdout, stderr)
+	}
+}
+
+// TestConfigCheckTriesTheSFTPKey: config check parses the key with its
+// passphrase, and reports a wrong one, a missing one and one that the key
+// does not need at the key that is wrong.
+func TestConfigCheckTriesTheSFTPKey(t *testing.T) {
+	dir := t.TempDir()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeKey := func(name, passphrase string) string {
+		var block *pem.Block
+		if passphrase == "" {
+			block, err = ssh.MarshalPrivateKey(priv, "")
+		} else {
+			block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(passphrase))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		testutil.WriteFile(t, path, string(pem.EncodeToMemory(block)))
+		return path
+	}
+	encrypted, plain := writeKey("encrypted", "right horse"), writeKey("plain", "")
+	mapping, err := filepath.Abs("../../mappings/sard-wide.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := func(key, passphrase string) string {
+		extra := ""
+		if passphrase != "" {
+			extra = "\n      key_passphrase: " + passphrase
+		}
+		path := filepath.Join(dir, "hub.yaml")
+		testutil.WriteFile(t, path, `state_dir: `+dir+`
+sources:
+  - name: a
+    type: local
+    dir: `+dir+`
+    mapping: `+mapping+`
+    destinations: [remote]
+destinations:
+  - name: remote
+    type: sftp
+    dir: /incoming
+    sftp:
+      addr: 127.0.0.1:2222
+      user: hub
+      host_key_fingerprint: SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU
+      key_file: `+key+extra+"\n")
+		return path
+	}
+	for _, tc := range []struct {
+		name, key, passphrase, want string
+	}{
+		{"right passphrase", encrypted, "right horse", ""},
+		{"no passphrase needed", plain, "", ""},
+		{"wrong passphrase", encrypted, "wrong horse", `hub.yaml:17:7: destination "remote": key_passphrase does not decrypt key_file`},
+		{"missing passphrase", encrypted, "", `hub.yaml:16:7: destination "remote": key_file ` + encrypted + ` is passphrase-protected: give key_passphrase`},
+		{"passphrase not used", plain, "right horse", `hub.yaml:17:7: destination "remote": key_passphrase is given but key_file ` + plain + ` is not passphrase-protected`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, "config", "check", hub(tc.key, tc.passphrase))
+			if tc.want == "" {
+				if code != 0 {
+					t.Errorf("exit %d: %s", code, stderr)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr:\n%s\nwant 1 and one line with %q", code, stderr, tc.want)
+			}
+			if strings.Contains(stderr, tc.passphrase) && tc.passphrase != "" {
+				t.Errorf("the problem prints the passphrase: %s", stderr)
+			}
+		})
+	}
+}
+
+// TestConfigCheckReadsTheClientSecretFile: config check reads the OAuth2
+// client secret file, as the hub will, and never prints the secret.
+func TestConfigCheckReadsTheClientSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	mapping, err := filepath.Abs("../../mappings/sard-wide.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(dir, "secret")
+	hub := filepath.Join(dir, "hub.yaml")
+	testutil.WriteFile(t, hub, `state_dir: `+dir+`
+sources:
+  - {name: a, type: local, dir: `+dir+`, mapping: `+mapping+`, destinations: [esr]}
+destinations:
+  - name: esr
+    type: esr_api
+    url: https://esr.example.nhs.uk/api/jobplans
+    oauth2:
+      token_url: https://esr.example.nhs.uk/oauth/token
+      client_id: trust-a
+      client_secret_file: secret
+    payload:
+      jobPlan: {$record: true}
+    response_id: /data/id
+`)
+	testutil.WriteFile(t, secret, "zz-secret-zz\n")
+	if code, stdout, stderr := runCLI(t, "config", "check", hub); code != 0 || !strings.HasSuffix(stdout, ": ok (1 sources, 1 destinations)\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	testutil.WriteFile(t, secret, "\n")
+	code, _, stderr := runCLI(t, "config", "check", hub)
+	if code != 1 || !strings.Contains(stderr, `hub.yaml:11:7: destination "esr": oauth2: client_secret_file `+secret+` is empty`) {
+		t.Errorf("empty secret file: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -90,6 +90,7 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 			Concurrency: c.Concurrency,
 			MaxAttempts: c.MaxAttempts,
 			Backoff:     retry.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
+			Breaker:     c.Breaker,
 		}}
 		if rec != nil {
 			d.Dispatch.Observer = rec

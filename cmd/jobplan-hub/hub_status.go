@@ -61,7 +61,10 @@ deliveries: pending (waiting for an attempt; "retrying" counts those that
 failed at least once), rejected (refused for good; see "deliveries retry"),
 delivered, duplicate (the receiver already had it) and superseded (a newer
 plan replaced it before it was sent). For outbox and sftp destinations one
-delivery is one file. It ends with each destination's latest errors.
+delivery is one file. A destination that fails as a whole is shown as
+unavailable, with its probes. Then the ids the receiver gave the latest
+delivered records (esr_api response_id), and each destination's latest
+errors.
 
 With --wait, it first waits until nothing is claimed or pending and at
 least --min-files files are done, for scripts; exit status 1 on timeout.`,
@@ -150,11 +153,29 @@ func printStatus(w io.Writer, dir string, st *relay.Status) error {
 	for _, d := range st.Destinations {
 		retrying := fmt.Sprint(d.Retrying)
 		next := "-"
-		if d.NextAttemptAt != nil {
+		switch {
+		case d.DueNow:
+			next = "due now"
+		case d.NextAttemptAt != nil:
 			next = d.NextAttemptAt.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(w, "%-*s  %7d  %8s  %8d  %9d  %9d  %10d  %s\n", width, d.Name,
 			d.Pending, retrying, d.Rejected, d.Delivered, d.Duplicate, d.Superseded, next)
+	}
+	for _, d := range st.Destinations {
+		if o := d.Unavailable; o != nil {
+			fmt.Fprintf(w, "\n%s is unavailable since %s: deliveries held, %d probe(s) failed, next probe %s: %s\n",
+				d.Name, o.Since.Local().Format(time.DateTime), o.Probes, o.NextProbeAt.Local().Format(time.DateTime), oneLine(o.LastError))
+		}
+	}
+	for _, d := range st.Destinations {
+		if len(d.RemoteIDs) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nlatest ids given by %s:\n", d.Name)
+		for _, r := range d.RemoteIDs {
+			fmt.Fprintf(w, "  %s  delivery %d  %s  %s  id %s\n", r.At.Local().Format(time.DateTime), r.ID, r.Assignment, r.EffectiveDate, oneLine(r.RemoteID))
+		}
 	}
 	for _, d := range st.Destinations {
 		if len(d.Errors) == 0 {

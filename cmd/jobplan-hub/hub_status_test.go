@@ -272,3 +272,99 @@ func TestStatusListsFilesLeftAlone(t *testing.T) {
 		t.Errorf("status --json refused %+v (%v)", st.Refused, err)
 	}
 }
+
+// TestStatusSaysDueNow: a delivery that was never tried is stored as due
+// at time 0; status says "due now" rather than the 1970 date.
+func TestStatusSaysDueNow(t *testing.T) {
+	dir := t.TempDir()
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := l.ClaimFile(t.Context(), ledger.FileInfo{Source: "drop", Name: "a.csv", SHA256: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.EnqueueFile(t.Context(), id, "esr", []ledger.Record{{AssignmentNumber: "10000001",
+		EffectiveDate: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), Payload: []byte(`{"a":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^esr +1 +0 .* due now$`).MatchString(stdout) || strings.Contains(stdout, "1970") {
+		t.Errorf("status does not say due now:\n%s", stdout)
+	}
+	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")
+	if code != 0 || !strings.Contains(stdout, `"due_now": true`) || strings.Contains(stdout, "next_attempt_at") {
+		t.Errorf("status --json:\n%s", stdout)
+	}
+}
+
+// TestStatusShowsAnOutage: a destination whose dispatcher recorded it
+// unavailable is shown so, with its probes and the next one.
+func TestStatusShowsAnOutage(t *testing.T) {
+	dir, _ := seedLedger(t)
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetHealth(t.Context(), ledger.Health{Destination: "esr", Since: time.Now().Add(-time.Minute), Probes: 4,
+		NextProbeAt: time.Now().Add(5 * time.Second), LastError: "httpsink: 503 Service Unavailable: maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^esr is unavailable since \S+ \S+: deliveries held, 4 probe\(s\) failed, next probe \S+ \S+: httpsink: 503 Service Unavailable: maintenance$`).MatchString(stdout) {
+		t.Errorf("status does not show the outage:\n%s", stdout)
+	}
+	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")
+	if code != 0 || !strings.Contains(stdout, `"unavailable": {`) || !strings.Contains(stdout, `"probes": 4`) {
+		t.Errorf("status --json:\n%s", stdout)
+	}
+}
+
+// TestStatusShowsTheReceiversIDs: ids the receiver gave delivered records
+// (response_id) are listed, newest first.
+func TestStatusShowsTheReceiversIDs(t *testing.T) {
+	dir, _ := seedLedger(t)
+	l, err := ledger.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := l.ClaimFile(t.Context(), ledger.FileInfo{Source: "drop", Name: "d.csv", SHA256: "sha-d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.EnqueueFile(t.Context(), id, "esr", []ledger.Record{{AssignmentNumber: "10000009",
+		EffectiveDate: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), Payload: []byte(`{"a":9}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	due, err := l.Due(t.Context(), "esr", time.Now(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range due {
+		if d.AssignmentNumber == "10000009" {
+			if err := l.Finish(t.Context(), d.ID, ledger.Final{State: ledger.Delivered, RemoteID: "ESR-JP-000042"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l.Close()
+	code, stdout, stderr := runCLI(t, "status", "--state", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^latest ids given by esr:\n  \S+ \S+  delivery \d+  10000009  2026-05-01  id ESR-JP-000042$`).MatchString(stdout) {
+		t.Errorf("status does not list the receiver's id:\n%s", stdout)
+	}
+	if code, stdout, _ = runCLI(t, "status", "--state", dir, "--json"); code != 0 || !strings.Contains(stdout, `"remote_id": "ESR-JP-000042"`) {
+		t.Errorf("status --json:\n%s", stdout)
+	}
+}

@@ -1,6 +1,7 @@
 package hubconfig
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/record"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
+	"golang.org/x/crypto/ssh"
 )
 
 // validName is what source and destination names may look like: they name
@@ -154,6 +157,7 @@ func checkSource(d *decoder, s *Source, what string, deep bool) {
 		}
 		c := s.SFTPConfig().WithDefaults()
 		checkSFTP(d, s.pos, what, c.Validate(), deep, s.SFTP.KeyFile, s.SFTP.KnownHostsFile)
+		checkSFTPKey(d, s.pos, what, s.SFTP.KeyFile, s.SFTP.KeyPassphrase, deep)
 		switch c.AfterSuccess {
 		case "move", "delete":
 		default:
@@ -184,6 +188,35 @@ func checkSFTP(d *decoder, at positions, what string, err error, deep bool, keyF
 	}
 }
 
+// checkSFTPKey parses the private key with its passphrase, as the hub
+// will when it logs in, so that a wrong passphrase, a missing one or one
+// given for a key that needs none is reported now, at its key.
+func checkSFTPKey(d *decoder, at positions, what, keyFile, passphrase string, deep bool) {
+	if !deep || keyFile == "" {
+		return
+	}
+	pemBytes, err := os.ReadFile(keyFile)
+	if err != nil {
+		return // checkSFTP reports a missing key file
+	}
+	_, err = ssh.ParsePrivateKey(pemBytes)
+	var missing *ssh.PassphraseMissingError
+	switch {
+	case errors.As(err, &missing) && passphrase == "":
+		d.addAt(at["sftp.key_file"], "%s: key_file %s is passphrase-protected: give key_passphrase", what, keyFile)
+	case errors.As(err, &missing):
+		if _, err := ssh.ParsePrivateKeyWithPassphrase(pemBytes, []byte(passphrase)); errors.Is(err, x509.IncorrectPasswordError) {
+			d.addAt(at["sftp.key_passphrase"], "%s: key_passphrase does not decrypt key_file %s", what, keyFile)
+		} else if err != nil {
+			d.addAt(at["sftp.key_file"], "%s: key_file %s: %v", what, keyFile, err)
+		}
+	case err != nil:
+		d.addAt(at["sftp.key_file"], "%s: key_file %s is not a private key ssh can read: %v", what, keyFile, err)
+	case passphrase != "":
+		d.addAt(at["sftp.key_passphrase"], "%s: key_passphrase is given but key_file %s is not passphrase-protected", what, keyFile)
+	}
+}
+
 // errLines splits a joined error into its lines.
 func errLines(err error) []string {
 	if err == nil {
@@ -194,9 +227,11 @@ func errLines(err error) []string {
 
 func checkDestination(d *decoder, c *Destination, what string, deep bool) {
 	httpKeys := []string{"url", "token", "token_file", "token_env", "client_cert", "client_key", "ca", "timeout"}
+	httpKeys = append(httpKeys, "payload", "oauth2", "response_id")
 	switch c.Type {
 	case DestESR:
 		notFor(d, c.pos, "esr_api destinations", "dir", "sftp")
+		checkESRAPI(d, c, what, deep)
 		checkESR(d, c, what, deep)
 	case DestOutbox:
 		notFor(d, c.pos, "outbox destinations", append(httpKeys, "sftp")...)
@@ -216,6 +251,7 @@ func checkDestination(d *decoder, c *Destination, what string, deep bool) {
 		}
 		c.SFTP.Dir = c.Dir
 		checkSFTP(d, c.pos, what, c.SFTP.WithDefaults().Validate(), deep, c.SFTP.KeyFile, c.SFTP.KnownHostsFile)
+		checkSFTPKey(d, c.pos, what, c.SFTP.KeyFile, c.SFTP.KeyPassphrase, deep)
 	case "":
 		d.addAt(c.pos[""], "%s: type is required: esr_api, sftp or outbox", what)
 	default:
@@ -223,6 +259,9 @@ func checkDestination(d *decoder, c *Destination, what string, deep bool) {
 	}
 	if c.BackoffBase > 0 && c.BackoffMax > 0 && c.BackoffMax < c.BackoffBase {
 		d.addAt(c.pos["backoff_max"], "%s: backoff_max is shorter than backoff_base", what)
+	}
+	if b := c.Breaker; b.ProbeInterval > 0 && b.ProbeIntervalMax > 0 && b.ProbeIntervalMax < b.ProbeInterval {
+		d.addAt(c.pos["probe_interval_max"], "%s: probe_interval_max is shorter than probe_interval", what)
 	}
 }
 
@@ -280,6 +319,77 @@ func checkESR(d *decoder, c *Destination, what string, deep bool) {
 		}
 		d.addAt(at, "%s: %s", what, strings.TrimPrefix(err.Error(), "httpsink: "))
 	}
+}
+
+// checkESRAPI checks an esr_api destination's payload shape against the
+// record's fields and its oauth2 settings, and resolves the client
+// secret from client_secret_file or client_secret_env.
+func checkESRAPI(d *decoder, c *Destination, what string, deep bool) {
+	if s := c.API.Payload; s != nil {
+		for _, e := range s.CheckFields(recordKeys()) {
+			d.addAt(pos{e.Line, e.Col}, "%s: payload: %s", what, e.Msg)
+		}
+	}
+	o := c.API.OAuth2
+	if o == nil {
+		return
+	}
+	block := c.pos["oauth2"]
+	for _, k := range []string{"token", "token_file", "token_env"} {
+		if _, ok := c.pos[k]; ok {
+			d.addAt(c.pos[k], "%s: give %s or oauth2, not both", what, k)
+			return
+		}
+	}
+	var given []string
+	for _, k := range []string{"oauth2.client_secret", "oauth2.client_secret_file", "oauth2.client_secret_env"} {
+		if _, ok := c.pos[k]; ok {
+			given = append(given, strings.TrimPrefix(k, "oauth2."))
+		}
+	}
+	switch {
+	case len(given) == 0:
+		d.addAt(block, "%s: oauth2: give client_secret (use ${ENV}), client_secret_file or client_secret_env", what)
+		return
+	case len(given) > 1:
+		d.addAt(c.pos["oauth2."+given[1]], "%s: oauth2: give only one of %s", what, strings.Join(given, ", "))
+		return
+	case c.ClientSecretEnv != "":
+		v, ok := d.getenv(c.ClientSecretEnv)
+		if !ok {
+			d.addAt(c.pos["oauth2.client_secret_env"], "%s: oauth2: environment variable %s is not set", what, c.ClientSecretEnv)
+		}
+		o.ClientSecret = httpsink.Secret(strings.TrimSpace(v))
+	case c.ClientSecretFile != "" && deep:
+		b, err := os.ReadFile(c.ClientSecretFile)
+		if err != nil {
+			d.addAt(c.pos["oauth2.client_secret_file"], "%s: oauth2: client_secret_file: %v", what, err)
+			return
+		}
+		if o.ClientSecret = httpsink.Secret(strings.TrimSpace(string(b))); o.ClientSecret == "" {
+			d.addAt(c.pos["oauth2.client_secret_file"], "%s: oauth2: client_secret_file %s is empty", what, c.ClientSecretFile)
+			return
+		}
+	}
+	// The secret's absence is reported above (an unset variable), or is
+	// not known yet (a file not read without deep): check the rest.
+	rest := *o
+	rest.ClientSecret = "given"
+	for _, line := range errLines(rest.Check()) {
+		d.addAt(block, "%s: %s", what, line)
+	}
+}
+
+// recordKeys are the fields of the record the hub sends (aux fields, used
+// by checks only, are not in it).
+func recordKeys() []string {
+	var keys []string
+	for _, f := range record.Fields {
+		if !f.Aux {
+			keys = append(keys, f.Key)
+		}
+	}
+	return keys
 }
 
 // checkMapping loads a source's mapping and reports its problems in the

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nhs-esr/jobplan-hub/internal/lint"
+	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/sftp"
 )
 
@@ -163,7 +164,76 @@ func (d *decoder) destinationKeys(c *Destination) keys {
 		"backoff_max":  func(v *yaml.Node) { c.BackoffMax = d.duration(v) },
 		"dir":          func(v *yaml.Node) { c.Dir = d.str(v) },
 		"sftp":         func(v *yaml.Node) { c.SFTP = d.sftp(v, c.pos, false) },
+
+		// The breaker (httpsink.BreakerConfig).
+		"breaker_failures":   func(v *yaml.Node) { c.Breaker.Failures = d.integer(v, 1, 1000) },
+		"probe_interval":     func(v *yaml.Node) { c.Breaker.ProbeInterval = d.duration(v) },
+		"probe_interval_max": func(v *yaml.Node) { c.Breaker.ProbeIntervalMax = d.duration(v) },
+
+		// esr_api: the receiver's contract (httpsink.APIOptions).
+		"payload":     func(v *yaml.Node) { c.API.Payload = d.payload(v) },
+		"oauth2":      func(v *yaml.Node) { c.API.OAuth2 = d.oauth2(v, c) },
+		"response_id": func(v *yaml.Node) { c.API.ResponseID = d.pointer(v) },
 	}
+}
+
+// payload compiles an esr_api payload shape; its problems are reported
+// at their own positions in the hub file.
+func (d *decoder) payload(n *yaml.Node) *httpsink.Shape {
+	s, err := httpsink.CompileShape(n, func(v string) (string, error) { return interpolate(v, d.getenv) })
+	var errs httpsink.ShapeErrors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			d.addAt(pos{e.Line, e.Col}, "payload: %s", e.Msg)
+		}
+		return nil
+	}
+	if err != nil {
+		d.addf(n, "payload: %v", err)
+	}
+	return s
+}
+
+// oauth2 decodes an esr_api oauth2 block; the client secret's file and
+// variable are resolved in check.
+func (d *decoder) oauth2(n *yaml.Node, c *Destination) *httpsink.OAuth2 {
+	o := &httpsink.OAuth2{}
+	at := positions{}
+	d.fields(n, "the oauth2 settings", at, keys{
+		"token_url":          func(v *yaml.Node) { o.TokenURL = d.str(v) },
+		"client_id":          func(v *yaml.Node) { o.ClientID = d.str(v) },
+		"client_secret":      func(v *yaml.Node) { o.ClientSecret = httpsink.Secret(d.str(v)) },
+		"client_secret_file": func(v *yaml.Node) { c.ClientSecretFile = d.path(v) },
+		"client_secret_env":  func(v *yaml.Node) { c.ClientSecretEnv = d.str(v) },
+		"scopes":             func(v *yaml.Node) { o.Scopes = d.strList(v, "scopes") },
+		"auth_style":         func(v *yaml.Node) { o.AuthStyle = d.str(v) },
+		"params": func(v *yaml.Node) {
+			if v.Kind != yaml.MappingNode {
+				d.addf(v, "params must be a mapping of form fields to values")
+				return
+			}
+			o.Params = map[string]string{}
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				o.Params[v.Content[i].Value] = d.str(v.Content[i+1])
+			}
+		},
+	})
+	for k, p := range at {
+		if k != "" {
+			c.pos["oauth2."+k] = p
+		}
+	}
+	return o
+}
+
+// pointer parses a JSON pointer such as response_id.
+func (d *decoder) pointer(n *yaml.Node) *httpsink.Pointer {
+	p, err := httpsink.ParsePointer(d.str(n))
+	if err != nil {
+		d.addf(n, "%v", err)
+		return nil
+	}
+	return &p
 }
 
 // sftp decodes an sftp block: the connection settings of sftp.Config. For

@@ -102,6 +102,12 @@ type Destination struct {
 	MaxAttempts int
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// every type: the destination-level breaker
+	Breaker httpsink.BreakerConfig
+	// esr_api: the receiver's contract (payload, oauth2, response_id);
+	// the OAuth2 client secret may also come from a file or a variable.
+	API                               httpsink.APIOptions
+	ClientSecretFile, ClientSecretEnv string
 	// outbox
 	Dir string
 	// sftp
@@ -203,6 +209,7 @@ func (c *Destination) HTTPSink() httpsink.Config {
 		ClientCertFile: c.ClientCert,
 		ClientKeyFile:  c.ClientKey,
 		CAFile:         c.CA,
+		API:            c.API,
 		Timeout:        c.Timeout,
 		Connections:    c.Concurrency,
 	}

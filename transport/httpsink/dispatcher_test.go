@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -49,7 +50,7 @@ func enqueue(t *testing.T, l *ledger.Ledger, file string, first, n int) {
 		a := fmt.Sprintf("%08d", 10000000+i)
 		recs = append(recs, ledger.Record{
 			AssignmentNumber: a, EffectiveDate: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), Line: i + 2,
-			Payload: []byte(fmt.Sprintf(`{"assignment_number":%q,"dcc":7.5}`, a)),
+			Payload: []byte(fmt.Sprintf(`{"assignment_number":%q,"dcc":7.5,"effective_date":"2025-04-01"}`, a)),
 		})
 	}
 	res, err := l.EnqueueFile(t.Context(), id, dest, recs)
@@ -83,6 +84,9 @@ func start(t *testing.T, l *ledger.Ledger, sink httpsink.Deliverer, cfg httpsink
 	cfg.Logger = quiet
 	if cfg.Backoff == (retry.Backoff{}) {
 		cfg.Backoff = retry.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond}
+	}
+	if cfg.Breaker == (httpsink.BreakerConfig{}) {
+		cfg.Breaker = httpsink.BreakerConfig{ProbeInterval: time.Millisecond, ProbeIntervalMax: 10 * time.Millisecond}
 	}
 	d, err := httpsink.NewDispatcher(l, sink, cfg)
 	if err != nil {
@@ -347,7 +351,7 @@ type slowDeliverer struct {
 	release      chan struct{}
 }
 
-func (s *slowDeliverer) Deliver(ctx context.Context, key string, body []byte) (httpsink.Result, error) {
+func (s *slowDeliverer) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
 	s.mu.Lock()
 	s.active++
 	s.calls++
@@ -360,9 +364,9 @@ func (s *slowDeliverer) Deliver(ctx context.Context, key string, body []byte) (h
 	}()
 	select {
 	case <-s.release:
-		return httpsink.Delivered, nil
+		return httpsink.Receipt{Result: httpsink.Delivered}, nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return httpsink.Receipt{}, ctx.Err()
 	}
 }
 
@@ -423,5 +427,81 @@ func TestDispatcherLimitsConcurrencyAndStopsOnCancel(t *testing.T) {
 	}
 	if calls != 8 {
 		t.Errorf("%d calls, want 8 (5 delivered, 3 cut off)", calls)
+	}
+}
+
+// connRequests counts the requests served on one connection.
+type connRequests struct{ n int }
+
+type connKey struct{}
+
+// TestEveryRequestTheReceiverSeesIsCounted: a receiver that reads a
+// request and then drops the connection, on every connection's second
+// request, makes Go's transport re-send a request that carries an
+// Idempotency-Key by itself if it may (it deems such a POST replayable).
+// Every request the receiver sees must show in the ledger's attempt
+// counts and in what the observer is told.
+func TestEveryRequestTheReceiverSeesIsCounted(t *testing.T) {
+	l := openLedger(t)
+	var mu sync.Mutex
+	seen := 0
+	accepted := map[string]bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		c := r.Context().Value(connKey{}).(*connRequests)
+		mu.Lock()
+		seen++
+		c.n++
+		drop := c.n == 2
+		repeat := accepted[r.Header.Get("Idempotency-Key")]
+		if !drop {
+			accepted[r.Header.Get("Idempotency-Key")] = true
+		}
+		mu.Unlock()
+		switch {
+		case drop: // read, not answered
+			hangUp(w, r)
+		case repeat:
+			w.WriteHeader(http.StatusConflict)
+		default:
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, &connRequests{})
+	}
+	srv.Start()
+	defer srv.Close()
+
+	const n = 40
+	enqueue(t, l, "a.csv", 0, n)
+	obs := &outcomes{n: map[string]int{}}
+	start(t, l, newSink(t, httpsink.Config{URL: srv.URL, Connections: 2}),
+		httpsink.DispatcherConfig{Concurrency: 2, Observer: obs, PollInterval: 10 * time.Millisecond,
+			Backoff: retry.Backoff{Base: time.Microsecond, Max: time.Microsecond}})
+	eventually(t, "every record delivered", func() bool {
+		c := counts(t, l)
+		return c[ledger.Delivered]+c[ledger.Duplicate] == n
+	})
+
+	attempts := 0
+	for id := int64(1); id <= n; id++ {
+		d, err := l.Delivery(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempts += d.Attempts
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen <= n {
+		t.Fatalf("the receiver saw %d requests for %d records: it dropped none", seen, n)
+	}
+	if attempts != seen {
+		t.Errorf("the ledger counts %d attempts, the receiver saw %d requests", attempts, seen)
+	}
+	told := obs.get(httpsink.OutcomeDelivered) + obs.get(httpsink.OutcomeDuplicate) + obs.get(httpsink.OutcomeRetried)
+	if told != seen {
+		t.Errorf("the observer was told of %d attempts (%v), the receiver saw %d requests", told, obs.n, seen)
 	}
 }

@@ -9,8 +9,13 @@
 //	2xx                  delivered
 //	409 Conflict         the receiver already has it: delivered, as a duplicate
 //	408, 429, 5xx        temporary (retry.Temporary), honouring Retry-After
+//	401 Unauthorized     temporary: the credentials are wrong for every record
+//	                     (with OAuth2, first one new token and one more try)
 //	other 4xx, 3xx, 1xx  permanent (retry.Permanent), with the response body
 //	network errors       temporary
+//
+// Temporary failures of every request in a row make the destination
+// unavailable as a whole (see Breaker).
 package httpsink
 
 import (
@@ -23,12 +28,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/oauth2"
 
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
@@ -70,6 +78,28 @@ type Config struct {
 	// Now is the clock used to turn a Retry-After date into a delay.
 	// Default time.Now.
 	Now func() time.Time
+	// API holds what follows the receiver's contract: the body's shape,
+	// OAuth2, the id in its answers.
+	API APIOptions
+}
+
+// APIOptions are the settings of an esr_api destination that follow the
+// receiver's contract, which ESR has not published: the shape of the body
+// sent for a record, authentication by OAuth2 client credentials (beside
+// Config.Token and mutual TLS), and where an answer carries the
+// receiver's own id for the record. The hub file's esr_api destination
+// decodes into it (payload, oauth2, response_id).
+type APIOptions struct {
+	// Payload, if set, shapes each record into the body sent; nil sends
+	// the record as the hub makes it.
+	Payload *Shape
+	// OAuth2, if set, gets the bearer token by the client-credentials
+	// grant; Config.Token must then be empty.
+	OAuth2 *OAuth2
+	// ResponseID, if set, is where a 2xx or 409 answer carries the
+	// receiver's id for the record (a JSON pointer such as /data/id). The
+	// id is kept in the ledger and shown by status.
+	ResponseID *Pointer
 }
 
 // Result says how a successful delivery ended.
@@ -94,6 +124,22 @@ func (r Result) String() string {
 	return "unknown"
 }
 
+// Receipt is what one call of Deliver came to, beside its error.
+type Receipt struct {
+	// Result is how a successful delivery ended; zero with an error.
+	Result Result
+	// Requests counts the requests written to the receiver, each of which
+	// it may have acted on: more than one when a token was refreshed
+	// after a 401, none when nothing reached it (no connection). It is
+	// set with an error too. Zero from a Deliverer that does not count
+	// counts as one.
+	Requests int
+	// RemoteID is the receiver's id for the record, read from its answer
+	// at APIOptions.ResponseID; RemoteIDProblem says why there is none
+	// when a ResponseID is configured and the answer was a 2xx.
+	RemoteID, RemoteIDProblem string
+}
+
 // Sink posts records to one endpoint. It is safe for concurrent use.
 type Sink struct {
 	url           string
@@ -102,6 +148,9 @@ type Sink struct {
 	maxRetryAfter time.Duration
 	now           func() time.Time
 	client        *http.Client
+	shape         *Shape
+	tokens        *tokenSource // nil without OAuth2
+	responseID    *Pointer
 }
 
 // New checks cfg, loads any certificates and returns a Sink.
@@ -115,6 +164,17 @@ func New(cfg Config) (*Sink, error) {
 	}
 	if u.Scheme == "http" && cfg.Token != "" && !isLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("httpsink: refusing to send a bearer token over plain http to %s", u.Host)
+	}
+	if o := cfg.API.OAuth2; o != nil {
+		if cfg.Token != "" {
+			return nil, errors.New("httpsink: give a bearer token or oauth2, not both")
+		}
+		if err := o.Check(); err != nil {
+			return nil, fmt.Errorf("httpsink: %w", err)
+		}
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("httpsink: refusing to send an oauth2 token over plain http to %s", u.Host)
+		}
 	}
 	if (cfg.ClientCertFile == "") != (cfg.ClientKeyFile == "") {
 		return nil, errors.New("httpsink: client certificate and key must be given together")
@@ -155,6 +215,8 @@ func New(cfg Config) (*Sink, error) {
 		userAgent:     cfg.UserAgent,
 		maxRetryAfter: cfg.MaxRetryAfter,
 		now:           cfg.Now,
+		shape:         cfg.API.Payload,
+		responseID:    cfg.API.ResponseID,
 		client: &http.Client{
 			Transport: transport,
 			Timeout:   cfg.Timeout,
@@ -176,6 +238,11 @@ func New(cfg Config) (*Sink, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if cfg.API.OAuth2 != nil {
+		// The token endpoint is reached as the API is: the same CA
+		// bundle and client certificate.
+		s.tokens = newTokenSource(cfg.API.OAuth2, s.client, s.retryAfter)
+	}
 	return s, nil
 }
 
@@ -187,48 +254,145 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Deliver posts one record. key is its idempotency key and body its JSON.
-// On failure the error is classified with retry.Permanent or
-// retry.Temporary; an unclassified error means ctx ended.
-func (s *Sink) Deliver(ctx context.Context, key string, body []byte) (Result, error) {
+// Deliver posts one record. key is its idempotency key and body its JSON
+// (shaped first if a payload shape is configured). With OAuth2, a 401
+// fetches a new token and sends the record once more. On failure the
+// error is classified with retry.Permanent or retry.Temporary; an
+// unclassified error means ctx ended.
+func (s *Sink) Deliver(ctx context.Context, key string, body []byte) (Receipt, error) {
+	var rc Receipt
+	if s.shape != nil {
+		shaped, err := s.shape.Apply(body)
+		if err != nil {
+			return rc, retry.Permanent(fmt.Errorf("httpsink: %w", err))
+		}
+		body = shaped
+	}
+	for refreshed := false; ; refreshed = true {
+		auth, tok, err := s.authorization(ctx)
+		if err != nil {
+			return rc, err
+		}
+		a, err := s.post(ctx, key, body, auth, &rc.Requests)
+		if a.status == http.StatusUnauthorized && tok != nil && !refreshed {
+			// The token may have been revoked before it expired.
+			s.tokens.invalidate(tok)
+			continue
+		}
+		rc.Result, rc.RemoteID, rc.RemoteIDProblem = a.result, a.id, a.idProblem
+		return rc, err
+	}
+}
+
+// authorization returns the Authorization header to send, and the OAuth2
+// token it carries, if any.
+func (s *Sink) authorization(ctx context.Context) (string, *oauth2.Token, error) {
+	switch {
+	case s.tokens != nil:
+		tok, err := s.tokens.token(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		return tok.Type() + " " + tok.AccessToken, tok, nil
+	case s.token != "":
+		return "Bearer " + s.token, nil, nil
+	}
+	return "", nil, nil
+}
+
+// answer is what one request came to.
+type answer struct {
+	status        int
+	result        Result
+	id, idProblem string
+}
+
+// post sends one request and counts in *written each time it is written
+// whole to a connection.
+func (s *Sink) post(ctx context.Context, key string, body []byte, auth string, written *int) (answer, error) {
+	// The trace counts every write, so that a re-send by the transport
+	// could not go unseen; GetBody (below) is what prevents those.
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				*written++
+			}
+		},
+	})
+	var a answer
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, retry.Permanent(fmt.Errorf("httpsink: build request: %w", err))
+		return a, retry.Permanent(fmt.Errorf("httpsink: build request: %w", err))
 	}
+	// Go's transport re-sends a request whose connection was lost after
+	// it was written if the request is "replayable", and a POST that
+	// carries an Idempotency-Key counts as such if it can rewind its
+	// body (net/http: Request.isReplayable, persistConn.shouldRetryRequest).
+	// Those re-sends reach the receiver but not the ledger or the metrics.
+	// Without GetBody the transport returns the error instead, and the
+	// dispatcher retries, counted, with backoff.
+	req.GetBody = nil
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", s.userAgent)
 	req.Header.Set("Idempotency-Key", key)
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("httpsink: post: %w", ctx.Err())
+			return a, fmt.Errorf("httpsink: post: %w", ctx.Err())
 		}
 		// Network and TLS failures are retried, TLS ones included: a bad
 		// certificate is fixed by an operator, and the queue should then
 		// drain by itself rather than every record needing a requeue.
-		return 0, retry.Temporary(fmt.Errorf("httpsink: post: %w", err), 0)
+		return a, retry.Temporary(fmt.Errorf("httpsink: post: %w", err), 0)
 	}
 	defer resp.Body.Close()
+	a.status = resp.StatusCode
 
 	switch code := resp.StatusCode; {
-	case code >= 200 && code < 300:
+	case code >= 200 && code < 300, code == http.StatusConflict:
+		a.result = Delivered
+		if code == http.StatusConflict {
+			a.result = AlreadyDelivered
+		}
+		a.id, a.idProblem = s.readID(resp.Body, code != http.StatusConflict)
 		// Drain so the connection can be reused.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return Delivered, nil
-	case code == http.StatusConflict:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return AlreadyDelivered, nil
+		return a, nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		err := fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body))
-		return 0, retry.Temporary(err, s.retryAfter(resp.Header.Get("Retry-After")))
+		return a, retry.Temporary(err, s.retryAfter(resp.Header.Get("Retry-After")))
+	case code == http.StatusUnauthorized:
+		// Credentials are the destination's, not the record's: every
+		// record would be refused alike. Temporary, so the breaker holds
+		// the queue until an operator fixes them, and it then drains.
+		return a, retry.Temporary(fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body)), 0)
 	default:
-		return 0, retry.Permanent(fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body)))
+		return a, retry.Permanent(fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body)))
 	}
+}
+
+// maxAnswer bounds the part of an answer read for the receiver's id.
+const maxAnswer = 1 << 20
+
+// readID reads the receiver's id from an answer, if a ResponseID is
+// configured. Its absence is a problem only when required.
+func (s *Sink) readID(body io.Reader, required bool) (id, problem string) {
+	if s.responseID == nil {
+		return "", ""
+	}
+	b, err := io.ReadAll(io.LimitReader(body, maxAnswer))
+	if err == nil {
+		id, err = s.responseID.ID(b)
+	}
+	if err != nil && required {
+		return "", err.Error()
+	}
+	return id, ""
 }
 
 // readSnippet returns the start of a response body for an error message.

@@ -82,7 +82,7 @@ func TestDeliverPostsRecordWithKeyAndToken(t *testing.T) {
 
 	s := newSink(t, httpsink.Config{URL: srv.URL + "/jobplans", Token: "s3cret"})
 	res, err := s.Deliver(t.Context(), "abc123", []byte(`{"dcc":7.5}`))
-	if err != nil || res != httpsink.Delivered {
+	if err != nil || res != (httpsink.Receipt{Result: httpsink.Delivered, Requests: 1}) {
 		t.Fatalf("Deliver = %v, %v; want Delivered", res, err)
 	}
 	got := rec.requests[0]
@@ -115,7 +115,9 @@ func TestDeliverClassifiesResponses(t *testing.T) {
 		{name: "409 already delivered", respond: status(409, "duplicate key"), result: httpsink.AlreadyDelivered},
 		{name: "400 permanent", respond: status(400, `{"error":"dcc must be a number"}`), inMessage: "dcc must be a number"},
 		{name: "422 permanent", respond: status(422, "unknown assignment"), inMessage: "422"},
-		{name: "401 permanent", respond: status(401, "bad token"), inMessage: "bad token"},
+		// Wrong credentials are wrong for every record: held, not rejected.
+		{name: "401 temporary", respond: status(401, "bad token"), retryable: true, inMessage: "bad token"},
+		{name: "403 permanent", respond: status(403, "not your assignment"), inMessage: "not your assignment"},
 		{name: "long body truncated", respond: status(400, longBody), inMessage: "(truncated)"},
 		{name: "redirect not followed", respond: status(302, "", "Location", "/elsewhere"), inMessage: "302"},
 		{name: "503 with delay", respond: status(503, "maintenance", "Retry-After", "7"), retryable: true, after: 7 * time.Second, inMessage: "maintenance"},
@@ -133,7 +135,7 @@ func TestDeliverClassifiesResponses(t *testing.T) {
 			s := newSink(t, httpsink.Config{URL: srv.URL})
 			res, err := s.Deliver(t.Context(), "k", []byte(`{}`))
 			if tt.result != 0 {
-				if err != nil || res != tt.result {
+				if err != nil || res.Result != tt.result {
 					t.Fatalf("Deliver = %v, %v; want %v", res, err, tt.result)
 				}
 				return
@@ -191,7 +193,7 @@ func TestMutualTLS(t *testing.T) {
 
 	s := newSink(t, httpsink.Config{URL: srv.URL, CAFile: pki.caFile,
 		ClientCertFile: pki.clientCert, ClientKeyFile: pki.clientKey})
-	if res, err := s.Deliver(t.Context(), "k", []byte(`{}`)); err != nil || res != httpsink.Delivered {
+	if res, err := s.Deliver(t.Context(), "k", []byte(`{}`)); err != nil || res.Result != httpsink.Delivered {
 		t.Fatalf("Deliver with client certificate = %v, %v", res, err)
 	}
 	mu.Lock()
@@ -276,5 +278,32 @@ func TestConnectionsAreReused(t *testing.T) {
 	// dials about 55 here.
 	if dialed > 3*width {
 		t.Errorf("%d connections dialed for %d requests %d at a time; want about %d", dialed, waves*width, width, width)
+	}
+}
+
+// TestDeliverLeavesResendingToTheDispatcher: a connection lost after the
+// request was written is an error of that attempt, with the one request
+// counted, and not a silent second request by Go's transport (which deems
+// a POST with an Idempotency-Key replayable).
+func TestDeliverLeavesResendingToTheDispatcher(t *testing.T) {
+	rec := &recorder{respond: func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 2 { // the second request, on the kept-alive connection
+			hangUp(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	s := newSink(t, httpsink.Config{URL: srv.URL})
+	if rc, err := s.Deliver(t.Context(), "k1", []byte(`{}`)); err != nil || rc.Requests != 1 {
+		t.Fatalf("first Deliver = %+v, %v", rc, err)
+	}
+	rc, err := s.Deliver(t.Context(), "k2", []byte(`{}`))
+	if err == nil || !retry.IsRetryable(err) {
+		t.Fatalf("second Deliver = %+v, %v; want a temporary error", rc, err)
+	}
+	if rc.Requests != 1 || rec.count() != 2 {
+		t.Errorf("second Deliver counted %d requests, the receiver saw %d in all; want 1 and 2", rc.Requests, rec.count())
 	}
 }

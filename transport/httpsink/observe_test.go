@@ -19,12 +19,12 @@ type scripted struct {
 	tried map[string]int
 }
 
-func (s *scripted) Deliver(ctx context.Context, key string, body []byte) (httpsink.Result, error) {
+func (s *scripted) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
 	var rec struct {
 		A string `json:"assignment_number"`
 	}
 	if err := json.Unmarshal(body, &rec); err != nil {
-		return 0, retry.Permanent(err)
+		return httpsink.Receipt{}, retry.Permanent(err)
 	}
 	s.mu.Lock()
 	s.tried[rec.A]++
@@ -32,13 +32,13 @@ func (s *scripted) Deliver(ctx context.Context, key string, body []byte) (httpsi
 	s.mu.Unlock()
 	switch {
 	case rec.A == "10000001":
-		return httpsink.AlreadyDelivered, nil
+		return httpsink.Receipt{Result: httpsink.AlreadyDelivered}, nil
 	case rec.A == "10000002":
-		return 0, retry.Permanent(errors.New("422 refused"))
+		return httpsink.Receipt{}, retry.Permanent(errors.New("422 refused"))
 	case rec.A == "10000003" && n == 1:
-		return 0, retry.Temporary(errors.New("503 busy"), 0)
+		return httpsink.Receipt{}, retry.Temporary(errors.New("503 busy"), 0)
 	}
-	return httpsink.Delivered, nil
+	return httpsink.Receipt{Result: httpsink.Delivered}, nil
 }
 
 // outcomes counts what a DeliveryObserver is told.

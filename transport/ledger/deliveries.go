@@ -50,17 +50,19 @@ type Delivery struct {
 	LastError        string
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	// RemoteID is the receiver's id for the record, if its answer gave one.
+	RemoteID string
 }
 
 const deliveryColumns = `id, destination, idempotency_key, assignment_number, effective_date, file_id,
-	record_line, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at`
+	record_line, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at, remote_id`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*Delivery, error) {
 	var d Delivery
 	var date string
 	var next, created, updated int64
 	err := row.Scan(&d.ID, &d.Destination, &d.Key, &d.AssignmentNumber, &date, &d.FileID,
-		&d.Line, &d.Payload, &d.State, &d.Attempts, &next, &d.LastError, &created, &updated)
+		&d.Line, &d.Payload, &d.State, &d.Attempts, &next, &d.LastError, &created, &updated, &d.RemoteID)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +263,27 @@ func (l *Ledger) NextAttempt(ctx context.Context, destination string) (at time.T
 	return fromMS(v.Int64), true, nil
 }
 
+// MakeDue makes every pending delivery of destination that waits beyond
+// now due at now, and returns how many it moved: the destination answers
+// again after an outage, and what waited for it is sent at once rather
+// than at the end of each record's backoff.
+func (l *Ledger) MakeDue(ctx context.Context, destination string, now time.Time) (int, error) {
+	var n int64
+	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?
+			WHERE destination = ? AND state = 'pending' AND next_attempt_at > ?`, ms(now), destination, ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = out.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: make due for %s: %w", destination, err)
+	}
+	return int(n), nil
+}
+
 // Delivery returns the delivery with the given id, or ErrNotFound.
 func (l *Ledger) Delivery(ctx context.Context, id int64) (*Delivery, error) {
 	d, err := scanDelivery(l.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
@@ -275,26 +298,45 @@ func (l *Ledger) Delivery(ctx context.Context, id int64) (*Delivery, error) {
 
 // MarkDelivered records that the destination accepted the delivery.
 func (l *Ledger) MarkDelivered(ctx context.Context, id int64) error {
-	return l.finish(ctx, id, Delivered, "")
+	return l.Finish(ctx, id, Final{State: Delivered})
 }
 
 // MarkDuplicate records that the destination already had the record.
 func (l *Ledger) MarkDuplicate(ctx context.Context, id int64) error {
-	return l.finish(ctx, id, Duplicate, "")
+	return l.Finish(ctx, id, Final{State: Duplicate})
 }
 
 // MarkRejected records that the destination refused the record for good.
 func (l *Ledger) MarkRejected(ctx context.Context, id int64, reason string) error {
-	return l.finish(ctx, id, Rejected, reason)
+	return l.Finish(ctx, id, Final{State: Rejected, Reason: reason})
 }
 
-// finish moves a delivery to a final state. A superseded delivery may still
-// finish: it was superseded while its attempt was in flight, and what the
-// destination did with it is the truth worth keeping. Finishing an already
-// finished delivery changes nothing.
-func (l *Ledger) finish(ctx context.Context, id int64, state DeliveryState, lastErr string) error {
-	if err := l.mark(ctx, markOp{id: id, state: state, lastErr: lastErr}); err != nil {
-		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, state, err)
+// Final is the last outcome of a delivery, for Finish.
+type Final struct {
+	// State is Delivered, Duplicate or Rejected.
+	State DeliveryState
+	// Requests is how many attempts the outcome took (requests the
+	// receiver may have seen), added to the delivery's attempts; zero
+	// counts as one.
+	Requests int
+	// Reason is why a delivery was rejected.
+	Reason string
+	// RemoteID is the receiver's id for a delivered record, if it gave one.
+	RemoteID string
+}
+
+// Finish moves a delivery to a final state. A superseded delivery may
+// still finish: it was superseded while its attempt was in flight, and
+// what the destination did with it is the truth worth keeping. Finishing
+// an already finished delivery changes nothing.
+func (l *Ledger) Finish(ctx context.Context, id int64, f Final) error {
+	switch f.State {
+	case Delivered, Duplicate, Rejected:
+	default:
+		return fmt.Errorf("ledger: mark delivery %d: %q is not a final state", id, f.State)
+	}
+	if err := l.mark(ctx, markOp{id: id, state: f.State, requests: max(f.Requests, 1), lastErr: f.Reason, remoteID: f.RemoteID}); err != nil {
+		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, f.State, err)
 	}
 	return nil
 }
@@ -313,9 +355,11 @@ func (l *Ledger) MarkRetry(ctx context.Context, id int64, attempts int, nextAt t
 type markOp struct {
 	id       int64
 	state    DeliveryState // final state; "" records a retry
+	requests int           // for a final state: attempts to add
 	attempts int           // for a retry
 	nextAt   int64         // for a retry
 	lastErr  string
+	remoteID string // for a final state
 }
 
 // mark records one outcome. Outcomes of concurrent deliveries share
@@ -330,7 +374,7 @@ func (l *Ledger) mark(ctx context.Context, o markOp) error {
 			if err != nil {
 				return err
 			}
-			if out, err = st.ExecContext(ctx, o.state, o.lastErr, now, o.id); err != nil {
+			if out, err = st.ExecContext(ctx, o.state, o.requests, o.lastErr, o.remoteID, now, o.id); err != nil {
 				return err
 			}
 		} else {
@@ -348,7 +392,7 @@ func (l *Ledger) mark(ctx context.Context, o markOp) error {
 
 const (
 	finishSQL = `UPDATE deliveries
-		SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
+		SET state = ?, attempts = attempts + ?, last_error = ?, remote_id = ?, updated_at = ?
 		WHERE id = ? AND state IN ('pending', 'superseded')`
 	retrySQL = `UPDATE deliveries
 		SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?

@@ -606,3 +606,20 @@ func TestRecentFiles(t *testing.T) {
 		t.Errorf("RecentFiles(2) = %+v, want c.csv then b.csv", got)
 	}
 }
+
+// TestFinishCountsEveryRequest: a final outcome adds the requests it
+// took to the delivery's attempts.
+func TestFinishCountsEveryRequest(t *testing.T) {
+	l := open(t, t.TempDir())
+	f := claim(t, l, "a.csv")
+	enqueue(t, l, f, "esr", rec("10000001", "2025-04-01", 2, "7"))
+	d := due(t, l, "esr")[0]
+	must(t, l.MarkRetry(t.Context(), d.ID, 1, time.Now(), "503"))
+	must(t, l.Finish(t.Context(), d.ID, ledger.Final{State: ledger.Delivered, Requests: 2}))
+	if got, _ := l.Delivery(t.Context(), d.ID); got.State != ledger.Delivered || got.Attempts != 3 {
+		t.Errorf("after a retry and a delivery of two requests: %+v, want delivered after 3 attempts", got)
+	}
+	if err := l.Finish(t.Context(), d.ID, ledger.Final{State: ledger.Pending}); err == nil {
+		t.Error("Finish accepted pending as a final state")
+	}
+}

@@ -67,6 +67,25 @@ var migrations = [][]string{
 			PRIMARY KEY (source, name)
 		)`,
 	},
+	{
+		// What each destination's breaker last knew of it (see
+		// SetHealth), so that status shows an outage and a restarted
+		// hub probes before it sends.
+		`CREATE TABLE destination_health (
+			destination   TEXT    PRIMARY KEY,
+			available     INTEGER NOT NULL,
+			since         INTEGER NOT NULL,
+			probes        INTEGER NOT NULL DEFAULT 0,
+			next_probe_at INTEGER NOT NULL DEFAULT 0,
+			last_error    TEXT    NOT NULL DEFAULT '',
+			updated_at    INTEGER NOT NULL
+		)`,
+	},
+	{
+		// The receiver's own id for a delivered record, read from its
+		// answer (an esr_api destination's response_id).
+		`ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs

@@ -24,6 +24,21 @@ type DestinationStats struct {
 	// RecentErrors are the latest failures of deliveries that are still
 	// pending or were rejected, newest first.
 	RecentErrors []DeliveryError
+	// Health is what the dispatcher last recorded of the destination as
+	// a whole (SetHealth); nil if nothing was.
+	Health *Health
+	// RecentRemoteIDs are the latest delivered records for which the
+	// receiver gave its own id, newest first.
+	RecentRemoteIDs []RemoteID
+}
+
+// RemoteID is the receiver's id for one delivered record.
+type RemoteID struct {
+	ID               int64
+	AssignmentNumber string
+	EffectiveDate    time.Time
+	RemoteID         string
+	At               time.Time
 }
 
 // DeliveryError is a delivery's most recent failure.
@@ -79,6 +94,16 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 		if ds.RecentErrors, err = l.recentErrors(ctx, ds.Destination); err != nil {
 			return nil, fmt.Errorf("ledger: stats: %w", err)
 		}
+		if ds.RecentRemoteIDs, err = l.recentRemoteIDs(ctx, ds.Destination); err != nil {
+			return nil, fmt.Errorf("ledger: stats: %w", err)
+		}
+		h, ok, err := l.Health(ctx, ds.Destination)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: stats: %w", err)
+		}
+		if ok {
+			ds.Health = &h
+		}
 	}
 	return s, nil
 }
@@ -101,6 +126,32 @@ func (l *Ledger) recentErrors(ctx context.Context, destination string) ([]Delive
 		}
 		e.At = fromMS(at)
 		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (l *Ledger) recentRemoteIDs(ctx context.Context, destination string) ([]RemoteID, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, assignment_number, effective_date, remote_id, updated_at
+		FROM deliveries
+		WHERE destination = ? AND state IN ('delivered', 'duplicate') AND remote_id <> ''
+		ORDER BY updated_at DESC, id DESC LIMIT ?`, destination, recentErrors)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RemoteID
+	for rows.Next() {
+		var r RemoteID
+		var date string
+		var at int64
+		if err := rows.Scan(&r.ID, &r.AssignmentNumber, &date, &r.RemoteID, &at); err != nil {
+			return nil, err
+		}
+		if r.EffectiveDate, err = time.Parse(dateLayout, date); err != nil {
+			return nil, fmt.Errorf("delivery %d: effective date: %w", r.ID, err)
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }

@@ -33,6 +33,7 @@ const (
 	MetricPollErrors        = "jobplan_hub_source_poll_errors_total"
 	MetricLastPollSuccess   = "jobplan_hub_source_last_success_timestamp_seconds"
 	MetricLedgerFiles       = "jobplan_hub_ledger_files"
+	MetricDestinationUp     = "jobplan_hub_destination_available"
 	recordOutcomeAccepted   = "accepted"
 	recordOutcomeRejected   = "rejected"
 	recordOutcomeDuplicate  = "duplicate"
@@ -62,6 +63,7 @@ type Recorder struct {
 	delivSecs  *prometheus.HistogramVec
 	pollErrors *prometheus.CounterVec
 	lastOK     *prometheus.GaugeVec
+	available  *prometheus.GaugeVec
 	now        func() time.Time
 
 	totals totalCounters // the same counts, summed, for the progress line
@@ -104,8 +106,9 @@ func (r *Recorder) Totals() Totals {
 }
 
 var (
-	_ relay.Observer            = (*Recorder)(nil)
-	_ httpsink.DeliveryObserver = (*Recorder)(nil)
+	_ relay.Observer                = (*Recorder)(nil)
+	_ httpsink.DeliveryObserver     = (*Recorder)(nil)
+	_ httpsink.AvailabilityObserver = (*Recorder)(nil)
 )
 
 // SourceState is what the hub knows of one source's reachability.
@@ -162,10 +165,14 @@ func NewRecorder(l *ledger.Ledger) *Recorder {
 			Name: MetricLastPollSuccess,
 			Help: "Unix time of the latest successful look at a source.",
 		}, []string{"source"}),
+		available: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricDestinationUp,
+			Help: "1 while a destination answers, 0 while it fails as a whole (its deliveries held, probed one request at a time).",
+		}, []string{"destination"}),
 		now:     time.Now,
 		sources: make(map[string]*SourceState),
 	}
-	r.reg.MustRegister(r.files, r.records, r.deliveries, r.fileSecs, r.delivSecs, r.pollErrors, r.lastOK,
+	r.reg.MustRegister(r.files, r.records, r.deliveries, r.fileSecs, r.delivSecs, r.pollErrors, r.lastOK, r.available,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if l != nil {
 		r.reg.MustRegister(&ledgerCollector{l: l, r: r, files: cached[map[ledger.FileState]int]{now: time.Now}})
@@ -195,6 +202,9 @@ func (r *Recorder) Configure(sources, destinations []string) {
 		for _, o := range deliveryOutcomes {
 			r.deliveries.WithLabelValues(d, o)
 		}
+		// Available until its dispatcher says otherwise (at its start,
+		// if it was unavailable when the hub stopped).
+		r.available.WithLabelValues(d).Set(1)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -274,6 +284,15 @@ func (r *Recorder) Delivered(destination, outcome string, d time.Duration) {
 	}
 	r.deliveries.WithLabelValues(destination, outcome).Inc()
 	r.delivSecs.WithLabelValues(destination).Observe(d.Seconds())
+}
+
+// DestinationAvailable implements httpsink.AvailabilityObserver.
+func (r *Recorder) DestinationAvailable(destination string, available bool) {
+	v := 0.0
+	if available {
+		v = 1
+	}
+	r.available.WithLabelValues(destination).Set(v)
 }
 
 // Sources returns the configured sources' states, in configuration order.

@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,34 @@ func TestFilesGaugeIsReadAgainAfterAFinishedFile(t *testing.T) {
 	f.rec.FileDone("trust-a", relay.FileQuarantined, time.Millisecond)
 	if got := gauges(t, f.rec, observe.MetricLedgerFiles); got["processed"] != 1 || got["quarantined"] != 1 {
 		t.Errorf("after a finished file: %s = %v, want 1 processed, 1 quarantined", observe.MetricLedgerFiles, got)
+	}
+}
+
+// TestOutageShowsInMetricsAndOnThePage: a destination whose breaker is
+// open reads 0 in the availability gauge and "unavailable" on the page,
+// with the next probe as its next attempt.
+func TestOutageShowsInMetricsAndOnThePage(t *testing.T) {
+	f := newFixture(t, "")
+	if got := gauges(t, f.rec, observe.MetricDestinationUp); len(got) != 1 || got["esr"] != 1 {
+		t.Errorf("%s = %v before an outage, want esr 1", observe.MetricDestinationUp, got)
+	}
+	f.rec.DestinationAvailable("esr", false)
+	if got := gauges(t, f.rec, observe.MetricDestinationUp); got["esr"] != 0 {
+		t.Errorf("%s = %v during an outage, want esr 0", observe.MetricDestinationUp, got)
+	}
+	if _, err := f.l.EnqueueFile(t.Context(), 1, "esr", []ledger.Record{{AssignmentNumber: "10000001",
+		EffectiveDate: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), Payload: []byte(`{"a":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now().Add(4 * time.Second)
+	if err := f.l.SetHealth(t.Context(), ledger.Health{Destination: "esr", Since: time.Now().Add(-time.Minute),
+		Probes: 3, NextProbeAt: next, LastError: "dial tcp: connection refused"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := f.get(t, "/", "")
+	want := `<span class="bad">unavailable</span> since`
+	if !strings.Contains(page, want) || !strings.Contains(page, "3 probe(s) failed") || !strings.Contains(page, "connection refused") ||
+		!strings.Contains(page, "<td>"+next.Local().Format(time.DateTime)+"</td>") || strings.Contains(page, "due now") {
+		t.Errorf("the page does not show the outage, with the next probe as next attempt:\n%s", page)
 	}
 }

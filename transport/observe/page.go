@@ -317,13 +317,15 @@ Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{
 <h2>Delivery queue</h2>
 {{if .StatusErr}}<p class="bad">cannot read the ledger: {{.StatusErr}}</p>{{end}}
 <table id="destinations">
-<tr><th>destination</th><th>pending</th><th>retrying</th><th>rejected</th><th>delivered</th><th>duplicate</th><th>superseded</th><th>next attempt</th></tr>
+<tr><th>destination</th><th>state</th><th>pending</th><th>retrying</th><th>rejected</th><th>delivered</th><th>duplicate</th><th>superseded</th><th>next attempt</th></tr>
 {{range .Destinations}}<tr data-destination="{{.Name}}">
-<td>{{.Name}}</td><td class="n">{{.Pending}}</td><td class="n">{{.Retrying}}</td>
+<td>{{.Name}}</td>
+<td>{{with .Unavailable}}<span class="bad">unavailable</span> since {{when .Since}}: deliveries held, {{.Probes}} probe(s) failed, next probe {{when .NextProbeAt}}: {{.LastError}}{{else}}<span class="ok">available</span>{{end}}</td>
+<td class="n">{{.Pending}}</td><td class="n">{{.Retrying}}</td>
 <td class="n">{{.Rejected}}</td><td class="n">{{.Delivered}}</td><td class="n">{{.Duplicate}}</td><td class="n">{{.Superseded}}</td>
-<td>{{whenp .NextAttemptAt}}</td>
+<td>{{if .DueNow}}due now{{else}}{{whenp .NextAttemptAt}}{{end}}</td>
 </tr>
-{{else}}<tr><td colspan="8">no deliveries yet</td></tr>
+{{else}}<tr><td colspan="9">no deliveries yet</td></tr>
 {{end}}</table>
 
 <h2>Latest rejected deliveries</h2>

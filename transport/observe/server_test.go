@@ -304,3 +304,15 @@ func TestStatusPageListsFilesLeftAlone(t *testing.T) {
 		t.Error("page holds a raw escape character")
 	}
 }
+
+func TestStatusPageSaysDueNow(t *testing.T) {
+	f := newFixture(t, "")
+	if _, err := f.l.EnqueueFile(t.Context(), 1, "esr", []ledger.Record{{AssignmentNumber: "10000001",
+		EffectiveDate: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), Payload: []byte(`{"a":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := f.get(t, "/", "")
+	if !strings.Contains(page, "<td>due now</td>") || strings.Contains(page, "1970") {
+		t.Errorf("the delivery queue does not say due now:\n%s", page)
+	}
+}

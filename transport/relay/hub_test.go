@@ -611,8 +611,8 @@ type nopSource struct{}
 func (nopSource) Next(ctx context.Context) (relay.Item, error) { <-ctx.Done(); return nil, ctx.Err() }
 func (nopSource) Close() error                                 { return nil }
 
-type deliverFunc func(ctx context.Context, key string, body []byte) (httpsink.Result, error)
+type deliverFunc func(ctx context.Context, key string, body []byte) (httpsink.Receipt, error)
 
-func (f deliverFunc) Deliver(ctx context.Context, key string, body []byte) (httpsink.Result, error) {
+func (f deliverFunc) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
 	return f(ctx, key, body)
 }

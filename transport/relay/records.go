@@ -122,11 +122,11 @@ type fileDeliverer struct {
 	sink Sink
 }
 
-func (d *fileDeliverer) Deliver(ctx context.Context, key string, body []byte) (httpsink.Result, error) {
+func (d *fileDeliverer) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
 	var p filePayload
 	if err := json.Unmarshal(body, &p); err != nil || p.Kind != fileKind || p.Name == "" ||
 		filepath.Base(p.Name) != p.Name || p.FileID <= 0 {
-		return 0, retry.Permanent(fmt.Errorf("relay: delivery %s is not a file delivery", key))
+		return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("relay: delivery %s is not a file delivery", key))
 	}
 	path := filepath.Join(d.hub.fileDir(p.FileID), p.Name)
 	f, err := os.Open(path)
@@ -136,14 +136,14 @@ func (d *fileDeliverer) Deliver(ctx context.Context, key string, body []byte) (h
 			// written again after a restart: try later. Otherwise it
 			// was removed and will not come back.
 			if rec, lerr := d.hub.ledger.File(ctx, p.FileID); lerr == nil && rec.State != ledger.FileClaimed {
-				return 0, retry.Permanent(fmt.Errorf("relay: staged records file %s is gone", path))
+				return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("relay: staged records file %s is gone", path))
 			}
 		}
-		return 0, fmt.Errorf("relay: %w", err)
+		return httpsink.Receipt{}, fmt.Errorf("relay: %w", err)
 	}
 	defer f.Close()
 	if err := d.sink.Put(ctx, p.Name, f); err != nil {
-		return 0, err
+		return httpsink.Receipt{}, err
 	}
-	return httpsink.Delivered, nil
+	return httpsink.Receipt{Result: httpsink.Delivered}, nil
 }

@@ -48,11 +48,40 @@ type DestinationStatus struct {
 	// Duplicate deliveries were already held by the receiver (409).
 	Duplicate  int `json:"duplicate"`
 	Superseded int `json:"superseded"`
-	// NextAttemptAt is the earliest pending attempt, if any.
+	// NextAttemptAt is the earliest pending attempt, if it lies ahead;
+	// DueNow says a pending delivery is due already (waiting for a free
+	// worker, or for the hub to run).
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	DueNow        bool       `json:"due_now,omitempty"`
 	// Errors are the latest failures of pending or rejected deliveries,
 	// newest first.
 	Errors []DeliveryError `json:"last_errors,omitempty"`
+	// Unavailable is set while the destination fails as a whole (as its
+	// dispatcher last recorded): its deliveries are held and it is probed
+	// one request at a time.
+	Unavailable *Outage `json:"unavailable,omitempty"`
+	// RemoteIDs are the receiver's own ids for the latest delivered
+	// records that got one (an esr_api destination's response_id),
+	// newest first.
+	RemoteIDs []RemoteID `json:"remote_ids,omitempty"`
+}
+
+// RemoteID is the receiver's id for one delivered record.
+type RemoteID struct {
+	ID            int64     `json:"id"`
+	Assignment    string    `json:"assignment_number"`
+	EffectiveDate string    `json:"effective_date"`
+	RemoteID      string    `json:"remote_id"`
+	At            time.Time `json:"at"`
+}
+
+// Outage describes a destination that fails as a whole.
+type Outage struct {
+	Since time.Time `json:"since"`
+	// Probes counts the failed probes; NextProbeAt is the next.
+	Probes      int       `json:"probes"`
+	NextProbeAt time.Time `json:"next_probe_at"`
+	LastError   string    `json:"last_error"`
 }
 
 // DeliveryError is one delivery's latest failure.
@@ -68,6 +97,7 @@ type DeliveryError struct {
 
 // ReadStatus reads the status of the hub whose ledger is l.
 func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
+	now := time.Now()
 	st, err := l.Stats(ctx)
 	if err != nil {
 		return nil, err
@@ -95,8 +125,23 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 				Attempts: e.Attempts, Error: e.Error, At: e.At,
 			})
 		}
-		if !d.NextAttemptAt.IsZero() {
-			at := d.NextAttemptAt
+		for _, r := range d.RecentRemoteIDs {
+			ds.RemoteIDs = append(ds.RemoteIDs, RemoteID{ID: r.ID, Assignment: r.AssignmentNumber,
+				EffectiveDate: r.EffectiveDate.Format(time.DateOnly), RemoteID: r.RemoteID, At: r.At})
+		}
+		if h := d.Health; h != nil && !h.Available {
+			ds.Unavailable = &Outage{Since: h.Since, Probes: h.Probes, NextProbeAt: h.NextProbeAt, LastError: h.LastError}
+		}
+		// A new delivery's next attempt is stored as 0 (1970): due now.
+		// During an outage the next attempt is the next probe.
+		switch at := d.NextAttemptAt; {
+		case ds.Unavailable != nil && ds.Pending > 0:
+			next := ds.Unavailable.NextProbeAt
+			ds.NextAttemptAt = &next
+		case ds.Pending == 0 || at.IsZero():
+		case !at.After(now):
+			ds.DueNow = true
+		default:
 			ds.NextAttemptAt = &at
 		}
 		if ds.Pending > 0 {
