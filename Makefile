@@ -72,6 +72,7 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
 
 clean:

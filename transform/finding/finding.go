@@ -55,6 +55,7 @@ func init() {
 	add("M10", Error, "Rows of one plan are not together", "Export the file sorted so that all activity rows of a plan are next to each other.")
 	add("M11", Error, "Value is not a whole number", "Enter a whole number.")
 	add("M12", Error, "Value is not yes or no", "Use one of the yes/no values the mapping lists.")
+	add("M13", Error, "Value too large to be right", "No week holds more PAs than its 168 hours: check for a typo, or hours entered where PAs were expected (or the unit the mapping gives the column).")
 	// Duplicates (D).
 	add("D1", Warning, "Identical plan sent more than once", "No action needed: the plan is sent once. Remove the repeat from future exports.")
 	add("D2", Warning, "Plan replaced by a later plan in the same file", "No action needed if the later plan is the current one.")

@@ -115,8 +115,8 @@ type boolRule struct {
 	trueSet, falseSet map[string]bool
 }
 
-var defaultHoursPerPA = decimal.FromInt(4)
-var defaultPremiumHoursPerPA = decimal.FromInt(3)
+var defaultHoursPerPA = decimal.Int(4)
+var defaultPremiumHoursPerPA = decimal.Int(3)
 
 // compile checks the spec's meaning (the schema has checked its shape) and
 // builds the Mapping; problems are added to doc.
@@ -308,8 +308,12 @@ func (c *compiler) field(fs *FieldSpec, id record.ID, partKind parseKind, path .
 		if c.workingWeeks == 0 {
 			c.doc.add(at("per"), "%s: per: year needs units.working_weeks (the supplier system's working weeks per year, often 42)", where)
 		} else {
-			r.divisor = r.divisor.Mul(c.workingWeeks)
-			r.premium = r.premium.Mul(c.workingWeeks)
+			var err1, err2 error
+			r.divisor, err1 = r.divisor.Mul(c.workingWeeks)
+			r.premium, err2 = r.premium.Mul(c.workingWeeks)
+			if err1 != nil || err2 != nil {
+				c.doc.add(at("per"), "%s: units.working_weeks × hours a PA is too large", where)
+			}
 		}
 	}
 	if (fs.Unit != "" || fs.Per != "") && r.kind != kindDecimal {

@@ -107,14 +107,14 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		ps = append(ps, fmt.Sprintf("pa_value_basis %q is not full_time or basic", c.PAValueBasis))
 	}
 	if c.FullTimePAs == nil {
-		ten := decimal.FromInt(10)
+		ten := decimal.Int(10)
 		c.FullTimePAs = &ten
 	} else if *c.FullTimePAs <= 0 {
 		ps = append(ps, "full_time_pas must be above 0")
 	}
 	for band, pct := range c.WalesBandPct {
-		if pct < 0 {
-			ps = append(ps, fmt.Sprintf("wales_band_pct.%d must not be negative", band))
+		if pct < 0 || pct > decimal.Int(100) {
+			ps = append(ps, fmt.Sprintf("wales_band_pct.%d must be between 0 and 100", band))
 		}
 	}
 	if _, err := c.delimiter(); err != nil {

@@ -111,6 +111,11 @@ func (ps *Plans) read(path string, r io.Reader) error {
 		case x.Total == nil:
 			problems = append(problems, fmt.Sprintf("line %d: no total_contracted_pas", line))
 			continue
+		case !weekly(*x.Total) || (x.APA != nil && !weekly(*x.APA)):
+			// convert never writes such a record; refused so that every sum
+			// below stays far from overflow.
+			problems = append(problems, fmt.Sprintf("line %d: total_contracted_pas or apa_eps is not between 0 and %s PAs a week", line, record.MaxWeeklyPAs))
+			continue
 		}
 		ps.Read++
 		p := &Plan{EmployeeNumber: x.Emp, AssignmentNumber: x.Asg, ContractType: x.Contract, EffectiveDate: x.Date,
@@ -253,12 +258,18 @@ func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
 			return &v
 		}
 		if pas := num(iPAs, header[iPAs], false); pas != nil {
+			if *pas > record.MaxWeeklyPAs {
+				bad(row.Line, "%s %q is more PAs than a week has hours", header[iPAs], get(iPAs))
+			}
 			p.PAs = *pas
 		} else if get(iPAs) == "" {
 			bad(row.Line, "%s is blank", header[iPAs])
 		}
 		if iPct >= 0 {
 			p.SupplementPct = num(iPct, header[iPct], false)
+			if p.SupplementPct != nil && *p.SupplementPct > hundred {
+				bad(row.Line, "%s %q is more than 100%%", header[iPct], get(iPct))
+			}
 		}
 		if iBand >= 0 {
 			s := get(iBand)
@@ -289,6 +300,11 @@ func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
 	}
 	return pr, nil
 }
+
+var hundred = decimal.Int(100)
+
+// weekly reports whether d is a PA value a week can hold.
+func weekly(d decimal.Dec) bool { return d >= 0 && d <= record.MaxWeeklyPAs }
 
 // parseNumber reads a plain decimal; money may carry a £ sign and
 // thousands separators (84,000.00, or 84.000,00 with decimal commas).

@@ -253,7 +253,11 @@ func compare(asg string, p *Plan, pay *Pay, c *Config, opts Options) Line {
 	}
 	ft := *pay.Basic
 	if pay.FTE != nil && *pay.FTE > 0 {
-		ft = pay.Basic.Div(*pay.FTE)
+		var err error
+		if ft, err = pay.Basic.Div(*pay.FTE); err != nil {
+			l.Notes = append(l.Notes, fmt.Sprintf("basic salary %s ÷ FTE %s is too large: not valued", pay.Basic, pay.FTE))
+			return l
+		}
 	} else if c.Columns.FTE != "" {
 		l.Notes = append(l.Notes, "FTE blank or 0: basic salary taken as full-time")
 	}

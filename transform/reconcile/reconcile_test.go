@@ -295,6 +295,10 @@ func TestUnreadableInputs(t *testing.T) {
 		"duplicate":      "asg,pas,pct,band,basic,fte\n10000001,10,,,,\n10000001,10,,,,\n",
 		"short row":      "asg,pas,pct,band,basic,fte\n10000001,10\n",
 		"no assignment":  "asg,pas,pct,band,basic,fte\n,10,,,,\n",
+		// Values no week (or percentage) can hold: refused, so that no sum
+		// of them can overflow.
+		"PAs beyond a week": "asg,pas,pct,band,basic,fte\n10000001,18446752,,,,\n",
+		"supplement 101%":   "asg,pas,pct,band,basic,fte\n10000001,10,101,,,\n",
 	} {
 		if _, err := readPayroll(strings.NewReader(in), cfg); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -306,6 +310,16 @@ func TestUnreadableInputs(t *testing.T) {
 	if !errors.As(err, &ie) || len(ie.Problems) != 3 {
 		t.Errorf("plans: %v", err)
 	}
+	for _, rec := range []string{
+		`{"assignment_number":"10000001","total_contracted_pas":18446752}`,
+		`{"assignment_number":"10000001","total_contracted_pas":10,"apa_eps":9223372036854}`,
+		`{"assignment_number":"10000001","total_contracted_pas":-1}`,
+	} {
+		ps := &Plans{ByAssignment: map[string]*Plan{}}
+		if err := ps.read("x.jsonl", strings.NewReader(rec)); !errors.As(err, &ie) || !strings.Contains(err.Error(), "not between 0 and 168 PAs a week") {
+			t.Errorf("plan %s: err = %v", rec, err)
+		}
+	}
 	if _, err := ReadPlans([]string{"no/such.jsonl"}); err == nil {
 		t.Error("missing plans file accepted")
 	}
@@ -316,6 +330,7 @@ func TestUnreadableInputs(t *testing.T) {
 		"version: 1\ncolumns: {assignment_number: a, pas_paid: p}\npa_value_basis: hourly\n",
 		"version: 1\ncolumns: {assignment_number: a, pas_paid: p}\nfull_time_pas: 0\n",
 		"version: 1\ncolumns: {assignment_number: a, pas_paid: p, salary: s}\n",
+		"version: 1\ncolumns: {assignment_number: a, pas_paid: p}\nwales_band_pct: {1: 101}\n",
 	} {
 		if _, err := ParseConfig("t.yaml", []byte(bad)); err == nil {
 			t.Errorf("config accepted:\n%s", bad)

@@ -61,6 +61,11 @@ type Config struct {
 	Severity map[string]finding.Severity `yaml:"severity" json:"severity"`
 }
 
+// fixedSeverity lists the codes whose severity is not a setting, and why.
+var fixedSeverity = map[string]string{
+	"M13": "a value no week can hold is always refused",
+}
+
 // BandPct is a supplement percentage per frequency band.
 type BandPct struct {
 	High   decimal.Dec `yaml:"high" json:"high"`
@@ -151,6 +156,9 @@ func (c *Config) Check() []string {
 	for code, sev := range c.Severity {
 		if _, ok := finding.Rules[code]; !ok {
 			problems = append(problems, fmt.Sprintf("rules.severity: unknown rule %q", code))
+		}
+		if why, fixed := fixedSeverity[code]; fixed {
+			problems = append(problems, fmt.Sprintf("rules.severity.%s: its severity cannot be set: %s", code, why))
 		}
 		if !slices.Contains([]finding.Severity{finding.Error, finding.Warning, finding.Off}, sev) {
 			problems = append(problems, fmt.Sprintf("rules.severity.%s: %q is not error, warning or off", code, sev))

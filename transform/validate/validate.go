@@ -76,7 +76,9 @@ var hundredth = decimal.Dec(decimal.Scale / 100)
 // schema violation and rule finding through emit.
 func (v *Validator) Check(p *record.JobPlan, emit func(finding.Finding)) {
 	c := &checker{v: v, p: p, emit: emit}
-	c.normalise()
+	if c.impossible() || !c.normalise() {
+		return
+	}
 	record.CheckSchema(p, func(viol record.Violation) {
 		f := viol.Field.Field()
 		c.invalid[viol.Field] = true
@@ -92,9 +94,31 @@ func (v *Validator) Check(p *record.JobPlan, emit func(finding.Finding)) {
 	c.onCall()
 }
 
+// impossible refuses PA values no week can hold (M13), whatever path made
+// them: a value read is refused by the mapping already, but activities add
+// up and computed fields calculate. The rules are not run on such a plan:
+// they would only report consequences, and every sum below is then within
+// a few thousand PAs, far from overflow.
+func (c *checker) impossible() bool {
+	bad := false
+	for id := record.ID(0); id < record.NumFields; id++ {
+		f := id.Field()
+		if !f.PA || !c.p.Has(id) {
+			continue
+		}
+		if d := c.p.Num(id); d > record.MaxWeeklyPAs || d < -record.MaxWeeklyPAs {
+			// Always an error: no severity setting lets such a value through.
+			c.report("M13", finding.Error, id, d.String(), fmt.Sprintf("%s is %s PAs a week: more PAs than a week has hours (%s).", f.Label, d, record.MaxWeeklyPAs))
+			bad = true
+		}
+	}
+	return bad
+}
+
 // normalise implements V22: values with more than two places are rounded
 // (ESR takes two), and values off the usual quarter-PA step are flagged.
-func (c *checker) normalise() {
+// It reports false for a value too large to round (M13).
+func (c *checker) normalise() bool {
 	for id := record.ID(0); id < record.NumFields; id++ {
 		f := id.Field()
 		if !f.PA || !c.p.Has(id) || f.Aux {
@@ -102,7 +126,7 @@ func (c *checker) normalise() {
 		}
 		d := c.p.Num(id)
 		if !d.IsMultipleOf(hundredth) {
-			r := d.Round2()
+			r, _ := d.Round2() // within ±168 PAs (impossible): cannot overflow
 			c.rule("V22", id, d.String(), fmt.Sprintf("%s was %s, which has more than 2 decimal places; it was rounded to %s.", f.Label, d, r))
 			c.p.SetNum(id, r)
 			continue
@@ -112,10 +136,17 @@ func (c *checker) normalise() {
 		}
 	}
 	for _, id := range []record.ID{record.OnCallFrequencyN, record.OnCallSupplementPct} {
-		if c.p.Has(id) {
-			c.p.SetNum(id, c.p.Num(id).Round2())
+		if !c.p.Has(id) {
+			continue
 		}
+		r, err := c.p.Num(id).Round2()
+		if err != nil {
+			c.report("M13", finding.Error, id, c.p.Num(id).String(), fmt.Sprintf("%s %s is too large to be a real value.", id.Field().Label, c.p.Num(id)))
+			return false
+		}
+		c.p.SetNum(id, r)
 	}
+	return true
 }
 
 func (c *checker) identifiers() {

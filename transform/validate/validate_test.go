@@ -446,6 +446,14 @@ var ruleCases = []ruleCase{
 		}},
 	{rule: "V22", name: "unpredictable on-call not a PA of the record", mut: setNum(record.UnpredictableOnCall, "0.333333")},
 
+	// M13: a PA value no week can hold (activities added up, or computed),
+	// reported alone: the rules would only report its consequences.
+	{rule: "M13", name: "DCC of 168.01 PAs", cfg: noStep, mut: nums(record.DCC, "168.01", record.TotalContractedPAs, "170.51"), want: []string{f("M13", E, record.DCC), f("M13", E, record.TotalContractedPAs)}},
+	{rule: "M13", name: "research of -200 PAs is M13, not V5", mut: setNum(record.Research, "-200"), want: []string{f("M13", E, record.Research)}},
+	{rule: "M13", name: "unpredictable on-call of 1000 sessions", mut: setNum(record.UnpredictableOnCall, "1000"), want: []string{f("M13", E, record.UnpredictableOnCall)}},
+	{rule: "M13", name: "a week's 168 PAs is possible (if well above V9)", mut: nums(record.TotalContractedPAs, "168", record.DCC, "165.5", record.Outpatients, "161"), want: []string{f("V9", E, record.TotalContractedPAs)}},
+	{rule: "M13", name: "on-call frequency too large to round", mut: setNum(record.OnCallFrequencyN, "9223372036854.775807"), want: []string{f("M13", E, record.OnCallFrequencyN)}},
+
 	// S1: contract type.
 	{rule: "S1", name: "unknown contract type", mut: setText(record.ContractType, "consultant"), want: []string{f("S1", E, record.ContractType)}},
 	{rule: "S1", name: "contract type missing", mut: null(record.ContractType), want: []string{f("S1", E, record.ContractType)}},
@@ -617,6 +625,8 @@ func TestConfigCheck(t *testing.T) {
 		{"unknown rule and bad severity", func(c *Config) { c.Severity = map[string]finding.Severity{"X1": "loud"} }, []string{`unknown rule "X1"`, `"loud" is not error`}},
 		{"bands crossed", func(c *Config) { c.HighMaxN = dec("9") }, []string{"high_max_n must not exceed medium_max_n"}},
 		{"supplement category C", func(c *Config) { c.SupplementPct["C"] = BandPct{} }, []string{`unknown on-call category "C"`}},
+		{"M13 cannot be turned off", func(c *Config) { c.Severity = map[string]finding.Severity{"M13": finding.Off} }, []string{"rules.severity.M13: its severity cannot be set"}},
+		{"M13 cannot be a warning", func(c *Config) { c.Severity = map[string]finding.Severity{"M13": finding.Warning} }, []string{"rules.severity.M13: its severity cannot be set"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
