@@ -19,6 +19,7 @@ import (
 
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
+	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
 // Config describes a payroll extract (columns, dialect) and the valuation
@@ -37,10 +38,12 @@ type Config struct {
 		DecimalComma bool   `yaml:"decimal_comma"` // 7,5 and 84.000,00
 	} `yaml:"csv"`
 	Columns Columns `yaml:"columns"`
-	// TotalIncludesAPA says whether the plans' total_contracted_pas already
-	// includes apa_eps (as the mappings' rules.total_includes_apa). Default
-	// false: PAs planned = total + APAs, which is what payroll pays.
-	TotalIncludesAPA bool `yaml:"total_includes_apa"`
+	// APAReading declares what the plans' total_contracted_pas holds, as
+	// the mappings' rules.apa_reading: in_total (default: PAs planned =
+	// total) or outside_total (PAs planned = total + APAs). It must agree
+	// with the reading the plans were converted under (ReadPlans), or
+	// Reconcile refuses: PAs planned would be wrong.
+	APAReading validate.APAReading `yaml:"apa_reading"`
 	// PAValueBasis: full_time (default) values a PA at full-time basic ÷
 	// FullTimePAs, where full-time basic = basic salary ÷ FTE; basic values
 	// it at basic salary ÷ FullTimePAs as paid (the same for a full-timer).
@@ -84,12 +87,22 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig is LoadConfig on data already read.
 func ParseConfig(name string, data []byte) (*Config, error) {
 	c := &Config{}
+	if err := replacedKey(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var ps []string
+	switch c.APAReading {
+	case "":
+		c.APAReading = validate.APAInTotal
+	case validate.APAInTotal, validate.APAOutsideTotal:
+	default:
+		ps = append(ps, fmt.Sprintf("apa_reading %q is not in_total or outside_total", c.APAReading))
+	}
 	if c.Version != 1 {
 		ps = append(ps, fmt.Sprintf("version must be 1 (got %d)", c.Version))
 	}
@@ -127,6 +140,23 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		c.Name = name
 	}
 	return c, nil
+}
+
+// replacedKey refuses total_includes_apa, whose meaning changed, saying
+// what replaced it (an unknown key is refused by the decoder anyway, but
+// without the hint).
+func replacedKey(data []byte) error {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil // the decoder reports it
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; k.Value == "total_includes_apa" {
+			return fmt.Errorf("line %d: total_includes_apa was replaced by apa_reading: in_total (the default: the plans' total includes the APAs) or outside_total (PAs planned = total + APAs)", k.Line)
+		}
+	}
+	return nil
 }
 
 func (c *Config) delimiter() (rune, error) {

@@ -55,6 +55,10 @@ type Report struct {
 	Outputs       Outputs   `json:"outputs"`
 	// SeeReport names an earlier report for a file already processed.
 	SeeReport string `json:"see_report,omitempty"`
+	// APAReading is the mapping's rules.apa_reading the plans were checked
+	// under (in_total or outside_total): reconcile reads it to know what
+	// the records' total holds.
+	APAReading string `json:"apa_reading,omitempty"`
 }
 
 // Outputs names the files written beside the report.

@@ -179,41 +179,58 @@ var dccSubItems = []record.ID{record.TheatreTotal, record.Outpatients, record.Wa
 
 var notContracted = []record.ID{record.PrivateProfessionalServices, record.FeePayingServices, record.AdditionalToContract}
 
+// totals implements V6–V9, V14 and V21 under the configured APA reading
+// (APAReading): the categories hold all the plan's PAs, and whether the
+// total does too decides what they are compared with.
 func (c *checker) totals() {
 	cfg := &c.v.cfg
 	total := c.num(record.TotalContractedPAs)
 	apa := c.num(record.APAEPS)
 	sum := c.sum(categoryFields...)
-	if cfg.TotalIncludesAPA {
-		sum += apa
+	// Every PA value is within ±168 (impossible), so these cannot fail.
+	all, _ := cfg.APAReading.AllPAs(total, apa)
+	base, _ := cfg.APAReading.BasePAs(total, apa)
+	outside := cfg.APAReading == APAOutsideTotal
+	// limitWhat names all the plan's PAs in a message (built only when one
+	// is reported: Check allocates nothing on a valid plan).
+	limitWhat := func() string {
+		switch {
+		case outside:
+			return fmt.Sprintf("Total contracted PAs plus APAs (%s + %s)", total, apa)
+		case apa > 0:
+			return "Total contracted PAs (APAs included)"
+		}
+		return "Total contracted PAs"
 	}
-	if (sum - total).Abs() > cfg.Tolerance {
+	if (sum - all).Abs() > cfg.Tolerance {
 		extra := c.sum(notContracted...)
-		if extra > 0 && (sum+extra-total).Abs() <= cfg.Tolerance {
-			c.rule("V21", record.TotalContractedPAs, total.String(), fmt.Sprintf("Total contracted PAs %s equals the categories (%s) plus private, fee-paying and additional-to-contract work (%s), which are not contracted PAs.", total, sum, extra))
+		if extra > 0 && (sum+extra-all).Abs() <= cfg.Tolerance {
+			c.rule("V21", record.TotalContractedPAs, total.String(), fmt.Sprintf("%s %s equals the categories (%s) plus private, fee-paying and additional-to-contract work (%s), which are not contracted PAs.", limitWhat(), all, sum, extra))
 		} else {
-			what := "DCC + SPA + additional responsibilities + external duties + medical school"
-			if cfg.TotalIncludesAPA {
-				what += " + APA"
+			allWhat := fmt.Sprintf("the total contracted PAs is %s", total)
+			if outside {
+				allWhat = fmt.Sprintf("the total contracted PAs plus APAs is %s (%s + %s)", all, total, apa)
 			}
-			c.rule("V6", record.TotalContractedPAs, total.String(), fmt.Sprintf("%s add up to %s, but the total contracted PAs is %s.", what, sum, total))
+			c.rule("V6", record.TotalContractedPAs, total.String(), fmt.Sprintf("DCC + SPA + additional responsibilities + external duties + medical school add up to %s, but %s.", sum, allWhat))
 		}
 	}
-	if cfg.TotalIncludesAPA && apa > total {
-		c.rule("V7", record.APAEPS, apa.String(), fmt.Sprintf("APAs (%s) are more than the total contracted PAs (%s), which includes them.", apa, total))
+	// V7: APAs cannot be more than the PAs that include them: the total in
+	// the default reading, the categories in the other. An APA figure far
+	// above either is often hours typed where PAs were expected.
+	switch {
+	case !outside && apa > total:
+		c.rule("V7", record.APAEPS, apa.String(), fmt.Sprintf("APAs (%s) are more than the total contracted PAs (%s), which includes them. Were hours entered instead of PAs?", apa, total))
+	case outside && apa > sum+cfg.Tolerance:
+		c.rule("V7", record.APAEPS, apa.String(), fmt.Sprintf("APAs (%s) are more than DCC + SPA + additional responsibilities + external duties + medical school (%s), which include their work. Were hours entered instead of PAs?", apa, sum))
 	}
-	// The weekly limits apply to all PAs worked: add APAs when the total
-	// leaves them out.
-	all, what := total, "Total contracted PAs"
-	if !cfg.TotalIncludesAPA && apa > 0 {
-		all, what = total+apa, fmt.Sprintf("Total contracted PAs plus APAs (%s + %s)", total, apa)
-	}
+	// The weekly limits apply to all PAs worked.
 	if all > cfg.MaxPAs {
-		c.rule("V9", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above the maximum of %s.", what, all, cfg.MaxPAs))
+		c.rule("V9", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above the maximum of %s.", limitWhat(), all, cfg.MaxPAs))
 	} else if all > cfg.WarnAbovePAs {
-		c.rule("V8", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above %s.", what, all, cfg.WarnAbovePAs))
+		c.rule("V8", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above %s.", limitWhat(), all, cfg.WarnAbovePAs))
 	}
-	if c.p.Text(record.ContractType) == record.ConsultantEngland2003 && total >= cfg.FullTimePAs {
+	// Full time is 10 PAs before APAs, which are "extra PAs on top".
+	if c.p.Text(record.ContractType) == record.ConsultantEngland2003 && base >= cfg.FullTimePAs {
 		dcc, spa := c.num(record.DCC), c.num(record.SPA)
 		if dcc < cfg.MinDCC || spa < cfg.MinSPA {
 			c.rule("V14", record.DCC, dcc.String(), fmt.Sprintf("This full-time consultant plan has %s DCC and %s SPA; usually at least %s DCC and %s SPA.", dcc, spa, cfg.MinDCC, cfg.MinSPA))
@@ -236,7 +253,8 @@ func (c *checker) activities() {
 		c.rule("V12", record.DCC, dcc.String(), fmt.Sprintf("The DCC activities add up to %s, %s less than the DCC total of %s.", items, dcc-items, dcc))
 	}
 	other := c.sum(record.Research, record.TeachingEducation, record.CPD, record.NonDCCAdmin, record.NonDCCTravel)
-	if room := c.num(record.TotalContractedPAs) - dcc; other > room+cfg.Tolerance {
+	all, _ := cfg.APAReading.AllPAs(c.num(record.TotalContractedPAs), c.num(record.APAEPS)) // within a week: cannot fail
+	if room := all - dcc; other > room+cfg.Tolerance {
 		c.rule("V13", record.SPA, other.String(), fmt.Sprintf("Research, teaching, CPD and non-DCC admin and travel add up to %s, more than the %s PAs of the plan that are not DCC.", other, room))
 	}
 }
