@@ -59,7 +59,8 @@ func init() {
 	// Duplicates (D).
 	add("D1", Warning, "Identical plan sent more than once", "No action needed: the plan is sent once. Remove the repeat from future exports.")
 	add("D2", Warning, "Plan replaced by a later plan in the same file", "No action needed if the later plan is the current one.")
-	add("D3", Warning, "Two different plans with the same effective date", "The later row in the file was kept; check which plan is correct and resend it if needed.")
+	add("D3", Error, "Two different plans with the same effective date", "Only one plan can be current: correct the wrong one in the supplier system and export again. (A mapping with duplicates.same_date: last_wins sends the later row instead.)")
+	add("D4", Warning, "Plan held back: a later plan of the assignment was refused", "Put right the later plan (its own finding says what is wrong) and send it; this older plan is then superseded.")
 	// Schema (S) beyond the domain rules.
 	add("S1", Error, "Contract type not recognised", "Map the supplier's contract names to one of the contract types in the mapping's lookup.")
 	// Domain rules V1–V22 (domain.md table (b)).

@@ -31,7 +31,10 @@ type Mapping struct {
 	// KeepAllPlans keeps every distinct plan of an assignment rather than
 	// only the latest effective one.
 	KeepAllPlans bool
-	Validator    *validate.Validator
+	// SameDateLastWins sends the later row of two different plans for one
+	// assignment and date; otherwise neither is sent (D3).
+	SameDateLastWins bool
+	Validator        *validate.Validator
 
 	decimalComma bool
 	fields       []*fieldRule // direct fields, in file order
@@ -121,7 +124,7 @@ var defaultPremiumHoursPerPA = decimal.Int(3)
 // compile checks the spec's meaning (the schema has checked its shape) and
 // builds the Mapping; problems are added to doc.
 func compile(doc *document, spec *Spec) *Mapping {
-	m := &Mapping{Name: spec.Name, Description: spec.Description, Format: spec.Format, KeepAllPlans: spec.Duplicates == "keep_all", decimalComma: spec.Numbers.DecimalComma}
+	m := &Mapping{Name: spec.Name, Description: spec.Description, Format: spec.Format, KeepAllPlans: spec.Duplicates.Keep == "all", SameDateLastWins: spec.Duplicates.SameDate == "last_wins", decimalComma: spec.Numbers.DecimalComma}
 	isJSON := spec.Format != "csv"
 	c := &compiler{doc: doc, spec: spec, m: m, isJSON: isJSON}
 	c.dialect()

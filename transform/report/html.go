@@ -331,6 +331,7 @@ func (a *aggregate) page(r *Report) *pageData {
 		{"warnings", "warnings", c.Warnings, cls(c.Warnings > 0, "warn")},
 		{"duplicates", "duplicates dropped", c.Duplicates, ""},
 		{"superseded", "superseded plans", c.Superseded, ""},
+		{"held_back", "held back (a later plan refused)", c.HeldBack, cls(c.HeldBack > 0, "warn")},
 	}
 	for _, g := range a.rules {
 		d.Rules = append(d.Rules, g)
@@ -452,7 +453,8 @@ var ruleExplanations = map[string]string{
 	"M13": "A PA figure, after converting hours or annual figures to PAs a week, is more than a week's 168 hours could hold (or too large to be a number at all): a typo, or hours entered where PAs were expected.",
 	"D1":  "The same plan appears more than once in the file with identical values. It is sent once.",
 	"D2":  "The file holds two plans for one assignment; only the one with the later effective date is sent.",
-	"D3":  "Two plans for one assignment have the same effective date but different values. Only the later row in the file is sent.",
+	"D3":  "Two plans for one assignment have the same effective date but different values, so which one is current cannot be known: none of them is sent (unless the mapping says duplicates.same_date: last_wins, when only the later row is sent).",
+	"D4":  "An older plan of an assignment whose later plan in the file was refused. It is not sent, as it may no longer be current: nothing is sent for that assignment from this file.",
 	"S1":  "The contract type is not one of those ESR accepts.",
 	"V1":  "ESR employee numbers are 8 digits; assignment numbers are the same 8 digits with -2, -3... added for a second or later post.",
 	"V2":  "An assignment number normally starts with the doctor's own employee number. This one does not, which suggests a mix-up of people.",

@@ -38,6 +38,9 @@ type Counts struct {
 	Errors       int `json:"errors"`
 	Duplicates   int `json:"duplicates"`
 	Superseded   int `json:"superseded"`
+	// HeldBack are accepted plans not sent because a later plan of their
+	// assignment in the file was refused (D4).
+	HeldBack int `json:"held_back"`
 }
 
 // Report is the header of report.json; findings follow it in the file.

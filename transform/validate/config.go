@@ -146,6 +146,7 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 // fixedSeverity lists the codes whose severity is not a setting, and why.
 var fixedSeverity = map[string]string{
 	"M13": "a value no week can hold is always refused",
+	"D3":  "two different plans for one date are refused (an error) unless duplicates.same_date is last_wins (then a warning): set that instead",
 }
 
 // BandPct is a supplement percentage per frequency band.

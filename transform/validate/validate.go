@@ -101,19 +101,27 @@ func (v *Validator) Check(p *record.JobPlan, emit func(finding.Finding)) {
 // a few thousand PAs, far from overflow.
 func (c *checker) impossible() bool {
 	bad := false
-	for id := record.ID(0); id < record.NumFields; id++ {
-		f := id.Field()
-		if !f.PA || !c.p.Has(id) {
-			continue
-		}
+	for _, id := range paFields {
+		// An absent field is 0.
 		if d := c.p.Num(id); d > record.MaxWeeklyPAs || d < -record.MaxWeeklyPAs {
 			// Always an error: no severity setting lets such a value through.
-			c.report("M13", finding.Error, id, d.String(), fmt.Sprintf("%s is %s PAs a week: more PAs than a week has hours (%s).", f.Label, d, record.MaxWeeklyPAs))
+			c.report("M13", finding.Error, id, d.String(), fmt.Sprintf("%s is %s PAs a week: more PAs than a week has hours (%s).", id.Field().Label, d, record.MaxWeeklyPAs))
 			bad = true
 		}
 	}
 	return bad
 }
+
+// paFields are the PA fields of the record, aux ones included.
+var paFields = func() []record.ID {
+	var ids []record.ID
+	for id := record.ID(0); id < record.NumFields; id++ {
+		if id.Field().PA {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}()
 
 // normalise implements V22: values with more than two places are rounded
 // (ESR takes two), and values off the usual quarter-PA step are flagged.
@@ -207,11 +215,11 @@ func (c *checker) totals() {
 		if extra > 0 && (sum+extra-all).Abs() <= cfg.Tolerance {
 			c.rule("V21", record.TotalContractedPAs, total.String(), fmt.Sprintf("%s %s equals the categories (%s) plus private, fee-paying and additional-to-contract work (%s), which are not contracted PAs.", limitWhat(), all, sum, extra))
 		} else {
-			allWhat := fmt.Sprintf("the total contracted PAs is %s", total)
+			msg := fmt.Sprintf("DCC + SPA + additional responsibilities + external duties + medical school add up to %s, but the total contracted PAs is %s.", sum, total)
 			if outside {
-				allWhat = fmt.Sprintf("the total contracted PAs plus APAs is %s (%s + %s)", all, total, apa)
+				msg = fmt.Sprintf("DCC + SPA + additional responsibilities + external duties + medical school add up to %s, but the total contracted PAs plus APAs is %s (%s + %s).", sum, all, total, apa)
 			}
-			c.rule("V6", record.TotalContractedPAs, total.String(), fmt.Sprintf("DCC + SPA + additional responsibilities + external duties + medical school add up to %s, but %s.", sum, allWhat))
+			c.rule("V6", record.TotalContractedPAs, total.String(), msg)
 		}
 	}
 	// V7: APAs cannot be more than the PAs that include them: the total in
