@@ -568,7 +568,7 @@ a{color:#005eb8}
 {{- if .Rules}}
 <section class="card" id="contents">
 <h2>Findings by rule</h2>
-<p>{{plural .Total "finding" "findings"}} in this report. Errors stop a plan being sent to ESR; warnings are for checking and the plan is still sent.</p>
+<p>{{plural .Total "finding" "findings"}} in this report. Errors stop a plan being sent to ESR; warnings are for checking and the plan is still sent, except D1, D2, D3 and D4 warnings, which say why a plan is not sent.</p>
 <nav><ul>
 {{- range .Rules}}
 <li><a href="#rule-{{.Code}}">{{.Code}} {{.Title}}</a>: {{.Total}}</li>
