@@ -171,23 +171,26 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	// 1. Two different plans for one date: which is current cannot be
 	// known (refuse), unless the mapping says the later row is (last_wins).
 	// Only the latest date matters when only the latest plan is kept.
+	// Every step is linear in the group's size: an export may hold a great
+	// many plans of one assignment.
 	top := acc[0].date
+	byDate := map[int32][]planTuple{} // in file order
 	for _, t := range acc {
 		top = max(top, t.date)
+		byDate[t.date] = append(byDate[t.date], t)
 	}
 	done := map[uint32]bool{}
-	var ambiguous []planTuple // refused as D3, each date's plans together
-	for i, t := range acc {
-		if done[t.line] || (!p.keepAll && t.date != top) {
+	var ambiguous []planTuple // refused as D3
+	seen := map[int32]bool{}
+	for _, t := range acc { // dates in order of first appearance
+		if seen[t.date] || (!p.keepAll && t.date != top) {
 			continue
 		}
-		var same []planTuple
+		seen[t.date] = true
+		same := byDate[t.date]
 		distinct := false
-		for _, u := range acc[i:] {
-			if u.date == t.date {
-				same = append(same, u)
-				distinct = distinct || u.hash != t.hash
-			}
+		for _, u := range same {
+			distinct = distinct || u.hash != same[0].hash
 		}
 		if !distinct {
 			continue
@@ -222,31 +225,30 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	}
 	// 2. A plan not newer than a refused plan of its assignment is held
 	// back: sending it would make an older plan look current (or, when all
-	// plans are kept, leave a hole in the history). cause returns the
-	// latest refused plan that holds t back.
-	cause := func(t planTuple) (planTuple, bool, bool) {
-		var c planTuple
-		found, byAmbiguity := false, false
-		for _, lists := range [2][]planTuple{refused, ambiguous} {
-			for _, f := range lists {
-				later := f.date > t.date || (f.date == t.date && (!p.lastWins || f.line > t.line))
-				if later && (!found || f.date > c.date || (f.date == c.date && f.line > c.line)) {
-					c, found, byAmbiguity = f, true, len(ambiguous) > 0 && containsLine(ambiguous, f.line)
-				}
+	// plans are kept, leave a hole in the history). The latest refused
+	// plan (latest date, then latest row) decides: a plan is held back if
+	// that one is later, or of the same date (unless last_wins and it is
+	// an earlier row).
+	var latest planTuple
+	anyRefused, latestAmbiguous := false, false
+	for i, lists := range [2][]planTuple{refused, ambiguous} {
+		for _, f := range lists {
+			if !anyRefused || f.date > latest.date || (f.date == latest.date && f.line > latest.line) {
+				latest, anyRefused, latestAmbiguous = f, true, i == 1
 			}
 		}
-		return c, found, byAmbiguity
 	}
-	holdBack := func(t planTuple, f planTuple, byAmbiguity bool) {
-		d := dupDecision{kind: dupHeldBack, otherLine: int(f.line), causeAmbiguous: byAmbiguity}
-		if f.date != unknownDate {
-			d.otherDate = dateOf(f.date)
+	heldBack := func(t planTuple) bool {
+		return anyRefused && (latest.date > t.date || (latest.date == t.date && (!p.lastWins || latest.line > t.line)))
+	}
+	holdBack := func(t planTuple) {
+		d := dupDecision{kind: dupHeldBack, otherLine: int(latest.line), causeAmbiguous: latestAmbiguous}
+		if latest.date != unknownDate {
+			d.otherDate = dateOf(latest.date)
 		}
-		if byAmbiguity {
-			for _, u := range ambiguous {
-				if u.date == f.date {
-					d.lines = append(d.lines, int(u.line))
-				}
+		if latestAmbiguous {
+			for _, u := range byDate[latest.date] {
+				d.lines = append(d.lines, int(u.line))
 			}
 		}
 		emit(t, d)
@@ -259,8 +261,8 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	}
 	if p.keepAll {
 		for _, t := range rest {
-			if f, ok, amb := cause(t); ok {
-				holdBack(t, f, amb)
+			if heldBack(t) {
+				holdBack(t)
 			} else if first := firstOf[t.hash]; first.line != t.line {
 				emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
 			}
@@ -278,9 +280,9 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 			win = t
 		}
 	}
-	if f, ok, amb := cause(win); ok {
+	if heldBack(win) {
 		for _, t := range rest {
-			holdBack(t, f, amb)
+			holdBack(t)
 		}
 		return
 	}
@@ -293,15 +295,6 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 			emit(t, dupDecision{kind: dupOlder, otherLine: int(win.line), otherDate: dateOf(win.date)})
 		}
 	}
-}
-
-func containsLine(ts []planTuple, line uint32) bool {
-	for _, t := range ts {
-		if t.line == line {
-			return true
-		}
-	}
-	return false
 }
 
 // mergeChunks calls fn for every tuple of the sorted chunks in order.
