@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -553,4 +554,40 @@ func TestAPAReadingMustBeKnownAndAgree(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "p.yaml: line 3: total_includes_apa was replaced by apa_reading") {
 		t.Errorf("total_includes_apa: err = %v", err)
 	}
+}
+
+// FuzzReportReading: whatever lies in the report.json beside a records
+// file, reading its header never panics, and a reading is only ever one of
+// the two, never given with an error. (That it comes from a report about
+// that file is TestAPAReadingMustBeKnownAndAgree's.)
+func FuzzReportReading(f *testing.F) {
+	for _, seed := range []string{
+		reportJSON("plans", "in_total"), reportJSON("plans", "outside_total"), reportJSON("other", "in_total"),
+		`{"input": "x", "outputs": {"records": "plans.jobplans.jsonl"}, "findings": []}`,
+		`{"apa_reading": 7, "outputs": {"records": "plans.jobplans.jsonl"}}`,
+		`{"apa_reading": "in_total", "outputs": {"records": "plans.jobplans.jsonl"}`,
+		`[]`, `{`, ``, `{"findings": [`, `{"outputs": [1], "apa_reading": "x"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	dir := f.TempDir()
+	records := filepath.Join(dir, "plans.jobplans.jsonl")
+	if err := os.WriteFile(records, nil, 0o644); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "plans.report.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		reading, report, err := convertedReading(records)
+		if report != "plans.report.json" {
+			t.Fatalf("report %q", report)
+		}
+		if err != nil && reading != "" {
+			t.Fatalf("reading %q with error %v", reading, err)
+		}
+		if reading != "" && !slices.Contains(validate.APAReadings, reading) {
+			t.Fatalf("reading %q is not one of the readings", reading)
+		}
+	})
 }
