@@ -126,8 +126,10 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		ps = append(ps, "full_time_pas must be above 0")
 	}
 	for band, pct := range c.WalesBandPct {
-		if pct < 0 || pct > decimal.Int(100) {
-			ps = append(ps, fmt.Sprintf("wales_band_pct.%d must be between 0 and 100", band))
+		if pct < 0 {
+			ps = append(ps, fmt.Sprintf("wales_band_pct.%d must not be negative", band))
+		} else if pct > decimal.Int(100) {
+			ps = append(ps, fmt.Sprintf("wales_band_pct.%d must not be above 100", band))
 		}
 	}
 	if _, err := c.delimiter(); err != nil {
