@@ -380,7 +380,7 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 				return parsed{}, false
 			}
 		}
-		if r.id < record.NumFields && r.id.Field().PA && (d > record.MaxWeeklyPAs || d < -record.MaxWeeklyPAs) {
+		if (d > record.MaxWeeklyPAs || d < -record.MaxWeeklyPAs) && r.id < record.NumFields && r.id.Field().PA {
 			a.tooLarge(r, column, raw, fmt.Sprintf("%q is %s PAs a week", v, d))
 			return parsed{}, false
 		}
