@@ -788,6 +788,16 @@ sas_2008_supplements: [0, 3]
 		}
 	}
 
+	// Through an alias too.
+	var wrapped struct {
+		A     map[string]any `yaml:"a"`
+		Rules Config         `yaml:"rules"`
+	}
+	wrapped.Rules = Defaults()
+	if err := yaml.Unmarshal([]byte("a: &b {tolerence: 1}\nrules: *b\n"), &wrapped); err == nil || !strings.Contains(err.Error(), `unknown setting "tolerence"`) {
+		t.Errorf("alias: err = %v, want the unknown setting", err)
+	}
+
 	// A partial category would otherwise set the bands it leaves out to 0%.
 	cfg = Defaults()
 	err := yaml.Unmarshal([]byte("supplement_pct:\n  A: {medium: 6}\n"), &cfg)
