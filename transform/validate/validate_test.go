@@ -493,14 +493,6 @@ var ruleCases = []ruleCase{
 		want: []string{f("V1", E, record.EmployeeNumber), f("V4", E, record.EffectiveDate), f("V6", E, record.TotalContractedPAs), f("V16", E, record.OnCallSupplementPct)}},
 }
 
-func all2(fs ...func(*Config)) func(*Config) {
-	return func(c *Config) {
-		for _, f := range fs {
-			f(c)
-		}
-	}
-}
-
 func runCase(t *testing.T, tc ruleCase) ([]finding.Finding, *record.JobPlan) {
 	t.Helper()
 	cfg := Defaults()
