@@ -79,6 +79,7 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./internal/lint -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./internal/hubconfig -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
@@ -87,6 +88,7 @@ fuzz:
 	$(GO) test ./transport/relay -run '^$$' -fuzz '^FuzzNameProblem$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzShape$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzReportReading$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench

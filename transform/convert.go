@@ -12,6 +12,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -388,10 +389,10 @@ func (c *converter) addFinding(f finding.Finding) {
 	}
 }
 
-// decideDuplicates drops repeats and superseded plans once the whole file
-// has been read, and reports each.
+// decideDuplicates decides, once the whole file has been read, which plans
+// of an assignment are not sent (dedup.go), and reports each.
 func (c *converter) decideDuplicates() {
-	c.dedup.decide(c.m.KeepAllPlans, func(d dupDecision) {
+	c.dedup.decide(dupPolicy{keepAll: c.m.KeepAllPlans, lastWins: c.m.SameDateLastWins}, func(d dupDecision) {
 		c.counts.Accepted--
 		f := finding.Finding{Line: d.line, EndLine: d.line, Assignment: d.assignment, Field: "effective_date", Column: c.m.SourceOf(record.EffectiveDate), Value: d.date, Severity: finding.Warning}
 		switch d.kind {
@@ -406,15 +407,70 @@ func (c *converter) decideDuplicates() {
 		case dupConflict:
 			c.counts.Superseded++
 			f.Rule = "D3"
-			f.Message = fmt.Sprintf("The plan at line %d has the same effective date (%s) but different values; that later row is sent and this one is not.", d.otherLine, d.date)
+			f.Message = fmt.Sprintf("The plan at line %d has the same effective date (%s) but different values; that later row is sent and this one is not (duplicates.same_date: last_wins).", d.otherLine, d.date)
+		case dupAmbiguous:
+			c.counts.Rejected++
+			f.Rule, f.Severity = "D3", finding.Error
+			f.Message = fmt.Sprintf("This plan and the plan%s at %s for the same assignment have the same effective date (%s) but different values, so which one is current cannot be known; none of them is sent. These rows are not in the rejected file: correct the plans in the supplier system and export them again.",
+				plural(len(d.lines)-1), linesExcept(d.lines, d.line), d.date)
+		case dupHeldBack:
+			c.counts.HeldBack++
+			f.Rule = "D4"
+			var why string
+			switch {
+			case d.causeAmbiguous:
+				why = fmt.Sprintf("the plans at %s (effective %s) have one date but different values and were refused (D3)", linesExcept(d.lines, 0), d.otherDate)
+			case d.otherDate == "":
+				why = fmt.Sprintf("the plan at line %d was rejected and its effective date could not be read, so it may be the latest", d.otherLine)
+			case d.otherDate == d.date:
+				why = fmt.Sprintf("the plan at line %d, with the same effective date, was rejected", d.otherLine)
+			default:
+				why = fmt.Sprintf("the later plan at line %d (effective %s) was rejected", d.otherLine, d.otherDate)
+			}
+			f.Message = fmt.Sprintf("This plan (effective %s) is not sent: %s, so this one may not be the current plan. Nothing is sent for this assignment from this file until that plan is put right and sent.", d.date, why)
 		}
 		f.Fix = finding.Rules[f.Rule].Fix
-		f.Severity = c.m.Validator.Severity(f.Rule)
-		if f.Severity == finding.Off {
-			f.Severity = finding.Warning // dropping a plan is always reported
+		// D3's severity follows duplicates.same_date (an error when the
+		// plans are refused, a warning when the later row is sent).
+		if f.Rule != "D3" {
+			f.Severity = c.m.Validator.Severity(f.Rule)
+			if f.Severity == finding.Off {
+				f.Severity = finding.Warning // a plan not sent is always reported
+			}
 		}
 		c.addFinding(f)
 	})
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// linesExcept lists lines, but not skip: "line 4", "lines 4 and 9",
+// "lines 4, 9 and 12 (and 3 more)".
+func linesExcept(lines []int, skip int) string {
+	var ls []string
+	for _, l := range lines {
+		if l != skip {
+			ls = append(ls, strconv.Itoa(l))
+		}
+	}
+	const shown = 10
+	more := ""
+	if len(ls) > shown {
+		more = fmt.Sprintf(" (and %d more)", len(ls)-shown)
+		ls = ls[:shown]
+	}
+	switch len(ls) {
+	case 0:
+		return ""
+	case 1:
+		return "line " + ls[0]
+	}
+	return "lines " + strings.Join(ls[:len(ls)-1], ", ") + " and " + ls[len(ls)-1] + more
 }
 
 // compact squeezes dropped records out of f[start:end] in place and returns

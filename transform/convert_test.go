@@ -91,9 +91,26 @@ const dupInput = `emp,asg,date,dcc,spa
 10000004,10000004,2026-04-01,8,2
 `
 
+// TestDuplicatesKeepLatest: identical plans are sent once (D1), older ones
+// are superseded (D2). Two different plans for one assignment and date
+// (10000003) are both refused (D3, an error) by default; with
+// duplicates.same_date: last_wins the later row is sent (D3, a warning).
 func TestDuplicatesKeepLatest(t *testing.T) {
-	for _, direct := range []bool{true, false} {
-		m := load(t, "")
+	for _, tt := range []struct {
+		direct   bool
+		mapping  string
+		want     string
+		accepted int
+		rejected int
+		d3       finding.Severity
+	}{
+		{true, "", "10000001/2026-04-01/dcc=7.5 10000002/2025-10-01/dcc=8,\" 10000004/2026-04-01/dcc=8,\"", 3, 2, finding.Error},
+		{false, "", "10000001/2026-04-01/dcc=7.5 10000002/2025-10-01/dcc=8,\" 10000004/2026-04-01/dcc=8,\"", 3, 2, finding.Error},
+		{true, "duplicates: {same_date: last_wins}", "10000001/2026-04-01/dcc=7.5 10000002/2025-10-01/dcc=8,\" 10000003/2026-04-01/dcc=8,\" 10000004/2026-04-01/dcc=8,\"", 4, 0, finding.Warning},
+		{false, "duplicates: {keep: latest, same_date: last_wins}", "10000001/2026-04-01/dcc=7.5 10000002/2025-10-01/dcc=8,\" 10000003/2026-04-01/dcc=8,\" 10000004/2026-04-01/dcc=8,\"", 4, 0, finding.Warning},
+	} {
+		direct := tt.direct
+		m := load(t, tt.mapping)
 		var records bytes.Buffer
 		var out io.Writer = &records
 		var f *os.File
@@ -117,29 +134,52 @@ func TestDuplicatesKeepLatest(t *testing.T) {
 			b, _ := os.ReadFile(f.Name())
 			got = string(b)
 		}
-		want := "10000001/2026-04-01/dcc=7.5 10000002/2025-10-01/dcc=8,\" 10000003/2026-04-01/dcc=8,\" 10000004/2026-04-01/dcc=8,\""
-		if a := assignments(got); a != want {
-			t.Errorf("direct=%v records:\n got %s\nwant %s", direct, a, want)
+		if a := assignments(got); a != tt.want {
+			t.Errorf("%q direct=%v records:\n got %s\nwant %s", tt.mapping, direct, a, tt.want)
 		}
-		if counts.Accepted != 4 || counts.Duplicates != 1 || counts.Superseded != 2 || counts.PlansBuilt != 7 {
-			t.Errorf("counts = %+v", counts)
+		superseded := 1 + tt.accepted - 3 // D2, and D3 when the later row wins
+		if counts.Accepted != tt.accepted || counts.Rejected != tt.rejected || counts.Duplicates != 1 || counts.Superseded != superseded || counts.PlansBuilt != 7 {
+			t.Errorf("%q: counts = %+v", tt.mapping, counts)
 		}
-		if r := findings.rules(); !strings.Contains(r, "D1@4") || !strings.Contains(r, "D2@3") || !strings.Contains(r, "D3@6") {
-			t.Errorf("findings = %s, want D1@4, D2@3 and D3@6", r)
+		want := "D1@4 D2@3 D3@6"
+		if tt.d3 == finding.Error {
+			want = "D1@4 D2@3 D3@6 D3@7"
+		}
+		if r := findings.rules(); r != want {
+			t.Errorf("%q: findings = %s, want %s", tt.mapping, r, want)
+		}
+		for _, f := range findings.fs {
+			if f.Rule == "D3" && f.Severity != tt.d3 {
+				t.Errorf("%q: D3 at line %d is %s, want %s", tt.mapping, f.Line, f.Severity, tt.d3)
+			}
+			if f.Rule == "D3" && tt.d3 == finding.Error && !strings.Contains(f.Message, "which one is current cannot be known; none of them is sent") {
+				t.Errorf("D3 message: %s", f.Message)
+			}
 		}
 	}
 }
 
 func TestDuplicatesKeepAll(t *testing.T) {
-	m := load(t, "duplicates: keep_all")
-	var records bytes.Buffer
-	counts, err := transform.Convert(context.Background(), m, strings.NewReader(dupInput), transform.Outputs{Records: &records, Rejected: io.Discard, Findings: &collected{}, SpoolDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every distinct plan is kept; only the identical repeat is dropped.
-	if counts.Accepted != 6 || counts.Duplicates != 1 || counts.Superseded != 0 {
-		t.Errorf("counts = %+v, records %s", counts, assignments(records.String()))
+	for _, tt := range []struct {
+		mapping                        string
+		accepted, rejected, superseded int
+	}{
+		// Every distinct plan is kept; the identical repeat is dropped, and
+		// 10000003's two plans of one date are refused.
+		{"duplicates: keep_all", 4, 2, 0},
+		{"duplicates: {keep: all}", 4, 2, 0},
+		// ...or its later row is sent.
+		{"duplicates: {keep: all, same_date: last_wins}", 5, 0, 1},
+	} {
+		m := load(t, tt.mapping)
+		var records bytes.Buffer
+		counts, err := transform.Convert(context.Background(), m, strings.NewReader(dupInput), transform.Outputs{Records: &records, Rejected: io.Discard, Findings: &collected{}, SpoolDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts.Accepted != tt.accepted || counts.Rejected != tt.rejected || counts.Duplicates != 1 || counts.Superseded != tt.superseded {
+			t.Errorf("%s: counts = %+v, records %s", tt.mapping, counts, assignments(records.String()))
+		}
 	}
 }
 

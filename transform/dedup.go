@@ -5,30 +5,37 @@ import (
 	"container/heap"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
 	"time"
 )
 
 // dedupIndex finds, at the end of a file, the plans not to send: repeats of
-// an identical plan, and (unless the mapping keeps all) plans replaced by a
-// later effective plan for the same assignment (V4: only the latest plan per
-// assignment is reconciled). It keeps 24 bytes per accepted plan in
-// fixed-size chunks, so memory grows smoothly and never by doubling.
+// an identical plan, plans replaced by a later effective plan for the same
+// assignment (V4: only the latest plan per assignment is reconciled, unless
+// the mapping keeps all), two different plans for one date (D3), and plans
+// held back because a later plan of their assignment was refused (D4). It
+// keeps 24 bytes per plan (accepted or rejected) in fixed-size chunks, so
+// memory grows smoothly and never by doubling.
 type dedupIndex struct {
-	seed    maphash.Seed
-	chunks  [][]planTuple
-	spooled bitset // first lines of accepted plans, in file order
-	dropped bitset // first lines of accepted plans not to send
-	count   int
+	seed     maphash.Seed
+	chunks   [][]planTuple
+	spooled  bitset // first lines of accepted plans, in file order
+	dropped  bitset // first lines of accepted plans not to send
+	rejected bitset // first lines of rejected plans
 }
 
-// planTuple is what dedup needs to know of an accepted plan.
+// planTuple is what dedup needs to know of a plan.
 type planTuple struct {
 	key  uint64 // packed assignment number
-	hash uint64 // of the record's canonical JSON
+	hash uint64 // of the record's canonical JSON (0 for rejected plans)
 	line uint32 // first source line: identifies the plan in the file
-	date int32  // effective date, days since 1970
+	date int32  // effective date, days since 1970; unknownDate if unreadable
 }
+
+// unknownDate sorts after every date: a rejected plan whose date could not
+// be read may be the latest.
+const unknownDate = math.MaxInt32
 
 // Chunks start small, for the many small files a hub sees, and double up
 // to chunkLen, for bulk loads.
@@ -46,14 +53,29 @@ func (x *dedupIndex) add(assignment, effective string, json []byte, line int) {
 	if !ok {
 		return // cannot happen for accepted plans (V1); never dropped
 	}
+	x.push(planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(line), date: days(effective)})
+}
+
+// addRejected records a rejected plan whose assignment number can be read:
+// if it is (or may be) the latest of its assignment, older plans of that
+// assignment are held back.
+func (x *dedupIndex) addRejected(assignment, effective string, line int) {
+	key, ok := assignmentKey(assignment)
+	if !ok {
+		return
+	}
+	x.rejected.set(uint32(line))
+	x.push(planTuple{key: key, line: uint32(line), date: days(effective)})
+}
+
+func (x *dedupIndex) push(t planTuple) {
 	if n := len(x.chunks); n == 0 {
 		x.chunks = append(x.chunks, make([]planTuple, 0, firstChunkLen))
 	} else if last := x.chunks[n-1]; len(last) == cap(last) {
 		x.chunks = append(x.chunks, make([]planTuple, 0, min(2*cap(last), chunkLen)))
 	}
 	last := &x.chunks[len(x.chunks)-1]
-	*last = append(*last, planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(line), date: days(effective)})
-	x.count++
+	*last = append(*last, t)
 }
 
 // assignmentOf unpacks assignmentKey.
@@ -65,34 +87,47 @@ func assignmentOf(key uint64) string {
 	return s
 }
 
+// dupPolicy is the mapping's duplicates setting.
+type dupPolicy struct {
+	keepAll  bool // keep: all, rather than only the latest plan
+	lastWins bool // same_date: last_wins, rather than refuse
+}
+
 // dupDecision is a plan not to send, and why.
 type dupDecision struct {
 	kind       dupKind
 	assignment string
-	line       int // the dropped plan
+	line       int // the plan not sent
 	date       string
-	otherLine  int // the plan sent instead
+	otherLine  int // D1, D2, D3 warning: the plan sent instead; D4: the refused plan
 	otherDate  string
+	// lines are the plans of one date refused together (D3 error), or
+	// that caused a hold-back (D4 by an ambiguous date).
+	lines []int
+	// causeAmbiguous: D4 because of a D3 refusal, not a rejected plan.
+	causeAmbiguous bool
 }
 
 type dupKind int
 
 const (
-	dupIdentical dupKind = iota // same plan again
-	dupOlder                    // replaced by a later effective plan
-	dupConflict                 // same date, different values: the later row is sent
+	dupIdentical dupKind = iota // D1: same plan again; the first copy is sent
+	dupOlder                    // D2: replaced by a later effective plan
+	dupConflict                 // D3 warning (same_date: last_wins): the later row is sent
+	dupAmbiguous                // D3 error (same_date: refuse): none of that date is sent
+	dupHeldBack                 // D4: a later plan of the assignment was refused
 )
 
 // decide marks the plans not to send and reports each through drop, in
 // assignment order.
-func (x *dedupIndex) decide(keepAll bool, drop func(dupDecision)) {
+func (x *dedupIndex) decide(p dupPolicy, drop func(dupDecision)) {
 	for _, c := range x.chunks {
 		slices.SortFunc(c, compareTuples)
 	}
 	var group []planTuple
 	flush := func() {
 		if len(group) > 1 {
-			x.decideGroup(group, keepAll, drop)
+			x.decideGroup(group, p, drop)
 		}
 		group = group[:0]
 	}
@@ -113,36 +148,152 @@ func compareTuples(a, b planTuple) int {
 }
 
 // decideGroup handles the plans of one assignment, in file order.
-func (x *dedupIndex) decideGroup(g []planTuple, keepAll bool, drop func(dupDecision)) {
-	// The plan sent is the latest effective one, the later row on a tie.
-	win := g[0]
-	for _, t := range g[1:] {
-		if t.date >= win.date {
-			win = t
+func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecision)) {
+	// Refused plans: rejected ones, and parts withdrawn before the end
+	// (M10), which are rejected too.
+	var acc, refused []planTuple
+	for _, t := range g {
+		if x.rejected.has(t.line) || x.dropped.has(t.line) {
+			refused = append(refused, t)
+		} else {
+			acc = append(acc, t)
 		}
 	}
-	// Of identical copies, the first one is the one sent.
-	firstOf := map[uint64]planTuple{}
-	for _, t := range g {
+	if len(acc) == 0 {
+		return
+	}
+	asg := assignmentOf(g[0].key)
+	emit := func(t planTuple, d dupDecision) {
+		d.assignment, d.line, d.date = asg, int(t.line), dateOf(t.date)
+		x.dropped.set(t.line)
+		drop(d)
+	}
+	// 1. Two different plans for one date: which is current cannot be
+	// known (refuse), unless the mapping says the later row is (last_wins).
+	// Only the latest date matters when only the latest plan is kept.
+	// Every step is linear in the group's size: an export may hold a great
+	// many plans of one assignment.
+	top := acc[0].date
+	byDate := map[int32][]planTuple{} // in file order
+	for _, t := range acc {
+		top = max(top, t.date)
+		byDate[t.date] = append(byDate[t.date], t)
+	}
+	done := map[uint32]bool{}
+	var ambiguous []planTuple // refused as D3
+	seen := map[int32]bool{}
+	for _, t := range acc { // dates in order of first appearance
+		if seen[t.date] || (!p.keepAll && t.date != top) {
+			continue
+		}
+		seen[t.date] = true
+		same := byDate[t.date]
+		distinct := false
+		for _, u := range same {
+			distinct = distinct || u.hash != same[0].hash
+		}
+		if !distinct {
+			continue
+		}
+		if p.lastWins {
+			// The later row's plan is sent (its first copy, step 2); the
+			// rest of that date is not.
+			win := same[len(same)-1]
+			for _, u := range same {
+				if u.hash != win.hash {
+					done[u.line] = true
+					emit(u, dupDecision{kind: dupConflict, otherLine: int(win.line), otherDate: dateOf(win.date)})
+				}
+			}
+			continue
+		}
+		lines := make([]int, len(same))
+		for j, u := range same {
+			lines[j] = int(u.line)
+			done[u.line] = true
+		}
+		for _, u := range same {
+			emit(u, dupDecision{kind: dupAmbiguous, lines: lines})
+		}
+		ambiguous = append(ambiguous, same...)
+	}
+	var rest []planTuple
+	for _, t := range acc {
+		if !done[t.line] {
+			rest = append(rest, t)
+		}
+	}
+	// 2. A plan not newer than a refused plan of its assignment is held
+	// back: sending it would make an older plan look current (or, when all
+	// plans are kept, leave a hole in the history). The latest refused
+	// plan (latest date, then latest row) decides: a plan is held back if
+	// that one is later, or of the same date (unless last_wins and it is
+	// an earlier row).
+	var latest planTuple
+	anyRefused, latestAmbiguous := false, false
+	for i, lists := range [2][]planTuple{refused, ambiguous} {
+		for _, f := range lists {
+			if !anyRefused || f.date > latest.date || (f.date == latest.date && f.line > latest.line) {
+				latest, anyRefused, latestAmbiguous = f, true, i == 1
+			}
+		}
+	}
+	heldBack := func(t planTuple) bool {
+		return anyRefused && (latest.date > t.date || (latest.date == t.date && (!p.lastWins || latest.line > t.line)))
+	}
+	holdBack := func(t planTuple) {
+		d := dupDecision{kind: dupHeldBack, otherLine: int(latest.line), causeAmbiguous: latestAmbiguous}
+		if latest.date != unknownDate {
+			d.otherDate = dateOf(latest.date)
+		}
+		if latestAmbiguous {
+			for _, u := range byDate[latest.date] {
+				d.lines = append(d.lines, int(u.line))
+			}
+		}
+		emit(t, d)
+	}
+	firstOf := map[uint64]planTuple{} // of identical copies, the first is sent
+	for _, t := range rest {
 		if _, ok := firstOf[t.hash]; !ok {
 			firstOf[t.hash] = t
 		}
 	}
-	for _, t := range g {
+	if p.keepAll {
+		for _, t := range rest {
+			if heldBack(t) {
+				holdBack(t)
+			} else if first := firstOf[t.hash]; first.line != t.line {
+				emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
+			}
+		}
+		return
+	}
+	if len(rest) == 0 {
+		return
+	}
+	// The plan sent is the latest effective one (its first copy); on a tie
+	// of dates only copies of one plan are left here (step 1).
+	win := rest[0]
+	for _, t := range rest[1:] {
+		if t.date >= win.date {
+			win = t
+		}
+	}
+	if heldBack(win) {
+		for _, t := range rest {
+			holdBack(t)
+		}
+		return
+	}
+	for _, t := range rest {
 		first := firstOf[t.hash]
-		d := dupDecision{assignment: assignmentOf(t.key), line: int(t.line), date: dateOf(t.date)}
 		switch {
 		case first.line != t.line:
-			d.kind, d.otherLine, d.otherDate = dupIdentical, int(first.line), dateOf(first.date)
-		case keepAll || t.hash == win.hash:
-			continue
-		case t.date < win.date:
-			d.kind, d.otherLine, d.otherDate = dupOlder, int(win.line), dateOf(win.date)
-		default:
-			d.kind, d.otherLine, d.otherDate = dupConflict, int(win.line), dateOf(win.date)
+			emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
+		case t.hash != win.hash:
+			emit(t, dupDecision{kind: dupOlder, otherLine: int(win.line), otherDate: dateOf(win.date)})
 		}
-		x.dropped.set(t.line)
-		drop(d)
 	}
 }
 
@@ -238,10 +389,12 @@ func assignmentKey(s string) (uint64, bool) {
 	return k*1000 + suffix, true
 }
 
+// days is an ISO date as days since 1970, or unknownDate when it cannot be
+// read (a rejected plan's).
 func days(iso string) int32 {
 	t, err := time.Parse(time.DateOnly, iso)
 	if err != nil {
-		return 0
+		return unknownDate
 	}
 	return int32(t.Unix() / 86400)
 }

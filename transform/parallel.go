@@ -315,6 +315,7 @@ func (c *converter) commit(res *planResult) {
 	c.remember(recNo, res.assignment, !res.rejected)
 	if res.rejected {
 		c.counts.Rejected++
+		c.dedup.addRejected(res.assignment, res.effective, res.first)
 		for _, raw := range res.raws {
 			c.reject(raw)
 		}

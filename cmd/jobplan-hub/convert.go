@@ -130,8 +130,12 @@ func summary(input string, r *report.Report, p outdir.Paths) string {
 	if secs > 0.05 {
 		rate = fmt.Sprintf(" in %.1fs (%.0f rows/s)", secs, float64(n.RowsRead)/secs)
 	}
-	return fmt.Sprintf("%s: %d rows, %d plans: %d accepted, %d rejected, %d warnings, %d duplicates, %d superseded%s; report %s",
-		input, n.RowsRead, n.PlansBuilt, n.Accepted, n.Rejected, n.Warnings, n.Duplicates, n.Superseded, rate, p.Report)
+	held := ""
+	if n.HeldBack > 0 {
+		held = fmt.Sprintf(", %d held back", n.HeldBack)
+	}
+	return fmt.Sprintf("%s: %d rows, %d plans: %d accepted, %d rejected, %d warnings, %d duplicates, %d superseded%s%s; report %s",
+		input, n.RowsRead, n.PlansBuilt, n.Accepted, n.Rejected, n.Warnings, n.Duplicates, n.Superseded, held, rate, p.Report)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/reconcile"
+	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
 func reconcileCommand() *cli.Command {
@@ -28,7 +29,13 @@ only. Writes into --out:
                    their distribution, method and assumptions
 and prints the totals. Exit status: 0 nothing misaligned beyond tolerance,
 1 something is (including assignments on one side only), 2 an input could
-not be read.`,
+not be read, or the APA readings disagree.
+
+PAs planned depend on what a plan's total holds (the mapping's
+rules.apa_reading): the total itself (in_total) or total + APAs
+(outside_total). For x.jobplans.jsonl it is read from the x.report.json
+beside it; --plans-apa-reading states it for files without one. The payroll
+configuration's apa_reading must be the same, or nothing is reconciled.`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "jobplans", Usage: "job-plan records `FILE` (jobplans.jsonl; repeatable)"},
 			&cli.StringFlag{Name: "payroll", Usage: "payroll extract `FILE` (CSV)", Required: true},
@@ -36,6 +43,7 @@ not be read.`,
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
 			&cli.StringFlag{Name: "tolerance-pas", Value: "0.01", Usage: "PA differences up to `N` count as aligned"},
 			&cli.StringFlag{Name: "tolerance-pct", Value: "0", Usage: "supplement differences up to `N` percentage points count as aligned"},
+			&cli.StringFlag{Name: "plans-apa-reading", Usage: "the APA `READING` (in_total or outside_total) the job-plan files were converted under, for files without a report.json beside them that says so"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not print the totals"},
 		},
 		Action: runReconcile,
@@ -66,7 +74,7 @@ func runReconcile(c *cli.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	plans, err := reconcile.ReadPlans(files)
+	plans, err := reconcile.ReadPlans(files, validate.APAReading(c.String("plans-apa-reading")))
 	if err != nil {
 		return fail(err)
 	}
@@ -74,7 +82,10 @@ func runReconcile(c *cli.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	res := reconcile.Reconcile(plans, pay, cfg, opts)
+	res, err := reconcile.Reconcile(plans, pay, cfg, opts)
+	if err != nil {
+		return fail(err)
+	}
 
 	dir := c.String("out")
 	var csvOut, htmlOut bytes.Buffer

@@ -484,6 +484,8 @@ func planStatus(fs []finding.Finding) string {
 			dropped = "duplicate, not sent"
 		case f.Rule == "D2" || f.Rule == "D3":
 			dropped = "superseded, not sent"
+		case f.Rule == "D4":
+			dropped = "held back (a later plan refused), not sent"
 		default:
 			warns++
 		}

@@ -216,7 +216,7 @@ func TestPreviewMatchesConvert(t *testing.T) {
 // dropped reports whether a plan with these findings is not sent.
 func notSent(fs []finding.Finding) bool {
 	for _, f := range fs {
-		if f.Severity == finding.Error || f.Rule == "D1" || f.Rule == "D2" || f.Rule == "D3" {
+		if f.Severity == finding.Error || f.Rule == "D1" || f.Rule == "D2" || f.Rule == "D3" || f.Rule == "D4" {
 			return true
 		}
 	}

@@ -58,6 +58,30 @@ func (d *Doc) Addf(path, format string, args ...any) {
 	d.problems = append(d.problems, p)
 }
 
+// Replaced reports a top-level key that an older version of the file
+// took, and that a newer setting replaced, with what replaced it (hint
+// names the new setting first) instead
+// of as an unknown key: its old meaning must not be silently dropped.
+func (d *Doc) Replaced(key, hint string) {
+	if d.root == nil {
+		return
+	}
+	for i := 0; i+1 < len(d.root.Content); i += 2 {
+		k := d.root.Content[i]
+		if k.Value != key {
+			continue
+		}
+		msg := fmt.Sprintf("%s was replaced by %s", key, hint)
+		for j, p := range d.problems {
+			if p.Line == k.Line && p.Col == k.Column {
+				d.problems[j].Message = msg
+				return
+			}
+		}
+		d.problems = append(d.problems, At(d.file, k, "%s", msg))
+	}
+}
+
 // Err returns every problem found, in file order, or nil.
 func (d *Doc) Err() error {
 	if len(d.problems) == 0 {

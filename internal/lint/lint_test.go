@@ -2,6 +2,7 @@ package lint
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -208,5 +209,22 @@ func TestProblemsIsAnError(t *testing.T) {
 	var ps Problems
 	if !errors.As(err, &ps) || err.Error() != "h.yaml:3:5: one\nh.yaml: two\nthree" {
 		t.Errorf("Problems.Error() = %q", err.Error())
+	}
+}
+
+// TestReplacedKey: a key a newer setting replaced is reported once, with
+// what replaced it, instead of as an unknown key.
+func TestReplacedKey(t *testing.T) {
+	var c struct {
+		Name string `yaml:"name"`
+	}
+	d, err := Decode("c.yaml", []byte("name: x\nold_key: true\n"), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Replaced("old_key", "new_key: a or b")
+	d.Replaced("absent", "never reported")
+	if got, want := fmt.Sprint(d.Err()), "c.yaml:2:1: old_key was replaced by new_key: a or b"; got != want {
+		t.Errorf("problems %q, want %q", got, want)
 	}
 }

@@ -2,11 +2,16 @@
 // millionths. Supplier exports are parsed exactly, arithmetic (hours to PAs,
 // annualised to weekly) keeps six places, and the record rounds to two, so
 // no 7.4999999 float artefacts reach ESR.
+//
+// Every operation is checked: a result that does not fit (beyond ±Max) is
+// ErrRange, never a wrapped-around small number. A typo such as 18446752
+// hours must be refused, not turned into 1.98 PAs.
 package decimal
 
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -25,11 +30,38 @@ const (
 // ErrSyntax is returned for text that is not a plain decimal number.
 var ErrSyntax = errors.New("not a number")
 
-// ErrRange is returned for numbers too large or with too many places.
+// ErrRange is returned for numbers too large to hold, and by any operation
+// whose result is beyond ±Max.
 var ErrRange = errors.New("number out of range")
 
-// FromInt returns n as a Dec.
-func FromInt(n int64) Dec { return Dec(n * Scale) }
+// ErrPrecision is returned by Parse for a number with more than six
+// decimal places that are not all zeros.
+var ErrPrecision = errors.New("more than six decimal places")
+
+// ErrDivByZero is returned by Div for a zero divisor.
+var ErrDivByZero = errors.New("division by zero")
+
+// Max is the largest Dec (about 9.2 million million). The range is kept
+// symmetric, -Max..Max, so that Abs and negation never overflow.
+const Max = Dec(math.MaxInt64)
+
+// FromInt returns n as a Dec, or ErrRange when |n| is beyond Max.
+func FromInt(n int64) (Dec, error) {
+	if n > int64(Max)/Scale || n < -int64(Max)/Scale {
+		return 0, ErrRange
+	}
+	return Dec(n * Scale), nil
+}
+
+// Int returns the constant n as a Dec, for values known when the program
+// is written (defaults); it panics if n does not fit. Use FromInt for input.
+func Int(n int64) Dec {
+	d, err := FromInt(n)
+	if err != nil {
+		panic("decimal.Int: constant out of range")
+	}
+	return d
+}
 
 // FromFloat rounds f to six places. Used for expression results only.
 func FromFloat(f float64) (Dec, error) {
@@ -77,13 +109,13 @@ func ParseBytes[T string | []byte](s T, decimalComma bool) (Dec, error) {
 				if frac == 6 {
 					// Seventh place: only zeros are exact.
 					if c != '0' {
-						return 0, ErrRange
+						return 0, ErrPrecision
 					}
 					continue
 				}
 				frac++
 			}
-			if v > (math.MaxInt64/10)/Scale {
+			if v > (int64(Max)-int64(c-'0'))/10 {
 				return 0, ErrRange
 			}
 			v = v*10 + int64(c-'0')
@@ -101,6 +133,9 @@ func ParseBytes[T string | []byte](s T, decimalComma bool) (Dec, error) {
 		frac = 0
 	}
 	for ; frac < 6; frac++ {
+		if v > int64(Max)/10 {
+			return 0, ErrRange
+		}
 		v *= 10
 	}
 	if neg {
@@ -109,16 +144,80 @@ func ParseBytes[T string | []byte](s T, decimalComma bool) (Dec, error) {
 	return Dec(v), nil
 }
 
-// Mul returns d*e rounded half away from zero to six places.
-func (d Dec) Mul(e Dec) Dec {
-	return Dec(divRound(int64(d)*int64(e), Scale))
+// Add returns d+e, or ErrRange when the sum is beyond ±Max.
+func (d Dec) Add(e Dec) (Dec, error) {
+	s := d + e // wraps on overflow; detected below
+	if (d > 0 && e > 0 && s < 0) || (d < 0 && e < 0 && s >= 0) || s == -Max-1 {
+		return 0, ErrRange
+	}
+	return s, nil
 }
 
-// Div returns d/e rounded half away from zero to six places; e must not be 0.
-func (d Dec) Div(e Dec) Dec {
-	return Dec(divRound(int64(d)*Scale, int64(e)))
+// Sub returns d-e, or ErrRange when the difference is beyond ±Max.
+func (d Dec) Sub(e Dec) (Dec, error) {
+	if e == -Max-1 {
+		return 0, ErrRange
+	}
+	return d.Add(-e)
 }
 
+// Mul returns d*e rounded half away from zero to six places, or ErrRange
+// when the product is beyond ±Max. The product is formed in 128 bits.
+func (d Dec) Mul(e Dec) (Dec, error) {
+	neg, a, b := signs(d, e)
+	hi, lo := bits.Mul64(a, b)
+	if hi >= Scale { // the quotient by Scale would not fit in 64 bits
+		return 0, ErrRange
+	}
+	q, r := bits.Div64(hi, lo, Scale)
+	return result(neg, q, r, Scale)
+}
+
+// Div returns d/e rounded half away from zero to six places, ErrDivByZero
+// when e is 0, or ErrRange when the quotient is beyond ±Max.
+func (d Dec) Div(e Dec) (Dec, error) {
+	if e == 0 {
+		return 0, ErrDivByZero
+	}
+	neg, a, b := signs(d, e)
+	hi, lo := bits.Mul64(a, Scale)
+	if hi >= b { // the quotient would not fit in 64 bits
+		return 0, ErrRange
+	}
+	q, r := bits.Div64(hi, lo, b)
+	return result(neg, q, r, b)
+}
+
+// signs returns whether d*e (or d/e) is negative, and |d| and |e|.
+func signs(d, e Dec) (neg bool, a, b uint64) {
+	return (d < 0) != (e < 0), abs64(int64(d)), abs64(int64(e))
+}
+
+// abs64 is |v| as a uint64; exact for math.MinInt64 too.
+func abs64(v int64) uint64 {
+	if v < 0 {
+		return uint64(-v) // -MinInt64 wraps to MinInt64, whose uint64 is 2^63
+	}
+	return uint64(v)
+}
+
+// result rounds the magnitude q with remainder r of a division by b half
+// away from zero, and applies the sign.
+func result(neg bool, q, r, b uint64) (Dec, error) {
+	if r >= b-r { // 2r >= b, without overflowing 2r
+		q++
+	}
+	if q > uint64(Max) {
+		return 0, ErrRange
+	}
+	if neg {
+		return Dec(-int64(q)), nil
+	}
+	return Dec(q), nil
+}
+
+// divRound is a/b rounded half away from zero; b > 0, and a/b cannot
+// overflow as |a/b| <= |a|.
 func divRound(a, b int64) int64 {
 	q, r := a/b, a%b
 	if r == 0 {
@@ -127,11 +226,8 @@ func divRound(a, b int64) int64 {
 	if r < 0 {
 		r = -r
 	}
-	if b < 0 {
-		b = -b
-	}
 	if 2*r >= b {
-		if (a < 0) != (b < 0) {
+		if a < 0 {
 			q--
 		} else {
 			q++
@@ -140,9 +236,15 @@ func divRound(a, b int64) int64 {
 	return q
 }
 
-// Round2 rounds d half away from zero to two decimal places.
-func (d Dec) Round2() Dec {
-	return Dec(divRound(int64(d), Scale/100) * (Scale / 100))
+// Round2 rounds d half away from zero to two decimal places, or returns
+// ErrRange when rounding up would go beyond ±Max.
+func (d Dec) Round2() (Dec, error) {
+	const step = Scale / 100
+	q := divRound(int64(d), step)
+	if q > int64(Max)/step || q < -int64(Max)/step {
+		return 0, ErrRange
+	}
+	return Dec(q * step), nil
 }
 
 // Places reports how many decimal places d needs (0..6).
@@ -162,7 +264,8 @@ func (d Dec) Places() int {
 // IsMultipleOf reports whether d is an exact multiple of step (step > 0).
 func (d Dec) IsMultipleOf(step Dec) bool { return step > 0 && int64(d)%int64(step) == 0 }
 
-// Abs returns |d|.
+// Abs returns |d|. Every Dec an operation returns is within ±Max, so the
+// result is never negative.
 func (d Dec) Abs() Dec {
 	if d < 0 {
 		return -d

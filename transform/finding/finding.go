@@ -55,10 +55,12 @@ func init() {
 	add("M10", Error, "Rows of one plan are not together", "Export the file sorted so that all activity rows of a plan are next to each other.")
 	add("M11", Error, "Value is not a whole number", "Enter a whole number.")
 	add("M12", Error, "Value is not yes or no", "Use one of the yes/no values the mapping lists.")
+	add("M13", Error, "Value too large to be right", "No week holds more PAs than its 168 hours: check for a typo, or hours entered where PAs were expected (or the unit the mapping gives the column).")
 	// Duplicates (D).
 	add("D1", Warning, "Identical plan sent more than once", "No action needed: the plan is sent once. Remove the repeat from future exports.")
 	add("D2", Warning, "Plan replaced by a later plan in the same file", "No action needed if the later plan is the current one.")
-	add("D3", Warning, "Two different plans with the same effective date", "The later row in the file was kept; check which plan is correct and resend it if needed.")
+	add("D3", Error, "Two different plans with the same effective date", "Only one plan can be current: correct the wrong one in the supplier system and export again. (A mapping with duplicates.same_date: last_wins sends the later row instead.)")
+	add("D4", Warning, "Plan held back: a later plan of the assignment was refused", "Put right the later plan (its own finding says what is wrong) and send it; this older plan is then superseded.")
 	// Schema (S) beyond the domain rules.
 	add("S1", Error, "Contract type not recognised", "Map the supplier's contract names to one of the contract types in the mapping's lookup.")
 	// Domain rules V1–V22 (domain.md table (b)).
@@ -67,8 +69,8 @@ func init() {
 	add("V3", Error, "Staff group is not Medical and Dental", "Only medical and dental staff have ESR job plans; remove the plan or correct the staff group.")
 	add("V4", Error, "Effective date missing or invalid", "Enter the date the job plan takes effect.")
 	add("V5", Error, "Negative PA value", "PA values cannot be negative; correct the job plan.")
-	add("V6", Error, "Category totals do not add up to the total PAs", "DCC + SPA + additional responsibilities + external duties + medical school must equal the total contracted PAs; correct the plan or the total.")
-	add("V7", Error, "APAs exceed the total PAs", "When the total includes APAs, the APA figure cannot be larger than the total.")
+	add("V6", Error, "Category totals do not add up to the total PAs", "DCC + SPA + additional responsibilities + external duties + medical school must equal the total contracted PAs (plus the APAs, when the mapping reads the total as leaving them out); correct the plan or the total.")
+	add("V7", Error, "APAs exceed the PAs that include them", "The APA figure cannot be larger than the total contracted PAs that include it (or the categories, when the total leaves APAs out); check that it was not entered in hours.")
 	add("V8", Warning, "More than 12 PAs", "Plans over 12 PAs a week are unusual (Working Time Regulations); confirm the plan is right and the doctor has opted out if needed.")
 	add("V9", Error, "Total PAs zero or above the maximum", "Correct the total contracted PAs.")
 	add("V10", Error, "Theatre sessions do not add up", "Elective plus non-elective theatre work must equal total theatre work.")

@@ -366,12 +366,23 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 		return parsed{}, false
 	case kindDecimal:
 		d, err := decimal.Parse(v, a.m.decimalComma)
+		if errors.Is(err, decimal.ErrRange) {
+			a.tooLarge(r, column, raw, fmt.Sprintf("%q is too large to be read", v))
+			return parsed{}, false
+		}
 		if err != nil {
 			a.fail(r, column, raw, "M01", fmt.Sprintf("%s %q is not a number.", a.label(r, column), v))
 			return parsed{}, false
 		}
 		if r.divisor != decimal.One {
-			d = d.Div(r.divisor)
+			if d, err = d.Div(r.divisor); err != nil {
+				a.tooLarge(r, column, raw, fmt.Sprintf("%q is too large to convert to PAs a week", v))
+				return parsed{}, false
+			}
+		}
+		if (d > record.MaxWeeklyPAs || d < -record.MaxWeeklyPAs) && r.id < record.NumFields && r.id.Field().PA {
+			a.tooLarge(r, column, raw, fmt.Sprintf("%q is %s PAs a week", v, d))
+			return parsed{}, false
 		}
 		return parsed{num: d}, true
 	case kindInteger, kindBand:
@@ -384,7 +395,7 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 			a.fail(r, column, raw, "M11", fmt.Sprintf("%s %q is not a whole number.", a.label(r, column), v))
 			return parsed{}, false
 		}
-		return parsed{num: decimal.FromInt(n)}, true
+		return parsed{num: decimal.Int(n)}, true // 32 bits always fit
 	case kindFrequency:
 		n, null, err := parseFrequency(v, a.m.decimalComma)
 		if err != nil {
@@ -508,12 +519,40 @@ func (a *Applier) addActivity(row *decode.Row, elem any, p *record.JobPlan, pref
 		}
 		if !occ.null {
 			// Annualised: amount per occurrence × occurrences a year ÷ working weeks.
-			value = value.Mul(occ.num).Div(ar.workingWeeks)
+			yearly, err := value.Mul(occ.num)
+			if err == nil {
+				value, err = yearly.Div(ar.workingWeeks)
+			}
+			if err != nil {
+				a.tooLarge(ar.amount, prefix+ar.amount.src.describe(), amtRaw, fmt.Sprintf("%q × %q occurrences a year is too large to work out", amtRaw, occRaw))
+				return
+			}
 		}
 	}
-	for _, id := range targets {
-		p.Add(id, value)
+	if value > record.MaxWeeklyPAs || value < -record.MaxWeeklyPAs {
+		a.tooLarge(ar.amount, prefix+ar.amount.src.describe(), amtRaw, fmt.Sprintf("of activity %q comes to %s PAs a week", cat.text, value))
+		return
 	}
+	for _, id := range targets {
+		// Each value is within a week, but many activities could still add
+		// up beyond one: checked, and refused (M13) by the rules if so.
+		sum, err := p.Num(id).Add(value)
+		if err != nil {
+			a.tooLarge(ar.amount, prefix+ar.amount.src.describe(), amtRaw, fmt.Sprintf("of activity %q takes %s beyond any number", cat.text, id.Field().Label))
+			return
+		}
+		p.SetNum(id, sum)
+	}
+}
+
+// tooLarge reports a PA value no week can hold (M13): a typo, or hours
+// where PAs were expected. It is refused, never sent as a small number.
+func (a *Applier) tooLarge(r *fieldRule, column, raw, what string) {
+	msg := fmt.Sprintf("%s %s: more PAs than a week has hours (%s).", a.label(r, column), what, record.MaxWeeklyPAs)
+	if r.id < record.NumFields && !r.id.Field().PA { // an activity's amount is PAs
+		msg = fmt.Sprintf("%s %s.", a.label(r, column), what)
+	}
+	a.fail(r, column, raw, "M13", msg)
 }
 
 // Compute evaluates the computed fields of a finished plan.
@@ -568,7 +607,12 @@ func (a *Applier) setComputed(r *fieldRule, out any, p *record.JobPlan) {
 		return
 	case int:
 		if f.Kind == record.Decimal || f.Kind == record.Band {
-			p.SetNum(r.id, decimal.FromInt(int64(x)))
+			d, err := decimal.FromInt(int64(x))
+			if err != nil {
+				a.fail(r, "", fmt.Sprint(x), "M06", fmt.Sprintf("%s calculated as %v, which is not a usable number.", f.Label, x))
+				return
+			}
+			p.SetNum(r.id, d)
 			return
 		}
 		s = strconv.Itoa(x)

@@ -106,7 +106,7 @@ type ExpectFinding struct {
 var findingKeys = []string{"rule", "severity", "field", "column", "value", "line", "end_line", "record", "assignment_number", "message"}
 
 // countKeys are the report counts a case may check.
-var countKeys = []string{"rows_read", "rows_filtered", "plans_built", "accepted", "rejected", "warnings", "errors", "duplicates", "superseded"}
+var countKeys = []string{"rows_read", "rows_filtered", "plans_built", "accepted", "rejected", "warnings", "errors", "duplicates", "superseded", "held_back"}
 
 // LoadCases reads a case file; a file with mistakes returns Problems.
 func LoadCases(path string) ([]Case, error) {

@@ -32,7 +32,10 @@ type Mapping struct {
 	// KeepAllPlans keeps every distinct plan of an assignment rather than
 	// only the latest effective one.
 	KeepAllPlans bool
-	Validator    *validate.Validator
+	// SameDateLastWins sends the later row of two different plans for one
+	// assignment and date; otherwise neither is sent (D3).
+	SameDateLastWins bool
+	Validator        *validate.Validator
 
 	decimalComma bool
 	fields       []*fieldRule // direct fields, in file order
@@ -116,13 +119,13 @@ type boolRule struct {
 	trueSet, falseSet map[string]bool
 }
 
-var defaultHoursPerPA = decimal.FromInt(4)
-var defaultPremiumHoursPerPA = decimal.FromInt(3)
+var defaultHoursPerPA = decimal.Int(4)
+var defaultPremiumHoursPerPA = decimal.Int(3)
 
 // compile checks the spec's meaning (the schema has checked its shape) and
 // builds the Mapping; problems are added to doc.
 func compile(doc *document, spec *Spec) *Mapping {
-	m := &Mapping{Name: spec.Name, Description: spec.Description, Format: spec.Format, KeepAllPlans: spec.Duplicates == "keep_all", decimalComma: spec.Numbers.DecimalComma}
+	m := &Mapping{Name: spec.Name, Description: spec.Description, Format: spec.Format, KeepAllPlans: spec.Duplicates.Keep == "all", SameDateLastWins: spec.Duplicates.SameDate == "last_wins", decimalComma: spec.Numbers.DecimalComma}
 	isJSON := spec.Format != "csv"
 	c := &compiler{doc: doc, spec: spec, m: m, isJSON: isJSON}
 	c.dialect()
@@ -310,8 +313,12 @@ func (c *compiler) field(fs *FieldSpec, id record.ID, partKind parseKind, path .
 		if c.workingWeeks == 0 {
 			c.doc.add(at("per"), "%s: per: year needs units.working_weeks (the supplier system's working weeks per year, often 42)", where)
 		} else {
-			r.divisor = r.divisor.Mul(c.workingWeeks)
-			r.premium = r.premium.Mul(c.workingWeeks)
+			var err1, err2 error
+			r.divisor, err1 = r.divisor.Mul(c.workingWeeks)
+			r.premium, err2 = r.premium.Mul(c.workingWeeks)
+			if err1 != nil || err2 != nil {
+				c.doc.add(at("per"), "%s: units.working_weeks × hours a PA is too large", where)
+			}
 		}
 	}
 	if (fs.Unit != "" || fs.Per != "") && r.kind != kindDecimal {

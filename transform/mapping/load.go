@@ -153,6 +153,11 @@ func (d *document) schemaProblem(e gojsonschema.ResultError) {
 			}
 		}
 	}
+	if e.Type() == "condition_then" || e.Type() == "condition_else" {
+		// "Must validate then as if was valid": the branch's own errors,
+		// reported beside it, say what is wrong.
+		return
+	}
 	if e.Type() == "enum" && len(path) == 1 && path[0] == "fields" {
 		// The propertyNames check of fields: the same name is reported,
 		// with its position, as invalid_property_name.

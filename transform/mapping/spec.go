@@ -4,6 +4,8 @@
 package mapping
 
 import (
+	"strings"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
@@ -27,11 +29,34 @@ type Spec struct {
 	Fields      map[string]FieldSpec `yaml:"fields"`
 	Group       *GroupSpec           `yaml:"group"`
 	Activities  *ActivitiesSpec      `yaml:"activities"`
-	// Duplicates: keep_latest (default) keeps only the latest effective plan
-	// per assignment; keep_all keeps every distinct plan.
-	Duplicates string           `yaml:"duplicates"`
-	Rules      *validate.Config `yaml:"-"`
-	RulesNode  yaml.Node        `yaml:"rules"`
+	Duplicates  DuplicatesSpec       `yaml:"duplicates"`
+	Rules       *validate.Config     `yaml:"-"`
+	RulesNode   yaml.Node            `yaml:"rules"`
+}
+
+// DuplicatesSpec says what is sent of several plans for one assignment in
+// a file: {keep: latest|all, same_date: refuse|last_wins}. The string
+// keep_latest or keep_all is short for {keep: latest} or {keep: all}.
+type DuplicatesSpec struct {
+	// Keep: latest (default) sends only the latest effective plan per
+	// assignment; all sends every distinct plan.
+	Keep string `yaml:"keep"`
+	// SameDate: two different plans for one assignment and date. refuse
+	// (default): neither is sent (D3 error); last_wins: the later row is
+	// sent (D3 warning), for a supplier that documents that row order
+	// means something.
+	SameDate string `yaml:"same_date"`
+}
+
+// UnmarshalYAML reads the object or the keep_latest/keep_all shorthand (the
+// schema has checked the values).
+func (d *DuplicatesSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		d.Keep = strings.TrimPrefix(n.Value, "keep_")
+		return nil
+	}
+	type plain DuplicatesSpec
+	return n.Decode((*plain)(d))
 }
 
 // CSVSpec is the CSV dialect: the settings every CSV configuration

@@ -112,7 +112,7 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
 	res := &Result{Paths: PathsFor(dir, name)}
-	res.Report = report.Report{Input: name, Mapping: m.Name, MappingSHA256: m.SHA256, Started: now().UTC()}
+	res.Report = report.Report{Input: name, Mapping: m.Name, MappingSHA256: m.SHA256, APAReading: string(m.Validator.Config().APAReading), Started: now().UTC()}
 
 	records, err := atomicfile.Create(res.Paths.Records)
 	if err != nil {

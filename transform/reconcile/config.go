@@ -17,6 +17,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
+	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
 // Config describes a payroll extract (columns, dialect) and the valuation
@@ -34,10 +35,12 @@ type Config struct {
 		DecimalComma   bool `yaml:"decimal_comma"` // 7,5 and 84.000,00
 	} `yaml:"csv"`
 	Columns Columns `yaml:"columns"`
-	// TotalIncludesAPA says whether the plans' total_contracted_pas already
-	// includes apa_eps (as the mappings' rules.total_includes_apa). Default
-	// false: PAs planned = total + APAs, which is what payroll pays.
-	TotalIncludesAPA bool `yaml:"total_includes_apa"`
+	// APAReading declares what the plans' total_contracted_pas holds, as
+	// the mappings' rules.apa_reading: in_total (default: PAs planned =
+	// total) or outside_total (PAs planned = total + APAs). It must agree
+	// with the reading the plans were converted under (ReadPlans), or
+	// Reconcile refuses: PAs planned would be wrong.
+	APAReading validate.APAReading `yaml:"apa_reading"`
 	// PAValueBasis: full_time (default) values a PA at full-time basic ÷
 	// FullTimePAs, where full-time basic = basic salary ÷ FTE; basic values
 	// it at basic salary ÷ FullTimePAs as paid (the same for a full-timer).
@@ -86,6 +89,14 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	doc.Replaced("total_includes_apa", "apa_reading: in_total (the default: the plans' total includes the APAs) or outside_total (PAs planned = total + APAs)")
+	switch c.APAReading {
+	case "":
+		c.APAReading = validate.APAInTotal
+	case validate.APAInTotal, validate.APAOutsideTotal:
+	default:
+		doc.Addf("apa_reading", "apa_reading %q is not in_total or outside_total", c.APAReading)
+	}
 	if c.Version != 1 {
 		doc.Addf("version", "version must be 1 (got %d)", c.Version)
 	}
@@ -103,14 +114,16 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		doc.Addf("pa_value_basis", "pa_value_basis %q is not full_time or basic", c.PAValueBasis)
 	}
 	if c.FullTimePAs == nil {
-		ten := decimal.FromInt(10)
+		ten := decimal.Int(10)
 		c.FullTimePAs = &ten
 	} else if *c.FullTimePAs <= 0 {
 		doc.Addf("full_time_pas", "full_time_pas must be above 0")
 	}
 	for _, band := range slices.Sorted(maps.Keys(c.WalesBandPct)) {
-		if c.WalesBandPct[band] < 0 {
+		if pct := c.WalesBandPct[band]; pct < 0 {
 			doc.Addf(fmt.Sprintf("wales_band_pct.%d", band), "wales_band_pct.%d must not be negative", band)
+		} else if pct > decimal.Int(100) {
+			doc.Addf(fmt.Sprintf("wales_band_pct.%d", band), "wales_band_pct.%d must not be above 100", band)
 		}
 	}
 	var de *decode.DialectError

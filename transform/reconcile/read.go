@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
+	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
 // InputError means an input cannot be used: unreadable, not the expected
@@ -52,20 +55,135 @@ type Plans struct {
 	Read         int // records read
 	Superseded   int // earlier plans of an assignment, not compared
 	Files        []string
+	// Reading is the APA reading every file was converted under (the
+	// mapping's rules.apa_reading): what a record's total holds.
+	Reading validate.APAReading
+	// ReadingFrom says how Reading is known: a report, or the operator.
+	ReadingFrom string
 }
 
 // ReadPlans reads job-plan records (jobplans.jsonl as convert writes them)
 // and keeps each assignment's latest plan: the latest effective date, and
 // for equal dates the one read last (as convert does within a file).
-func ReadPlans(paths []string) (*Plans, error) {
+//
+// It also establishes the APA reading the files were converted under, as
+// PAs planned depend on it. For x.jobplans.jsonl that is the apa_reading of
+// the x.report.json convert (and the hub) writes beside it. stated is the
+// operator's statement of it, for files without such a report (records
+// delivered to a folder or SFTP, or converted before reports said so):
+// "" when not given. The reading is never guessed: a file whose reading is
+// unknown, a statement a report contradicts, or files converted under
+// different readings are an *InputError.
+func ReadPlans(paths []string, stated validate.APAReading) (*Plans, error) {
 	ps := &Plans{ByAssignment: map[string]*Plan{}}
+	if stated != "" && !slices.Contains(validate.APAReadings, stated) {
+		return nil, &InputError{Path: "--plans-apa-reading", Problems: []string{fmt.Sprintf("%q is not in_total or outside_total", stated)}}
+	}
 	for _, path := range paths {
+		if err := ps.fileReading(path, stated); err != nil {
+			return nil, err
+		}
 		if err := ps.readFile(path); err != nil {
 			return nil, err
 		}
 		ps.Files = append(ps.Files, path)
 	}
 	return ps, nil
+}
+
+// fileReading finds the APA reading of one records file and checks it
+// against the statement and the files before it.
+func (ps *Plans) fileReading(path string, stated validate.APAReading) error {
+	reading, report, err := convertedReading(path)
+	if err != nil {
+		return &InputError{Path: path, Problems: []string{err.Error()}}
+	}
+	from := report
+	switch {
+	case reading != "" && stated != "" && reading != stated:
+		return &InputError{Path: path, Problems: []string{fmt.Sprintf("converted under apa_reading %s (%s), but --plans-apa-reading says %s", reading, report, stated)}}
+	case reading == "" && stated == "":
+		why := "no " + report + " beside it says so"
+		if report == "" {
+			why = "it is not named <input>.jobplans.jsonl, so it has no report beside it"
+		}
+		return &InputError{Path: path, Problems: []string{fmt.Sprintf("the APA reading it was converted under (the mapping's rules.apa_reading) is not known: %s. Give --plans-apa-reading in_total or outside_total, as that mapping says", why)}}
+	case reading == "":
+		reading, from = stated, "--plans-apa-reading"
+	}
+	if ps.Reading != "" && ps.Reading != reading {
+		return &InputError{Path: path, Problems: []string{fmt.Sprintf("converted under apa_reading %s (%s), but %s was converted under %s (%s): their totals mean different things; reconcile them separately", reading, from, ps.Files[0], ps.Reading, ps.ReadingFrom)}}
+	}
+	ps.Reading, ps.ReadingFrom = reading, from
+	return nil
+}
+
+// convertedReading returns the apa_reading recorded in the report.json
+// beside a records file, and that report's name. reading is "" when there
+// is no report (report is then its expected name, or "" for a file not
+// named *.jobplans.jsonl), or when the report predates the setting. A
+// report that cannot be read, or that is about another records file, is
+// an error: it cannot vouch for this one.
+func convertedReading(path string) (reading validate.APAReading, report string, err error) {
+	base, ok := strings.CutSuffix(filepath.Base(path), ".jobplans.jsonl")
+	if !ok {
+		return "", "", nil
+	}
+	report = base + ".report.json"
+	f, err := os.Open(filepath.Join(filepath.Dir(path), report))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", report, nil
+	}
+	if err != nil {
+		return "", report, err
+	}
+	defer f.Close()
+	// The header comes before the findings, which may be many: read only
+	// the keys before "findings".
+	var head struct {
+		APAReading *string `json:"apa_reading"`
+		Outputs    struct {
+			Records string `json:"records"`
+		} `json:"outputs"`
+	}
+	dec := json.NewDecoder(bufio.NewReader(f))
+	bad := func(err error) (validate.APAReading, string, error) {
+		return "", report, fmt.Errorf("%s cannot be read: %v", report, err)
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return bad(fmt.Errorf("not a JSON object"))
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return bad(err)
+		}
+		key, _ := t.(string)
+		if key == "findings" {
+			break
+		}
+		var dst any = new(json.RawMessage)
+		switch key {
+		case "apa_reading":
+			dst = &head.APAReading
+		case "outputs":
+			dst = &head.Outputs
+		}
+		if err := dec.Decode(dst); err != nil {
+			return bad(err)
+		}
+	}
+	if head.Outputs.Records != filepath.Base(path) {
+		return "", report, fmt.Errorf("%s is the report of records %q, not of this file", report, head.Outputs.Records)
+	}
+	if head.APAReading == nil {
+		return "", report, nil
+	}
+	r := validate.APAReading(*head.APAReading)
+	if !slices.Contains(validate.APAReadings, r) {
+		return "", report, fmt.Errorf("%s gives apa_reading %q, which is not in_total or outside_total", report, r)
+	}
+	return r, report, nil
 }
 
 func (ps *Plans) readFile(path string) error {
@@ -110,6 +228,11 @@ func (ps *Plans) read(path string, r io.Reader) error {
 			continue
 		case x.Total == nil:
 			problems = append(problems, fmt.Sprintf("line %d: no total_contracted_pas", line))
+			continue
+		case !weekly(*x.Total) || (x.APA != nil && !weekly(*x.APA)):
+			// convert never writes such a record; refused so that every sum
+			// below stays far from overflow.
+			problems = append(problems, fmt.Sprintf("line %d: total_contracted_pas or apa_eps is not between 0 and %s PAs a week", line, record.MaxWeeklyPAs))
 			continue
 		}
 		ps.Read++
@@ -253,12 +376,18 @@ func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
 			return &v
 		}
 		if pas := num(iPAs, header[iPAs], false); pas != nil {
+			if *pas > record.MaxWeeklyPAs {
+				bad(row.Line, "%s %q is more PAs than a week has hours", header[iPAs], get(iPAs))
+			}
 			p.PAs = *pas
 		} else if get(iPAs) == "" {
 			bad(row.Line, "%s is blank", header[iPAs])
 		}
 		if iPct >= 0 {
 			p.SupplementPct = num(iPct, header[iPct], false)
+			if p.SupplementPct != nil && *p.SupplementPct > hundred {
+				bad(row.Line, "%s %q is more than 100%%", header[iPct], get(iPct))
+			}
 		}
 		if iBand >= 0 {
 			s := get(iBand)
@@ -289,6 +418,11 @@ func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
 	}
 	return pr, nil
 }
+
+var hundred = decimal.Int(100)
+
+// weekly reports whether d is a PA value a week can hold.
+func weekly(d decimal.Dec) bool { return d >= 0 && d <= record.MaxWeeklyPAs }
 
 // parseNumber reads a plain decimal; money may carry a £ sign and
 // thousands separators (84,000.00, or 84.000,00 with decimal commas).

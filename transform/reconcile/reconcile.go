@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
+	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
 // Status of one assignment.
@@ -112,8 +113,26 @@ func (r *Result) Misaligned() bool {
 	return r.Counts[Misaligned]+r.Counts[PlanOnly]+r.Counts[PayrollOnly] > 0
 }
 
+// ReadingError means the payroll configuration declares a different APA
+// reading from the one the plans were converted under: PAs planned would
+// be computed wrongly, so nothing is reconciled.
+type ReadingError struct {
+	Config, Plans validate.APAReading
+	ConfigName    string // the payroll configuration
+	PlansFrom     string // how the plans' reading is known
+}
+
+func (e *ReadingError) Error() string {
+	return fmt.Sprintf("%s: declares apa_reading %s, but the job plans were converted under %s (%s); PAs planned would be wrong. Make the two agree: set apa_reading: %s in the payroll configuration if that is what the plans' total holds, or convert the plans again under the reading payroll uses", e.ConfigName, e.Config, e.Plans, e.PlansFrom, e.Plans)
+}
+
 // Reconcile compares every assignment's latest plan with its payroll row.
-func Reconcile(plans *Plans, pay *Payroll, c *Config, opts Options) *Result {
+// It refuses (*ReadingError) when c declares another APA reading than the
+// plans' (plans.Reading; "" for plans not read by ReadPlans means c's).
+func Reconcile(plans *Plans, pay *Payroll, c *Config, opts Options) (*Result, error) {
+	if plans.Reading != "" && plans.Reading != c.APAReading {
+		return nil, &ReadingError{Config: c.APAReading, Plans: plans.Reading, ConfigName: c.Name, PlansFrom: plans.ReadingFrom}
+	}
 	res := &Result{Counts: map[string]int{}, Options: opts, Config: c, Plans: plans, Payroll: pay}
 	keys := map[string]bool{}
 	for k := range plans.ByAssignment {
@@ -152,17 +171,15 @@ func Reconcile(plans *Plans, pay *Payroll, c *Config, opts Options) *Result {
 		return a.Assignment < b.Assignment
 	})
 	res.Assumptions = assumptions(c, opts)
-	return res
+	return res, nil
 }
 
 func compare(asg string, p *Plan, pay *Pay, c *Config, opts Options) Line {
 	l := Line{Assignment: asg, Plan: p, Pay: pay}
 	if p != nil {
 		l.Employee = p.EmployeeNumber
-		l.PlannedPAs = p.Total
-		if !c.TotalIncludesAPA {
-			l.PlannedPAs += p.APA
-		}
+		// Both are within a week's PAs (ReadPlans): the sum cannot fail.
+		l.PlannedPAs, _ = c.APAReading.AllPAs(p.Total, p.APA)
 	}
 	if pay != nil {
 		if pay.EmployeeNumber != "" {
@@ -253,7 +270,11 @@ func compare(asg string, p *Plan, pay *Pay, c *Config, opts Options) Line {
 	}
 	ft := *pay.Basic
 	if pay.FTE != nil && *pay.FTE > 0 {
-		ft = pay.Basic.Div(*pay.FTE)
+		var err error
+		if ft, err = pay.Basic.Div(*pay.FTE); err != nil {
+			l.Notes = append(l.Notes, fmt.Sprintf("basic salary %s ÷ FTE %s is too large: not valued", pay.Basic, pay.FTE))
+			return l
+		}
 	} else if c.Columns.FTE != "" {
 		l.Notes = append(l.Notes, "FTE blank or 0: basic salary taken as full-time")
 	}
@@ -374,9 +395,9 @@ func assumptions(c *Config, opts Options) []string {
 	if c.PAValueBasis == BasisBasic {
 		pa = fmt.Sprintf("One PA (or Welsh session) a week is worth basic salary as paid ÷ %s a year (pa_value_basis: basic). For a doctor whose FTE is not 1 this misvalues a PA, as the basic salary is already pro rata.", ft)
 	}
-	apa := "PAs planned = total contracted PAs + APAs (the record's total leaves APAs out), as payroll pays both."
-	if c.TotalIncludesAPA {
-		apa = "PAs planned = total contracted PAs, which already includes APAs (total_includes_apa: true)."
+	apa := "PAs planned = total contracted PAs, which includes the APAs (apa_reading: in_total, the reading the plans were converted under)."
+	if c.APAReading == validate.APAOutsideTotal {
+		apa = "PAs planned = total contracted PAs + APAs, as the plans' total leaves the APAs out (apa_reading: outside_total, the reading the plans were converted under); payroll pays both."
 	}
 	wales := "Welsh on-call bands are compared as bands. Their percentages are not published, so a band difference is reported but not valued in pounds."
 	if len(c.WalesBandPct) > 0 {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"math/big"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
+	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
 const samples = "../../samples"
@@ -23,9 +26,12 @@ func sampleResult(t *testing.T) *Result {
 	if len(files) != 4 {
 		t.Fatalf("found %d sample record files, want 4", len(files))
 	}
-	plans, err := ReadPlans(files)
+	plans, err := ReadPlans(files, "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if plans.Reading != validate.APAInTotal || !strings.HasSuffix(plans.ReadingFrom, ".report.json") {
+		t.Fatalf("sample plans' reading %q from %q, want in_total from their reports", plans.Reading, plans.ReadingFrom)
 	}
 	cfg, err := LoadConfig(samples + "/payroll/input/payroll-mapping.yaml")
 	if err != nil {
@@ -35,7 +41,11 @@ func sampleResult(t *testing.T) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Reconcile(plans, pay, cfg, Options{TolerancePAs: dec("0.01")})
+	r, err := Reconcile(plans, pay, cfg, Options{TolerancePAs: dec("0.01")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func dec(s string) decimal.Dec {
@@ -94,7 +104,7 @@ func TestPlantedMismatches(t *testing.T) {
 		"50000005": {status: Misaligned, note: "not valued"},
 		// 0.005 PA more is within the 0.01 tolerance.
 		"40000002":   {status: Aligned},
-		"20000004":   {status: Aligned}, // 12.5 + 2.5 APAs = 15 paid
+		"20000004":   {status: Aligned}, // 12.5 including 2.5 APAs, 12.5 paid
 		"50000007":   {status: PlanOnly},
 		"20000005":   {status: PayrollOnly},
 		"50000001":   {status: Aligned},
@@ -181,7 +191,7 @@ func TestCSVIsFormulaSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Reconcile(plans, pay, cfg, Options{})
+	r := reconcileOK(t, plans, pay, cfg, Options{})
 	var b bytes.Buffer
 	r.WriteCSV(&b)
 	if !strings.Contains(b.String(), `"'=HYPERLINK(""x"")"`) || strings.Contains(b.String(), ",=HYPERLINK") {
@@ -228,14 +238,15 @@ func TestValuationSettings(t *testing.T) {
 		pas, supp, total string
 		status           string
 	}{
-		// 8 + 1 APA = 9 planned, 10 paid; full-time basic £100,000: +£10,000.
-		{name: "APAs added, full-time basis", asg: "10000001", pas: "10000", total: "10000", status: Misaligned},
-		// Total includes APAs: 8 planned, +2 PAs = £20,000.
-		{name: "total includes APAs", extra: "total_includes_apa: true\n", asg: "10000001", pas: "20000", total: "20000", status: Misaligned},
-		// The brief's literal formula: basic ÷ 10 = £8,000 a PA.
-		{name: "basic basis", extra: "pa_value_basis: basic\n", asg: "10000001", pas: "8000", total: "8000", status: Misaligned},
-		// Within a 1 PA tolerance: aligned, not valued.
-		{name: "tolerance", opts: Options{TolerancePAs: dec("1")}, asg: "10000001", status: Aligned},
+		// Total 8 including 1 APA planned, 10 paid; full-time basic
+		// £100,000: +2 PAs = +£20,000.
+		{name: "APAs in the total, full-time basis", asg: "10000001", pas: "20000", total: "20000", status: Misaligned},
+		// outside_total: 8 + 1 APA = 9 planned, +1 PA = +£10,000.
+		{name: "APAs outside the total", extra: "apa_reading: outside_total\n", asg: "10000001", pas: "10000", total: "10000", status: Misaligned},
+		// The brief's literal formula: basic ÷ 10 = £8,000 a PA, +2 PAs.
+		{name: "basic basis", extra: "pa_value_basis: basic\n", asg: "10000001", pas: "16000", total: "16000", status: Misaligned},
+		// Within a 2 PA tolerance: aligned, not valued.
+		{name: "tolerance", opts: Options{TolerancePAs: dec("2")}, asg: "10000001", status: Aligned},
 		// Welsh band 2 → 3 with configured percentages 4% and 6%: +2% × £100,000.
 		{name: "Welsh band valued", extra: "wales_band_pct: {1: 2, 2: 4, 3: 6}\n", asg: "10000002", supp: "2000", total: "2000", status: Misaligned},
 		{name: "Welsh band not valued", asg: "10000002", status: Misaligned},
@@ -251,7 +262,7 @@ func TestValuationSettings(t *testing.T) {
 			if c.opts.TolerancePAs == 0 {
 				c.opts.TolerancePAs = dec("0.01")
 			}
-			l := line(t, Reconcile(plans, pay, cfg, c.opts), c.asg)
+			l := line(t, reconcileOK(t, plans, pay, cfg, c.opts), c.asg)
 			if l.Status != c.status {
 				t.Errorf("status %s, want %s", l.Status, c.status)
 			}
@@ -280,6 +291,10 @@ func TestUnreadableInputs(t *testing.T) {
 		"duplicate":      "asg,pas,pct,band,basic,fte\n10000001,10,,,,\n10000001,10,,,,\n",
 		"short row":      "asg,pas,pct,band,basic,fte\n10000001,10\n",
 		"no assignment":  "asg,pas,pct,band,basic,fte\n,10,,,,\n",
+		// Values no week (or percentage) can hold: refused, so that no sum
+		// of them can overflow.
+		"PAs beyond a week": "asg,pas,pct,band,basic,fte\n10000001,18446752,,,,\n",
+		"supplement 101%":   "asg,pas,pct,band,basic,fte\n10000001,10,101,,,\n",
 	} {
 		if _, err := readPayroll(strings.NewReader(in), cfg); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -291,7 +306,17 @@ func TestUnreadableInputs(t *testing.T) {
 	if !errors.As(err, &ie) || len(ie.Problems) != 3 {
 		t.Errorf("plans: %v", err)
 	}
-	if _, err := ReadPlans([]string{"no/such.jsonl"}); err == nil {
+	for _, rec := range []string{
+		`{"assignment_number":"10000001","total_contracted_pas":18446752}`,
+		`{"assignment_number":"10000001","total_contracted_pas":10,"apa_eps":9223372036854}`,
+		`{"assignment_number":"10000001","total_contracted_pas":-1}`,
+	} {
+		ps := &Plans{ByAssignment: map[string]*Plan{}}
+		if err := ps.read("x.jsonl", strings.NewReader(rec)); !errors.As(err, &ie) || !strings.Contains(err.Error(), "not between 0 and 168 PAs a week") {
+			t.Errorf("plan %s: err = %v", rec, err)
+		}
+	}
+	if _, err := ReadPlans([]string{"no/such.jsonl"}, validate.APAInTotal); err == nil {
 		t.Error("missing plans file accepted")
 	}
 	for _, bad := range []string{
@@ -301,6 +326,8 @@ func TestUnreadableInputs(t *testing.T) {
 		"version: 1\ncolumns: {assignment_number: a, pas_paid: p}\npa_value_basis: hourly\n",
 		"version: 1\ncolumns: {assignment_number: a, pas_paid: p}\nfull_time_pas: 0\n",
 		"version: 1\ncolumns: {assignment_number: a, pas_paid: p, salary: s}\n",
+		"version: 1\ncolumns: {assignment_number: a, pas_paid: p}\nwales_band_pct: {1: 101}\n",
+		"version: 1\ncolumns: {assignment_number: a, pas_paid: p}\napa_reading: both\n",
 	} {
 		if _, err := ParseConfig("t.yaml", []byte(bad)); err == nil {
 			t.Errorf("config accepted:\n%s", bad)
@@ -373,6 +400,228 @@ func FuzzParseConfig(f *testing.F) {
 			if p.Line < 1 || p.Line > lines+1 || p.Col < 1 {
 				t.Errorf("%v is outside the file", p)
 			}
+		}
+	})
+}
+
+func reconcileOK(t *testing.T, plans *Plans, pay *Payroll, cfg *Config, opts Options) *Result {
+	t.Helper()
+	r, err := Reconcile(plans, pay, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// writePlans writes records as dir/name.jobplans.jsonl and, when reportJSON
+// is not "", the report.json convert writes beside them.
+func writePlans(t *testing.T, dir, name, reportJSON string, records ...string) string {
+	t.Helper()
+	path := filepath.Join(dir, name+".jobplans.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(records, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if reportJSON != "" {
+		if err := os.WriteFile(filepath.Join(dir, name+".report.json"), []byte(reportJSON), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// reportJSON is a report.json header as convert writes it, then findings.
+func reportJSON(name, reading string) string {
+	return `{"input": "` + name + `.csv", "apa_reading": "` + reading + `", "counts": {"accepted": 3}, "outputs": {"records": "` + name + `.jobplans.jsonl"}, "findings": [` + "\n" + `{"rule": "V8"}]}`
+}
+
+// TestAPAReadings is issue #9 item 1 for reconcile: the issue's plans under
+// each reading, with payroll paying what each plan means in the default
+// reading (total 11 with 1 APA is 11 PAs). Under the old code the 10 + 1
+// APA plan paid 11 PAs was reported as £10,000 a year under-paid.
+func TestAPAReadings(t *testing.T) {
+	asWritten := []string{ // the total includes the APAs
+		`{"employee_number":"10000001","assignment_number":"10000001","contract_type":"consultant_england_2003","effective_date":"2026-04-01","total_contracted_pas":11,"apa_eps":1}`,
+		`{"employee_number":"10000003","assignment_number":"10000003","contract_type":"consultant_england_2003","effective_date":"2026-04-01","total_contracted_pas":14,"apa_eps":4}`,
+		`{"employee_number":"10000004","assignment_number":"10000004","contract_type":"consultant_england_2003","effective_date":"2026-04-01","total_contracted_pas":12,"apa_eps":2}`,
+	}
+	outsideWritten := []string{ // the same plans, the total leaving the APAs out
+		`{"employee_number":"10000001","assignment_number":"10000001","contract_type":"consultant_england_2003","effective_date":"2026-04-01","total_contracted_pas":10,"apa_eps":1}`,
+		`{"employee_number":"10000003","assignment_number":"10000003","contract_type":"consultant_england_2003","effective_date":"2026-04-01","total_contracted_pas":10,"apa_eps":4}`,
+		`{"employee_number":"10000004","assignment_number":"10000004","contract_type":"consultant_england_2003","effective_date":"2026-04-01","total_contracted_pas":10,"apa_eps":2}`,
+	}
+	payroll := "asg,pas,pct,band,basic,fte\n10000001,11,,,100000,1\n10000003,14,,,100000,1\n10000004,12,,,100000,1\n"
+	tests := []struct {
+		name, reading string
+		records       []string
+		planned       map[string]string
+		est           map[string]string // "" aligned
+	}{
+		{"in_total, as written", "in_total", asWritten,
+			map[string]string{"10000001": "11", "10000003": "14", "10000004": "12"}, map[string]string{"10000001": "", "10000003": "", "10000004": ""}},
+		// The same records read as leaving the APAs out: each looks
+		// under-paid by its APAs (a PA is £10,000 a year).
+		{"outside_total, as written", "outside_total", asWritten,
+			map[string]string{"10000001": "12", "10000003": "18", "10000004": "14"}, map[string]string{"10000001": "-10000", "10000003": "-40000", "10000004": "-20000"}},
+		{"outside_total, written for it", "outside_total", outsideWritten,
+			map[string]string{"10000001": "11", "10000003": "14", "10000004": "12"}, map[string]string{"10000001": "", "10000003": "", "10000004": ""}},
+		{"in_total, written for outside_total", "in_total", outsideWritten,
+			map[string]string{"10000001": "10", "10000003": "10", "10000004": "10"}, map[string]string{"10000001": "10000", "10000003": "40000", "10000004": "20000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writePlans(t, t.TempDir(), "plans", reportJSON("plans", tt.reading), tt.records...)
+			plans, err := ReadPlans([]string{path}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plans.Reading != validate.APAReading(tt.reading) || plans.ReadingFrom != "plans.report.json" {
+				t.Fatalf("reading %q from %q, want %s from plans.report.json", plans.Reading, plans.ReadingFrom, tt.reading)
+			}
+			cfg := testConfig(t, "apa_reading: "+tt.reading+"\n")
+			cfg.Columns.Name = ""
+			pay, err := readPayroll(strings.NewReader(payroll), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := reconcileOK(t, plans, pay, cfg, Options{TolerancePAs: dec("0.01")})
+			for asg, planned := range tt.planned {
+				l := line(t, r, asg)
+				if l.PlannedPAs != dec(planned) {
+					t.Errorf("%s: PAs planned %s, want %s", asg, l.PlannedPAs, planned)
+				}
+				want := tt.est[asg]
+				switch {
+				case want == "" && (l.Status != Aligned || l.EstTotal != nil):
+					t.Errorf("%s: %s, estimate %v; want aligned", asg, l.Status, l.EstTotal)
+				case want != "" && (l.Status != Misaligned || l.EstTotal == nil || *l.EstTotal != pounds(want)):
+					t.Errorf("%s: %s, estimate %v; want misaligned, %s", asg, l.Status, l.EstTotal, pounds(want))
+				}
+			}
+			if !strings.Contains(strings.Join(r.Assumptions, " "), "apa_reading: "+tt.reading) {
+				t.Errorf("assumptions do not state the reading: %q", r.Assumptions)
+			}
+		})
+	}
+}
+
+// TestAPAReadingMustBeKnownAndAgree: reconcile never guesses what the
+// plans' total holds, and refuses a payroll configuration that declares
+// another reading.
+func TestAPAReadingMustBeKnownAndAgree(t *testing.T) {
+	rec := `{"employee_number":"10000001","assignment_number":"10000001","effective_date":"2026-04-01","total_contracted_pas":11,"apa_eps":1}`
+	dir := t.TempDir()
+	inTotal := writePlans(t, dir, "a", reportJSON("a", "in_total"), rec)
+	outside := writePlans(t, dir, "b", reportJSON("b", "outside_total"), rec)
+	bare := writePlans(t, dir, "c", "", rec)
+	old := writePlans(t, dir, "d", `{"input": "d.csv", "outputs": {"records": "d.jobplans.jsonl"}, "findings": []}`, rec)
+	other := writePlans(t, dir, "e", reportJSON("x", "in_total"), rec)
+	plain := filepath.Join(dir, "plans.ndjson")
+	os.WriteFile(plain, []byte(rec+"\n"), 0o644)
+	broken := writePlans(t, dir, "f", `{"input": "f.csv", "apa_reading": `, rec)
+
+	refused := []struct {
+		name   string
+		files  []string
+		stated validate.APAReading
+		want   string
+	}{
+		{"no report", []string{bare}, "", "c.jobplans.jsonl: the APA reading it was converted under (the mapping's rules.apa_reading) is not known: no c.report.json beside it says so. Give --plans-apa-reading"},
+		{"report predating apa_reading", []string{old}, "", "not known: no d.report.json beside it says so"},
+		{"not named jobplans.jsonl", []string{plain}, "", "not known: it is not named <input>.jobplans.jsonl"},
+		{"statement contradicted", []string{inTotal}, validate.APAOutsideTotal, "a.jobplans.jsonl: converted under apa_reading in_total (a.report.json), but --plans-apa-reading says outside_total"},
+		{"files disagree", []string{inTotal, outside}, "", "b.jobplans.jsonl: converted under apa_reading outside_total (b.report.json), but " + inTotal + " was converted under in_total (a.report.json)"},
+		{"statement and report disagree across files", []string{bare, outside}, validate.APAInTotal, "converted under apa_reading outside_total (b.report.json), but --plans-apa-reading says in_total"},
+		{"report of another file", []string{other}, validate.APAInTotal, `e.report.json is the report of records "x.jobplans.jsonl", not of this file`},
+		{"unreadable report", []string{broken}, validate.APAInTotal, "f.report.json cannot be read"},
+		{"bad statement", []string{bare}, "total", `--plans-apa-reading: "total" is not in_total or outside_total`},
+	}
+	for _, tt := range refused {
+		_, err := ReadPlans(tt.files, tt.stated)
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v\nwant an InputError containing %q", tt.name, err, tt.want)
+		}
+	}
+
+	// Known: from the reports, or stated for files without one.
+	for _, tt := range []struct {
+		files  []string
+		stated validate.APAReading
+		want   validate.APAReading
+		from   string
+	}{
+		{[]string{inTotal}, "", validate.APAInTotal, "a.report.json"},
+		{[]string{inTotal}, validate.APAInTotal, validate.APAInTotal, "a.report.json"},
+		{[]string{bare}, validate.APAOutsideTotal, validate.APAOutsideTotal, "--plans-apa-reading"},
+		{[]string{old, plain}, validate.APAInTotal, validate.APAInTotal, "--plans-apa-reading"},
+		{[]string{bare, outside}, validate.APAOutsideTotal, validate.APAOutsideTotal, "b.report.json"},
+	} {
+		ps, err := ReadPlans(tt.files, tt.stated)
+		if err != nil || ps.Reading != tt.want || ps.ReadingFrom != tt.from {
+			t.Errorf("ReadPlans(%v, %q) = %v from %v, %v; want %s from %s", tt.files, tt.stated, ps.Reading, ps.ReadingFrom, err, tt.want, tt.from)
+		}
+	}
+
+	// The payroll configuration must declare the plans' reading.
+	plans, err := ReadPlans([]string{outside}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, "") // apa_reading defaults to in_total
+	cfg.Columns.Name = ""
+	pay, err := readPayroll(strings.NewReader("asg,pas,pct,band,basic,fte\n10000001,11,,,100000,1\n"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Reconcile(plans, pay, cfg, Options{})
+	var re *ReadingError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "t.yaml: declares apa_reading in_total, but the job plans were converted under outside_total (b.report.json); PAs planned would be wrong") {
+		t.Errorf("Reconcile with another reading: err = %v", err)
+	}
+	cfg.APAReading = validate.APAOutsideTotal
+	if r, err := Reconcile(plans, pay, cfg, Options{TolerancePAs: dec("0.01")}); err != nil || line(t, r, "10000001").PlannedPAs != dec("12") {
+		t.Errorf("Reconcile with the same reading: %v", err)
+	}
+
+	// The replaced setting is refused with what took its place.
+	_, err = ParseConfig("p.yaml", []byte("version: 1\ncolumns: {assignment_number: a, pas_paid: p}\ntotal_includes_apa: false\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:3:1: total_includes_apa was replaced by apa_reading") {
+		t.Errorf("total_includes_apa: err = %v", err)
+	}
+}
+
+// FuzzReportReading: whatever lies in the report.json beside a records
+// file, reading its header never panics, and a reading is only ever one of
+// the two, never given with an error. (That it comes from a report about
+// that file is TestAPAReadingMustBeKnownAndAgree's.)
+func FuzzReportReading(f *testing.F) {
+	for _, seed := range []string{
+		reportJSON("plans", "in_total"), reportJSON("plans", "outside_total"), reportJSON("other", "in_total"),
+		`{"input": "x", "outputs": {"records": "plans.jobplans.jsonl"}, "findings": []}`,
+		`{"apa_reading": 7, "outputs": {"records": "plans.jobplans.jsonl"}}`,
+		`{"apa_reading": "in_total", "outputs": {"records": "plans.jobplans.jsonl"}`,
+		`[]`, `{`, ``, `{"findings": [`, `{"outputs": [1], "apa_reading": "x"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	dir := f.TempDir()
+	records := filepath.Join(dir, "plans.jobplans.jsonl")
+	if err := os.WriteFile(records, nil, 0o644); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "plans.report.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		reading, report, err := convertedReading(records)
+		if report != "plans.report.json" {
+			t.Fatalf("report %q", report)
+		}
+		if err != nil && reading != "" {
+			t.Fatalf("reading %q with error %v", reading, err)
+		}
+		if reading != "" && !slices.Contains(validate.APAReadings, reading) {
+			t.Fatalf("reading %q is not one of the readings", reading)
 		}
 	})
 }

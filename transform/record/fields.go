@@ -80,6 +80,11 @@ const (
 	NumFields
 )
 
+// MaxWeeklyPAs is the most PAs any week can hold: one for each of its 168
+// hours (a PA is 3 or 4). A PA value beyond it, after unit conversion, is a
+// typo or hours entered as PAs, and is refused (M13), never sent.
+var MaxWeeklyPAs = decimal.Int(168)
+
 // Fields lists every field, indexed by ID.
 var Fields = [NumFields]Field{
 	EmployeeNumber:              {Key: "employee_number", Label: "Employee number", Kind: Text},

@@ -26,7 +26,7 @@ func validPlan() *JobPlan {
 	p.SetText(StaffGroup, MedicalAndDental)
 	p.SetText(ContractType, ConsultantEngland2003)
 	p.SetText(EffectiveDate, "2026-04-01")
-	p.SetNum(TotalContractedPAs, decimal.FromInt(10))
+	p.SetNum(TotalContractedPAs, decimal.Int(10))
 	p.SetNum(DCC, decimal.Dec(7_500_000))
 	p.SetNum(SPA, decimal.Dec(2_500_000))
 	return p
@@ -52,7 +52,7 @@ func TestValidPlanPassesBothValidators(t *testing.T) {
 func TestCheckSchemaReportsRule(t *testing.T) {
 	p := validPlan()
 	p.SetText(EmployeeNumber, "1234567")
-	p.SetNum(SPA, decimal.FromInt(-1))
+	p.SetNum(SPA, decimal.Int(-1))
 	p.SetText(EffectiveDate, "2026-02-30")
 	p.SetText(OnCallCategory, "C")
 	var got []string
@@ -77,7 +77,7 @@ func TestCheckSchemaAgreesWithGojsonschema(t *testing.T) {
 		EffectiveDate:    {"2026-04-01", "2026-02-30", "01/04/2026", "2024-02-29", ""},
 		OnCallCategory:   {"A", "B", "C"},
 	}
-	nums := []decimal.Dec{0, -1, decimal.FromInt(1), decimal.Dec(7_500_000), decimal.Dec(250_000), decimal.FromInt(100), decimal.FromInt(101), decimal.FromInt(2), decimal.FromInt(4), decimal.Dec(500_000)}
+	nums := []decimal.Dec{0, -1, decimal.Int(1), decimal.Dec(7_500_000), decimal.Dec(250_000), decimal.Int(100), decimal.Int(101), decimal.Int(2), decimal.Int(4), decimal.Dec(500_000)}
 	for i := 0; i < 3000; i++ {
 		p := &JobPlan{}
 		for id := ID(0); id < NumFields; id++ {

@@ -291,6 +291,7 @@ type pageData struct {
 	NoAsg        *personGroup
 	MoreFindings int    // findings of people not listed
 	SeeFile      string // where the findings not listed are
+	APAReading   string // what the plans' total holds, in words
 	Opts         HTMLOptions
 }
 
@@ -303,6 +304,12 @@ type countCell struct {
 func (a *aggregate) page(r *Report) *pageData {
 	d := &pageData{R: r, Total: a.total, People: a.people, NoAsg: a.noAsg, MoreFindings: a.moreFindings, Opts: a.opts}
 	d.Status, d.StatusClass = statusText(r)
+	switch r.APAReading {
+	case "in_total":
+		d.APAReading = "in_total: the total contracted PAs includes the APAs"
+	case "outside_total":
+		d.APAReading = "outside_total: the total contracted PAs leaves the APAs out; the categories include their work"
+	}
 	d.Size = byteSize(r.InputBytes)
 	if !r.Started.IsZero() {
 		d.Started = r.Started.UTC().Format("2 Jan 2006 15:04:05 UTC")
@@ -324,6 +331,7 @@ func (a *aggregate) page(r *Report) *pageData {
 		{"warnings", "warnings", c.Warnings, cls(c.Warnings > 0, "warn")},
 		{"duplicates", "duplicates dropped", c.Duplicates, ""},
 		{"superseded", "superseded plans", c.Superseded, ""},
+		{"held_back", "held back (a later plan refused)", c.HeldBack, cls(c.HeldBack > 0, "warn")},
 	}
 	for _, g := range a.rules {
 		d.Rules = append(d.Rules, g)
@@ -442,19 +450,21 @@ var ruleExplanations = map[string]string{
 	"M10": "In an export with one row per activity, a plan's rows must be next to each other. Here rows of the same plan are separated by other plans' rows.",
 	"M11": "A cell that should hold a whole number holds something else.",
 	"M12": "A yes/no cell holds a value that is neither yes nor no.",
+	"M13": "A PA figure, after converting hours or annual figures to PAs a week, is more than a week's 168 hours could hold (or too large to be a number at all): a typo, or hours entered where PAs were expected.",
 	"D1":  "The same plan appears more than once in the file with identical values. It is sent once.",
 	"D2":  "The file holds two plans for one assignment; only the one with the later effective date is sent.",
-	"D3":  "Two plans for one assignment have the same effective date but different values. Only the later row in the file is sent.",
+	"D3":  "Two plans for one assignment have the same effective date but different values, so which one is current cannot be known: none of them is sent (unless the mapping says duplicates.same_date: last_wins, when only the later row is sent).",
+	"D4":  "An older plan of an assignment whose later plan in the file was refused. It is not sent, as it may no longer be current: nothing is sent for that assignment from this file.",
 	"S1":  "The contract type is not one of those ESR accepts.",
 	"V1":  "ESR employee numbers are 8 digits; assignment numbers are the same 8 digits with -2, -3... added for a second or later post.",
 	"V2":  "An assignment number normally starts with the doctor's own employee number. This one does not, which suggests a mix-up of people.",
 	"V3":  "ESR job plans are only for the Medical and Dental staff group.",
 	"V4":  "Every plan needs the date it takes effect.",
 	"V5":  "A PA figure is below zero, which a job plan cannot have.",
-	"V6":  "The categories (DCC, SPA, additional responsibilities, external duties, medical school) must add up to the total contracted PAs.",
-	"V7":  "Additional programmed activities are part of the total here, so they cannot be more than the total.",
-	"V8":  "The total is above 12 PAs a week, which is unusual under the Working Time Regulations. The plan is still sent.",
-	"V9":  "The total contracted PAs is zero or above the maximum the hub allows, which cannot be right.",
+	"V6":  "The categories (DCC, SPA, additional responsibilities, external duties, medical school) must add up to all the plan's PAs: the total contracted PAs, plus the APAs when the mapping reads the total as leaving them out (APA reading outside_total).",
+	"V7":  "Additional programmed activities cannot be more than the PAs that include them: the total contracted PAs (or, under the APA reading outside_total, the categories). A figure far above is often hours entered where PAs were expected.",
+	"V8":  "The plan's PAs a week, APAs included, are above 12, which is unusual under the Working Time Regulations. The plan is still sent.",
+	"V9":  "The total contracted PAs is zero, or the plan's PAs a week (APAs included) are above the maximum the hub allows, which cannot be right.",
 	"V10": "Elective and non-elective theatre work must add up to the total theatre work.",
 	"V11": "The itemised direct clinical care activities add up to more than the DCC total.",
 	"V12": "More than 1 PA of the DCC total is not itemised in the activities. The plan is still sent.",
@@ -542,6 +552,7 @@ a{color:#005eb8}
 <tr><th>Input SHA-256</th><td class="mono">{{.R.InputSHA256}}</td></tr>
 <tr><th>Mapping</th><td>{{.R.Mapping}}</td></tr>
 <tr><th>Mapping SHA-256</th><td class="mono">{{.R.MappingSHA256}}</td></tr>
+{{- with .APAReading}}<tr><th>APA reading</th><td>{{.}}</td></tr>{{end}}
 <tr><th>Status</th><td>{{.R.Status}}</td></tr>
 {{- with .R.SeeReport}}<tr><th>Earlier report</th><td>{{.}}</td></tr>{{end}}
 <tr><th>Started</th><td>{{.Started}}</td></tr>
@@ -557,7 +568,7 @@ a{color:#005eb8}
 {{- if .Rules}}
 <section class="card" id="contents">
 <h2>Findings by rule</h2>
-<p>{{plural .Total "finding" "findings"}} in this report. Errors stop a plan being sent to ESR; warnings are for checking and the plan is still sent.</p>
+<p>{{plural .Total "finding" "findings"}} in this report. Errors stop a plan being sent to ESR; warnings are for checking and the plan is still sent, except D1, D2, D3 and D4 warnings, which say why a plan is not sent.</p>
 <nav><ul>
 {{- range .Rules}}
 <li><a href="#rule-{{.Code}}">{{.Code}} {{.Title}}</a>: {{.Total}}</li>

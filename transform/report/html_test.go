@@ -149,6 +149,28 @@ func TestRenderHTMLNoFindings(t *testing.T) {
 	}
 }
 
+// TestRenderHTMLAPAReadingAndHeldBack: the page states what the plans'
+// total was read as, and counts plans held back by a refused later plan.
+func TestRenderHTMLAPAReadingAndHeldBack(t *testing.T) {
+	in := `{"input":"x.csv","mapping":"m","status":"partially_rejected","apa_reading":"outside_total",` +
+		`"counts":{"rows_read":3,"plans_built":3,"rejected":1,"held_back":2},"findings":[` +
+		`{"record":0,"line":2,"end_line":2,"assignment_number":"10000001","field":"effective_date","value":"2025-04-01","rule":"D4","severity":"warning","message":"Held."}]}`
+	var b bytes.Buffer
+	if err := report.RenderHTML(&b, strings.NewReader(in), report.HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<tr><th>APA reading</th><td>outside_total: the total contracted PAs leaves the APAs out; the categories include their work</td></tr>",
+		`data-count="held_back"><span class="n">2</span>held back (a later plan refused)`,
+		"D4: Plan held back: a later plan of the assignment was refused",
+		"<strong>What this means:</strong> An older plan of an assignment whose later plan in the file was refused.",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
 func TestRenderHTMLRejectsOtherJSON(t *testing.T) {
 	for _, in := range []string{`[1,2]`, `{"findings": 3}`, `{"input": "x"`, ``} {
 		if err := report.RenderHTML(&bytes.Buffer{}, strings.NewReader(in), report.HTMLOptions{}); err == nil {

@@ -38,6 +38,9 @@ type Counts struct {
 	Errors       int `json:"errors"`
 	Duplicates   int `json:"duplicates"`
 	Superseded   int `json:"superseded"`
+	// HeldBack are accepted plans not sent because a later plan of their
+	// assignment in the file was refused (D4).
+	HeldBack int `json:"held_back"`
 }
 
 // Report is the header of report.json; findings follow it in the file.
@@ -55,6 +58,10 @@ type Report struct {
 	Outputs       Outputs   `json:"outputs"`
 	// SeeReport names an earlier report for a file already processed.
 	SeeReport string `json:"see_report,omitempty"`
+	// APAReading is the mapping's rules.apa_reading the plans were checked
+	// under (in_total or outside_total): reconcile reads it to know what
+	// the records' total holds.
+	APAReading string `json:"apa_reading,omitempty"`
 }
 
 // Outputs names the files written beside the report.

@@ -4,7 +4,9 @@ package validate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -19,9 +21,9 @@ import (
 // them under `rules:`. Where domain.md marks a fact as unverified, the
 // default is stated in the README and the value is here to change.
 type Config struct {
-	// TotalIncludesAPA: does total_contracted_pas include apa_eps? (domain.md
-	// open question). Default false: total = dcc+spa+ar+ed+ms; APAs extra.
-	TotalIncludesAPA bool `yaml:"total_includes_apa" json:"total_includes_apa"`
+	// APAReading: does total_contracted_pas include apa_eps? (domain.md
+	// open question). Default in_total; see APAReading.
+	APAReading APAReading `yaml:"apa_reading" json:"apa_reading"`
 	// Tolerance for sums that must agree (V6, V10, V11). Default 0.01.
 	Tolerance decimal.Dec `yaml:"tolerance" json:"tolerance"`
 	// WarnAbovePAs: V8 warns above this total. Default 12.
@@ -61,6 +63,92 @@ type Config struct {
 	Severity map[string]finding.Severity `yaml:"severity" json:"severity"`
 }
 
+// APAReading says what a plan's total contracted PAs holds. An APA is itself
+// a DCC, SPA or other PA (domain.md §5), so in both readings the categories
+// (DCC+SPA+AR+ED+MS) hold all the plan's work, the APAs' included; the
+// readings differ only in the total. There is no third: categories that
+// left the APA work out would contradict §5.
+type APAReading string
+
+const (
+	// APAInTotal, the default: the total includes the APAs. V6: categories
+	// = total; V7: APA <= total; V8, V9 and reconcile on the total.
+	APAInTotal APAReading = "in_total"
+	// APAOutsideTotal: the total leaves the APAs out. V6: categories =
+	// total + APA; V7: APA <= categories; V8, V9 and reconcile on total + APA.
+	APAOutsideTotal APAReading = "outside_total"
+)
+
+// APAReadings lists the readings, the default first.
+var APAReadings = []APAReading{APAInTotal, APAOutsideTotal}
+
+// AllPAs is all the plan's PAs a week, APAs included: what the categories
+// add up to, what the weekly limits apply to and what payroll pays.
+func (r APAReading) AllPAs(total, apa decimal.Dec) (decimal.Dec, error) {
+	if r == APAOutsideTotal {
+		return total.Add(apa)
+	}
+	return total, nil
+}
+
+// BasePAs is the plan's PAs without the APAs: a full-time plan has 10 of
+// them (APAs are "extra PAs on top of the standard 10").
+func (r APAReading) BasePAs(total, apa decimal.Dec) (decimal.Dec, error) {
+	if r == APAOutsideTotal {
+		return total, nil
+	}
+	return total.Sub(apa)
+}
+
+// replacedSettings are former rules settings, with what took their place:
+// a mapping that still gives one is refused, as its meaning changed.
+var replacedSettings = map[string]string{
+	"total_includes_apa": "replaced by apa_reading: in_total (the default: the total includes the APAs) or outside_total (the total leaves them out; the categories still include their work)",
+}
+
+// settingKeys are the keys a rules block may hold.
+var settingKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys[k] = true
+		}
+	}
+	return keys
+}()
+
+// UnmarshalYAML refuses keys that are not settings, so that a misspelt or
+// replaced setting is never accepted and ignored, and decodes the rest
+// over the values c already holds (the defaults).
+func (c *Config) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		var problems []string
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if settingKeys[k.Value] {
+				continue
+			}
+			msg := fmt.Sprintf("line %d: unknown setting %q", k.Line, k.Value)
+			if why, ok := replacedSettings[k.Value]; ok {
+				msg += " (" + why + ")"
+			}
+			problems = append(problems, msg)
+		}
+		if len(problems) > 0 {
+			return errors.New(strings.Join(problems, "; "))
+		}
+	}
+	type plain Config
+	return n.Decode((*plain)(c))
+}
+
+// fixedSeverity lists the codes whose severity is not a setting, and why.
+var fixedSeverity = map[string]string{
+	"M13": "a value no week can hold is always refused",
+	"D3":  "two different plans for one date are refused (an error) unless duplicates.same_date is last_wins (then a warning): set that instead",
+}
+
 // BandPct is a supplement percentage per frequency band.
 type BandPct struct {
 	High   decimal.Dec `yaml:"high" json:"high"`
@@ -91,7 +179,11 @@ func (b *BandPct) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.MappingNode {
 		keys := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			keys[n.Content[i].Value] = true
+			k := n.Content[i].Value
+			if !slices.Contains(bandKeys, k) {
+				return fmt.Errorf("line %d: a supplement_pct category gives high, medium and low, not %q", n.Content[i].Line, k)
+			}
+			keys[k] = true
 		}
 		if err := missingBands(func(k string) bool { return keys[k] }); err != nil {
 			return fmt.Errorf("line %d: %w", n.Line, err)
@@ -124,6 +216,7 @@ func d(s string) decimal.Dec {
 // Defaults returns the documented default configuration.
 func Defaults() Config {
 	return Config{
+		APAReading:    APAInTotal,
 		Tolerance:     d("0.01"),
 		WarnAbovePAs:  d("12"),
 		MaxPAs:        d("16"),
@@ -152,9 +245,15 @@ func (c *Config) Check() []string {
 		if _, ok := finding.Rules[code]; !ok {
 			problems = append(problems, fmt.Sprintf("rules.severity: unknown rule %q", code))
 		}
+		if why, fixed := fixedSeverity[code]; fixed {
+			problems = append(problems, fmt.Sprintf("rules.severity.%s: its severity cannot be set: %s", code, why))
+		}
 		if !slices.Contains([]finding.Severity{finding.Error, finding.Warning, finding.Off}, sev) {
 			problems = append(problems, fmt.Sprintf("rules.severity.%s: %q is not error, warning or off", code, sev))
 		}
+	}
+	if !slices.Contains(APAReadings, c.APAReading) {
+		problems = append(problems, fmt.Sprintf("rules.apa_reading: %q is not in_total or outside_total", c.APAReading))
 	}
 	if c.HighMaxN > c.MediumMaxN {
 		problems = append(problems, "rules: high_max_n must not exceed medium_max_n")

@@ -76,7 +76,9 @@ var hundredth = decimal.Dec(decimal.Scale / 100)
 // schema violation and rule finding through emit.
 func (v *Validator) Check(p *record.JobPlan, emit func(finding.Finding)) {
 	c := &checker{v: v, p: p, emit: emit}
-	c.normalise()
+	if c.impossible() || !c.normalise() {
+		return
+	}
 	record.CheckSchema(p, func(viol record.Violation) {
 		f := viol.Field.Field()
 		c.invalid[viol.Field] = true
@@ -92,9 +94,39 @@ func (v *Validator) Check(p *record.JobPlan, emit func(finding.Finding)) {
 	c.onCall()
 }
 
+// impossible refuses PA values no week can hold (M13), whatever path made
+// them: a value read is refused by the mapping already, but activities add
+// up and computed fields calculate. The rules are not run on such a plan:
+// they would only report consequences, and every sum below is then within
+// a few thousand PAs, far from overflow.
+func (c *checker) impossible() bool {
+	bad := false
+	for _, id := range paFields {
+		// An absent field is 0.
+		if d := c.p.Num(id); d > record.MaxWeeklyPAs || d < -record.MaxWeeklyPAs {
+			// Always an error: no severity setting lets such a value through.
+			c.report("M13", finding.Error, id, d.String(), fmt.Sprintf("%s is %s PAs a week: more PAs than a week has hours (%s).", id.Field().Label, d, record.MaxWeeklyPAs))
+			bad = true
+		}
+	}
+	return bad
+}
+
+// paFields are the PA fields of the record, aux ones included.
+var paFields = func() []record.ID {
+	var ids []record.ID
+	for id := record.ID(0); id < record.NumFields; id++ {
+		if id.Field().PA {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}()
+
 // normalise implements V22: values with more than two places are rounded
 // (ESR takes two), and values off the usual quarter-PA step are flagged.
-func (c *checker) normalise() {
+// It reports false for a value too large to round (M13).
+func (c *checker) normalise() bool {
 	for id := record.ID(0); id < record.NumFields; id++ {
 		f := id.Field()
 		if !f.PA || !c.p.Has(id) || f.Aux {
@@ -102,7 +134,7 @@ func (c *checker) normalise() {
 		}
 		d := c.p.Num(id)
 		if !d.IsMultipleOf(hundredth) {
-			r := d.Round2()
+			r, _ := d.Round2() // within ±168 PAs (impossible): cannot overflow
 			c.rule("V22", id, d.String(), fmt.Sprintf("%s was %s, which has more than 2 decimal places; it was rounded to %s.", f.Label, d, r))
 			c.p.SetNum(id, r)
 			continue
@@ -112,10 +144,17 @@ func (c *checker) normalise() {
 		}
 	}
 	for _, id := range []record.ID{record.OnCallFrequencyN, record.OnCallSupplementPct} {
-		if c.p.Has(id) {
-			c.p.SetNum(id, c.p.Num(id).Round2())
+		if !c.p.Has(id) {
+			continue
 		}
+		r, err := c.p.Num(id).Round2()
+		if err != nil {
+			c.report("M13", finding.Error, id, c.p.Num(id).String(), fmt.Sprintf("%s %s is too large to be a real value.", id.Field().Label, c.p.Num(id)))
+			return false
+		}
+		c.p.SetNum(id, r)
 	}
+	return true
 }
 
 func (c *checker) identifiers() {
@@ -148,41 +187,58 @@ var dccSubItems = []record.ID{record.TheatreTotal, record.Outpatients, record.Wa
 
 var notContracted = []record.ID{record.PrivateProfessionalServices, record.FeePayingServices, record.AdditionalToContract}
 
+// totals implements V6–V9, V14 and V21 under the configured APA reading
+// (APAReading): the categories hold all the plan's PAs, and whether the
+// total does too decides what they are compared with.
 func (c *checker) totals() {
 	cfg := &c.v.cfg
 	total := c.num(record.TotalContractedPAs)
 	apa := c.num(record.APAEPS)
 	sum := c.sum(categoryFields...)
-	if cfg.TotalIncludesAPA {
-		sum += apa
+	// Every PA value is within ±168 (impossible), so these cannot fail.
+	all, _ := cfg.APAReading.AllPAs(total, apa)
+	base, _ := cfg.APAReading.BasePAs(total, apa)
+	outside := cfg.APAReading == APAOutsideTotal
+	// limitWhat names all the plan's PAs in a message (built only when one
+	// is reported: Check allocates nothing on a valid plan).
+	limitWhat := func() string {
+		switch {
+		case outside:
+			return fmt.Sprintf("Total contracted PAs plus APAs (%s + %s)", total, apa)
+		case apa > 0:
+			return "Total contracted PAs (APAs included)"
+		}
+		return "Total contracted PAs"
 	}
-	if (sum - total).Abs() > cfg.Tolerance {
+	if (sum - all).Abs() > cfg.Tolerance {
 		extra := c.sum(notContracted...)
-		if extra > 0 && (sum+extra-total).Abs() <= cfg.Tolerance {
-			c.rule("V21", record.TotalContractedPAs, total.String(), fmt.Sprintf("Total contracted PAs %s equals the categories (%s) plus private, fee-paying and additional-to-contract work (%s), which are not contracted PAs.", total, sum, extra))
+		if extra > 0 && (sum+extra-all).Abs() <= cfg.Tolerance {
+			c.rule("V21", record.TotalContractedPAs, total.String(), fmt.Sprintf("%s %s equals the categories (%s) plus private, fee-paying and additional-to-contract work (%s), which are not contracted PAs.", limitWhat(), all, sum, extra))
 		} else {
-			what := "DCC + SPA + additional responsibilities + external duties + medical school"
-			if cfg.TotalIncludesAPA {
-				what += " + APA"
+			msg := fmt.Sprintf("DCC + SPA + additional responsibilities + external duties + medical school add up to %s, but the total contracted PAs is %s.", sum, total)
+			if outside {
+				msg = fmt.Sprintf("DCC + SPA + additional responsibilities + external duties + medical school add up to %s, but the total contracted PAs plus APAs is %s (%s + %s).", sum, all, total, apa)
 			}
-			c.rule("V6", record.TotalContractedPAs, total.String(), fmt.Sprintf("%s add up to %s, but the total contracted PAs is %s.", what, sum, total))
+			c.rule("V6", record.TotalContractedPAs, total.String(), msg)
 		}
 	}
-	if cfg.TotalIncludesAPA && apa > total {
-		c.rule("V7", record.APAEPS, apa.String(), fmt.Sprintf("APAs (%s) are more than the total contracted PAs (%s), which includes them.", apa, total))
+	// V7: APAs cannot be more than the PAs that include them: the total in
+	// the default reading, the categories in the other. An APA figure far
+	// above either is often hours typed where PAs were expected.
+	switch {
+	case !outside && apa > total:
+		c.rule("V7", record.APAEPS, apa.String(), fmt.Sprintf("APAs (%s) are more than the total contracted PAs (%s), which includes them. Were hours entered instead of PAs?", apa, total))
+	case outside && apa > sum+cfg.Tolerance:
+		c.rule("V7", record.APAEPS, apa.String(), fmt.Sprintf("APAs (%s) are more than DCC + SPA + additional responsibilities + external duties + medical school (%s), which include their work. Were hours entered instead of PAs?", apa, sum))
 	}
-	// The weekly limits apply to all PAs worked: add APAs when the total
-	// leaves them out.
-	all, what := total, "Total contracted PAs"
-	if !cfg.TotalIncludesAPA && apa > 0 {
-		all, what = total+apa, fmt.Sprintf("Total contracted PAs plus APAs (%s + %s)", total, apa)
-	}
+	// The weekly limits apply to all PAs worked.
 	if all > cfg.MaxPAs {
-		c.rule("V9", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above the maximum of %s.", what, all, cfg.MaxPAs))
+		c.rule("V9", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above the maximum of %s.", limitWhat(), all, cfg.MaxPAs))
 	} else if all > cfg.WarnAbovePAs {
-		c.rule("V8", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above %s.", what, all, cfg.WarnAbovePAs))
+		c.rule("V8", record.TotalContractedPAs, all.String(), fmt.Sprintf("%s %s is above %s.", limitWhat(), all, cfg.WarnAbovePAs))
 	}
-	if c.p.Text(record.ContractType) == record.ConsultantEngland2003 && total >= cfg.FullTimePAs {
+	// Full time is 10 PAs before APAs, which are "extra PAs on top".
+	if c.p.Text(record.ContractType) == record.ConsultantEngland2003 && base >= cfg.FullTimePAs {
 		dcc, spa := c.num(record.DCC), c.num(record.SPA)
 		if dcc < cfg.MinDCC || spa < cfg.MinSPA {
 			c.rule("V14", record.DCC, dcc.String(), fmt.Sprintf("This full-time consultant plan has %s DCC and %s SPA; usually at least %s DCC and %s SPA.", dcc, spa, cfg.MinDCC, cfg.MinSPA))
@@ -205,7 +261,8 @@ func (c *checker) activities() {
 		c.rule("V12", record.DCC, dcc.String(), fmt.Sprintf("The DCC activities add up to %s, %s less than the DCC total of %s.", items, dcc-items, dcc))
 	}
 	other := c.sum(record.Research, record.TeachingEducation, record.CPD, record.NonDCCAdmin, record.NonDCCTravel)
-	if room := c.num(record.TotalContractedPAs) - dcc; other > room+cfg.Tolerance {
+	all, _ := cfg.APAReading.AllPAs(c.num(record.TotalContractedPAs), c.num(record.APAEPS)) // within a week: cannot fail
+	if room := all - dcc; other > room+cfg.Tolerance {
 		c.rule("V13", record.SPA, other.String(), fmt.Sprintf("Research, teaching, CPD and non-DCC admin and travel add up to %s, more than the %s PAs of the plan that are not DCC.", other, room))
 	}
 }

@@ -149,7 +149,14 @@ func withSeverity(code string, s finding.Severity) func(*Config) {
 // a value such as 2.49 tests only the rule it is about.
 func noStep(c *Config) { c.PAStep = 0 }
 
-func includesAPA(c *Config) { c.TotalIncludesAPA = true }
+// outsideTotal selects the reading in which the total leaves the APAs out.
+func outsideTotal(c *Config) { c.APAReading = APAOutsideTotal }
+
+// apaPlan is a plan with only a total, APAs, DCC and SPA (every other PA
+// field 0), as the issue's examples give them.
+func apaPlan(total, apa, dcc, spa string) mutation {
+	return all(zeroed, nums(record.TotalContractedPAs, total, record.APAEPS, apa, record.DCC, dcc, record.SPA, spa))
+}
 
 // f is an expected finding: "V16:warning:on_call_supplement_pct".
 func f(code string, sev finding.Severity, field record.ID) string {
@@ -233,21 +240,38 @@ var ruleCases = []ruleCase{
 	{rule: "V6", name: "SPA exactly 0.01 short", cfg: noStep, mut: setNum(record.SPA, "2.49")},
 	{rule: "V6", name: "SPA exactly 0.01 short, quarter check on", mut: setNum(record.SPA, "2.49"), want: []string{f("V22", W, record.SPA)}},
 	{rule: "V6", name: "medical school and AR counted", mut: nums(record.SPA, "1.5", record.MedicalSchool, "0.5", record.AdditionalResponsibilities, "0.25", record.ExternalDuties, "0.25")},
-	{rule: "V6", name: "APA outside total by default", mut: setNum(record.APAEPS, "1")},
-	{rule: "V6", name: "APA in total but not configured", mut: nums(record.APAEPS, "1", record.TotalContractedPAs, "11"), want: []string{f("V6", E, record.TotalContractedPAs)}},
-	{rule: "V6", name: "total_includes_apa: APA in total", cfg: includesAPA, mut: nums(record.APAEPS, "1", record.TotalContractedPAs, "11")},
-	{rule: "V6", name: "total_includes_apa: APA outside total", cfg: includesAPA, mut: setNum(record.APAEPS, "1"), want: []string{f("V6", E, record.TotalContractedPAs)}},
-	{rule: "V6", name: "severity off", cfg: withSeverity("V6", finding.Off), mut: setNum(record.SPA, "3")},
-	{rule: "V6", name: "custom tolerance 0.1", cfg: func(c *Config) { c.Tolerance = dec("0.1"); c.PAStep = 0 }, mut: setNum(record.SPA, "2.4")},
+	{rule: "V6", name: "APAs in the total by default", mut: apaPlan("11", "1", "8.5", "2.5")},
+	{rule: "V6", name: "outside_total: categories = total + APAs", cfg: outsideTotal, mut: apaPlan("10", "1", "8.5", "2.5")},
+	{rule: "V6", name: "outside_total: categories = total", cfg: outsideTotal, mut: apaPlan("11", "1", "8.5", "2.5"), want: []string{f("V6", E, record.TotalContractedPAs)}},
+	{rule: "V6", name: "outside_total: no APAs", cfg: outsideTotal},
 
-	// V7: APA ≤ total when the total includes APAs.
-	{rule: "V7", name: "APA 0.01 above total (V6 within tolerance)", cfg: all2(includesAPA, noStep), mut: all(zeroed, nums(record.TotalContractedPAs, "1", record.APAEPS, "1.01")), want: []string{f("V7", E, record.APAEPS)}},
-	{rule: "V7", name: "APA above total", cfg: includesAPA, mut: setNum(record.APAEPS, "11"), want: []string{f("V6", E, record.TotalContractedPAs), f("V7", E, record.APAEPS)}},
-	{rule: "V7", name: "APA equal to total", cfg: includesAPA, mut: all(zeroed, nums(record.TotalContractedPAs, "1", record.APAEPS, "1"))},
-	{rule: "V7", name: "APA above total but total excludes APA", mut: setNum(record.APAEPS, "11"), want: []string{f("V9", E, record.TotalContractedPAs)}},
-	{rule: "V8", name: "10 PAs plus 2 APAs is 12", mut: setNum(record.APAEPS, "2")},
-	{rule: "V8", name: "10 PAs plus 2.25 APAs is over 12", mut: setNum(record.APAEPS, "2.25"), want: []string{f("V8", W, record.TotalContractedPAs)}},
-	{rule: "V9", name: "10 PAs plus 6.25 APAs is over 16", mut: setNum(record.APAEPS, "6.25"), want: []string{f("V9", E, record.TotalContractedPAs)}},
+	// V7: APA <= the PAs that include it (the total by default, the
+	// categories under outside_total).
+	{rule: "V7", name: "APA 0.01 above total (V6 within tolerance)", cfg: noStep, mut: all(zeroed, nums(record.TotalContractedPAs, "1", record.SPA, "1", record.APAEPS, "1.01")), want: []string{f("V7", E, record.APAEPS)}},
+	{rule: "V7", name: "APA above total", mut: setNum(record.APAEPS, "11"), want: []string{f("V7", E, record.APAEPS)}},
+	{rule: "V7", name: "APA equal to total", mut: apaPlan("1", "1", "0", "1")},
+	{rule: "V7", name: "outside_total: APA above the categories", cfg: outsideTotal, mut: apaPlan("1", "3", "2", "0"), want: []string{f("V6", E, record.TotalContractedPAs), f("V7", E, record.APAEPS)}},
+	{rule: "V7", name: "outside_total: APA equal to the categories", cfg: outsideTotal, mut: apaPlan("0.25", "2", "2", "0.25")},
+
+	// The issue's four plans (#9 item 1) under each reading: as written
+	// (total 11 with 1 APA, and so on), and as the other reading writes
+	// the same plan (total 10 and 1 APA on top).
+	{rule: "V6", name: "10 + 1 APA as total 11: in_total", mut: apaPlan("11", "1", "8.5", "2.5")},
+	{rule: "V6", name: "10 + 1 APA as total 11: outside_total", cfg: outsideTotal, mut: apaPlan("11", "1", "8.5", "2.5"), want: []string{f("V6", E, record.TotalContractedPAs)}},
+	{rule: "V6", name: "10 + 1 APA as total 10: outside_total", cfg: outsideTotal, mut: apaPlan("10", "1", "8.5", "2.5")},
+	{rule: "V6", name: "10 + 1 APA as total 10: in_total", mut: apaPlan("10", "1", "8.5", "2.5"), want: []string{f("V6", E, record.TotalContractedPAs)}},
+	{rule: "V7", name: "7 PAs with 8 hours typed as APAs: in_total", mut: apaPlan("7", "8", "5.5", "1.5"), want: []string{f("V7", E, record.APAEPS)}},
+	{rule: "V7", name: "7 PAs with 8 hours typed as APAs: outside_total", cfg: outsideTotal, mut: apaPlan("7", "8", "5.5", "1.5"),
+		want: []string{f("V6", E, record.TotalContractedPAs), f("V7", E, record.APAEPS), f("V8", W, record.TotalContractedPAs)}},
+	{rule: "V8", name: "14 PAs including 4 APAs: in_total", mut: apaPlan("14", "4", "11", "3"), want: []string{f("V8", W, record.TotalContractedPAs)}},
+	{rule: "V9", name: "14 PAs including 4 APAs: outside_total", cfg: outsideTotal, mut: apaPlan("14", "4", "11", "3"), want: []string{f("V6", E, record.TotalContractedPAs), f("V9", E, record.TotalContractedPAs)}},
+	{rule: "V8", name: "10 + 4 APAs as total 10: outside_total", cfg: outsideTotal, mut: apaPlan("10", "4", "11", "3"), want: []string{f("V8", W, record.TotalContractedPAs)}},
+	{rule: "V8", name: "12 PAs including 2 APAs: in_total", mut: apaPlan("12", "2", "9.5", "2.5")},
+	{rule: "V8", name: "12 PAs including 2 APAs: outside_total", cfg: outsideTotal, mut: apaPlan("12", "2", "9.5", "2.5"), want: []string{f("V6", E, record.TotalContractedPAs), f("V8", W, record.TotalContractedPAs)}},
+	{rule: "V8", name: "10 + 2 APAs as total 10: outside_total", cfg: outsideTotal, mut: apaPlan("10", "2", "9.5", "2.5")},
+	{rule: "V8", name: "10 + 2.25 APAs as total 10: outside_total", cfg: outsideTotal, mut: apaPlan("10", "2.25", "9.75", "2.5"), want: []string{f("V8", W, record.TotalContractedPAs)}},
+	{rule: "V9", name: "10 + 6.25 APAs as total 10: outside_total", cfg: outsideTotal, mut: apaPlan("10", "6.25", "13.75", "2.5"), want: []string{f("V9", E, record.TotalContractedPAs)}},
+	{rule: "V9", name: "16 PAs including 6 APAs: in_total", mut: apaPlan("16", "6", "13.5", "2.5"), want: []string{f("V8", W, record.TotalContractedPAs)}},
 
 	// V8: > 12 PAs warning.
 	{rule: "V8", name: "exactly 12 PAs", mut: nums(record.TotalContractedPAs, "12", record.SPA, "4.5")},
@@ -291,6 +315,8 @@ var ruleCases = []ruleCase{
 	{rule: "V13", name: "non-DCC admin and travel counted", mut: nums(record.NonDCCAdmin, "0.25", record.NonDCCTravel, "0.5"), want: []string{f("V13", W, record.SPA)}},
 	{rule: "V13", name: "exactly total − DCC", mut: setNum(record.Research, "1")},
 	{rule: "V13", name: "0.01 above total − DCC", cfg: noStep, mut: setNum(record.Research, "1.01")},
+	{rule: "V13", name: "outside_total: room is total + APAs − DCC", cfg: outsideTotal, mut: all(apaPlan("10", "1", "8", "3"), nums(record.Research, "1.5", record.CPD, "1.5"))},
+	{rule: "V13", name: "outside_total: above total + APAs − DCC", cfg: outsideTotal, mut: all(apaPlan("10", "1", "8", "3"), nums(record.Research, "1.5", record.CPD, "1.75")), want: []string{f("V13", W, record.SPA)}},
 
 	// V14: full-time English consultant DCC ≥ 7, SPA ≥ 1.5.
 	{rule: "V14", name: "DCC 6.75", mut: fullTimeWithDCC("6.75", "3.25", "2.25"), want: []string{f("V14", W, record.DCC)}},
@@ -298,6 +324,9 @@ var ruleCases = []ruleCase{
 	{rule: "V14", name: "SPA 1.25", mut: all(fullTimeWithDCC("8.75", "1.25", "3.25"), nums(record.Research, "0", record.TeachingEducation, "0", record.CPD, "1.25")), want: []string{f("V14", W, record.DCC)}},
 	{rule: "V14", name: "DCC exactly 7", mut: fullTimeWithDCC("7", "3", "2.5")},
 	{rule: "V14", name: "SPA exactly 1.5", mut: all(fullTimeWithDCC("8.5", "1.5", "3"), nums(record.Research, "0", record.TeachingEducation, "0", record.CPD, "1.5"))},
+	{rule: "V14", name: "9 PAs + 1 APA in the total is part-time", mut: apaPlan("10", "1", "6.75", "3.25")},
+	{rule: "V14", name: "10 PAs + 1 APA in the total is full-time", mut: apaPlan("11", "1", "6.75", "4.25"), want: []string{f("V14", W, record.DCC)}},
+	{rule: "V14", name: "outside_total: 10 PAs + 1 APA is full-time", cfg: outsideTotal, mut: apaPlan("10", "1", "6.75", "4.25"), want: []string{f("V14", W, record.DCC)}},
 	{rule: "V14", name: "part-time consultant", mut: all(nums(record.TotalContractedPAs, "8", record.DCC, "6", record.SPA, "2", record.Outpatients, "1.5"))},
 	{rule: "V14", name: "2021 specialty doctor with DCC 6.75", mut: all(setText(record.ContractType, record.SpecialtyDoctor2021), fullTimeWithDCC("6.75", "3.25", "2.25"))},
 	{rule: "V14", name: "Welsh consultant with DCC 6.75", mut: all(welsh, fullTimeWithDCC("6.75", "3.25", "2.25"))},
@@ -446,6 +475,14 @@ var ruleCases = []ruleCase{
 		}},
 	{rule: "V22", name: "unpredictable on-call not a PA of the record", mut: setNum(record.UnpredictableOnCall, "0.333333")},
 
+	// M13: a PA value no week can hold (activities added up, or computed),
+	// reported alone: the rules would only report its consequences.
+	{rule: "M13", name: "DCC of 168.01 PAs", cfg: noStep, mut: nums(record.DCC, "168.01", record.TotalContractedPAs, "170.51"), want: []string{f("M13", E, record.DCC), f("M13", E, record.TotalContractedPAs)}},
+	{rule: "M13", name: "research of -200 PAs is M13, not V5", mut: setNum(record.Research, "-200"), want: []string{f("M13", E, record.Research)}},
+	{rule: "M13", name: "unpredictable on-call of 1000 sessions", mut: setNum(record.UnpredictableOnCall, "1000"), want: []string{f("M13", E, record.UnpredictableOnCall)}},
+	{rule: "M13", name: "a week's 168 PAs is possible (if well above V9)", mut: nums(record.TotalContractedPAs, "168", record.DCC, "165.5", record.Outpatients, "161"), want: []string{f("V9", E, record.TotalContractedPAs)}},
+	{rule: "M13", name: "on-call frequency too large to round", mut: setNum(record.OnCallFrequencyN, "9223372036854.775807"), want: []string{f("M13", E, record.OnCallFrequencyN)}},
+
 	// S1: contract type.
 	{rule: "S1", name: "unknown contract type", mut: setText(record.ContractType, "consultant"), want: []string{f("S1", E, record.ContractType)}},
 	{rule: "S1", name: "contract type missing", mut: null(record.ContractType), want: []string{f("S1", E, record.ContractType)}},
@@ -454,14 +491,6 @@ var ruleCases = []ruleCase{
 	// Several rules at once: each is reported once.
 	{rule: "", name: "several problems", mut: all(setText(record.EmployeeNumber, "123"), setText(record.EffectiveDate, "2026-02-30"), setNum(record.SPA, "3"), setNum(record.OnCallSupplementPct, "8")),
 		want: []string{f("V1", E, record.EmployeeNumber), f("V4", E, record.EffectiveDate), f("V6", E, record.TotalContractedPAs), f("V16", E, record.OnCallSupplementPct)}},
-}
-
-func all2(fs ...func(*Config)) func(*Config) {
-	return func(c *Config) {
-		for _, f := range fs {
-			f(c)
-		}
-	}
 }
 
 func runCase(t *testing.T, tc ruleCase) ([]finding.Finding, *record.JobPlan) {
@@ -617,6 +646,10 @@ func TestConfigCheck(t *testing.T) {
 		{"unknown rule and bad severity", func(c *Config) { c.Severity = map[string]finding.Severity{"X1": "loud"} }, []string{`unknown rule "X1"`, `"loud" is not error`}},
 		{"bands crossed", func(c *Config) { c.HighMaxN = dec("9") }, []string{"high_max_n must not exceed medium_max_n"}},
 		{"supplement category C", func(c *Config) { c.SupplementPct["C"] = BandPct{} }, []string{`unknown on-call category "C"`}},
+		{"apa_reading both", func(c *Config) { c.APAReading = "both" }, []string{`rules.apa_reading: "both" is not in_total or outside_total`}},
+		{"apa_reading blank", func(c *Config) { c.APAReading = "" }, []string{`rules.apa_reading: "" is not`}},
+		{"M13 cannot be turned off", func(c *Config) { c.Severity = map[string]finding.Severity{"M13": finding.Off} }, []string{"rules.severity.M13: its severity cannot be set"}},
+		{"M13 cannot be a warning", func(c *Config) { c.Severity = map[string]finding.Severity{"M13": finding.Warning} }, []string{"rules.severity.M13: its severity cannot be set"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -667,8 +700,8 @@ func TestDefaultsDocumented(t *testing.T) {
 			t.Errorf("%s = %s, want %s", name, got[0], got[1])
 		}
 	}
-	if c.TotalIncludesAPA {
-		t.Error("total_includes_apa defaults to true, want false")
+	if c.APAReading != APAInTotal {
+		t.Errorf("apa_reading defaults to %q, want in_total", c.APAReading)
 	}
 	if !slices.Equal(c.SAS2008Supplements, []decimal.Dec{0, dec("2"), dec("4"), dec("6")}) {
 		t.Errorf("sas_2008_supplements = %v", c.SAS2008Supplements)
@@ -701,7 +734,7 @@ func TestCheckAllocatesNothingOnValidPlan(t *testing.T) {
 func TestConfigYAML(t *testing.T) {
 	cfg := Defaults()
 	src := `
-total_includes_apa: true
+apa_reading: outside_total
 tolerance: 0.02
 pa_step: 0
 severity: {V2: error, V12: off}
@@ -715,7 +748,7 @@ sas_2008_supplements: [0, 3]
 	if p := cfg.Check(); len(p) > 0 {
 		t.Fatalf("Check: %v", p)
 	}
-	if !cfg.TotalIncludesAPA || cfg.Tolerance != dec("0.02") || cfg.PAStep != 0 {
+	if cfg.APAReading != APAOutsideTotal || cfg.Tolerance != dec("0.02") || cfg.PAStep != 0 {
 		t.Errorf("scalars not decoded: %+v", cfg)
 	}
 	if cfg.Severity["V2"] != finding.Error || cfg.Severity["V12"] != finding.Off {
@@ -732,6 +765,29 @@ sas_2008_supplements: [0, 3]
 	}
 	if cfg.MaxPAs != dec("16") {
 		t.Errorf("max_pas = %s, want the default 16", cfg.MaxPAs)
+	}
+
+	// A key that is not a setting is refused, never ignored; the replaced
+	// total_includes_apa says what took its place.
+	for src, want := range map[string]string{
+		"total_includes_apa: true\n":                                  `line 1: unknown setting "total_includes_apa" (replaced by apa_reading`,
+		"tolerance: 0.02\ntolerence: 0.1\n":                           `line 2: unknown setting "tolerence"`,
+		"supplement_pct:\n  A: {high: 8, medium: 5, low: 3, lo: 2}\n": `not "lo"`,
+	} {
+		cfg = Defaults()
+		if err := yaml.Unmarshal([]byte(src), &cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+
+	// Through an alias too.
+	var wrapped struct {
+		A     map[string]any `yaml:"a"`
+		Rules Config         `yaml:"rules"`
+	}
+	wrapped.Rules = Defaults()
+	if err := yaml.Unmarshal([]byte("a: &b {tolerence: 1}\nrules: *b\n"), &wrapped); err == nil || !strings.Contains(err.Error(), `unknown setting "tolerence"`) {
+		t.Errorf("alias: err = %v, want the unknown setting", err)
 	}
 
 	// A partial category would otherwise set the bands it leaves out to 0%.
