@@ -353,7 +353,7 @@ func (d *decoder) sftp(n *yaml.Node, parent positions, source bool) sftp.Config 
 		"key_file":             func(v *yaml.Node) { c.KeyFile = d.path(v) },
 		"key_passphrase":       func(v *yaml.Node) { c.KeyPassphrase = d.str(v) },
 		"known_hosts_file":     func(v *yaml.Node) { c.KnownHostsFile = d.path(v) },
-		"host_key_fingerprint": func(v *yaml.Node) { c.HostKeyFingerprint = d.str(v) },
+		"host_key_fingerprint": func(v *yaml.Node) { c.HostKeyFingerprints = d.strOrList(v, "host_key_fingerprint") },
 		"no_rename":            func(v *yaml.Node) { c.NoRename = d.boolean(v) },
 		"no_stat":              func(v *yaml.Node) { c.NoStat = d.boolean(v) },
 		"dial_timeout":         func(v *yaml.Node) { c.DialTimeout = d.duration(v) },
@@ -386,6 +386,14 @@ func (d *decoder) strList(n *yaml.Node, what string) []string {
 		out = append(out, d.str(item))
 	}
 	return out
+}
+
+// strOrList reads one value or a list of values.
+func (d *decoder) strOrList(n *yaml.Node, what string) []string {
+	if n.Kind == yaml.ScalarNode {
+		return []string{d.str(n)}
+	}
+	return d.strList(n, what)
 }
 
 // str returns a scalar's text with ${ENV} references resolved.

@@ -354,7 +354,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "files processed at once"},
 			&cli.StringFlag{Name: "prune-after", Usage: "prune the state folder of files finished `AGE` ago (e.g. 90d), at start and daily; see prune"},
 			&cli.StringFlag{Name: "known-hosts", Usage: "SFTP: known_hosts `FILE` listing the server"},
-			&cli.StringFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it"},
+			&cli.StringSliceFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it (repeat for several)"},
 			&cli.StringFlag{Name: "key-file", Usage: "SFTP: private key `FILE`"},
 			&cli.StringFlag{Name: "key-passphrase", EnvVars: []string{envSFTPPassphase}, Usage: "SFTP: key passphrase (prefer the environment variable)"},
 			&cli.StringFlag{Name: "password", EnvVars: []string{envSFTPPassword}, Usage: "SFTP: password (prefer the environment variable)"},
@@ -434,7 +434,7 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 		src.Type, src.Dir, src.PollInterval = sourceSFTP, u.Path, c.Duration("poll-interval")
 		src.SFTP.Addr, src.SFTP.User = u.Host, u.User.Username()
 		src.SFTP.KnownHostsFile = abs(c.String("known-hosts"))
-		src.SFTP.HostKeyFingerprint = c.String("host-key-fingerprint")
+		src.SFTP.HostKeyFingerprints = c.StringSlice("host-key-fingerprint")
 		src.SFTP.KeyFile = abs(c.String("key-file"))
 		src.SFTP.KeyPassphrase = c.String("key-passphrase")
 		src.SFTP.Password = c.String("password")

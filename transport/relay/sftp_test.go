@@ -29,7 +29,7 @@ func TestSFTPSourceAndSink(t *testing.T) {
 	}
 	conn := func(dir string) sftp.Config {
 		return sftp.Config{
-			Addr: srv.Addr, User: srv.User, Password: "pw", HostKeyFingerprint: srv.Fingerprint, Dir: dir,
+			Addr: srv.Addr, User: srv.User, Password: "pw", HostKeyFingerprints: sftp.Fingerprints{srv.Fingerprint}, Dir: dir,
 			SettleTime: 30 * time.Millisecond, PollInterval: 30 * time.Millisecond,
 		}
 	}

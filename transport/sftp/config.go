@@ -17,6 +17,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Defaults applied by Config.WithDefaults.
@@ -50,10 +52,15 @@ type Config struct {
 	KeyPassphrase string `yaml:"key_passphrase"`
 	// KnownHostsFile is an OpenSSH known_hosts file listing the server.
 	KnownHostsFile string `yaml:"known_hosts_file"`
-	// HostKeyFingerprint pins the server's host key, written as
-	// "SHA256:..." exactly as `ssh-keygen -lf` prints it. It takes
-	// precedence over KnownHostsFile.
-	HostKeyFingerprint string `yaml:"host_key_fingerprint"`
+	// HostKeyFingerprints pin the server's host keys, each written as
+	// "SHA256:..." exactly as `ssh-keygen -lf` prints it. The server must
+	// present a key matching one of them; listing several lets a key be
+	// rotated without a failed connection. A server holding keys of
+	// several types (a stock OpenSSH server has ed25519, ECDSA and RSA
+	// keys) is asked for each type in turn until it presents a pinned
+	// one; no credentials are sent before that. In YAML, one fingerprint
+	// or a list. They take precedence over KnownHostsFile.
+	HostKeyFingerprints Fingerprints `yaml:"host_key_fingerprint"`
 	// Dir is the remote directory to poll (sources) or upload to (sinks).
 	Dir string `yaml:"dir"`
 
@@ -88,7 +95,7 @@ type Config struct {
 // WithDefaults returns a copy of c with empty options set to their defaults.
 func (c Config) WithDefaults() Config {
 	c.Addr = withDefaultPort(strings.TrimSpace(c.Addr))
-	c.HostKeyFingerprint = strings.TrimSpace(c.HostKeyFingerprint)
+	c.HostKeyFingerprints = c.HostKeyFingerprints.trimmed()
 	if c.Pattern == "" {
 		c.Pattern = DefaultPattern
 	}
@@ -130,11 +137,11 @@ func (c Config) Validate() error {
 	if c.Password == "" && c.KeyFile == "" {
 		errs = append(errs, errors.New("set password or key_file (or both)"))
 	}
-	if c.HostKeyFingerprint == "" && c.KnownHostsFile == "" {
+	if len(c.HostKeyFingerprints) == 0 && c.KnownHostsFile == "" {
 		errs = append(errs, errHostKeyUnconfigured)
 	}
-	if c.HostKeyFingerprint != "" {
-		if err := checkFingerprint(c.HostKeyFingerprint); err != nil {
+	for _, fp := range c.HostKeyFingerprints {
+		if err := checkFingerprint(fp); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -201,6 +208,36 @@ func checkFingerprint(fp string) error {
 		return fmt.Errorf("host_key_fingerprint %q: not a base64 SHA-256 digest", fp)
 	}
 	return nil
+}
+
+// Fingerprints are pinned host key fingerprints. In YAML they are one
+// string or a list of strings.
+type Fingerprints []string
+
+// UnmarshalYAML accepts a single fingerprint or a list of them.
+func (f *Fingerprints) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*f = Fingerprints{n.Value}
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return fmt.Errorf("host_key_fingerprint: want a fingerprint or a list of them: %w", err)
+	}
+	*f = list
+	return nil
+}
+
+// trimmed returns the fingerprints without surrounding spaces and
+// without empty ones; nil if none is left.
+func (f Fingerprints) trimmed() Fingerprints {
+	var out Fingerprints
+	for _, fp := range f {
+		if fp = strings.TrimSpace(fp); fp != "" {
+			out = append(out, fp)
+		}
+	}
+	return out
 }
 
 // normalizeFingerprint drops base64 padding, which some tools print and

@@ -26,6 +26,8 @@ type conn struct {
 	mu     sync.Mutex
 	client *Client
 	closed bool
+	// hint remembers the key type that matched a pinned fingerprint.
+	hint hostKeyHint
 }
 
 // do runs fn with a live client. After Close it still works, on a one-off
@@ -53,7 +55,7 @@ func (h *conn) get(ctx context.Context) (c *Client, oneOff bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		c, err := Dial(ctx, h.cfg)
+		c, err := dial(ctx, h.cfg, &h.hint)
 		return c, true, err
 	}
 	if h.client != nil && h.client.alive() {
@@ -63,7 +65,7 @@ func (h *conn) get(ctx context.Context) (c *Client, oneOff bool, err error) {
 		h.client.Close()
 		h.client = nil
 	}
-	c, err = Dial(ctx, h.cfg)
+	c, err = dial(ctx, h.cfg, &h.hint)
 	if err != nil {
 		return nil, false, err
 	}

@@ -398,7 +398,7 @@ func TestSourceMissingDirIsPermanent(t *testing.T) {
 func TestSourceRefusesUntrustedHost(t *testing.T) {
 	srv := startServer(t, sftptest.Options{})
 	cfg := baseConfig(srv)
-	cfg.HostKeyFingerprint = otherFingerprint(t)
+	cfg.HostKeyFingerprints = sftp.Fingerprints{otherFingerprint(t)}
 	src, _ := newSource(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

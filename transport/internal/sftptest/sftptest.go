@@ -9,8 +9,12 @@ package sftptest
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -44,16 +48,24 @@ type Options struct {
 	// HideExtensions strips the extensions the backend advertises, so
 	// clients see a plain SFTP v3 server without posix-rename.
 	HideExtensions bool
+	// HostKeyTypes are the kinds of host key the server holds, in order:
+	// "ed25519", "ecdsa" (P-256) or "rsa" (2048 bits). Default ed25519
+	// only; a stock OpenSSH server holds all three.
+	HostKeyTypes []string
 }
 
 // Server is a running test server. Relative paths sent by clients resolve
 // against Root.
 type Server struct {
 	Addr        string        // 127.0.0.1:port
-	HostKey     ssh.PublicKey // the server's throwaway ed25519 host key
+	HostKey     ssh.PublicKey // the server's first throwaway host key (ed25519 by default)
 	Fingerprint string        // HostKey's SHA256 fingerprint, as ssh-keygen prints it
-	Root        string        // directory served
-	User        string        // accepted user name
+	// HostKeys are all the server's host keys, in Options.HostKeyTypes
+	// order, and Fingerprints theirs.
+	HostKeys     []ssh.PublicKey
+	Fingerprints []string
+	Root         string // directory served
+	User         string // accepted user name
 
 	opts   Options
 	ln     net.Listener
@@ -76,28 +88,33 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.User == "" {
 		opts.User = "tester"
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatalf("sftptest: generate host key: %v", err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatalf("sftptest: host key signer: %v", err)
+	if len(opts.HostKeyTypes) == 0 {
+		opts.HostKeyTypes = []string{"ed25519"}
 	}
 	s := &Server{
-		HostKey:     signer.PublicKey(),
-		Fingerprint: ssh.FingerprintSHA256(signer.PublicKey()),
-		Root:        t.TempDir(),
-		User:        opts.User,
-		opts:        opts,
-		conns:       make(map[net.Conn]struct{}),
+		Root:  t.TempDir(),
+		User:  opts.User,
+		opts:  opts,
+		conns: make(map[net.Conn]struct{}),
 	}
 	s.config = &ssh.ServerConfig{PublicKeyCallback: s.checkKey}
 	if opts.Password != "" {
 		s.config.PasswordCallback = s.checkPassword
 	}
-	s.config.AddHostKey(signer)
+	for _, kind := range opts.HostKeyTypes {
+		signer, err := newHostKey(kind)
+		if err != nil {
+			t.Fatalf("sftptest: host key: %v", err)
+		}
+		// Like OpenSSH's sshd, the server then picks the first key type
+		// in the client's order of preference that it holds.
+		s.config.AddHostKey(signer)
+		s.HostKeys = append(s.HostKeys, signer.PublicKey())
+		s.Fingerprints = append(s.Fingerprints, ssh.FingerprintSHA256(signer.PublicKey()))
+	}
+	s.HostKey, s.Fingerprint = s.HostKeys[0], s.Fingerprints[0]
 
+	var err error
 	s.ln, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("sftptest: listen: %v", err)
@@ -109,6 +126,27 @@ func Start(t testing.TB, opts Options) *Server {
 	// sftp-server processes are gone before the directory is removed.
 	t.Cleanup(s.Close)
 	return s
+}
+
+// newHostKey generates a throwaway host key of one of the kinds of
+// Options.HostKeyTypes.
+func newHostKey(kind string) (ssh.Signer, error) {
+	var priv crypto.Signer
+	var err error
+	switch kind {
+	case "ed25519":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case "ecdsa":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "rsa":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		return nil, fmt.Errorf("unknown host key type %q: want ed25519, ecdsa or rsa", kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ssh.NewSignerFromKey(priv)
 }
 
 // Path joins elem to Root.
