@@ -56,6 +56,14 @@ func TestOpenSSHServer(t *testing.T) {
 		transporttest.TestSink(t, sinkTarget(t, srv, newSink(t, sinkConfig(t, srv))))
 	})
 
+	t.Run("sink with plain rename, as ProFTPD", func(t *testing.T) {
+		// OpenSSH's sftp-server behind a proxy that answers a rename onto
+		// an existing name as ProFTPD does.
+		srv := openssh(t, sftptest.Options{HideExtensions: true})
+		srv.SetRenameOverExisting(sftptest.RenameAlreadyExists)
+		transporttest.TestSink(t, sinkTarget(t, srv, newSink(t, sinkConfig(t, srv))))
+	})
+
 	t.Run("sink no_rename", func(t *testing.T) {
 		srv := openssh(t, sftptest.Options{})
 		srv.SetRefuseRename(true)

@@ -3,7 +3,8 @@
 // pkg/sftp's server, or by a real sftp-server program such as OpenSSH's.
 //
 // Every SFTP packet passes through a small proxy, which lets tests count
-// directory listings, make the server refuse renames, or hide protocol
+// directory listings, make the server refuse renames, answer a rename
+// onto an existing name as OpenSSH or ProFTPD do, or hide protocol
 // extensions (posix-rename@openssh.com) whatever the backend.
 package sftptest
 
@@ -76,10 +77,11 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 
-	refuseRename atomic.Bool
-	refuseStat   atomic.Bool
-	logins       atomic.Int64
-	listings     atomic.Int64
+	refuseRename   atomic.Bool
+	refuseStat     atomic.Bool
+	renameExisting atomic.Int32 // a RenameOverExisting
+	logins         atomic.Int64
+	listings       atomic.Int64
 }
 
 // Start starts a server and registers its Close with t.Cleanup.
@@ -157,6 +159,30 @@ func (s *Server) Path(elem ...string) string {
 // SetRefuseRename makes the server answer rename and posix-rename with
 // "permission denied", like object-store gateways that cannot rename.
 func (s *Server) SetRefuseRename(refuse bool) { s.refuseRename.Store(refuse) }
+
+// RenameOverExisting is how a server answers a plain SFTP v3 rename
+// (SSH_FXP_RENAME) onto a name that already exists. The protocol says it
+// fails; servers say so differently.
+type RenameOverExisting int32
+
+const (
+	// RenameAsBackend leaves it to the backend: pkg/sftp's server
+	// replaces the file (os.Rename), OpenSSH's refuses with
+	// SSH_FX_FAILURE.
+	RenameAsBackend RenameOverExisting = iota
+	// RenameFailure refuses with SSH_FX_FAILURE, as OpenSSH's
+	// sftp-server does.
+	RenameFailure
+	// RenameAlreadyExists refuses with status 11 (SSH_FX_FILE_ALREADY_EXISTS
+	// of later drafts, unknown to SFTP v3 clients) and the message "File
+	// already exists", as ProFTPD's mod_sftp does.
+	RenameAlreadyExists
+)
+
+// SetRenameOverExisting sets how the server answers a v3 rename onto an
+// existing name. posix-rename@openssh.com, which replaces, is not
+// affected (hide it with Options.HideExtensions).
+func (s *Server) SetRenameOverExisting(r RenameOverExisting) { s.renameExisting.Store(int32(r)) }
 
 // SetRefuseStat makes the server answer stat, lstat and fstat with
 // "permission denied", like write-only drop boxes.
@@ -359,7 +385,9 @@ const (
 	fxpStatus   = 101
 	fxpExtended = 200
 
-	fxPermissionDenied = 3
+	fxFailure           = 4
+	fxPermissionDenied  = 3
+	fxFileAlreadyExists = 11
 )
 
 // proxy copies whole packets between the client channel and the backend,
@@ -397,8 +425,8 @@ func (s *Server) proxy(ch ssh.Channel, backend io.ReadWriteCloser) {
 		if pkt[4] == fxpOpendir {
 			s.listings.Add(1)
 		}
-		if refusal := s.refusal(pkt); refusal != "" {
-			if send(statusPacket(pkt[5:9], fxPermissionDenied, refusal)) != nil {
+		if code, refusal := s.refusal(pkt); refusal != "" {
+			if send(statusPacket(pkt[5:9], code, refusal)) != nil {
 				break
 			}
 			continue
@@ -411,15 +439,52 @@ func (s *Server) proxy(ch ssh.Channel, backend io.ReadWriteCloser) {
 	<-done
 }
 
-// refusal returns why the proxy answers pkt itself, or "" to pass it on.
-func (s *Server) refusal(pkt []byte) string {
+// refusal returns the status and message the proxy answers pkt with
+// itself, or "" to pass it on.
+func (s *Server) refusal(pkt []byte) (uint32, string) {
 	switch {
 	case s.refuseRename.Load() && isRename(pkt):
-		return "rename refused by test server"
+		return fxPermissionDenied, "rename refused by test server"
 	case s.refuseStat.Load() && (pkt[4] == fxpLstat || pkt[4] == fxpFstat || pkt[4] == fxpStat):
-		return "stat refused by test server"
+		return fxPermissionDenied, "stat refused by test server"
+	case pkt[4] == fxpRename && s.renameExisting.Load() != int32(RenameAsBackend) && s.renameTargetExists(pkt):
+		if RenameOverExisting(s.renameExisting.Load()) == RenameAlreadyExists {
+			return fxFileAlreadyExists, "File already exists"
+		}
+		return fxFailure, "Failure"
 	}
-	return ""
+	return 0, ""
+}
+
+// renameTargetExists reports whether the new path of an SSH_FXP_RENAME
+// packet names something that exists. Relative paths resolve against
+// Root, as both backends resolve them.
+func (s *Server) renameTargetExists(pkt []byte) bool {
+	_, rest, ok := sftpString(pkt[9:]) // old path
+	if !ok {
+		return false
+	}
+	newPath, _, ok := sftpString(rest)
+	if !ok {
+		return false
+	}
+	if !filepath.IsAbs(newPath) {
+		newPath = filepath.Join(s.Root, newPath)
+	}
+	_, err := os.Lstat(newPath)
+	return err == nil
+}
+
+// sftpString splits a length-prefixed string off b.
+func sftpString(b []byte) (string, []byte, bool) {
+	if len(b) < 4 {
+		return "", nil, false
+	}
+	n := binary.BigEndian.Uint32(b)
+	if uint64(len(b)-4) < uint64(n) {
+		return "", nil, false
+	}
+	return string(b[4 : 4+n]), b[4+n:], true
 }
 
 // readPacket reads one length-prefixed SFTP packet, prefix included.
@@ -448,8 +513,8 @@ func isRename(pkt []byte) bool {
 		if len(pkt) < 13 {
 			return false
 		}
-		n := int(binary.BigEndian.Uint32(pkt[9:13]))
-		return len(pkt) >= 13+n && string(pkt[13:13+n]) == "posix-rename@openssh.com"
+		name, _, ok := sftpString(pkt[9:])
+		return ok && name == "posix-rename@openssh.com"
 	}
 	return false
 }
