@@ -357,6 +357,8 @@ func (d *decoder) sftp(n *yaml.Node, parent positions, source bool) sftp.Config 
 		"no_rename":            func(v *yaml.Node) { c.NoRename = d.boolean(v) },
 		"no_stat":              func(v *yaml.Node) { c.NoStat = d.boolean(v) },
 		"dial_timeout":         func(v *yaml.Node) { c.DialTimeout = d.duration(v) },
+		"login_backoff":        func(v *yaml.Node) { c.LoginBackoff = d.duration(v) },
+		"login_backoff_max":    func(v *yaml.Node) { c.LoginBackoffMax = d.duration(v) },
 	}
 	if source {
 		set["after_success"] = func(v *yaml.Node) { c.AfterSuccess = d.str(v) }

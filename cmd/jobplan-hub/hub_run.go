@@ -20,6 +20,7 @@ import (
 
 	"github.com/nhs-esr/jobplan-hub/internal/filewatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/observe"
 )
 
 // Environment variables read by watch (flags override them).
@@ -156,6 +157,16 @@ func serve(parent context.Context, cfg *hubConfig, reload func() (*hubConfig, er
 		return err
 	}
 	defer stopHTTP()
+	{
+		// The health file, for the status command (see observe.WriteHealth).
+		hctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rec.WriteHealth(hctx, filepath.Join(cfg.StateDir, observe.HealthFile))
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	if cfg.PruneAfter > 0 {
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})

@@ -204,7 +204,7 @@ func New(cfg Config) (*Hub, error) {
 		}
 		var deliverer httpsink.Deliverer = d.Records
 		if d.Files != nil {
-			deliverer = &fileDeliverer{hub: h, sink: d.Files}
+			deliverer = &fileDeliverer{hub: h, name: d.Name, sink: d.Files}
 			if dc.Concurrency <= 0 {
 				dc.Concurrency = 1
 			}
@@ -351,6 +351,14 @@ func (h *Hub) process(ctx context.Context, s *sourceRun, it Item) {
 func (h *Hub) polled(s *sourceRun, err error) {
 	if h.obs != nil {
 		h.obs.SourcePolled(s.spec.Name, err)
+	}
+}
+
+// destinationReached tells the observer, if it cares, how a put to a file
+// destination went.
+func (h *Hub) destinationReached(dest string, err error) {
+	if ho, ok := h.obs.(HealthObserver); ok {
+		ho.DestinationReached(dest, err)
 	}
 }
 

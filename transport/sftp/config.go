@@ -28,6 +28,11 @@ const (
 	DefaultSettleTime   = 2 * time.Second
 	DefaultPollInterval = 10 * time.Second
 	DefaultDialTimeout  = 30 * time.Second
+	// A refused login or host key is tried again after 5 minutes, then
+	// 10, 20, 40 and every hour: retrying sooner cannot help and would
+	// lock the account or get the hub's address banned.
+	DefaultLoginBackoff    = 5 * time.Minute
+	DefaultLoginBackoffMax = time.Hour
 )
 
 // Actions for Config.AfterSuccess.
@@ -90,6 +95,12 @@ type Config struct {
 	// DialTimeout bounds connecting, the SSH handshake and starting the
 	// SFTP session; default 30s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// LoginBackoff is how long a source or sink waits before logging in
+	// again after the server refused the login or its host key was not
+	// trusted; it doubles with each refusal up to LoginBackoffMax.
+	// Defaults 5m and 1h.
+	LoginBackoff    time.Duration `yaml:"login_backoff"`
+	LoginBackoffMax time.Duration `yaml:"login_backoff_max"`
 }
 
 // WithDefaults returns a copy of c with empty options set to their defaults.
@@ -107,6 +118,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.LoginBackoff == 0 {
+		c.LoginBackoff = DefaultLoginBackoff
+	}
+	if c.LoginBackoffMax == 0 {
+		c.LoginBackoffMax = max(DefaultLoginBackoffMax, c.LoginBackoff)
 	}
 	if c.AfterSuccess == "" {
 		c.AfterSuccess = AfterSuccessMove
@@ -145,8 +162,11 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.SettleTime < 0 || c.PollInterval < 0 || c.DialTimeout < 0 {
-		errs = append(errs, errors.New("settle_time, poll_interval and dial_timeout must not be negative"))
+	if c.SettleTime < 0 || c.PollInterval < 0 || c.DialTimeout < 0 || c.LoginBackoff < 0 || c.LoginBackoffMax < 0 {
+		errs = append(errs, errors.New("settle_time, poll_interval, dial_timeout, login_backoff and login_backoff_max must not be negative"))
+	}
+	if c.LoginBackoffMax < c.LoginBackoff {
+		errs = append(errs, errors.New("login_backoff_max is shorter than login_backoff"))
 	}
 	return errors.Join(errs...)
 }

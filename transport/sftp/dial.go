@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -51,6 +52,45 @@ func (e *HostKeyError) Error() string {
 }
 
 func (e *HostKeyError) Unwrap() error { return e.Err }
+
+// LoginError reports that logging in to a server failed in a way that
+// trying again at once cannot fix: the server refused the credentials
+// (ErrAuthFailed) or presented a host key that is not trusted
+// (*HostKeyError). Sources and sinks then wait until RetryAt before they
+// connect again, doubling the wait with each refusal (Config.LoginBackoff
+// to LoginBackoffMax), so that a wrong password does not lock the account
+// or get the hub banned. Until then they return this error at once,
+// classified temporary with the time left as its retry.After.
+type LoginError struct {
+	Addr     string
+	Failures int       // refusals in a row
+	RetryAt  time.Time // when the next login will be tried
+	Err      error     // the refusal: wraps ErrAuthFailed or a *HostKeyError
+}
+
+func (e *LoginError) Error() string {
+	return fmt.Sprintf("%v (%d failed login(s) in a row; next attempt at %s)",
+		e.Err, e.Failures, e.RetryAt.Local().Format(time.DateTime))
+}
+
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// Condition names the failure for health checks and status pages:
+// "authentication refused" or "host key mismatch".
+func (e *LoginError) Condition() string {
+	var hk *HostKeyError
+	if errors.As(e.Err, &hk) {
+		return "host key mismatch"
+	}
+	return "authentication refused"
+}
+
+// isLoginRefusal reports whether a Dial error is a refused login or host
+// key, the failures that LoginError backs off from.
+func isLoginRefusal(err error) bool {
+	var hk *HostKeyError
+	return errors.Is(err, ErrAuthFailed) || errors.As(err, &hk)
+}
 
 // Client is an authenticated SSH connection with an SFTP session on it.
 // It is safe for concurrent use.

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	pkgsftp "github.com/pkg/sftp"
 
@@ -19,15 +20,19 @@ import (
 const posixRenameExt = "posix-rename@openssh.com"
 
 // conn holds one lazily dialled Client, shared by concurrent callers, and
-// replaces it on the next use after it breaks.
+// replaces it on the next use after it breaks. After a refused login it
+// does not dial again before the back-off has passed (see LoginError).
 type conn struct {
 	cfg Config
+	now func() time.Time // the clock of the login back-off; nil: time.Now
 
 	mu     sync.Mutex
 	client *Client
 	closed bool
 	// hint remembers the key type that matched a pinned fingerprint.
 	hint hostKeyHint
+	// refused is the latest refused login while they keep failing.
+	refused *LoginError
 }
 
 // do runs fn with a live client. After Close it still works, on a one-off
@@ -55,7 +60,7 @@ func (h *conn) get(ctx context.Context) (c *Client, oneOff bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		c, err := dial(ctx, h.cfg, &h.hint)
+		c, err := h.dial(ctx)
 		return c, true, err
 	}
 	if h.client != nil && h.client.alive() {
@@ -65,12 +70,48 @@ func (h *conn) get(ctx context.Context) (c *Client, oneOff bool, err error) {
 		h.client.Close()
 		h.client = nil
 	}
-	c, err = dial(ctx, h.cfg, &h.hint)
+	c, err = h.dial(ctx)
 	if err != nil {
 		return nil, false, err
 	}
 	h.client = c
 	return c, false, nil
+}
+
+// dial connects, unless a refused login is still backing off. The caller
+// holds h.mu.
+func (h *conn) dial(ctx context.Context) (*Client, error) {
+	now := time.Now
+	if h.now != nil {
+		now = h.now
+	}
+	if r := h.refused; r != nil {
+		if wait := r.RetryAt.Sub(now()); wait > 0 {
+			return nil, retry.Temporary(r, wait)
+		}
+	}
+	c, err := dial(ctx, h.cfg, &h.hint)
+	switch {
+	case err == nil:
+		h.refused = nil
+		return c, nil
+	case !isLoginRefusal(err):
+		return nil, err
+	}
+	failures := 1
+	if h.refused != nil {
+		failures = h.refused.Failures + 1
+	}
+	wait := h.cfg.LoginBackoff
+	for i := 1; i < failures && wait < h.cfg.LoginBackoffMax; i++ {
+		wait *= 2
+	}
+	wait = min(wait, h.cfg.LoginBackoffMax)
+	if re, ok := err.(*retry.Error); ok {
+		err = re.Err // classified anew below
+	}
+	h.refused = &LoginError{Addr: h.cfg.Addr, Failures: failures, RetryAt: now().Add(wait), Err: err}
+	return nil, retry.Temporary(h.refused, wait)
 }
 
 // drop closes c if it is still the shared client; the next do dials anew.

@@ -80,7 +80,10 @@ type Server struct {
 	refuseRename   atomic.Bool
 	refuseStat     atomic.Bool
 	renameExisting atomic.Int32 // a RenameOverExisting
+	password       atomic.Pointer[string]
 	logins         atomic.Int64
+	failedLogins   atomic.Int64
+	connections    atomic.Int64
 	listings       atomic.Int64
 }
 
@@ -99,7 +102,8 @@ func Start(t testing.TB, opts Options) *Server {
 		opts:  opts,
 		conns: make(map[net.Conn]struct{}),
 	}
-	s.config = &ssh.ServerConfig{PublicKeyCallback: s.checkKey}
+	s.config = &ssh.ServerConfig{PublicKeyCallback: s.checkKey, AuthLogCallback: s.logAuth}
+	s.password.Store(&opts.Password)
 	if opts.Password != "" {
 		s.config.PasswordCallback = s.checkPassword
 	}
@@ -184,12 +188,24 @@ const (
 // affected (hide it with Options.HideExtensions).
 func (s *Server) SetRenameOverExisting(r RenameOverExisting) { s.renameExisting.Store(int32(r)) }
 
+// SetPassword changes the password of a server started with one.
+func (s *Server) SetPassword(password string) { s.password.Store(&password) }
+
 // SetRefuseStat makes the server answer stat, lstat and fstat with
 // "permission denied", like write-only drop boxes.
 func (s *Server) SetRefuseStat(refuse bool) { s.refuseStat.Store(refuse) }
 
 // Logins returns the number of successful SSH logins so far.
 func (s *Server) Logins() int64 { return s.logins.Load() }
+
+// FailedLogins returns the number of refused authentication attempts
+// (password or public key) so far: what an account lockout or fail2ban
+// counts.
+func (s *Server) FailedLogins() int64 { return s.failedLogins.Load() }
+
+// Connections returns the number of TCP connections accepted so far,
+// including those a client dropped during the key exchange.
+func (s *Server) Connections() int64 { return s.connections.Load() }
 
 // Listings returns the number of directory listings (SSH_FXP_OPENDIR)
 // clients have requested so far.
@@ -223,8 +239,14 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+func (s *Server) logAuth(_ ssh.ConnMetadata, method string, err error) {
+	if err != nil && method != "none" {
+		s.failedLogins.Add(1)
+	}
+}
+
 func (s *Server) checkPassword(meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
-	if meta.User() == s.opts.User && subtle.ConstantTimeCompare(password, []byte(s.opts.Password)) == 1 {
+	if meta.User() == s.opts.User && subtle.ConstantTimeCompare(password, []byte(*s.password.Load())) == 1 {
 		return nil, nil
 	}
 	return nil, errors.New("wrong password")
@@ -256,6 +278,7 @@ func (s *Server) accept() {
 			return
 		}
 		s.conns[nc] = struct{}{}
+		s.connections.Add(1)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
