@@ -95,6 +95,11 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 type receiver struct {
 	srv  *httptest.Server
 	fail atomic.Bool // answer 503 to everything
+	// failBody is the body of those answers.
+	failBody string
+	// hold, if set before the hub starts, holds every request until it
+	// is closed.
+	hold chan struct{}
 
 	mu       sync.Mutex
 	accepted map[string]string // key → body, accepted with 201
@@ -106,12 +111,16 @@ func newReceiver(t *testing.T) *receiver {
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		body, _ := io.ReadAll(r.Body)
+		if rc.hold != nil {
+			<-rc.hold
+		}
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
 		rc.posts[key]++
 		switch {
 		case rc.fail.Load():
 			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, rc.failBody)
 		case rc.accepted[key] != "":
 			w.WriteHeader(http.StatusConflict)
 		default:
@@ -224,10 +233,11 @@ func (e *env) start() {
 			{Name: "esr", Records: api, Dispatch: fast},
 			{Name: "outbox", Files: ob, Dispatch: fast},
 		},
-		Grace:    50 * time.Millisecond,
-		Backoff:  retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
-		Logger:   quiet,
-		Observer: e.obs,
+		Grace:        50 * time.Millisecond,
+		Backoff:      retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
+		StorageProbe: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
+		Logger:       quiet,
+		Observer:     e.obs,
 	})
 	if err != nil {
 		t.Fatal(err)
