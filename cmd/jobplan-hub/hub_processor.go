@@ -45,7 +45,8 @@ func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader
 		out.Reports = append(out.Reports, res.Paths.Rejected)
 	}
 	if res.Err != nil {
-		out.Failed, out.Reason = true, res.Report.Reason
+		// The report has the full reason; this one is logged and shown.
+		out.Failed, out.Reason = true, transform.DescribeWithoutData(res.Err)
 		return out, nil
 	}
 	out.Records = res.Paths.Records

@@ -434,7 +434,8 @@ func (s *Source) archive(ctx context.Context, it *Item, ack relay.Ack) error {
 	case ack.Outcome == relay.Processed:
 		op = func(c *Client) error { return s.move(c, it, s.cfg.ProcessedDir) }
 	case ack.Outcome == relay.Quarantined:
-		s.log.Warn("sftp quarantining file", "file", it.name, "reason", ack.Reason)
+		// The reason is the relay's to log (without personal data).
+		s.log.Warn("sftp quarantining file", "file", it.name)
 		op = func(c *Client) error { return s.move(c, it, s.cfg.QuarantineDir) }
 	default:
 		return retry.Permanent(fmt.Errorf("sftp done %s: unknown outcome %d", it.remote, ack.Outcome))
