@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -44,6 +45,9 @@ type hubConfig struct {
 	// finished that long ago, at start and every pruneEvery (see
 	// jobplan-hub prune).
 	PruneAfter time.Duration
+	// FileMode is the permission of the reports and records files the
+	// hub writes (file_mode); 0 means 0600 (see parseFileMode).
+	FileMode fs.FileMode
 	// pos holds the position of each field, for problems found after
 	// decoding ("state_dir", and so on).
 	pos positions
@@ -274,6 +278,14 @@ func (d *decoder) hub(n *yaml.Node, cfg *hubConfig) {
 			}
 			cfg.PruneAfter = age
 		},
+		"file_mode": func(v *yaml.Node) {
+			mode, err := parseFileMode(d.str(v))
+			if err != nil {
+				d.addf(v, "file_mode %v", err)
+				return
+			}
+			cfg.FileMode = mode
+		},
 		"sources": func(v *yaml.Node) {
 			for _, item := range d.list(v, "sources") {
 				cfg.Sources = append(cfg.Sources, d.source(item))
@@ -463,6 +475,27 @@ func (d *decoder) boolean(n *yaml.Node) bool {
 	}
 	d.addf(n, "%q is not true or false", n.Value)
 	return false
+}
+
+// parseFileMode reads file_mode (and --file-mode): permission bits in
+// octal, such as 0640. The default, 0600, lets only the hub's own user
+// read the reports and records, because they hold personal data; 0640
+// lets its group (HR analysts reading a share) read them too, 0644
+// everyone. The hub must read and write its own files, and nobody else
+// may write or execute them.
+func parseFileMode(s string) (fs.FileMode, error) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O"), 8, 32)
+	if err != nil || v > 0o777 {
+		return 0, fmt.Errorf("%q: not a file mode; write it in octal, like 0640", s)
+	}
+	switch m := fs.FileMode(v); {
+	case m&0o600 != 0o600:
+		return 0, fmt.Errorf("%04o: the hub must be able to read and write its own files (06..)", m)
+	case m&0o133 != 0:
+		return 0, fmt.Errorf("%04o: only the hub may write its reports, and nobody execute them; give readers r: 0640 (group), 0644 (everyone)", m)
+	default:
+		return m, nil
+	}
 }
 
 // envName is what may appear between ${ and }.

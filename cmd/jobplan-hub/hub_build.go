@@ -69,7 +69,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 		return nil, nil, err
 	}
 
-	rc := relay.Config{StateDir: cfg.StateDir, Ledger: l, Logger: log}
+	rc := relay.Config{StateDir: cfg.StateDir, Ledger: l, Logger: log, FileMode: cfg.FileMode}
 	// A nil *observe.Recorder must not become a non-nil interface.
 	var onPoll func(source string) func(error)
 	if rec != nil {
@@ -103,7 +103,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 			}
 			d.Records = sink
 		case destOutbox:
-			sink, err := outbox.New(c.Dir)
+			sink, err := outbox.New(c.Dir, cfg.FileMode)
 			if err != nil {
 				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
 			}
@@ -143,7 +143,7 @@ func buildHub(ctx context.Context, cfg *hubConfig, l *ledger.Ledger, log *slog.L
 				}
 				maps[s.Mapping] = m
 			}
-			p = &convertProcessor{m: m, recordsDurable: durable}
+			p = &convertProcessor{m: m, recordsDurable: durable, fileMode: cfg.FileMode}
 			if s.Staff != "" {
 				k, err := staffChecker(s.Staff, s.StaffFormat, staff, log)
 				if err != nil {

@@ -364,6 +364,7 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			&cli.DurationFlag{Name: "poll-interval", Usage: "SFTP listing / folder rescan interval (default 10s / 30s)"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "files processed at once"},
 			&cli.StringFlag{Name: "prune-after", Usage: "prune the state folder of files finished `AGE` ago (e.g. 90d), at start and daily; see prune"},
+			fileModeFlag,
 			&cli.StringFlag{Name: "known-hosts", Usage: "SFTP: known_hosts `FILE` listing the server"},
 			&cli.StringSliceFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it (repeat for several)"},
 			&cli.StringFlag{Name: "key-file", Usage: "SFTP: private key `FILE`"},
@@ -421,6 +422,13 @@ func watchConfig(c *cli.Context) (*hubConfig, error) {
 		return nil, err
 	}
 	cfg := &hubConfig{StateDir: abs(c.String("state")), pos: positions{}}
+	if m := c.String("file-mode"); m != "" {
+		mode, err := parseFileMode(m)
+		if err != nil {
+			return nil, fmt.Errorf("--file-mode %w", err)
+		}
+		cfg.FileMode = mode
+	}
 	if a := c.String("prune-after"); a != "" {
 		age, err := parsePruneAge(a)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -95,6 +96,10 @@ type Config struct {
 	// StorageProbe spaces the checks of a hub paused because its storage
 	// is full (see Run). Default 1s to 30s.
 	StorageProbe retry.Backoff
+	// FileMode is the permission of the reports the hub writes itself
+	// ("already processed" reports of processors without a SkipReporter);
+	// 0 means atomicfile.DefaultMode (0600).
+	FileMode fs.FileMode
 }
 
 // Hub moves files from sources through their processor into the ledger
@@ -148,6 +153,7 @@ type Hub struct {
 	filesDirSync *atomicfile.DirSyncer
 	gate         *storageGate
 	probe        retry.Backoff
+	fileMode     fs.FileMode
 }
 
 type destRun struct {
@@ -181,6 +187,7 @@ func New(cfg Config) (*Hub, error) {
 		obs:      cfg.Observer,
 		gate:     newStorageGate(),
 		probe:    cfg.StorageProbe,
+		fileMode: cfg.FileMode,
 	}
 	if h.log == nil {
 		h.log = slog.Default()

@@ -215,7 +215,7 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := outbox.New(e.outDir)
+	ob, err := outbox.New(e.outDir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +595,7 @@ func TestCopyOfAClaimedFileIsFinishedUnderTheClaim(t *testing.T) {
 
 func TestNewRejectsBadWiring(t *testing.T) {
 	e := newEnv(t)
-	ob, _ := outbox.New(e.outDir)
+	ob, _ := outbox.New(e.outDir, 0)
 	for _, tc := range []struct {
 		name string
 		cfg  relay.Config
