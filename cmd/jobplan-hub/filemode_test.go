@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -123,4 +124,25 @@ func TestRunFileMode(t *testing.T) {
 	if !strings.Contains(strings.Join(checked, " "), "no-header.csv.reason.txt") || len(checked) < 8 {
 		t.Errorf("checked only %q", checked)
 	}
+}
+
+// FuzzParseFileMode: never panics; every mode accepted keeps the hub's
+// read and write, gives nobody else write or execute, and reads back the
+// same when printed in octal.
+func FuzzParseFileMode(f *testing.F) {
+	for _, s := range []string{"0600", "640", "0o644", "0660", "0755", "", "0", "-1", "0o", "777777777777", "06\x0040"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := parseFileMode(s)
+		if err != nil {
+			return
+		}
+		if m&0o600 != 0o600 || m&0o133 != 0 || m > 0o777 {
+			t.Fatalf("parseFileMode(%q) = %04o", s, m)
+		}
+		if again, err := parseFileMode(fmt.Sprintf("%04o", m)); err != nil || again != m {
+			t.Fatalf("%04o read back as %04o, %v", m, again, err)
+		}
+	})
 }
