@@ -108,21 +108,24 @@ type pauseState struct {
 
 var _ relay.HealthObserver = (*Recorder)(nil)
 
-// DestinationReached implements relay.HealthObserver. Failures that do
-// not say what they are (a conditioner) concern one delivery and are
-// left to the ledger; a success clears the destination's problem.
+// DestinationReached implements relay.HealthObserver. Only failures that
+// say what they are (a conditioner, such as a refused login) concern the
+// destination as a whole; others concern one delivery and are left to the
+// ledger. Either a success or such another failure (the login worked, or
+// it is not known to be refused any more) clears the destination's
+// problem.
 func (r *Recorder) DestinationReached(destination string, err error) {
 	cond := condition(err)
-	if err != nil && cond == "" {
-		return
-	}
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !slices.Contains(r.dests, destination) {
 		return // a destination of a replaced configuration reporting late
 	}
-	if err == nil {
+	if cond == "" {
+		if _, ok := r.destProblems[destination]; !ok {
+			return
+		}
 		delete(r.destProblems, destination)
 	} else {
 		st := r.destProblems[destination]

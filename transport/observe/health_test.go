@@ -67,9 +67,10 @@ func TestHealthNamesWhatFails(t *testing.T) {
 		}
 	}
 
-	// Each clears once it works again.
+	// Each clears once it works again (or fails otherwise: the login is
+	// not known to be refused any more).
 	f.rec.SourcePolled("supplier-b", nil)
-	f.rec.DestinationReached("copies", nil)
+	f.rec.DestinationReached("copies", errors.New("sftp put a.jsonl: permission denied"))
 	f.rec.StoragePaused(nil)
 	if code, body := f.get(t, "/healthz", ""); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("all well again: %d %q", code, body)

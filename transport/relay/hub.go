@@ -340,7 +340,7 @@ func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if paused {
+		if paused || h.storageFull(err) {
 			continue
 		}
 		if errors.Is(err, ErrSourceClosed) {

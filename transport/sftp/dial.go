@@ -161,30 +161,28 @@ func dial(ctx context.Context, cfg Config, hint *hostKeyHint) (*Client, error) {
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
-	rounds := verifier.rounds(hint)
-	for i, algos := range rounds {
+	var c *Client
+	for _, algos := range verifier.rounds(hint) {
 		verifier.mismatched = false
-		c, err := handshake(ctx, dialCtx, cfg, auths, names, verifier, algos)
+		c, err = handshake(ctx, dialCtx, cfg, auths, names, verifier, algos)
 		if err == nil {
 			if hint != nil {
 				hint.algos = algos
 			}
 			return c, nil
 		}
-		var negErr *ssh.AlgorithmNegotiationError
 		// A pinned key of another type may be next: the server was asked
 		// for one key type and offered an unpinned key of it, or holds no
 		// key of that type. Nothing was sent but the key exchange.
-		last := i == len(rounds)-1
-		if !last && (verifier.mismatched || errors.As(err, &negErr)) {
-			continue
+		var negErr *ssh.AlgorithmNegotiationError
+		if !verifier.mismatched && !errors.As(err, &negErr) {
+			return nil, err
 		}
-		if verifier.refused != nil {
-			return nil, retry.Permanent(fmt.Errorf("sftp: %w", verifier.refused))
-		}
-		return nil, err
 	}
-	panic("unreachable: rounds is never empty")
+	if verifier.refused != nil {
+		return nil, retry.Permanent(fmt.Errorf("sftp: %w", verifier.refused))
+	}
+	return nil, err // every round failed to negotiate
 }
 
 // handshake makes one connection asking for the host key algorithms
