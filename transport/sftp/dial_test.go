@@ -373,3 +373,35 @@ dial_timeout: 15s
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// TestSinkRemembersThePinnedKeyType: the first connection asks for key
+// types in turn until the pinned RSA key shows; after a dropped
+// connection, the next asks for RSA first.
+func TestSinkRemembersThePinnedKeyType(t *testing.T) {
+	srv := startServer(t, sftptest.Options{HostKeyTypes: []string{"ed25519", "ecdsa", "rsa"}})
+	cfg := sinkConfig(t, srv)
+	cfg.HostKeyFingerprints = sftp.Fingerprints{srv.Fingerprints[2]}
+	s := newSink(t, cfg)
+	if err := put(t, s, "one.ndjson", "1"); err != nil {
+		t.Fatal(err)
+	}
+	first := srv.Connections()
+	t.Logf("first put: %d connections", first)
+	if first < 2 {
+		t.Fatalf("%d connections for the first put, want one per key type asked for before RSA", first)
+	}
+	srv.DropConnections()
+	err := put(t, s, "two.ndjson", "2")
+	if err != nil && retry.IsRetryable(err) {
+		err = put(t, s, "two.ndjson", "2") // the drop was noticed mid-put
+	}
+	if err != nil {
+		t.Fatalf("Put after a dropped connection: %v", err)
+	}
+	if got := srv.Connections() - first; got != 1 {
+		t.Errorf("%d connections after the drop, want 1 (RSA asked for first)", got)
+	}
+	if srv.Logins() != 2 {
+		t.Errorf("%d logins, want 2", srv.Logins())
+	}
+}
