@@ -89,6 +89,7 @@ fuzz:
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzShape$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzReportReading$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./cmd/jobplan-hub -run '^$$' -fuzz '^FuzzParseFileMode$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench

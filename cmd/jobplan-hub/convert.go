@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/outdir"
@@ -39,10 +41,18 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary lines"},
 			&cli.StringFlag{Name: "staff", Usage: "cross-check every plan against the trust's ESR staff extract `FILE` (rules R1-R6)"},
 			&cli.StringFlag{Name: "staff-format", Usage: staffFormatUsage},
+			fileModeFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usageError(c, "give at least one INPUT file")
+			}
+			var mode fs.FileMode
+			if m := c.String("file-mode"); m != "" {
+				var err error
+				if mode, err = hubconfig.ParseFileMode(m); err != nil {
+					return usageError(c, "--file-mode "+err.Error())
+				}
 			}
 			m, err := mapping.LoadFile(c.String("mapping"))
 			if err != nil {
@@ -59,7 +69,7 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 			showProgress := c.Bool("progress") || (!c.IsSet("progress") && isTerminal(c.App.ErrWriter))
 			worst := 0
 			for _, input := range c.Args().Slice() {
-				code, err := convertOne(ctx, c, m, checks, input, showProgress)
+				code, err := convertOne(ctx, c, m, checks, mode, input, showProgress)
 				if err != nil {
 					return err
 				}
@@ -73,8 +83,8 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 	}
 }
 
-func convertOne(ctx context.Context, c *cli.Context, m *mapping.Mapping, checks []transform.PlanChecker, input string, showProgress bool) (int, error) {
-	opts := outdir.Options{Checks: checks}
+func convertOne(ctx context.Context, c *cli.Context, m *mapping.Mapping, checks []transform.PlanChecker, mode fs.FileMode, input string, showProgress bool) (int, error) {
+	opts := outdir.Options{Checks: checks, FileMode: mode}
 	if showProgress {
 		// The bar counts bytes (and so knows the time to go); its label,
 		// redrawn twice a second, the rows and their rate.
@@ -142,6 +152,9 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+// fileModeFlag is --file-mode of the commands that write reports.
+var fileModeFlag = &cli.StringFlag{Name: "file-mode", Usage: "permission of the reports and records files, in octal (`MODE` 0640: readable by the group too); they hold personal data (default 0600: the owner only)"}
 
 func usageError(c *cli.Context, msg string) error {
 	fmt.Fprintf(c.App.ErrWriter, "jobplan-hub %s: %s\n", c.Command.Name, msg)

@@ -68,7 +68,7 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 		return nil, nil, err
 	}
 
-	rc := relay.Config{StateDir: cfg.StateDir, Ledger: l, Logger: log}
+	rc := relay.Config{StateDir: cfg.StateDir, Ledger: l, Logger: log, FileMode: cfg.FileMode}
 	// A nil *observe.Recorder must not become a non-nil interface.
 	var onPoll func(source string) func(error)
 	if rec != nil {
@@ -103,7 +103,7 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 			}
 			d.Records = sink
 		case hubconfig.DestOutbox:
-			sink, err := outbox.New(c.Dir)
+			sink, err := outbox.New(c.Dir, cfg.FileMode)
 			if err != nil {
 				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
 			}
@@ -143,7 +143,7 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 				}
 				maps[s.Mapping] = m
 			}
-			p = &convertProcessor{m: m, recordsDurable: durable}
+			p = &convertProcessor{m: m, recordsDurable: durable, fileMode: cfg.FileMode}
 			if s.Staff != "" {
 				k, err := staffChecker(s.Staff, s.StaffFormat, staff, log)
 				if err != nil {

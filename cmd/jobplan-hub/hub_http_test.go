@@ -267,6 +267,14 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 		}
 	}
 
+	// A file without its header row: its first row of data is taken for
+	// the header, and the reason it is quarantined must not quote it.
+	_, headerless, _ := strings.Cut(string(sample), "\n")
+	testutil.WriteFile(t, filepath.Join(h.drop, "no-header.csv"), headerless)
+	testutil.Eventually(t, "the file without a header quarantined", func() bool {
+		return value(h.metrics(t), "jobplan_hub_files_total", "source", "trust-a", "outcome", "quarantined") == 1
+	})
+
 	// Files outside a report are not served, whatever the path.
 	for _, path := range []string{
 		"/files/1/..%2F..%2Fledger.db", "/files/1/../../ledger.db", "/files/1/jobplans-2026-04.jobplans.jsonl",
@@ -378,13 +386,33 @@ func sampleSurnames(t *testing.T) []string {
 	return names
 }
 
+// sampleFirstRow is the first row of data of the sample.
+func sampleFirstRow(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(sampleCSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.SplitN(string(b), "\n", 3)
+	return strings.Split(strings.TrimSpace(rows[1]), ",")
+}
+
 // checkNoPersonalDataLogged fails if a log line at INFO or above holds a
-// surname or forename of the sample, or the refused record's assignment
-// number.
+// surname or forename of the sample, the refused record's assignment
+// number, or a value of the sample's first row (which a file without its
+// header row would quote as its columns).
 func checkNoPersonalDataLogged(t *testing.T, log string) {
 	t.Helper()
-	if !strings.Contains(log, `"msg":"delivery rejected"`) {
-		t.Fatalf("the log has no rejected delivery, so the check proves nothing:\n%s", log)
+	for _, msg := range []string{`"msg":"delivery rejected"`, `"msg":"file quarantined"`} {
+		if !strings.Contains(log, msg) {
+			t.Fatalf("the log has no %s line, so the check proves nothing:\n%s", msg, log)
+		}
+	}
+	values := append(sampleSurnames(t), refusedAssignment)
+	for _, v := range sampleFirstRow(t) {
+		if len(v) > 3 { // "10", "0.5": too short to tell from anything else
+			values = append(values, v)
+		}
 	}
 	sc := bufio.NewScanner(strings.NewReader(log))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -401,7 +429,7 @@ func checkNoPersonalDataLogged(t *testing.T, log string) {
 			continue
 		}
 		lines++
-		for _, s := range append(sampleSurnames(t), refusedAssignment) {
+		for _, s := range values {
 			if strings.Contains(sc.Text(), s) {
 				t.Errorf("%s line holds %q: %s", line.Level, s, sc.Text())
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -22,6 +23,7 @@ type convertProcessor struct {
 	// recordsDurable: a file destination puts the records file, so it must
 	// survive a power cut; otherwise the ledger holds the records.
 	recordsDurable bool
+	fileMode       fs.FileMode // of every report and records file (0: 0600)
 }
 
 var (
@@ -30,7 +32,7 @@ var (
 )
 
 func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks, SingleSync: true, RecordsNotDurable: !p.recordsDurable})
+	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks, SingleSync: true, RecordsNotDurable: !p.recordsDurable, FileMode: p.fileMode})
 	if err != nil {
 		return relay.Output{}, err
 	}
@@ -45,7 +47,8 @@ func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader
 		out.Reports = append(out.Reports, res.Paths.Rejected)
 	}
 	if res.Err != nil {
-		out.Failed, out.Reason = true, res.Report.Reason
+		// The report has the full reason; this one is logged and shown.
+		out.Failed, out.Reason = true, transform.DescribeWithoutData(res.Err)
 		return out, nil
 	}
 	out.Records = res.Paths.Records
@@ -75,7 +78,7 @@ func (p *convertProcessor) ReportSkipped(ctx context.Context, sk relay.Skipped, 
 		return "", err
 	}
 	defer w.Close()
-	f, err := atomicfile.Create(path)
+	f, err := atomicfile.CreateMode(path, p.fileMode)
 	if err != nil {
 		return "", err
 	}

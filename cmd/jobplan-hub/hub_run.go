@@ -16,6 +16,7 @@ import (
 
 	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/observe"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 	"github.com/nhs-esr/jobplan-hub/transport/sftp"
 )
@@ -159,6 +160,8 @@ func serve(ctx context.Context, cfg *hubconfig.Config, load func() (*hubconfig.C
 		return err
 	}
 	defer stopHTTP()
+	// The health file, for the status command (see observe.WriteHealth).
+	defer goUntilDone(ctx, func(ctx context.Context) { rec.WriteHealth(ctx, filepath.Join(cfg.StateDir, observe.HealthFile)) })()
 	if cfg.PruneAfter > 0 {
 		defer goUntilDone(ctx, func(ctx context.Context) { pruneLoop(ctx, l, cfg.StateDir, cfg.PruneAfter, pruneEvery, log) })()
 	}
@@ -231,8 +234,9 @@ in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 			&cli.DurationFlag{Name: "poll-interval", Usage: "SFTP listing / folder rescan interval (default 10s / 30s)"},
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "files processed at once"},
 			&cli.StringFlag{Name: "prune-after", Usage: "prune the state folder of files finished `AGE` ago (e.g. 90d), at start and daily; see prune"},
+			fileModeFlag,
 			&cli.StringFlag{Name: "known-hosts", Usage: "SFTP: known_hosts `FILE` listing the server"},
-			&cli.StringFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it"},
+			&cli.StringSliceFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it (repeat for several)"},
 			&cli.StringFlag{Name: "key-file", Usage: "SFTP: private key `FILE`"},
 			&cli.StringFlag{Name: "key-passphrase", EnvVars: []string{envSFTPPassphase}, Usage: "SFTP: key passphrase (prefer the environment variable)"},
 			&cli.StringFlag{Name: "password", EnvVars: []string{envSFTPPassword}, Usage: "SFTP: password (prefer the environment variable)"},
@@ -265,6 +269,13 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 		return nil, err
 	}
 	cfg := &hubconfig.Config{StateDir: abs(c.String("state"))}
+	if m := c.String("file-mode"); m != "" {
+		mode, err := hubconfig.ParseFileMode(m)
+		if err != nil {
+			return nil, fmt.Errorf("--file-mode %w", err)
+		}
+		cfg.FileMode = mode
+	}
 	if a := c.String("prune-after"); a != "" {
 		age, err := hubconfig.ParsePruneAge(a)
 		if err != nil {
@@ -296,11 +307,11 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 		src.Type, src.Dir, src.PollInterval = hubconfig.SourceSFTP, u.Path, c.Duration("poll-interval")
 		src.SetSFTP(sftp.Config{
 			Addr: u.Host, User: u.User.Username(),
-			KnownHostsFile:     abs(c.String("known-hosts")),
-			HostKeyFingerprint: c.String("host-key-fingerprint"),
-			KeyFile:            abs(c.String("key-file")),
-			KeyPassphrase:      c.String("key-passphrase"),
-			Password:           c.String("password"),
+			KnownHostsFile:      abs(c.String("known-hosts")),
+			HostKeyFingerprints: c.StringSlice("host-key-fingerprint"),
+			KeyFile:             abs(c.String("key-file")),
+			KeyPassphrase:       c.String("key-passphrase"),
+			Password:            c.String("password"),
 		})
 	} else {
 		src.Type, src.Dir, src.RescanInterval = hubconfig.SourceLocal, abs(arg), c.Duration("poll-interval")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/observe"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
@@ -83,10 +84,14 @@ least --min-files files are done, for scripts; exit status 1 on timeout.`,
 			if err != nil {
 				return err
 			}
+			health, err := observe.ReadHealth(dir)
+			if err != nil {
+				return err
+			}
 			if c.Bool("json") {
-				err = printStatusJSON(c.App.Writer, dir, st)
+				err = printStatusJSON(c.App.Writer, dir, st, health)
 			} else {
-				err = printStatus(c.App.Writer, dir, st)
+				err = printStatus(c.App.Writer, dir, st, health)
 			}
 			if err != nil {
 				return err
@@ -124,20 +129,23 @@ func readStatus(ctx context.Context, l *ledger.Ledger, wait time.Duration, minFi
 	}
 }
 
-func printStatusJSON(w io.Writer, dir string, st *relay.Status) error {
+func printStatusJSON(w io.Writer, dir string, st *relay.Status, health *observe.Health) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
 		StateDir string `json:"state_dir"`
 		*relay.Status
-	}{dir, st})
+		// Health is what the running hub reports; absent when no hub runs.
+		Health *observe.Health `json:"health,omitempty"`
+	}{dir, st, health})
 }
 
-func printStatus(w io.Writer, dir string, st *relay.Status) error {
+func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Health) error {
 	fmt.Fprintf(w, "state %s", dir)
 	if st.Idle {
 		fmt.Fprint(w, " (idle)")
 	}
+	printHealth(w, health)
 	fmt.Fprintf(w, "\n\nfiles: %d claimed, %d processed, %d quarantined\n\n",
 		st.Files[ledger.FileClaimed], st.Files[ledger.FileProcessed], st.Files[ledger.FileQuarantined])
 	printRefused(w, st.Refused)
@@ -205,6 +213,30 @@ func printRefused(w io.Writer, refused []relay.RefusedFile) {
 		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, r.Since.Local().Format(time.DateTime), reason)
 	}
 	fmt.Fprintln(w)
+}
+
+// printHealth prints the problems the running hub reports, if one runs.
+func printHealth(w io.Writer, h *observe.Health) {
+	if h == nil {
+		return
+	}
+	if len(h.Problems) == 0 {
+		fmt.Fprintf(w, "\n\nhealth: ok (the running hub, as of %s)", h.At.Local().Format(time.DateTime))
+		return
+	}
+	fmt.Fprintf(w, "\n\nhealth: %d problem(s) (the running hub, as of %s):", len(h.Problems), h.At.Local().Format(time.DateTime))
+	for _, p := range h.Problems {
+		fmt.Fprintf(w, "\n  %s", p.Line(false))
+		if !p.Since.IsZero() {
+			fmt.Fprintf(w, " since %s", p.Since.Local().Format(time.DateTime))
+		}
+		if !p.RetryAt.IsZero() {
+			fmt.Fprintf(w, ", next attempt %s", p.RetryAt.Local().Format(time.DateTime))
+		}
+		if p.Error != "" {
+			fmt.Fprintf(w, "\n    %s", oneLine(p.Error))
+		}
+	}
 }
 
 func oneLine(s string) string {

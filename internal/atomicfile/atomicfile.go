@@ -7,6 +7,7 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +23,12 @@ var fsync = (*os.File).Sync
 
 // TempSuffix marks files that are still being written. Watchers ignore it.
 const TempSuffix = ".tmp"
+
+// DefaultMode is the mode of the files Create makes: readable and
+// writable by their owner only. The hub's outputs hold personal data
+// (names, assignment numbers, pay-relevant sessions), so wider access is
+// for the operator to grant (CreateMode), knowing who reads the folder.
+const DefaultMode fs.FileMode = 0o600
 
 // File is an output being written under a temporary name.
 type File struct {
@@ -49,6 +56,23 @@ func Create(path string) (*File, error) {
 		return nil, fmt.Errorf("create temporary file for %s: %w", path, err)
 	}
 	return &File{File: f, final: path}, nil
+}
+
+// CreateMode is Create for a file published with mode (its permission
+// bits; 0 means DefaultMode). The mode is set as given, whatever the
+// process's umask.
+func CreateMode(path string, mode fs.FileMode) (*File, error) {
+	f, err := Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if mode = mode.Perm(); mode != 0 && mode != DefaultMode {
+		if err := f.Chmod(mode); err != nil {
+			f.Abort()
+			return nil, fmt.Errorf("set mode of %s: %w", path, err)
+		}
+	}
+	return f, nil
 }
 
 // Commit flushes the content to disk and renames it to its final name.
@@ -149,7 +173,12 @@ func (f *File) Abort() {
 
 // WriteFile writes data to path atomically.
 func WriteFile(path string, data []byte) error {
-	f, err := Create(path)
+	return WriteFileMode(path, data, 0)
+}
+
+// WriteFileMode is WriteFile with the mode of CreateMode.
+func WriteFileMode(path string, data []byte, mode fs.FileMode) error {
+	f, err := CreateMode(path, mode)
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,14 @@ func (d *decoder) hubKeys(cfg *Config) keys {
 			}
 			cfg.PruneAfter = age
 		},
+		"file_mode": func(v *yaml.Node) {
+			mode, err := ParseFileMode(d.str(v))
+			if err != nil {
+				d.addf(v, "file_mode %v", err)
+				return
+			}
+			cfg.FileMode = mode
+		},
 		"sources": func(v *yaml.Node) {
 			for _, item := range d.list(v, "sources") {
 				cfg.Sources = append(cfg.Sources, d.source(item))
@@ -259,10 +267,12 @@ func (d *decoder) sftpKeys(c *sftp.Config, source bool) keys {
 		"key_file":             func(v *yaml.Node) { c.KeyFile = d.path(v) },
 		"key_passphrase":       func(v *yaml.Node) { c.KeyPassphrase = d.str(v) },
 		"known_hosts_file":     func(v *yaml.Node) { c.KnownHostsFile = d.path(v) },
-		"host_key_fingerprint": func(v *yaml.Node) { c.HostKeyFingerprint = d.str(v) },
+		"host_key_fingerprint": func(v *yaml.Node) { c.HostKeyFingerprints = d.strOrList(v, "host_key_fingerprint") },
 		"no_rename":            func(v *yaml.Node) { c.NoRename = d.boolean(v) },
 		"no_stat":              func(v *yaml.Node) { c.NoStat = d.boolean(v) },
 		"dial_timeout":         func(v *yaml.Node) { c.DialTimeout = d.duration(v) },
+		"login_backoff":        func(v *yaml.Node) { c.LoginBackoff = d.duration(v) },
+		"login_backoff_max":    func(v *yaml.Node) { c.LoginBackoffMax = d.duration(v) },
 	}
 	if source {
 		set["after_success"] = func(v *yaml.Node) { c.AfterSuccess = d.str(v) }
@@ -286,6 +296,14 @@ func (d *decoder) strList(n *yaml.Node, what string) []string {
 		out = append(out, d.str(item))
 	}
 	return out
+}
+
+// strOrList reads one value or a list of values.
+func (d *decoder) strOrList(n *yaml.Node, what string) []string {
+	if n.Kind == yaml.ScalarNode {
+		return []string{d.str(n)}
+	}
+	return d.strList(n, what)
 }
 
 // str returns a scalar's text with ${ENV} references resolved.

@@ -131,3 +131,52 @@ destinations:
 		t.Errorf("response_id on an outbox: %v", err)
 	}
 }
+
+func TestHubFilePinsBackoffAndFileMode(t *testing.T) {
+	const pin1, pin2 = "SHA256:q/5h09pwtg+uCtVxzzNzhVbr4j6So91NIKd1j4Jr4AA", "SHA256:Ej0kFx4vNDnzLvy4rBfZrWn2fWubkGKSz3xeVmkE1AA"
+	hub := func(fileMode, pins, backoff string) []byte {
+		return []byte(`state_dir: /var/lib/hub
+file_mode: ` + fileMode + `
+sources:
+  - name: b
+    type: sftp
+    dir: /out
+    sftp:
+      addr: sftp.example:22
+      user: hub
+      password: pw
+      host_key_fingerprint: ` + pins + `
+` + backoff + `    mapping: maps/b.yaml
+    destinations: [box]
+destinations:
+  - name: box
+    type: outbox
+    dir: out
+`)
+	}
+	cfg, err := Parse("/etc/hub/hub.yaml", hub(`"0640"`, "["+pin1+", "+pin2+"]",
+		"      login_backoff: 1m\n      login_backoff_max: 30m\n"), os.LookupEnv, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Sources[0].SFTP
+	if cfg.FileMode != 0o640 || len(c.HostKeyFingerprints) != 2 || c.HostKeyFingerprints[1] != pin2 ||
+		c.LoginBackoff != time.Minute || c.LoginBackoffMax != 30*time.Minute {
+		t.Errorf("file mode %v, sftp %+v", cfg.FileMode, c)
+	}
+	cfg, err = Parse("/etc/hub/hub.yaml", hub("0600", pin1, ""), os.LookupEnv, false)
+	if err != nil || cfg.FileMode != 0o600 || len(cfg.Sources[0].SFTP.HostKeyFingerprints) != 1 {
+		t.Errorf("one pin, file_mode 0600: %v, %+v", err, cfg)
+	}
+
+	_, err = Parse("/etc/hub/hub.yaml", hub(`"0666"`, "[MD5:aa:bb]", "      login_backoff: 2h\n      login_backoff_max: 1h\n"), os.LookupEnv, false)
+	for _, want := range []string{
+		`hub.yaml:2:12: file_mode 0666: only the hub may write`,
+		`hub.yaml:7:5: source "b": sftp: host_key_fingerprint "MD5:aa:bb"`,
+		`source "b": sftp: login_backoff_max is shorter than login_backoff`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("problems %v; want one saying %q", err, want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ package hubconfig
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -58,6 +59,9 @@ type Config struct {
 	// finished that long ago, at start and every day (see jobplan-hub
 	// prune).
 	PruneAfter time.Duration
+	// FileMode is the permission of the reports and records files the
+	// hub writes (file_mode); 0 means 0600 (see ParseFileMode).
+	FileMode fs.FileMode
 	// pos holds the position of each field, for problems found after
 	// decoding ("state_dir", and so on).
 	pos positions

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -84,6 +85,10 @@ type Options struct {
 	// disk, for a caller that keeps the records durably itself (the hub's
 	// ledger, when no file destination reads the file).
 	RecordsNotDurable bool
+	// FileMode is the permission of every output; 0 means
+	// atomicfile.DefaultMode (0600, owner only: outputs hold personal
+	// data).
+	FileMode fs.FileMode
 }
 
 // ConvertFile converts the file at inputPath into dir. The returned error is
@@ -114,16 +119,16 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	res := &Result{Paths: PathsFor(dir, name)}
 	res.Report = report.Report{Input: name, Mapping: m.Name, MappingSHA256: m.SHA256, APAReading: string(m.Validator.Config().APAReading), Started: now().UTC()}
 
-	records, err := atomicfile.Create(res.Paths.Records)
+	records, err := atomicfile.CreateMode(res.Paths.Records, opts.FileMode)
 	if err != nil {
 		return nil, err
 	}
 	defer records.Abort()
 	// Most inputs have no rejected rows and many no findings: those two
 	// files are created on first write.
-	rejected := &lazyFile{path: res.Paths.Rejected}
+	rejected := &lazyFile{path: res.Paths.Rejected, mode: opts.FileMode}
 	defer rejected.abort()
-	errorsCSV := &lazyFile{path: res.Paths.Errors}
+	errorsCSV := &lazyFile{path: res.Paths.Errors, mode: opts.FileMode}
 	defer errorsCSV.abort()
 	findings, err := report.NewWriter(dir, errorsCSV)
 	if err != nil {
@@ -192,7 +197,7 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	}
 
 	if opts.SingleSync {
-		reports, err := renderReports(res, findings)
+		reports, err := renderReports(res, findings, opts.FileMode)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +208,7 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 	if err := atomicfile.CommitAll(data...); err != nil {
 		return nil, err
 	}
-	reports, err := renderReports(res, findings)
+	reports, err := renderReports(res, findings, opts.FileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +218,8 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 // renderReports writes report.json and, read back from it so that it
 // never holds more than the page shows, report.html, both under temporary
 // names for the caller to commit.
-func renderReports(res *Result, findings *report.Writer) ([]*atomicfile.File, error) {
-	f, err := atomicfile.Create(res.Paths.Report)
+func renderReports(res *Result, findings *report.Writer, mode fs.FileMode) ([]*atomicfile.File, error) {
+	f, err := atomicfile.CreateMode(res.Paths.Report, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +227,7 @@ func renderReports(res *Result, findings *report.Writer) ([]*atomicfile.File, er
 		f.Abort()
 		return nil, err
 	}
-	html, err := atomicfile.Create(report.HTMLPath(res.Paths.Report))
+	html, err := atomicfile.CreateMode(report.HTMLPath(res.Paths.Report), mode)
 	if err != nil {
 		f.Abort()
 		return nil, err
@@ -250,6 +255,7 @@ const lazyHold = 64 << 10
 // and deleting files costs more than converting a small input.
 type lazyFile struct {
 	path string
+	mode fs.FileMode
 	held []byte
 	f    *atomicfile.File
 }
@@ -269,7 +275,7 @@ func (l *lazyFile) create() error {
 	if l.f != nil {
 		return nil
 	}
-	f, err := atomicfile.Create(l.path)
+	f, err := atomicfile.CreateMode(l.path, l.mode)
 	if err != nil {
 		return err
 	}
@@ -328,7 +334,7 @@ func Fail(m *mapping.Mapping, name, dir string, cause error, opts Options) (*Res
 		return nil, err
 	}
 	defer findings.Close()
-	reports, err := renderReports(res, findings)
+	reports, err := renderReports(res, findings, opts.FileMode)
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,9 @@ type Ledger struct {
 
 	queue   writeQueue   // changes waiting for the next commit (see tx)
 	commits atomic.Int64 // transactions committed or rolled back by tx
+	// pageLimit is the max_page_count of every write transaction; 0:
+	// never set (see LimitGrowth).
+	pageLimit atomic.Int64
 }
 
 // Open opens (creating if needed) the ledger in dir and brings its schema up
@@ -274,8 +277,13 @@ func (l *Ledger) commit(batch []*write) {
 				return err
 			}
 			if w.err = w.fn(ctx, tx); w.err != nil {
+				if IsStorageFull(w.err) {
+					// SQLite may have undone the whole transaction
+					// (its savepoints too): none of the batch commits.
+					return w.err
+				}
 				if err := l.txExec(ctx, tx, `ROLLBACK TO change`); err != nil {
-					return err
+					return fmt.Errorf("%w (and undoing it failed: %v)", w.err, err)
 				}
 			}
 			if err := l.txExec(ctx, tx, `RELEASE change`); err != nil {
@@ -291,6 +299,10 @@ func (l *Ledger) commit(batch []*write) {
 func (l *Ledger) txLocked(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
+		return err
+	}
+	if err := l.applyPageLimit(ctx, tx); err != nil {
+		tx.Rollback()
 		return err
 	}
 	if err := fn(tx); err != nil {

@@ -1005,7 +1005,14 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	}
 	if ack.Outcome == relay.Quarantined {
 		reason := strings.TrimRight(ack.Reason, "\n") + "\n"
-		if err := atomicfile.WriteFile(filepath.Join(dir, base+".reason.txt"), []byte(reason)); err != nil {
+		// Readable by whoever may read the reports beside it.
+		mode := atomicfile.DefaultMode
+		if len(ack.Reports) > 0 {
+			if fi, err := os.Stat(ack.Reports[0]); err == nil {
+				mode = fi.Mode().Perm()
+			}
+		}
+		if err := atomicfile.WriteFileMode(filepath.Join(dir, base+".reason.txt"), []byte(reason), mode); err != nil {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
 	}
@@ -1157,7 +1164,11 @@ func copyFile(src, dst string) error {
 		return fmt.Errorf("copy report: %w", err)
 	}
 	defer in.Close()
-	out, err := atomicfile.Create(dst)
+	fi, err := in.Stat()
+	if err != nil {
+		return fmt.Errorf("copy report: %w", err)
+	}
+	out, err := atomicfile.CreateMode(dst, fi.Mode().Perm()) // as readable as the report
 	if err != nil {
 		return err
 	}

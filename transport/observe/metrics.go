@@ -76,6 +76,11 @@ type Recorder struct {
 	sources map[string]*SourceState
 	order   []string // configured sources, in configuration order
 	dests   []string // configured destinations, in configuration order
+	// destProblems are the destinations failing as a whole.
+	destProblems map[string]*DestinationState
+	paused       *pauseState // nil: not paused
+	// healthWake tells WriteHealth that the health may have changed.
+	healthWake chan struct{}
 }
 
 // Totals are a recorder's counts since it was made, summed over sources
@@ -119,6 +124,12 @@ type SourceState struct {
 	LastPoll, LastSuccess time.Time
 	// LastError is the latest look's error, empty if it succeeded.
 	LastError string
+	// Condition names LastError when the error says what it is (a
+	// refused login: "authentication refused", "host key mismatch").
+	Condition string
+	// FailingSince is when the looks started failing; RetryAt, when the
+	// error says, is when the source will be tried again.
+	FailingSince, RetryAt time.Time
 }
 
 // Healthy reports whether the source has been reached and its latest
@@ -169,8 +180,10 @@ func NewRecorder(l *ledger.Ledger) *Recorder {
 			Name: MetricDestinationUp,
 			Help: "1 while a destination answers, 0 while it fails as a whole (its deliveries held, probed one request at a time).",
 		}, []string{"destination"}),
-		now:     time.Now,
-		sources: make(map[string]*SourceState),
+		now:          time.Now,
+		sources:      make(map[string]*SourceState),
+		destProblems: make(map[string]*DestinationState),
+		healthWake:   make(chan struct{}, 1),
 	}
 	r.reg.MustRegister(r.files, r.records, r.deliveries, r.fileSecs, r.delivSecs, r.pollErrors, r.lastOK, r.available,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -219,6 +232,12 @@ func (r *Recorder) Configure(sources, destinations []string) {
 		kept[s] = st
 	}
 	r.sources = kept
+	for d := range r.destProblems {
+		if !slices.Contains(destinations, d) {
+			delete(r.destProblems, d)
+		}
+	}
+	r.healthChanged()
 }
 
 // FileDone implements relay.Observer.
@@ -266,10 +285,15 @@ func (r *Recorder) SourcePolled(source string, err error) {
 	}
 	st.LastPoll = now
 	if err != nil {
-		st.LastError = err.Error()
+		if st.LastError == "" {
+			st.FailingSince = now
+		}
+		st.LastError, st.Condition, st.RetryAt = err.Error(), condition(err), retryAt(now, err)
 	} else {
-		st.LastSuccess, st.LastError = now, ""
+		st.LastSuccess, st.LastError, st.Condition = now, "", ""
+		st.FailingSince, st.RetryAt = time.Time{}, time.Time{}
 	}
+	r.healthChanged()
 }
 
 // Delivered implements httpsink.DeliveryObserver.

@@ -41,6 +41,7 @@ type fileRow struct {
 type pageData struct {
 	Now          time.Time
 	Refresh      int
+	Problems     []Problem
 	Sources      []SourceState
 	Files        []fileRow
 	Rejected     []rejectedRow
@@ -67,7 +68,8 @@ type rejectedRow struct {
 // every CacheTTL, whoever asks; the sources' states are always current.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	d := pageData{Now: time.Now(), Refresh: RefreshSeconds, Sources: s.cfg.Recorder.Sources(), RecentFiles: RecentFiles}
+	d := pageData{Now: time.Now(), Refresh: RefreshSeconds, Problems: s.cfg.Recorder.Health().Problems,
+		Sources: s.cfg.Recorder.Sources(), RecentFiles: RecentFiles}
 	st, err := s.ledgerStatus.get(0, func() (*relay.Status, error) {
 		// Kept for others: not bound to this request.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scrapeTimeout)
@@ -295,12 +297,20 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <p class="muted">As of {{when .Now}}; this page refreshes every {{.Refresh}} seconds.
 Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{{end}}.</p>
 
+<h2>Problems</h2>
+{{if .Problems}}<ul id="problems">
+{{range .Problems}}<li data-kind="{{.Kind}}"><span class="bad">{{.Kind}}{{with .Name}} {{.}}{{end}}: {{or .Condition "failing"}}</span>
+{{- if not .Since.IsZero}} since {{when .Since}}{{end}}{{if not .RetryAt.IsZero}}, next attempt {{when .RetryAt}}{{end}}
+{{- with .Error}}<br><span class="muted">{{.}}</span>{{end}}</li>
+{{end}}</ul>
+{{else}}<p id="problems" class="ok">none</p>{{end}}
+
 <h2>Sources</h2>
 <table id="sources">
 <tr><th>source</th><th>state</th><th>last poll</th><th>last success</th><th>last error</th></tr>
 {{range .Sources}}<tr data-source="{{.Name}}">
 <td>{{.Name}}</td>
-<td>{{if .Healthy}}<span class="ok">reachable</span>{{else if .LastError}}<span class="bad">failing</span>{{else}}<span class="muted">not reached yet</span>{{end}}</td>
+<td>{{if .Healthy}}<span class="ok">reachable</span>{{else if .LastError}}<span class="bad">{{or .Condition "failing"}}</span>{{else}}<span class="muted">not reached yet</span>{{end}}</td>
 <td>{{when .LastPoll}}</td><td>{{when .LastSuccess}}</td><td>{{.LastError}}</td>
 </tr>
 {{else}}<tr><td colspan="5">no sources</td></tr>

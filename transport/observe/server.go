@@ -172,23 +172,18 @@ func requestToken(r *http.Request) (string, bool) {
 }
 
 // healthz answers 200 "ok" once every source has been reached and its
-// latest look succeeded, else 503 with one line per failing source. The
-// line gives the source's error (host names, paths) only to a request
-// with the token, if one is configured; others read "failing".
+// latest look succeeded, no destination is failing as a whole (a refused
+// login) and the hub is not paused; else 503 with one line per problem.
+// The line gives the error (host names, paths) only to a request with
+// the token, if one is configured; others read what kind of failure it
+// is ("authentication refused") or "failing".
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	detail := s.authorized(r)
 	var problems []string
-	for _, st := range s.cfg.Recorder.Sources() {
-		switch {
-		case st.LastError != "" && !detail:
-			problems = append(problems, fmt.Sprintf("source %s: failing", st.Name))
-		case st.LastError != "":
-			problems = append(problems, fmt.Sprintf("source %s: %s", st.Name, oneLine(st.LastError)))
-		case st.LastSuccess.IsZero():
-			problems = append(problems, fmt.Sprintf("source %s: not reached yet", st.Name))
-		}
+	for _, p := range s.cfg.Recorder.Health().Problems {
+		problems = append(problems, p.Line(detail))
 	}
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)

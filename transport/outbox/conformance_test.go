@@ -11,7 +11,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "outbox")
-	s, err := outbox.New(dir)
+	s, err := outbox.New(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

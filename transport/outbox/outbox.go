@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,13 +28,16 @@ var ErrInvalidName = errors.New("invalid output name")
 
 // Sink writes files into one directory. It implements relay.Sink.
 type Sink struct {
-	dir string
+	dir  string
+	mode fs.FileMode
 }
 
 var _ relay.Sink = (*Sink)(nil)
 
-// New returns a Sink writing into dir, creating it if needed.
-func New(dir string) (*Sink, error) {
+// New returns a Sink writing into dir, creating it if needed. Its files
+// get mode (0: atomicfile.DefaultMode, owner only, since they hold
+// personal data).
+func New(dir string, mode fs.FileMode) (*Sink, error) {
 	if dir == "" {
 		return nil, errors.New("outbox: no directory configured")
 	}
@@ -43,7 +47,7 @@ func New(dir string) (*Sink, error) {
 	if _, err := atomicfile.RemoveStale(dir, staleTemp); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	return &Sink{dir: dir}, nil
+	return &Sink{dir: dir, mode: mode}, nil
 }
 
 // staleTemp is how long a temporary file must have been left unchanged
@@ -65,7 +69,7 @@ func (s *Sink) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	f, err := atomicfile.Create(filepath.Join(s.dir, name))
+	f, err := atomicfile.CreateMode(filepath.Join(s.dir, name), s.mode)
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}

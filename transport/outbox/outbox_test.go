@@ -29,7 +29,7 @@ func entries(t *testing.T, dir string) []string {
 
 func TestPutWritesFileAndCreatesDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out", "esr")
-	s, err := outbox.New(dir)
+	s, err := outbox.New(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestPutWritesFileAndCreatesDir(t *testing.T) {
 func TestPutRefusesPathTraversal(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "outbox")
-	s, err := outbox.New(dir)
+	s, err := outbox.New(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 
 func TestFailedPutLeavesNothingBehind(t *testing.T) {
 	dir := t.TempDir()
-	s, err := outbox.New(dir)
+	s, err := outbox.New(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +139,32 @@ func TestNewRemovesStaleTemporaryFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := outbox.New(dir); err != nil {
+	if _, err := outbox.New(dir, 0); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(entries(t, dir), " ")
 	if want := ".b.jobplans.jsonl.789.tmp .collector-state c.jobplans.jsonl d.tmp"; got != want {
 		t.Errorf("after New the folder holds %q, want %q", got, want)
+	}
+}
+
+// TestPutFileMode: outbox files are owner-only unless a mode is given.
+func TestPutFileMode(t *testing.T) {
+	for _, tc := range []struct{ mode, want os.FileMode }{{0, 0o600}, {0o640, 0o640}} {
+		dir := t.TempDir()
+		s, err := outbox.New(dir, tc.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(t.Context(), "a.jobplans.jsonl", strings.NewReader("{}\n")); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, "a.jobplans.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != tc.want {
+			t.Errorf("New(dir, %v): file mode %v, want %v", tc.mode, fi.Mode().Perm(), tc.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -388,7 +389,7 @@ func (h *Hub) skip(ctx context.Context, s *sourceRun, it Item, sum string, seen 
 	if sr, ok := s.spec.Processor.(SkipReporter); ok {
 		report, err = sr.ReportSkipped(ctx, sk, dir)
 	} else {
-		report, err = writeSkipReport(sk, dir)
+		report, err = writeSkipReport(sk, dir, h.fileMode)
 	}
 	if err != nil {
 		return fmt.Errorf("skip report for %s: %w", it.Name(), err)
@@ -399,7 +400,7 @@ func (h *Hub) skip(ctx context.Context, s *sourceRun, it Item, sum string, seen 
 
 // writeSkipReport is the report of a skipped input for processors without
 // a SkipReporter.
-func writeSkipReport(sk Skipped, dir string) (string, error) {
+func writeSkipReport(sk Skipped, dir string, mode fs.FileMode) (string, error) {
 	b, err := json.MarshalIndent(struct {
 		Input       string `json:"input"`
 		InputSHA256 string `json:"input_sha256"`
@@ -412,7 +413,7 @@ func writeSkipReport(sk Skipped, dir string) (string, error) {
 	}
 	base := strings.TrimSuffix(sk.Name, filepath.Ext(sk.Name))
 	p := filepath.Join(dir, base+".report.json")
-	return p, atomicfile.WriteFile(p, append(b, '\n'))
+	return p, atomicfile.WriteFileMode(p, append(b, '\n'), mode)
 }
 
 // SkipReason is the one-line reason given for a skipped input.

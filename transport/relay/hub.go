@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -92,6 +93,13 @@ type Config struct {
 	// (metrics, health). Destinations' dispatchers take their own
 	// observer in Destination.Dispatch.
 	Observer Observer
+	// StorageProbe spaces the checks of a hub paused because its storage
+	// is full (see Run). Default 1s to 30s.
+	StorageProbe retry.Backoff
+	// FileMode is the permission of the reports the hub writes itself
+	// ("already processed" reports of processors without a SkipReporter);
+	// 0 means atomicfile.DefaultMode (0600).
+	FileMode fs.FileMode
 }
 
 // Hub moves files from sources through their processor into the ledger
@@ -143,6 +151,9 @@ type Hub struct {
 	// filesDirSync makes new file folders' names durable, one sync of
 	// FilesDir for all the files being converted at the time.
 	filesDirSync *atomicfile.DirSyncer
+	gate         *storageGate
+	probe        retry.Backoff
+	fileMode     fs.FileMode
 }
 
 type destRun struct {
@@ -174,6 +185,9 @@ func New(cfg Config) (*Hub, error) {
 		grace:    cfg.Grace,
 		backoff:  cfg.Backoff,
 		obs:      cfg.Observer,
+		gate:     newStorageGate(),
+		probe:    cfg.StorageProbe,
+		fileMode: cfg.FileMode,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -184,6 +198,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if h.backoff == (retry.Backoff{}) {
 		h.backoff = retry.Backoff{Base: time.Second, Max: time.Minute}
+	}
+	if h.probe == (retry.Backoff{}) {
+		h.probe = retry.Backoff{Base: DefaultStorageProbeBase, Max: DefaultStorageProbeMax}
 	}
 
 	byName := make(map[string]*destRun)
@@ -204,7 +221,7 @@ func New(cfg Config) (*Hub, error) {
 		}
 		var deliverer httpsink.Deliverer = d.Records
 		if d.Files != nil {
-			deliverer = &fileDeliverer{hub: h, sink: d.Files}
+			deliverer = &fileDeliverer{hub: h, name: d.Name, sink: d.Files}
 			if dc.Concurrency <= 0 {
 				dc.Concurrency = 1
 			}
@@ -249,6 +266,13 @@ func New(cfg Config) (*Hub, error) {
 // the next start). It closes the sources before it returns. Run returns
 // nil after ctx ends, and an error only if a dispatcher failed for good
 // (the ledger broke) or a source stopped by itself.
+//
+// A full disk or ledger (ledger.IsStorageFull) is not such a failure: the
+// hub pauses, taking no files and making no deliveries, reports it to
+// the Observer (HealthObserver), checks with growing delays whether the
+// ledger and the state folder can be written again, and then resumes by
+// itself. A file being handled when the pause began is handled again
+// after it; deliveries stay pending.
 func (h *Hub) Run(ctx context.Context) error {
 	if !h.running.CompareAndSwap(false, true) {
 		return errors.New("relay: hub already running")
@@ -272,13 +296,12 @@ func (h *Hub) Run(ctx context.Context) error {
 	stopGrace := context.AfterFunc(gctx, func() { time.AfterFunc(h.grace, cancelWork) })
 	defer stopGrace()
 
+	g.Go(func() error {
+		h.probeStorage(gctx)
+		return nil
+	})
 	for _, d := range h.dests {
-		g.Go(func() error {
-			if err := d.disp.Run(gctx); err != nil {
-				return fmt.Errorf("relay: destination %s: %w", d.name, err)
-			}
-			return nil
-		})
+		g.Go(func() error { return h.dispatch(gctx, d) })
 	}
 	for _, s := range h.sources {
 		for range s.workers {
@@ -299,7 +322,15 @@ func (h *Hub) Run(ctx context.Context) error {
 // has taken are handled under wctx.
 func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 	for failures := 0; ; {
-		it, err := s.spec.Source.Next(ctx)
+		if h.gate.wait(ctx) != nil {
+			return nil
+		}
+		// A pause cuts a wait for the next file short: the source takes
+		// nothing while the hub cannot record it.
+		nctx, cancel := h.gate.untilPause(ctx)
+		it, err := s.spec.Source.Next(nctx)
+		paused := nctx.Err() != nil && ctx.Err() == nil
+		cancel()
 		if err == nil {
 			// A file taken just as ctx ended is still handled, within
 			// the grace period.
@@ -310,6 +341,9 @@ func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if paused || h.storageFull(err) {
+			continue
 		}
 		if errors.Is(err, ErrSourceClosed) {
 			return fmt.Errorf("relay: source %s closed by itself", s.spec.Name)
@@ -331,6 +365,10 @@ func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 // fault, until it is done or ctx ends (then it stays claimed).
 func (h *Hub) process(ctx context.Context, s *sourceRun, it Item) {
 	for attempt := 1; ; attempt++ {
+		if h.gate.wait(ctx) != nil {
+			s.log.Info("file left claimed for the next start", "file", it.Name())
+			return
+		}
 		err := h.handle(ctx, s, it)
 		if err == nil {
 			return
@@ -338,6 +376,10 @@ func (h *Hub) process(ctx context.Context, s *sourceRun, it Item) {
 		if ctx.Err() != nil {
 			s.log.Info("file left claimed for the next start", "file", it.Name(), "err", err)
 			return
+		}
+		if h.storageFull(err) {
+			attempt = 0 // not the file's fault: handled again once resumed
+			continue
 		}
 		delay := h.backoff.Delay(attempt, retry.After(err))
 		s.log.Warn("file handling failed; trying again", "file", it.Name(), "attempt", attempt,
@@ -384,10 +426,42 @@ func (h *Hub) refusalRecorder(s *sourceRun) func(context.Context, Refusal) {
 	}
 }
 
+// dispatch runs d's dispatcher until ctx ends, stopping it for as long as
+// the hub is paused. It returns an error only if the dispatcher failed
+// for a reason other than full storage.
+func (h *Hub) dispatch(ctx context.Context, d *destRun) error {
+	for {
+		if h.gate.wait(ctx) != nil {
+			return nil
+		}
+		dctx, cancel := h.gate.untilPause(ctx)
+		err := d.disp.Run(dctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil, h.storageFull(err):
+			// Stopped by a pause, or its own write failed for want of
+			// room: deliveries in flight stay pending, to be sent
+			// again once the hub resumes.
+		default:
+			return fmt.Errorf("relay: destination %s: %w", d.name, err)
+		}
+	}
+}
+
 // polled tells the observer, if any, how a look at s went.
 func (h *Hub) polled(s *sourceRun, err error) {
 	if h.obs != nil {
 		h.obs.SourcePolled(s.spec.Name, err)
+	}
+}
+
+// destinationReached tells the observer, if it cares, how a put to a file
+// destination went.
+func (h *Hub) destinationReached(dest string, err error) {
+	if ho, ok := h.obs.(HealthObserver); ok {
+		ho.DestinationReached(dest, err)
 	}
 }
 

@@ -97,6 +97,11 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 type receiver struct {
 	srv  *httptest.Server
 	fail atomic.Bool // answer 503 to everything
+	// failBody is the body of those answers.
+	failBody string
+	// hold, if set before the hub starts, holds every request until it
+	// is closed.
+	hold chan struct{}
 
 	mu       sync.Mutex
 	accepted map[string]string // key → body, accepted with 201
@@ -108,12 +113,16 @@ func newReceiver(t *testing.T) *receiver {
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		body, _ := io.ReadAll(r.Body)
+		if rc.hold != nil {
+			<-rc.hold
+		}
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
 		rc.posts[key]++
 		switch {
 		case rc.fail.Load():
 			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, rc.failBody)
 		case rc.accepted[key] != "":
 			w.WriteHeader(http.StatusConflict)
 		default:
@@ -220,7 +229,7 @@ func (e *env) startWith(src relay.Source) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := outbox.New(e.outDir)
+	ob, err := outbox.New(e.outDir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,10 +251,11 @@ func (e *env) startWith(src relay.Source) {
 			{Name: "esr", Records: api, Dispatch: fast},
 			{Name: "outbox", Files: ob, Dispatch: fast},
 		},
-		Grace:    50 * time.Millisecond,
-		Backoff:  retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
-		Logger:   cmp.Or(e.logger, quiet),
-		Observer: e.obs,
+		Grace:        50 * time.Millisecond,
+		Backoff:      retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
+		StorageProbe: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
+		Logger:       cmp.Or(e.logger, quiet),
+		Observer:     e.obs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -583,7 +593,7 @@ func TestCopyOfAClaimedFileIsFinishedUnderTheClaim(t *testing.T) {
 
 func TestNewRejectsBadWiring(t *testing.T) {
 	e := newEnv(t)
-	ob, _ := outbox.New(e.outDir)
+	ob, _ := outbox.New(e.outDir, 0)
 	for _, tc := range []struct {
 		name string
 		cfg  relay.Config

@@ -28,3 +28,18 @@ type Observer interface {
 	// a file handed out): err is nil if it succeeded.
 	SourcePolled(source string, err error)
 }
+
+// HealthObserver is an optional interface of an Observer, told about the
+// failures that stop work as a whole rather than one file or delivery.
+// Its methods must be safe for concurrent use and must not block.
+type HealthObserver interface {
+	// DestinationReached reports how a put to a file destination went:
+	// nil once it took a file, or the error of one that failed. (Errors
+	// that say what they are, such as a refused login, concern the whole
+	// destination.)
+	DestinationReached(destination string, err error)
+	// StoragePaused reports that the hub stopped taking files and
+	// delivering because its storage is full (err says where), or, with
+	// nil, that it has resumed.
+	StoragePaused(err error)
+}

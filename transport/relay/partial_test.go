@@ -218,7 +218,7 @@ func sftpEnv(t *testing.T, opts sftptest.Options, marker string) (*env, *sftptes
 	}
 	e := newEnv(t)
 	src, err := sftp.NewSource(sftp.Config{
-		Addr: srv.Addr, User: srv.User, Password: opts.Password, HostKeyFingerprint: srv.Fingerprint, Dir: "inbox",
+		Addr: srv.Addr, User: srv.User, Password: opts.Password, HostKeyFingerprints: sftp.Fingerprints{srv.Fingerprint}, Dir: "inbox",
 		SettleTime: sftpSettle, PollInterval: 20 * time.Millisecond,
 	}, sftp.SourceOptions{SpoolDir: filepath.Join(e.state, "spool"), Logger: quiet, ReadyMarker: marker})
 	if err != nil {
@@ -301,7 +301,7 @@ func TestSFTPFileStillListedAfterItWasArchived(t *testing.T) {
 		e.stop()
 		e2 := &env{t: t, drop: e.drop, state: e.state, outDir: e.outDir, ledger: e.ledger, recv: e.recv, proc: e.proc}
 		src2, err := sftp.NewSource(sftp.Config{
-			Addr: srv.Addr, User: srv.User, Password: "pw", HostKeyFingerprint: srv.Fingerprint, Dir: "inbox",
+			Addr: srv.Addr, User: srv.User, Password: "pw", HostKeyFingerprints: sftp.Fingerprints{srv.Fingerprint}, Dir: "inbox",
 			SettleTime: sftpSettle, PollInterval: 20 * time.Millisecond,
 		}, sftp.SourceOptions{SpoolDir: filepath.Join(e.state, "spool"), Logger: quiet})
 		if err != nil {

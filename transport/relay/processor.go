@@ -33,7 +33,10 @@ type Output struct {
 	// input, Report among them.
 	Reports []string
 	// Failed is set when the file could not be processed at all; Reason
-	// then says why in one line.
+	// then says why in one line, without any value from the file (no
+	// personal data): it is logged, kept in the ledger, shown on the
+	// status page and written beside the quarantined file. The report
+	// holds the detail.
 	Failed bool
 	Reason string
 	// Counts are the file's records by outcome, for metrics. Processors

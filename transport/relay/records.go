@@ -119,6 +119,7 @@ func fileRecord(id int64, name, sum string, n int) (ledger.Record, error) {
 // record destinations.
 type fileDeliverer struct {
 	hub  *Hub
+	name string // the destination's
 	sink Sink
 }
 
@@ -142,7 +143,11 @@ func (d *fileDeliverer) Deliver(ctx context.Context, key string, body []byte) (h
 		return httpsink.Receipt{}, fmt.Errorf("relay: %w", err)
 	}
 	defer f.Close()
-	if err := d.sink.Put(ctx, p.Name, f); err != nil {
+	err = d.sink.Put(ctx, p.Name, f)
+	if ctx.Err() == nil {
+		d.hub.destinationReached(d.name, err)
+	}
+	if err != nil {
 		return httpsink.Receipt{}, err
 	}
 	return httpsink.Receipt{Result: httpsink.Delivered}, nil

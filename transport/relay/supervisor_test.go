@@ -99,7 +99,7 @@ func (s *supervised) load() (*relay.Setup, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		ob, err := outbox.New(s.outbox)
+		ob, err := outbox.New(s.outbox, 0)
 		if err != nil {
 			return nil, nil, err
 		}

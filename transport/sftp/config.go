@@ -17,6 +17,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Defaults applied by Config.WithDefaults.
@@ -26,6 +28,11 @@ const (
 	DefaultSettleTime   = 2 * time.Second
 	DefaultPollInterval = 10 * time.Second
 	DefaultDialTimeout  = 30 * time.Second
+	// A refused login or host key is tried again after 5 minutes, then
+	// 10, 20, 40 and every hour: retrying sooner cannot help and would
+	// lock the account or get the hub's address banned.
+	DefaultLoginBackoff    = 5 * time.Minute
+	DefaultLoginBackoffMax = time.Hour
 )
 
 // Actions for Config.AfterSuccess.
@@ -50,10 +57,15 @@ type Config struct {
 	KeyPassphrase string `yaml:"key_passphrase"`
 	// KnownHostsFile is an OpenSSH known_hosts file listing the server.
 	KnownHostsFile string `yaml:"known_hosts_file"`
-	// HostKeyFingerprint pins the server's host key, written as
-	// "SHA256:..." exactly as `ssh-keygen -lf` prints it. It takes
-	// precedence over KnownHostsFile.
-	HostKeyFingerprint string `yaml:"host_key_fingerprint"`
+	// HostKeyFingerprints pin the server's host keys, each written as
+	// "SHA256:..." exactly as `ssh-keygen -lf` prints it. The server must
+	// present a key matching one of them; listing several lets a key be
+	// rotated without a failed connection. A server holding keys of
+	// several types (a stock OpenSSH server has ed25519, ECDSA and RSA
+	// keys) is asked for each type in turn until it presents a pinned
+	// one; no credentials are sent before that. In YAML, one fingerprint
+	// or a list. They take precedence over KnownHostsFile.
+	HostKeyFingerprints Fingerprints `yaml:"host_key_fingerprint"`
 	// Dir is the remote directory to poll (sources) or upload to (sinks).
 	Dir string `yaml:"dir"`
 
@@ -83,12 +95,18 @@ type Config struct {
 	// DialTimeout bounds connecting, the SSH handshake and starting the
 	// SFTP session; default 30s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// LoginBackoff is how long a source or sink waits before logging in
+	// again after the server refused the login or its host key was not
+	// trusted; it doubles with each refusal up to LoginBackoffMax.
+	// Defaults 5m and 1h.
+	LoginBackoff    time.Duration `yaml:"login_backoff"`
+	LoginBackoffMax time.Duration `yaml:"login_backoff_max"`
 }
 
 // WithDefaults returns a copy of c with empty options set to their defaults.
 func (c Config) WithDefaults() Config {
 	c.Addr = withDefaultPort(strings.TrimSpace(c.Addr))
-	c.HostKeyFingerprint = strings.TrimSpace(c.HostKeyFingerprint)
+	c.HostKeyFingerprints = c.HostKeyFingerprints.trimmed()
 	if c.Pattern == "" {
 		c.Pattern = DefaultPattern
 	}
@@ -100,6 +118,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.LoginBackoff == 0 {
+		c.LoginBackoff = DefaultLoginBackoff
+	}
+	if c.LoginBackoffMax == 0 {
+		c.LoginBackoffMax = max(DefaultLoginBackoffMax, c.LoginBackoff)
 	}
 	if c.AfterSuccess == "" {
 		c.AfterSuccess = AfterSuccessMove
@@ -130,16 +154,19 @@ func (c Config) Validate() error {
 	if c.Password == "" && c.KeyFile == "" {
 		errs = append(errs, errors.New("set password or key_file (or both)"))
 	}
-	if c.HostKeyFingerprint == "" && c.KnownHostsFile == "" {
+	if len(c.HostKeyFingerprints) == 0 && c.KnownHostsFile == "" {
 		errs = append(errs, errHostKeyUnconfigured)
 	}
-	if c.HostKeyFingerprint != "" {
-		if err := checkFingerprint(c.HostKeyFingerprint); err != nil {
+	for _, fp := range c.HostKeyFingerprints {
+		if err := checkFingerprint(fp); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if c.SettleTime < 0 || c.PollInterval < 0 || c.DialTimeout < 0 {
-		errs = append(errs, errors.New("settle_time, poll_interval and dial_timeout must not be negative"))
+	if c.SettleTime < 0 || c.PollInterval < 0 || c.DialTimeout < 0 || c.LoginBackoff < 0 || c.LoginBackoffMax < 0 {
+		errs = append(errs, errors.New("settle_time, poll_interval, dial_timeout, login_backoff and login_backoff_max must not be negative"))
+	}
+	if c.LoginBackoffMax < c.LoginBackoff {
+		errs = append(errs, errors.New("login_backoff_max is shorter than login_backoff"))
 	}
 	return errors.Join(errs...)
 }
@@ -201,6 +228,36 @@ func checkFingerprint(fp string) error {
 		return fmt.Errorf("host_key_fingerprint %q: not a base64 SHA-256 digest", fp)
 	}
 	return nil
+}
+
+// Fingerprints are pinned host key fingerprints. In YAML they are one
+// string or a list of strings.
+type Fingerprints []string
+
+// UnmarshalYAML accepts a single fingerprint or a list of them.
+func (f *Fingerprints) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*f = Fingerprints{n.Value}
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return fmt.Errorf("host_key_fingerprint: want a fingerprint or a list of them: %w", err)
+	}
+	*f = list
+	return nil
+}
+
+// trimmed returns the fingerprints without surrounding spaces and
+// without empty ones; nil if none is left.
+func (f Fingerprints) trimmed() Fingerprints {
+	var out Fingerprints
+	for _, fp := range f {
+		if fp = strings.TrimSpace(fp); fp != "" {
+			out = append(out, fp)
+		}
+	}
+	return out
 }
 
 // normalizeFingerprint drops base64 padding, which some tools print and

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -27,22 +28,69 @@ var errHostKeyUnconfigured = errors.New("no host key verification configured: se
 	"(the SHA256:... value printed by ssh-keygen -lf for the server's key) or known_hosts_file")
 
 // HostKeyError reports a server host key that the configuration does not
-// trust. It names the key the server offered so that an operator can compare
-// it with the fingerprint the server's administrator publishes.
+// trust. It names the key the server offered (and, for pinned
+// fingerprints, every other key it offered when asked for other key
+// types) so that an operator can compare them with the fingerprints the
+// server's administrator publishes.
 type HostKeyError struct {
 	Host        string // host:port as dialled
-	KeyType     string // type of the offered key, such as "ssh-ed25519"
-	Fingerprint string // SHA256 fingerprint of the offered key
-	Reason      string // why the key was refused
-	Err         error  // underlying known_hosts error, if any
+	KeyType     string // type of the (first) offered key, such as "ssh-ed25519"
+	Fingerprint string // SHA256 fingerprint of that key
+	// OtherKeys are further keys the server offered, as "type SHA256:...".
+	OtherKeys []string
+	Reason    string // why the keys were refused
+	Err       error  // underlying known_hosts error, if any
 }
 
 func (e *HostKeyError) Error() string {
-	return fmt.Sprintf("host key for %s not trusted: server offered %s key %s: %s",
-		e.Host, e.KeyType, e.Fingerprint, e.Reason)
+	also := ""
+	if len(e.OtherKeys) > 0 {
+		also = " (and " + strings.Join(e.OtherKeys, ", ") + ")"
+	}
+	return fmt.Sprintf("host key for %s not trusted: server offered %s key %s%s: %s",
+		e.Host, e.KeyType, e.Fingerprint, also, e.Reason)
 }
 
 func (e *HostKeyError) Unwrap() error { return e.Err }
+
+// LoginError reports that logging in to a server failed in a way that
+// trying again at once cannot fix: the server refused the credentials
+// (ErrAuthFailed) or presented a host key that is not trusted
+// (*HostKeyError). Sources and sinks then wait until RetryAt before they
+// connect again, doubling the wait with each refusal (Config.LoginBackoff
+// to LoginBackoffMax), so that a wrong password does not lock the account
+// or get the hub banned. Until then they return this error at once,
+// classified temporary with the time left as its retry.After.
+type LoginError struct {
+	Addr     string
+	Failures int       // refusals in a row
+	RetryAt  time.Time // when the next login will be tried
+	Err      error     // the refusal: wraps ErrAuthFailed or a *HostKeyError
+}
+
+func (e *LoginError) Error() string {
+	return fmt.Sprintf("%v (%d failed login(s) in a row; next attempt at %s)",
+		e.Err, e.Failures, e.RetryAt.Local().Format(time.DateTime))
+}
+
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// Condition names the failure for health checks and status pages:
+// "authentication refused" or "host key mismatch".
+func (e *LoginError) Condition() string {
+	var hk *HostKeyError
+	if errors.As(e.Err, &hk) {
+		return "host key mismatch"
+	}
+	return "authentication refused"
+}
+
+// isLoginRefusal reports whether a Dial error is a refused login or host
+// key, the failures that LoginError backs off from.
+func isLoginRefusal(err error) bool {
+	var hk *HostKeyError
+	return errors.Is(err, ErrAuthFailed) || errors.As(err, &hk)
+}
 
 // Client is an authenticated SSH connection with an SFTP session on it.
 // It is safe for concurrent use.
@@ -88,6 +136,16 @@ func (c *Client) alive() bool {
 // and starts an SFTP session. Configuration, host-key and authentication
 // failures are marked retry.Permanent; network failures are temporary.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	return dial(ctx, cfg, nil)
+}
+
+// hostKeyHint remembers which host key algorithms found a pinned key on
+// a server, so that later connections ask for that key type first.
+type hostKeyHint struct{ algos []string }
+
+// dial is Dial, asking first for the host key algorithms of hint (if not
+// nil) and updating it.
+func dial(ctx context.Context, cfg Config, hint *hostKeyHint) (*Client, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, retry.Permanent(fmt.Errorf("sftp %s: %w", cfg.Addr, err))
@@ -103,6 +161,35 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
+	var c *Client
+	for _, algos := range verifier.rounds(hint) {
+		verifier.mismatched = false
+		c, err = handshake(ctx, dialCtx, cfg, auths, names, verifier, algos)
+		if err == nil {
+			if hint != nil {
+				hint.algos = algos
+			}
+			return c, nil
+		}
+		// A pinned key of another type may be next: the server was asked
+		// for one key type and offered an unpinned key of it, or holds no
+		// key of that type. Nothing was sent but the key exchange.
+		var negErr *ssh.AlgorithmNegotiationError
+		if !verifier.mismatched && !errors.As(err, &negErr) {
+			return nil, err
+		}
+	}
+	if verifier.refused != nil {
+		return nil, retry.Permanent(fmt.Errorf("sftp: %w", verifier.refused))
+	}
+	return nil, err // every round failed to negotiate
+}
+
+// handshake makes one connection asking for the host key algorithms
+// algos (nil: the ssh package's defaults), checks the key, logs in and
+// starts the SFTP session.
+func handshake(ctx, dialCtx context.Context, cfg Config, auths []ssh.AuthMethod, names []string,
+	verifier *hostKeyVerifier, algos []string) (*Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(dialCtx, "tcp", cfg.Addr)
 	if err != nil {
@@ -112,18 +199,22 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	// is what interrupts them when ctx ends or the timeout passes.
 	stop := context.AfterFunc(dialCtx, func() { conn.Close() })
 
+	if algos == nil {
+		algos = verifier.algorithms(cfg.Addr, conn.RemoteAddr())
+	}
 	sshConf := &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              auths,
 		HostKeyCallback:   verifier.check,
-		HostKeyAlgorithms: verifier.algorithms(cfg.Addr, conn.RemoteAddr()),
+		HostKeyAlgorithms: algos,
 		AuthCallback:      authGiveUp(names),
 	}
 	sc, chans, reqs, err := ssh.NewClientConn(conn, cfg.Addr, sshConf)
 	if err != nil {
 		stop()
+		conn.Close()
 		switch {
-		case verifier.refused != nil:
+		case verifier.mismatched:
 			return nil, retry.Permanent(fmt.Errorf("sftp: %w", verifier.refused))
 		case errors.Is(err, ErrAuthFailed):
 			return nil, retry.Permanent(fmt.Errorf("sftp %s as %s: %w", cfg.Addr, cfg.User, err))
@@ -227,20 +318,27 @@ func authGiveUp(configured []string) ssh.ClientAuthCallback {
 	}
 }
 
-// hostKeyVerifier checks the server's key against a pinned fingerprint or
+// hostKeyVerifier checks the server's key against pinned fingerprints or
 // a known_hosts file. It records its refusal so Dial can classify it however
 // the ssh package wraps the callback's error.
 type hostKeyVerifier struct {
-	pinned    string
+	pinned    []string // normalized fingerprints
 	known     ssh.HostKeyCallback
 	knownFile string
 	refused   *HostKeyError
+	// mismatched is set when the key offered in the current round was
+	// refused; dial clears it before each round.
+	mismatched bool
 }
 
 func newHostKeyVerifier(cfg Config) (*hostKeyVerifier, error) {
 	switch {
-	case cfg.HostKeyFingerprint != "":
-		return &hostKeyVerifier{pinned: normalizeFingerprint(cfg.HostKeyFingerprint)}, nil
+	case len(cfg.HostKeyFingerprints) > 0:
+		v := &hostKeyVerifier{}
+		for _, fp := range cfg.HostKeyFingerprints {
+			v.pinned = append(v.pinned, normalizeFingerprint(fp))
+		}
+		return v, nil
 	case cfg.KnownHostsFile != "":
 		known, err := knownhosts.New(cfg.KnownHostsFile)
 		if err != nil {
@@ -255,13 +353,25 @@ func (v *hostKeyVerifier) check(host string, remote net.Addr, key ssh.PublicKey)
 	fp := ssh.FingerprintSHA256(key)
 	refuse := func(reason string, err error) error {
 		v.refused = &HostKeyError{Host: host, KeyType: key.Type(), Fingerprint: fp, Reason: reason, Err: err}
+		v.mismatched = true
 		return v.refused
 	}
 	if v.known == nil {
-		if normalizeFingerprint(fp) != v.pinned {
-			return refuse("does not match host_key_fingerprint "+v.pinned, nil)
+		if slices.Contains(v.pinned, normalizeFingerprint(fp)) {
+			v.refused = nil // an earlier round's key of another type did not match
+			return nil
 		}
-		return nil
+		v.mismatched = true
+		if v.refused != nil {
+			// Asked for another key type: name every key offered.
+			v.refused.OtherKeys = append(v.refused.OtherKeys, key.Type()+" "+fp)
+			return v.refused
+		}
+		what := "host_key_fingerprint " + v.pinned[0]
+		if len(v.pinned) > 1 {
+			what = "any host_key_fingerprint (" + strings.Join(v.pinned, ", ") + ")"
+		}
+		return refuse("does not match "+what, nil)
 	}
 	err := v.known(host, remote, key)
 	if err == nil {
@@ -285,12 +395,61 @@ func (v *hostKeyVerifier) check(host string, remote net.Addr, key ssh.PublicKey)
 	return refuse("known_hosts check failed", err)
 }
 
+// rounds are the host key algorithm sets to ask for, one connection each,
+// until the server presents a trusted key. A fingerprint does not say
+// which type of key it is of, so for pins every key type is asked for in
+// turn, starting with the one that matched last time (hint) and then
+// ed25519, the type most servers are set up with today; a server holding
+// keys of several types would otherwise present the one the ssh package
+// prefers (ECDSA) and be refused although its pinned ed25519 key is
+// correct. For known_hosts there is one round: it lists the key types
+// (see algorithms).
+func (v *hostKeyVerifier) rounds(hint *hostKeyHint) [][]string {
+	if v.known != nil {
+		return [][]string{nil}
+	}
+	var rounds [][]string
+	if hint != nil && hint.algos != nil {
+		rounds = append(rounds, hint.algos)
+	}
+	for _, algos := range pinnedKeyRounds() {
+		if !slices.ContainsFunc(rounds, func(r []string) bool { return slices.Equal(r, algos) }) {
+			rounds = append(rounds, algos)
+		}
+	}
+	return rounds
+}
+
+// pinnedKeyRounds groups the ssh package's host key algorithms (not
+// certificates) by key type, ed25519 first: an RSA key is one key whatever
+// hash signs with it.
+func pinnedKeyRounds() [][]string {
+	rounds := [][]string{{ssh.KeyAlgoED25519}}
+	var rsaAlgos []string
+	for _, a := range ssh.SupportedAlgorithms().HostKeys {
+		switch {
+		case strings.Contains(a, "-cert-"), a == ssh.KeyAlgoED25519, a == ssh.KeyAlgoRSA:
+		case a == ssh.KeyAlgoRSASHA256 || a == ssh.KeyAlgoRSASHA512:
+			rsaAlgos = append(rsaAlgos, a)
+		default:
+			rounds = append(rounds, []string{a})
+		}
+	}
+	// SHA-512 first, as OpenSSH clients ask.
+	slices.Sort(rsaAlgos)
+	slices.Reverse(rsaAlgos)
+	if len(rsaAlgos) > 0 {
+		rounds = append(rounds, rsaAlgos)
+	}
+	return rounds
+}
+
 // algorithms lists the host key algorithms known_hosts has keys for, so a
 // server holding several host keys presents one we can check. Without this
 // the server may offer, say, its ECDSA key while known_hosts lists only its
 // ed25519 key, and the connection fails with a misleading mismatch. It
-// returns nil (the ssh package's defaults) for pinned fingerprints and for
-// hosts known_hosts does not list.
+// returns nil (the ssh package's defaults) for hosts known_hosts does not
+// list.
 func (v *hostKeyVerifier) algorithms(host string, remote net.Addr) []string {
 	if v.known == nil {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -68,9 +69,9 @@ func TestDialPinnedFingerprint(t *testing.T) {
 func TestDialWrongPinnedKeyRefused(t *testing.T) {
 	srv := startServer(t, sftptest.Options{})
 	cfg := baseConfig(srv)
-	cfg.HostKeyFingerprint = otherFingerprint(t)
+	cfg.HostKeyFingerprints = sftp.Fingerprints{otherFingerprint(t)}
 	_, err := sftp.Dial(context.Background(), cfg)
-	wantPermanent(t, err, srv.Addr, "ssh-ed25519", srv.Fingerprint, cfg.HostKeyFingerprint)
+	wantPermanent(t, err, srv.Addr, "ssh-ed25519", srv.Fingerprint, cfg.HostKeyFingerprints[0])
 	var hkErr *sftp.HostKeyError
 	if !errors.As(err, &hkErr) {
 		t.Fatalf("error %v is not a *HostKeyError", err)
@@ -83,10 +84,52 @@ func TestDialWrongPinnedKeyRefused(t *testing.T) {
 	}
 }
 
+// TestDialPinnedKeyOfStockServer dials a server holding ed25519, ECDSA and
+// RSA host keys, as a stock OpenSSH server does, with each one pinned: the
+// ssh package prefers ECDSA, so without asking for the pinned key's type
+// only a pinned ECDSA key would be accepted.
+func TestDialPinnedKeyOfStockServer(t *testing.T) {
+	srv := startServer(t, sftptest.Options{HostKeyTypes: []string{"ed25519", "ecdsa", "rsa"}})
+	types := []string{"ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"}
+	for i, fp := range srv.Fingerprints {
+		t.Run(types[i], func(t *testing.T) {
+			cfg := baseConfig(srv)
+			cfg.HostKeyFingerprints = sftp.Fingerprints{fp}
+			before := srv.Logins()
+			dialAndList(t, srv, cfg)
+			if srv.Logins() != before+1 {
+				t.Errorf("logins went from %d to %d, want one more", before, srv.Logins())
+			}
+		})
+	}
+	t.Run("one of several pins", func(t *testing.T) {
+		cfg := baseConfig(srv)
+		cfg.HostKeyFingerprints = sftp.Fingerprints{otherFingerprint(t), srv.Fingerprints[2]}
+		dialAndList(t, srv, cfg)
+	})
+	t.Run("wrong pin", func(t *testing.T) {
+		cfg := baseConfig(srv)
+		cfg.HostKeyFingerprints = sftp.Fingerprints{otherFingerprint(t), otherFingerprint(t)}
+		before := srv.Logins()
+		_, err := sftp.Dial(context.Background(), cfg)
+		// Every key the server offered is named, for comparison with
+		// what its administrator publishes.
+		wantPermanent(t, err, append(types, srv.Fingerprints...)...)
+		wantPermanent(t, err, cfg.HostKeyFingerprints...)
+		var hkErr *sftp.HostKeyError
+		if !errors.As(err, &hkErr) || len(hkErr.OtherKeys) != 2 {
+			t.Errorf("error %v is not a *HostKeyError naming three keys", err)
+		}
+		if srv.Logins() != before {
+			t.Errorf("server saw %d logins, want none: credentials must not be sent to an untrusted host", srv.Logins()-before)
+		}
+	})
+}
+
 func TestDialWithoutHostKeyConfigRefused(t *testing.T) {
 	srv := startServer(t, sftptest.Options{})
 	cfg := baseConfig(srv)
-	cfg.HostKeyFingerprint = ""
+	cfg.HostKeyFingerprints = nil
 	_, err := sftp.Dial(context.Background(), cfg)
 	wantPermanent(t, err, "host_key_fingerprint", "known_hosts_file")
 	if n := srv.Logins(); n != 0 {
@@ -97,7 +140,7 @@ func TestDialWithoutHostKeyConfigRefused(t *testing.T) {
 func TestDialBadFingerprintSyntax(t *testing.T) {
 	srv := startServer(t, sftptest.Options{})
 	cfg := baseConfig(srv)
-	cfg.HostKeyFingerprint = "MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48"
+	cfg.HostKeyFingerprints = sftp.Fingerprints{"MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48"}
 	_, err := sftp.Dial(context.Background(), cfg)
 	wantPermanent(t, err, "SHA256:")
 }
@@ -114,7 +157,7 @@ func TestDialKnownHosts(t *testing.T) {
 	}
 	cfgWith := func(file string) sftp.Config {
 		cfg := baseConfig(srv)
-		cfg.HostKeyFingerprint = ""
+		cfg.HostKeyFingerprints = nil
 		cfg.KnownHostsFile = file
 		return cfg
 	}
@@ -228,7 +271,7 @@ func TestDialNetworkErrorIsTemporary(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 
-	cfg := sftp.Config{Addr: addr, User: "u", Password: "p", HostKeyFingerprint: otherFingerprint(t)}
+	cfg := sftp.Config{Addr: addr, User: "u", Password: "p", HostKeyFingerprints: sftp.Fingerprints{otherFingerprint(t)}}
 	_, err = sftp.Dial(context.Background(), cfg)
 	if err == nil || !retry.IsRetryable(err) {
 		t.Fatalf("Dial to a closed port: got %v, want a retryable error", err)
@@ -308,16 +351,57 @@ dial_timeout: 15s
 	want := sftp.Config{
 		Addr: "sftp.trust.nhs.uk:2222", User: "jobplans",
 		KeyFile: "/etc/jobplan-hub/id_ed25519", KnownHostsFile: "/etc/jobplan-hub/known_hosts",
-		HostKeyFingerprint: "SHA256:q/5h09pwtg+uCtVxzzNzhVbr4j6So91NIKd1j4Jr4AA",
-		Dir:                "/exports", Pattern: "*.csv",
+		HostKeyFingerprints: sftp.Fingerprints{"SHA256:q/5h09pwtg+uCtVxzzNzhVbr4j6So91NIKd1j4Jr4AA"},
+		Dir:                 "/exports", Pattern: "*.csv",
 		SettleTime: 5 * time.Second, PollInterval: time.Minute, AfterSuccess: "delete",
 		ProcessedDir: "/exports/done", QuarantineDir: "/exports/bad",
 		NoRename: true, NoStat: true, DialTimeout: 15 * time.Second,
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("decoded\n%+v\nwant\n%+v", cfg, want)
+	}
+	// Several pins, for a key rotation or a server holding several keys.
+	var pins sftp.Config
+	const list = "host_key_fingerprint: [SHA256:q/5h09pwtg+uCtVxzzNzhVbr4j6So91NIKd1j4Jr4AA, SHA256:Ej0kFx4vNDnzLvy4rBfZrWn2fWubkGKSz3xeVmkE1AA]\n"
+	if err := yaml.Unmarshal([]byte(list), &pins); err != nil {
+		t.Fatal(err)
+	}
+	if len(pins.HostKeyFingerprints) != 2 || pins.HostKeyFingerprints[1] != "SHA256:Ej0kFx4vNDnzLvy4rBfZrWn2fWubkGKSz3xeVmkE1AA" {
+		t.Errorf("decoded %q", pins.HostKeyFingerprints)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+// TestSinkRemembersThePinnedKeyType: the first connection asks for key
+// types in turn until the pinned RSA key shows; after a dropped
+// connection, the next asks for RSA first.
+func TestSinkRemembersThePinnedKeyType(t *testing.T) {
+	srv := startServer(t, sftptest.Options{HostKeyTypes: []string{"ed25519", "ecdsa", "rsa"}})
+	cfg := sinkConfig(t, srv)
+	cfg.HostKeyFingerprints = sftp.Fingerprints{srv.Fingerprints[2]}
+	s := newSink(t, cfg)
+	if err := put(t, s, "one.ndjson", "1"); err != nil {
+		t.Fatal(err)
+	}
+	first := srv.Connections()
+	t.Logf("first put: %d connections", first)
+	if first < 2 {
+		t.Fatalf("%d connections for the first put, want one per key type asked for before RSA", first)
+	}
+	srv.DropConnections()
+	err := put(t, s, "two.ndjson", "2")
+	if err != nil && retry.IsRetryable(err) {
+		err = put(t, s, "two.ndjson", "2") // the drop was noticed mid-put
+	}
+	if err != nil {
+		t.Fatalf("Put after a dropped connection: %v", err)
+	}
+	if got := srv.Connections() - first; got != 1 {
+		t.Errorf("%d connections after the drop, want 1 (RSA asked for first)", got)
+	}
+	if srv.Logins() != 2 {
+		t.Errorf("%d logins, want 2", srv.Logins())
 	}
 }

@@ -50,14 +50,14 @@ func startServer(t *testing.T, opts sftptest.Options) *sftptest.Server {
 // baseConfig connects to srv by password, pinning its host key.
 func baseConfig(srv *sftptest.Server) sftp.Config {
 	return sftp.Config{
-		Addr:               srv.Addr,
-		User:               srv.User,
-		Password:           testPassword,
-		HostKeyFingerprint: srv.Fingerprint,
-		Dir:                "inbox",
-		SettleTime:         testSettle,
-		PollInterval:       testPoll,
-		DialTimeout:        5 * time.Second,
+		Addr:                srv.Addr,
+		User:                srv.User,
+		Password:            testPassword,
+		HostKeyFingerprints: sftp.Fingerprints{srv.Fingerprint},
+		Dir:                 "inbox",
+		SettleTime:          testSettle,
+		PollInterval:        testPoll,
+		DialTimeout:         5 * time.Second,
 	}
 }
 

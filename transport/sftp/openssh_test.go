@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -54,6 +55,35 @@ func TestOpenSSHServer(t *testing.T) {
 			t.Fatal("posix-rename still advertised")
 		}
 		transporttest.TestSink(t, sinkTarget(t, srv, newSink(t, sinkConfig(t, srv))))
+	})
+
+	t.Run("sink with plain rename, as ProFTPD", func(t *testing.T) {
+		// OpenSSH's sftp-server behind a proxy that answers a rename onto
+		// an existing name as ProFTPD does.
+		srv := openssh(t, sftptest.Options{HideExtensions: true})
+		srv.SetRenameOverExisting(sftptest.RenameAlreadyExists)
+		transporttest.TestSink(t, sinkTarget(t, srv, newSink(t, sinkConfig(t, srv))))
+	})
+
+	t.Run("pinned key of a server with three key types", func(t *testing.T) {
+		srv := openssh(t, sftptest.Options{HostKeyTypes: []string{"ed25519", "ecdsa", "rsa"}})
+		cfg := baseConfig(srv)
+		cfg.HostKeyFingerprints = sftp.Fingerprints{srv.Fingerprints[0]} // ed25519, which x/crypto would not pick
+		dialAndList(t, srv, cfg)
+	})
+
+	t.Run("wrong password backs off", func(t *testing.T) {
+		srv := openssh(t, sftptest.Options{})
+		cfg := sinkConfig(t, srv)
+		cfg.Password = "wrong"
+		s := newSink(t, cfg)
+		for range 5 {
+			err := put(t, s, "plan.ndjson", "rows")
+			wantLoginError(t, err, "authentication refused", func(err error) bool { return errors.Is(err, sftp.ErrAuthFailed) })
+		}
+		if n := srv.FailedLogins(); n != 1 {
+			t.Errorf("server saw %d failed logins for 5 puts, want 1", n)
+		}
 	})
 
 	t.Run("sink no_rename", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	pkgsftp "github.com/pkg/sftp"
 
@@ -19,13 +20,19 @@ import (
 const posixRenameExt = "posix-rename@openssh.com"
 
 // conn holds one lazily dialled Client, shared by concurrent callers, and
-// replaces it on the next use after it breaks.
+// replaces it on the next use after it breaks. After a refused login it
+// does not dial again before the back-off has passed (see LoginError).
 type conn struct {
 	cfg Config
+	now func() time.Time // the clock of the login back-off; nil: time.Now
 
 	mu     sync.Mutex
 	client *Client
 	closed bool
+	// hint remembers the key type that matched a pinned fingerprint.
+	hint hostKeyHint
+	// refused is the latest refused login while they keep failing.
+	refused *LoginError
 }
 
 // do runs fn with a live client. After Close it still works, on a one-off
@@ -53,7 +60,7 @@ func (h *conn) get(ctx context.Context) (c *Client, oneOff bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		c, err := Dial(ctx, h.cfg)
+		c, err := h.dial(ctx)
 		return c, true, err
 	}
 	if h.client != nil && h.client.alive() {
@@ -63,12 +70,48 @@ func (h *conn) get(ctx context.Context) (c *Client, oneOff bool, err error) {
 		h.client.Close()
 		h.client = nil
 	}
-	c, err = Dial(ctx, h.cfg)
+	c, err = h.dial(ctx)
 	if err != nil {
 		return nil, false, err
 	}
 	h.client = c
 	return c, false, nil
+}
+
+// dial connects, unless a refused login is still backing off. The caller
+// holds h.mu.
+func (h *conn) dial(ctx context.Context) (*Client, error) {
+	now := time.Now
+	if h.now != nil {
+		now = h.now
+	}
+	if r := h.refused; r != nil {
+		if wait := r.RetryAt.Sub(now()); wait > 0 {
+			return nil, retry.Temporary(r, wait)
+		}
+	}
+	c, err := dial(ctx, h.cfg, &h.hint)
+	switch {
+	case err == nil:
+		h.refused = nil
+		return c, nil
+	case !isLoginRefusal(err):
+		return nil, err
+	}
+	failures := 1
+	if h.refused != nil {
+		failures = h.refused.Failures + 1
+	}
+	wait := h.cfg.LoginBackoff
+	for i := 1; i < failures && wait < h.cfg.LoginBackoffMax; i++ {
+		wait *= 2
+	}
+	wait = min(wait, h.cfg.LoginBackoffMax)
+	if re, ok := err.(*retry.Error); ok {
+		err = re.Err // classified anew below
+	}
+	h.refused = &LoginError{Addr: h.cfg.Addr, Failures: failures, RetryAt: now().Add(wait), Err: err}
+	return nil, retry.Temporary(h.refused, wait)
 }
 
 // drop closes c if it is still the shared client; the next do dials anew.
@@ -136,35 +179,82 @@ func checkName(name string) error {
 	return nil
 }
 
-// publish renames tmp to final, replacing any file already there.
+// publish renames from to to, replacing any file already there.
 //
-// SFTP v3 rename refuses to replace an existing file, so: posix-rename when
-// the server offers it; otherwise rename, and if that fails with the generic
-// failure status (what OpenSSH reports for an existing target), remove the
-// old file and rename again. Readers may find no file during that short
-// window. A definite refusal (permission denied, unsupported) is returned
-// before anything is removed, so the old file survives.
-func publish(c *pkgsftp.Client, tmp, final string) error {
-	if path.Clean(tmp) == path.Clean(final) {
+// SFTP v3 rename refuses to replace an existing file, and servers say so
+// in their own words: OpenSSH with the generic failure status, ProFTPD
+// with "File already exists" and a status code from a later draft. So the
+// decision follows what the server did, not its status code: posix-rename
+// when the server offers it; otherwise, or if that fails too, rename, and
+// if that fails while something exists at to, remove it and rename again.
+//
+// Readers may find no file at to between the remove and the rename (one
+// round trip); a reader that opened the old file before keeps reading it
+// whole on POSIX servers. If the connection or the hub stops in between,
+// from stays where it was and the caller's retry puts it in place.
+func publish(c *pkgsftp.Client, from, to string) error {
+	return replace(c, from, to, false)
+}
+
+// publishTemp is publish for a temporary file of ours (an upload under a
+// hidden .part name), which may be renamed once more: before the old file
+// is removed, the upload is moved to another temporary name, which tells
+// whether this server renames at all. A server that refuses every rename
+// (permission denied, unsupported, whatever the code) then keeps the old
+// file, and the error says to set no_rename.
+func publishTemp(c *pkgsftp.Client, tmp, final string) error {
+	return replace(c, tmp, final, true)
+}
+
+func replace(c *pkgsftp.Client, from, to string, probe bool) error {
+	if path.Clean(from) == path.Clean(to) {
 		// Win32-OpenSSH deletes a file renamed onto itself.
-		return retry.Permanent(fmt.Errorf("refusing to rename %s onto itself", tmp))
+		return retry.Permanent(fmt.Errorf("refusing to rename %s onto itself", from))
 	}
 	if _, ok := c.HasExtension(posixRenameExt); ok {
-		err := c.PosixRename(tmp, final)
-		if !hasStatus(err, pkgsftp.ErrSSHFxFailure) {
-			return wrapOp("rename", tmp, err)
+		err := c.PosixRename(from, to)
+		if !isRefusal(err) {
+			return wrapOp("rename", from, err)
 		}
 		// Some servers (Win32-OpenSSH) advertise posix-rename yet fail
-		// when the target exists; fall back to the v3 dance.
+		// when the target exists; go on as for a v3 server.
 	}
-	err := c.Rename(tmp, final)
-	if !hasStatus(err, pkgsftp.ErrSSHFxFailure) {
-		return wrapOp("rename", tmp, err)
+	err := c.Rename(from, to)
+	if !isRefusal(err) {
+		return wrapOp("rename", from, err)
 	}
-	if err := c.Remove(final); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return wrapOp("remove old", final, err)
+	if _, serr := c.Lstat(to); serr != nil {
+		// Nothing in the way (or the server will not say): the rename
+		// failed for another reason.
+		return wrapOp("rename", from, err)
 	}
-	return wrapOp("rename", tmp, c.Rename(tmp, final))
+	if _, serr := c.Lstat(from); serr != nil {
+		return wrapOp("rename", from, err) // nothing to put in its place
+	}
+	if probe {
+		moved := path.Join(path.Dir(from), "."+strings.TrimPrefix(path.Base(from), ".")+"."+randomHex()+".part")
+		if perr := c.Rename(from, moved); perr != nil {
+			return wrapOp("rename", from, err)
+		}
+		from = moved
+	}
+	err = c.Remove(to)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		err = wrapOp("rename", from, c.Rename(from, to))
+	} else {
+		err = wrapOp("remove old", to, err)
+	}
+	if err != nil && probe {
+		c.Remove(from) // best effort: the temporary name is ours
+	}
+	return err
+}
+
+// isRefusal reports whether err is the server's answer to a request (a
+// status), as opposed to success or a broken connection.
+func isRefusal(err error) bool {
+	var st *pkgsftp.StatusError
+	return errors.As(err, &st) || errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrNotExist)
 }
 
 func wrapOp(op, p string, err error) error {

@@ -20,8 +20,10 @@ import (
 //
 // By default a file is written under a hidden temporary name
 // (".name.<random>.part") and renamed into place, so readers on the server
-// see the whole file or nothing. With Config.NoRename it is written under
-// its final name directly, for servers that cannot rename.
+// see the whole file or nothing. On servers without posix-rename, a file
+// being replaced is removed just before the rename (see publish), so a
+// reader may find no file for that moment. With Config.NoRename it is
+// written under its final name directly, for servers that cannot rename.
 type Sink struct {
 	cfg  Config
 	conn *conn
@@ -54,7 +56,7 @@ func (s *Sink) Put(ctx context.Context, name string, r io.Reader) error {
 		if err := s.upload(ctx, c.sftp, tmp, r); err != nil {
 			return err
 		}
-		if err := publish(c.sftp, tmp, final); err != nil {
+		if err := publishTemp(c.sftp, tmp, final); err != nil {
 			c.sftp.Remove(tmp) // best effort; the .part name keeps it out of readers' way
 			if errors.Is(err, os.ErrPermission) || hasStatus(err, pkgsftp.ErrSSHFxOpUnsupported) {
 				err = fmt.Errorf("%w (if this server cannot rename, set no_rename)", err)

@@ -60,12 +60,69 @@ func TestSinkConformanceWithoutPosixRename(t *testing.T) {
 	transporttest.TestSink(t, sinkTarget(t, srv, newSink(t, sinkConfig(t, srv))))
 }
 
+// TestSinkConformanceAsProFTPD: a server without posix-rename whose
+// rename onto an existing name fails with "File already exists".
+func TestSinkConformanceAsProFTPD(t *testing.T) {
+	srv := startServer(t, sftptest.Options{HideExtensions: true})
+	srv.SetRenameOverExisting(sftptest.RenameAlreadyExists)
+	transporttest.TestSink(t, sinkTarget(t, srv, newSink(t, sinkConfig(t, srv))))
+}
+
 func TestSinkConformanceNoRename(t *testing.T) {
 	srv := startServer(t, sftptest.Options{})
 	srv.SetRefuseRename(true)
 	cfg := sinkConfig(t, srv)
 	cfg.NoRename = true
 	transporttest.TestSink(t, sinkTarget(t, srv, newSink(t, cfg)))
+}
+
+// TestSinkReplacesWithoutPosixRename replaces an existing file on servers
+// without posix-rename, whose plain rename refuses an existing target
+// each in its own words: OpenSSH with SSH_FX_FAILURE, ProFTPD with "File
+// already exists" and a status code SFTP v3 does not know. Both backends,
+// since the proxy answers for either.
+func TestSinkReplacesWithoutPosixRename(t *testing.T) {
+	backends := map[string]string{"pkg/sftp": "", "openssh": sftptest.RequireServerBinary(t)}
+	for name, bin := range backends {
+		for _, mode := range []struct {
+			name string
+			r    sftptest.RenameOverExisting
+		}{{"as OpenSSH", sftptest.RenameFailure}, {"as ProFTPD", sftptest.RenameAlreadyExists}} {
+			t.Run(name+"/"+mode.name, func(t *testing.T) {
+				srv := startServer(t, sftptest.Options{ServerBinary: bin, HideExtensions: true})
+				srv.SetRenameOverExisting(mode.r)
+				s := newSink(t, sinkConfig(t, srv))
+				writeFile(t, srv.Path("outbox", "plan.ndjson"), "stale")
+				if err := put(t, s, "plan.ndjson", "fresh"); err != nil {
+					t.Fatalf("Put over an existing file: %v", err)
+				}
+				if got := readFile(t, srv.Path("outbox", "plan.ndjson")); got != "fresh" {
+					t.Errorf("plan.ndjson = %q, want the new content", got)
+				}
+				if got := list(t, srv.Path("outbox")); !slices.Equal(got, []string{"plan.ndjson"}) {
+					t.Errorf("outbox holds %q, want [plan.ndjson] and no temporary file", got)
+				}
+			})
+		}
+	}
+}
+
+// TestSinkRenameRefusedKeepsTheOldFile: a server that refuses every
+// rename, whatever its status code, loses nothing: the old file stays
+// until a rename is known to work.
+func TestSinkRenameRefusedKeepsTheOldFile(t *testing.T) {
+	srv := startServer(t, sftptest.Options{HideExtensions: true})
+	srv.SetRefuseRename(true)
+	s := newSink(t, sinkConfig(t, srv))
+	writeFile(t, srv.Path("outbox", "plan.ndjson"), "old")
+	err := put(t, s, "plan.ndjson", "new")
+	wantPermanent(t, err, "no_rename")
+	if got := list(t, srv.Path("outbox")); !slices.Equal(got, []string{"plan.ndjson"}) {
+		t.Errorf("outbox holds %q, want only the old plan.ndjson", got)
+	}
+	if got := readFile(t, srv.Path("outbox", "plan.ndjson")); got != "old" {
+		t.Errorf("old file changed to %q although no rename works", got)
+	}
 }
 
 func TestSinkPublishesOnlyWhenComplete(t *testing.T) {

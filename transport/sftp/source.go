@@ -187,8 +187,9 @@ func emptySpool(dir string) error {
 // Next blocks until a file has settled and been downloaded, ctx is done, or
 // the source is closed (relay.ErrSourceClosed). The first poll happens at
 // once. Connection failures are logged and retried at the next poll, on a
-// new connection; permanent failures (host key, login, missing directory)
-// are returned.
+// new connection; permanent failures (missing directory) and refused
+// logins or host keys (*LoginError, with the time to wait as its
+// retry.After) are returned.
 func (s *Source) Next(ctx context.Context) (relay.Item, error) {
 	select {
 	case s.turn <- struct{}{}:
@@ -239,7 +240,10 @@ func (s *Source) Next(ctx context.Context) (relay.Item, error) {
 			if s.isClosed() {
 				return nil, relay.ErrSourceClosed
 			}
-			if !retry.IsRetryable(err) {
+			// A refused login backs off for minutes (LoginError): the
+			// relay waits, and reports it, rather than every poll.
+			var refused *LoginError
+			if !retry.IsRetryable(err) || errors.As(err, &refused) {
 				return nil, err
 			}
 			s.log.Warn("sftp poll failed; retrying at the next poll", "err", err)
@@ -707,7 +711,8 @@ func (s *Source) archive(ctx context.Context, it *Item, ack relay.Ack) error {
 	case ack.Outcome == relay.Processed:
 		op = func(c *Client) error { return s.move(c, it, s.cfg.ProcessedDir) }
 	case ack.Outcome == relay.Quarantined:
-		s.log.Warn("sftp quarantining file", "file", it.name, "reason", ack.Reason)
+		// The reason is the relay's to log (without personal data).
+		s.log.Warn("sftp quarantining file", "file", it.name)
 		op = func(c *Client) error { return s.move(c, it, s.cfg.QuarantineDir) }
 	default:
 		return retry.Permanent(fmt.Errorf("sftp done %s: unknown outcome %d", it.remote, ack.Outcome))

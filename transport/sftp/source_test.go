@@ -398,14 +398,16 @@ func TestSourceMissingDirIsPermanent(t *testing.T) {
 func TestSourceRefusesUntrustedHost(t *testing.T) {
 	srv := startServer(t, sftptest.Options{})
 	cfg := baseConfig(srv)
-	cfg.HostKeyFingerprint = otherFingerprint(t)
+	cfg.HostKeyFingerprints = sftp.Fingerprints{otherFingerprint(t)}
 	src, _ := newSource(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := src.Next(ctx)
+	// Returned at once, to be tried again after the login back-off.
 	var hkErr *sftp.HostKeyError
-	if !errors.As(err, &hkErr) || retry.IsRetryable(err) {
-		t.Fatalf("Next against an untrusted host: %v, want a permanent *HostKeyError", err)
+	var refused *sftp.LoginError
+	if !errors.As(err, &hkErr) || !errors.As(err, &refused) || retry.After(err) < time.Minute {
+		t.Fatalf("Next against an untrusted host: %v, want a *HostKeyError in a *LoginError backing off for minutes", err)
 	}
 }
 

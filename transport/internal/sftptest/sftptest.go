@@ -3,14 +3,19 @@
 // pkg/sftp's server, or by a real sftp-server program such as OpenSSH's.
 //
 // Every SFTP packet passes through a small proxy, which lets tests count
-// directory listings, make the server refuse renames, or hide protocol
+// directory listings, make the server refuse renames, answer a rename
+// onto an existing name as OpenSSH or ProFTPD do, or hide protocol
 // extensions (posix-rename@openssh.com) whatever the backend.
 package sftptest
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -44,16 +49,24 @@ type Options struct {
 	// HideExtensions strips the extensions the backend advertises, so
 	// clients see a plain SFTP v3 server without posix-rename.
 	HideExtensions bool
+	// HostKeyTypes are the kinds of host key the server holds, in order:
+	// "ed25519", "ecdsa" (P-256) or "rsa" (2048 bits). Default ed25519
+	// only; a stock OpenSSH server holds all three.
+	HostKeyTypes []string
 }
 
 // Server is a running test server. Relative paths sent by clients resolve
 // against Root.
 type Server struct {
 	Addr        string        // 127.0.0.1:port
-	HostKey     ssh.PublicKey // the server's throwaway ed25519 host key
+	HostKey     ssh.PublicKey // the server's first throwaway host key (ed25519 by default)
 	Fingerprint string        // HostKey's SHA256 fingerprint, as ssh-keygen prints it
-	Root        string        // directory served
-	User        string        // accepted user name
+	// HostKeys are all the server's host keys, in Options.HostKeyTypes
+	// order, and Fingerprints theirs.
+	HostKeys     []ssh.PublicKey
+	Fingerprints []string
+	Root         string // directory served
+	User         string // accepted user name
 
 	opts   Options
 	ln     net.Listener
@@ -64,11 +77,15 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 
-	refuseRename atomic.Bool
-	refuseStat   atomic.Bool
-	logins       atomic.Int64
-	listings     atomic.Int64
-	listing      listingState // see listing.go
+	refuseRename   atomic.Bool
+	refuseStat     atomic.Bool
+	renameExisting atomic.Int32 // a RenameOverExisting
+	password       atomic.Pointer[string]
+	logins         atomic.Int64
+	failedLogins   atomic.Int64
+	connections    atomic.Int64
+	listings       atomic.Int64
+	listing        listingState // see listing.go
 }
 
 // Start starts a server and registers its Close with t.Cleanup.
@@ -77,28 +94,34 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.User == "" {
 		opts.User = "tester"
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatalf("sftptest: generate host key: %v", err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatalf("sftptest: host key signer: %v", err)
+	if len(opts.HostKeyTypes) == 0 {
+		opts.HostKeyTypes = []string{"ed25519"}
 	}
 	s := &Server{
-		HostKey:     signer.PublicKey(),
-		Fingerprint: ssh.FingerprintSHA256(signer.PublicKey()),
-		Root:        t.TempDir(),
-		User:        opts.User,
-		opts:        opts,
-		conns:       make(map[net.Conn]struct{}),
+		Root:  t.TempDir(),
+		User:  opts.User,
+		opts:  opts,
+		conns: make(map[net.Conn]struct{}),
 	}
-	s.config = &ssh.ServerConfig{PublicKeyCallback: s.checkKey}
+	s.config = &ssh.ServerConfig{PublicKeyCallback: s.checkKey, AuthLogCallback: s.logAuth}
+	s.password.Store(&opts.Password)
 	if opts.Password != "" {
 		s.config.PasswordCallback = s.checkPassword
 	}
-	s.config.AddHostKey(signer)
+	for _, kind := range opts.HostKeyTypes {
+		signer, err := newHostKey(kind)
+		if err != nil {
+			t.Fatalf("sftptest: host key: %v", err)
+		}
+		// Like OpenSSH's sshd, the server then picks the first key type
+		// in the client's order of preference that it holds.
+		s.config.AddHostKey(signer)
+		s.HostKeys = append(s.HostKeys, signer.PublicKey())
+		s.Fingerprints = append(s.Fingerprints, ssh.FingerprintSHA256(signer.PublicKey()))
+	}
+	s.HostKey, s.Fingerprint = s.HostKeys[0], s.Fingerprints[0]
 
+	var err error
 	s.ln, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("sftptest: listen: %v", err)
@@ -112,6 +135,27 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
+// newHostKey generates a throwaway host key of one of the kinds of
+// Options.HostKeyTypes.
+func newHostKey(kind string) (ssh.Signer, error) {
+	var priv crypto.Signer
+	var err error
+	switch kind {
+	case "ed25519":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case "ecdsa":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "rsa":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		return nil, fmt.Errorf("unknown host key type %q: want ed25519, ecdsa or rsa", kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ssh.NewSignerFromKey(priv)
+}
+
 // Path joins elem to Root.
 func (s *Server) Path(elem ...string) string {
 	return filepath.Join(append([]string{s.Root}, elem...)...)
@@ -121,12 +165,48 @@ func (s *Server) Path(elem ...string) string {
 // "permission denied", like object-store gateways that cannot rename.
 func (s *Server) SetRefuseRename(refuse bool) { s.refuseRename.Store(refuse) }
 
+// RenameOverExisting is how a server answers a plain SFTP v3 rename
+// (SSH_FXP_RENAME) onto a name that already exists. The protocol says it
+// fails; servers say so differently.
+type RenameOverExisting int32
+
+const (
+	// RenameAsBackend leaves it to the backend: pkg/sftp's server
+	// replaces the file (os.Rename), OpenSSH's refuses with
+	// SSH_FX_FAILURE.
+	RenameAsBackend RenameOverExisting = iota
+	// RenameFailure refuses with SSH_FX_FAILURE, as OpenSSH's
+	// sftp-server does.
+	RenameFailure
+	// RenameAlreadyExists refuses with status 11 (SSH_FX_FILE_ALREADY_EXISTS
+	// of later drafts, unknown to SFTP v3 clients) and the message "File
+	// already exists", as ProFTPD's mod_sftp does.
+	RenameAlreadyExists
+)
+
+// SetRenameOverExisting sets how the server answers a v3 rename onto an
+// existing name. posix-rename@openssh.com, which replaces, is not
+// affected (hide it with Options.HideExtensions).
+func (s *Server) SetRenameOverExisting(r RenameOverExisting) { s.renameExisting.Store(int32(r)) }
+
+// SetPassword changes the password of a server started with one.
+func (s *Server) SetPassword(password string) { s.password.Store(&password) }
+
 // SetRefuseStat makes the server answer stat, lstat and fstat with
 // "permission denied", like write-only drop boxes.
 func (s *Server) SetRefuseStat(refuse bool) { s.refuseStat.Store(refuse) }
 
 // Logins returns the number of successful SSH logins so far.
 func (s *Server) Logins() int64 { return s.logins.Load() }
+
+// FailedLogins returns the number of refused authentication attempts
+// (password or public key) so far: what an account lockout or fail2ban
+// counts.
+func (s *Server) FailedLogins() int64 { return s.failedLogins.Load() }
+
+// Connections returns the number of TCP connections accepted so far,
+// including those a client dropped during the key exchange.
+func (s *Server) Connections() int64 { return s.connections.Load() }
 
 // Listings returns the number of directory listings (SSH_FXP_OPENDIR)
 // clients have requested so far.
@@ -160,8 +240,14 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+func (s *Server) logAuth(_ ssh.ConnMetadata, method string, err error) {
+	if err != nil && method != "none" {
+		s.failedLogins.Add(1)
+	}
+}
+
 func (s *Server) checkPassword(meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
-	if meta.User() == s.opts.User && subtle.ConstantTimeCompare(password, []byte(s.opts.Password)) == 1 {
+	if meta.User() == s.opts.User && subtle.ConstantTimeCompare(password, []byte(*s.password.Load())) == 1 {
 		return nil, nil
 	}
 	return nil, errors.New("wrong password")
@@ -193,6 +279,7 @@ func (s *Server) accept() {
 			return
 		}
 		s.conns[nc] = struct{}{}
+		s.connections.Add(1)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -322,7 +409,9 @@ const (
 	fxpStatus   = 101
 	fxpExtended = 200
 
-	fxPermissionDenied = 3
+	fxFailure           = 4
+	fxPermissionDenied  = 3
+	fxFileAlreadyExists = 11
 )
 
 // proxy copies whole packets between the client channel and the backend,
@@ -361,8 +450,8 @@ func (s *Server) proxy(ch ssh.Channel, backend io.ReadWriteCloser) {
 		if pkt[4] == fxpOpendir {
 			s.listings.Add(1)
 		}
-		if refusal := s.refusal(pkt); refusal != "" {
-			if send(statusPacket(pkt[5:9], fxPermissionDenied, refusal)) != nil {
+		if code, refusal := s.refusal(pkt); refusal != "" {
+			if send(statusPacket(pkt[5:9], code, refusal)) != nil {
 				break
 			}
 			continue
@@ -381,15 +470,52 @@ func (s *Server) proxy(ch ssh.Channel, backend io.ReadWriteCloser) {
 	<-done
 }
 
-// refusal returns why the proxy answers pkt itself, or "" to pass it on.
-func (s *Server) refusal(pkt []byte) string {
+// refusal returns the status and message the proxy answers pkt with
+// itself, or "" to pass it on.
+func (s *Server) refusal(pkt []byte) (uint32, string) {
 	switch {
 	case s.refuseRename.Load() && isRename(pkt):
-		return "rename refused by test server"
+		return fxPermissionDenied, "rename refused by test server"
 	case s.refuseStat.Load() && (pkt[4] == fxpLstat || pkt[4] == fxpFstat || pkt[4] == fxpStat):
-		return "stat refused by test server"
+		return fxPermissionDenied, "stat refused by test server"
+	case pkt[4] == fxpRename && s.renameExisting.Load() != int32(RenameAsBackend) && s.renameTargetExists(pkt):
+		if RenameOverExisting(s.renameExisting.Load()) == RenameAlreadyExists {
+			return fxFileAlreadyExists, "File already exists"
+		}
+		return fxFailure, "Failure"
 	}
-	return ""
+	return 0, ""
+}
+
+// renameTargetExists reports whether the new path of an SSH_FXP_RENAME
+// packet names something that exists. Relative paths resolve against
+// Root, as both backends resolve them.
+func (s *Server) renameTargetExists(pkt []byte) bool {
+	_, rest, ok := sftpString(pkt[9:]) // old path
+	if !ok {
+		return false
+	}
+	newPath, _, ok := sftpString(rest)
+	if !ok {
+		return false
+	}
+	if !filepath.IsAbs(newPath) {
+		newPath = filepath.Join(s.Root, newPath)
+	}
+	_, err := os.Lstat(newPath)
+	return err == nil
+}
+
+// sftpString splits a length-prefixed string off b.
+func sftpString(b []byte) (string, []byte, bool) {
+	if len(b) < 4 {
+		return "", nil, false
+	}
+	n := binary.BigEndian.Uint32(b)
+	if uint64(len(b)-4) < uint64(n) {
+		return "", nil, false
+	}
+	return string(b[4 : 4+n]), b[4+n:], true
 }
 
 // readPacket reads one length-prefixed SFTP packet, prefix included.
@@ -418,8 +544,8 @@ func isRename(pkt []byte) bool {
 		if len(pkt) < 13 {
 			return false
 		}
-		n := int(binary.BigEndian.Uint32(pkt[9:13]))
-		return len(pkt) >= 13+n && string(pkt[13:13+n]) == "posix-rename@openssh.com"
+		name, _, ok := sftpString(pkt[9:])
+		return ok && name == "posix-rename@openssh.com"
 	}
 	return false
 }
