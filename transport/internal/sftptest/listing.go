@@ -117,7 +117,6 @@ func (s *Server) intercept(pkt []byte) []byte {
 	return nil
 }
 
-
 // rewriteReply changes a packet from the backend before the client gets
 // it: the names in answers to READDIR, as ListAs asks.
 func (s *Server) rewriteReply(pkt []byte) []byte {
