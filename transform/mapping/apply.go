@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -355,14 +354,28 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 		if memo := &a.dates[r.id]; memo.raw == v && v != "" {
 			return parsed{text: memo.iso, isText: true}, true
 		}
-		for _, layout := range r.formats {
-			if t, err := time.Parse(layout, v); err == nil {
-				iso := t.Format(time.DateOnly)
+		var noSuchDate *errNoSuchDate
+		for _, f := range r.dates {
+			iso, err := f.parse(v)
+			if err == nil {
 				a.dates[r.id] = dateMemo{raw: v, iso: iso}
 				return parsed{text: iso, isText: true}, true
 			}
+			if ns, ok := err.(*errNoSuchDate); ok && noSuchDate == nil {
+				noSuchDate = ns
+			}
 		}
-		a.fail(r, column, raw, "M02", fmt.Sprintf("%s %q is not a date in the format %s.", a.label(r, column), v, strings.Join(humanLayouts(r.formats), " or ")))
+		if noSuchDate != nil {
+			// The value has the format's shape but names no day: a wrong
+			// date rather than a wrong format.
+			a.fail(r, column, raw, "V4", fmt.Sprintf("%s %q is not a real date: %s.", a.label(r, column), v, noSuchDate.why))
+			return parsed{}, false
+		}
+		human := make([]string, len(r.dates))
+		for i, f := range r.dates {
+			human[i] = f.human()
+		}
+		a.fail(r, column, raw, "M02", fmt.Sprintf("%s %q is not a date in the format %s.", a.label(r, column), v, strings.Join(human, " or ")))
 		return parsed{}, false
 	case kindDecimal:
 		d, err := decimal.Parse(v, a.m.decimalComma)
@@ -403,16 +416,6 @@ func lookupKeys(m map[string]*string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// humanLayouts shows Go layouts as dd/mm/yyyy for a trust's analyst.
-func humanLayouts(layouts []string) []string {
-	r := strings.NewReplacer("2006", "yyyy", "01", "mm", "02", "dd", "Jan", "Mon", "06", "yy")
-	out := make([]string, len(layouts))
-	for i, l := range layouts {
-		out[i] = r.Replace(l)
-	}
-	return out
 }
 
 var errFrequency = errors.New("not a rota frequency")

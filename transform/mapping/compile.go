@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -76,7 +75,7 @@ type fieldRule struct {
 	id       record.ID
 	src      source
 	kind     parseKind
-	formats  []string
+	dates    []*dateFormat
 	lookup   map[string]*string
 	lookupCI map[string]*string
 	strict   bool // unmatched: error
@@ -275,18 +274,37 @@ func (c *compiler) field(fs *FieldSpec, id record.ID, partKind parseKind, path .
 			c.doc.add(at("type"), "%s: type %s does not suit the field, which holds a %s", where, fs.Type, map[bool]string{true: "number", false: "text or date"}[targetNumeric])
 		}
 	}
-	r.formats = fs.Formats
 	if r.kind == kindDate {
-		if len(r.formats) == 0 {
-			r.formats = []string{time.DateOnly}
+		formats := fs.Formats
+		if len(formats) == 0 {
+			formats = []string{"yyyy-mm-dd"}
 		}
-		for i, f := range r.formats {
-			if !validLayout(f) {
-				c.doc.add(at("formats", fmt.Sprint(i)), "%s: date format %q is not a Go layout; write the reference date Mon Jan 2 2006 in the supplier's format, e.g. 02/01/2006 for dd/mm/yyyy", where, f)
+		twoDigit := false
+		for i, text := range formats {
+			f, err := compileDateFormat(text)
+			if err != nil {
+				c.doc.add(at("formats", fmt.Sprint(i)), "%s: date format %q: %v; write it as dd/mm/yyyy, d/m/yy, yyyy-mm-dd or dd-MMM-yyyy, or as a Go layout such as 02/01/2006", where, text, err)
+				continue
 			}
+			if f.hasTwoDigitYear() {
+				twoDigit = true
+				if fs.TwoDigitYearsFrom == 0 {
+					c.doc.add(at("formats", fmt.Sprint(i)), "%s: date format %q has a two-digit year; say which 100 years it means with two_digit_years_from (e.g. 2000 reads 26 as 2026, 1970 reads 69 as 2069 and 70 as 1970)", where, text)
+				}
+				f.yearFrom = fs.TwoDigitYearsFrom
+			}
+			r.dates = append(r.dates, f)
 		}
-	} else if len(fs.Formats) > 0 {
-		c.doc.add(at("formats"), "%s: formats apply to dates only", where)
+		if fs.TwoDigitYearsFrom != 0 && !twoDigit {
+			c.doc.add(at("two_digit_years_from"), "%s: two_digit_years_from applies only to a date format with a two-digit year (yy)", where)
+		}
+	} else {
+		if len(fs.Formats) > 0 {
+			c.doc.add(at("formats"), "%s: formats apply to dates only", where)
+		}
+		if fs.TwoDigitYearsFrom != 0 {
+			c.doc.add(at("two_digit_years_from"), "%s: two_digit_years_from applies to dates only", where)
+		}
 	}
 	if len(fs.Lookup) > 0 {
 		r.lookup = fs.Lookup
@@ -331,13 +349,6 @@ func (c *compiler) field(fs *FieldSpec, id record.ID, partKind parseKind, path .
 		c.doc.add(at("required"), "%s: a field with a default is never missing; drop required or default", where)
 	}
 	return r
-}
-
-// validLayout reports whether layout formats a date that parses back.
-func validLayout(layout string) bool {
-	ref := time.Date(2026, time.November, 24, 0, 0, 0, 0, time.UTC)
-	back, err := time.Parse(layout, ref.Format(layout))
-	return err == nil && back.Year() == 2026 && back.Month() == time.November && back.Day() == 24
 }
 
 // exprEnvTemplate declares the names an expression may use: every record

@@ -69,7 +69,7 @@ fields:
     expr: dcc + spa +
   effective_date:
     column: Start
-    formats: ["02/01/2006", "dd/mm/yyyy"]
+    formats: ["02/01/2006", "dd/mm/yy"]
   contract_type: {column: Contract, type: decimal}
 group:
   by: [assignment_number, vpd_code]
@@ -130,7 +130,7 @@ func TestLoadProblems(t *testing.T) {
 				{at: "unit: minutes", msg: []string{"fields.dcc.unit", `"pa", "hours", "premium_hours", "sessions"`}},
 				{at: "per: year", msg: []string{"fields.spa: per: year needs units.working_weeks", "often 42"}},
 				{at: "expr: dcc + spa +", msg: []string{"fields.total_contracted_pas: expression:"}},
-				{at: `"dd/mm/yyyy"`, msg: []string{`fields.effective_date: date format "dd/mm/yyyy" is not a Go layout`, "02/01/2006 for dd/mm/yyyy"}},
+				{at: `"dd/mm/yy"`, msg: []string{`fields.effective_date: date format "dd/mm/yy" has a two-digit year`, "two_digit_years_from"}},
 				{at: "type: decimal", msg: []string{"fields.contract_type: type decimal does not suit the field, which holds a text or date"}},
 				{at: "vpd_code]", msg: []string{"group.by: vpd_code must be mapped from a column under fields"}},
 				{at: "staff_group]", msg: []string{`activities.categories.Admin: "staff_group" is not a PA field of the record`}},
@@ -143,7 +143,7 @@ func TestLoadProblems(t *testing.T) {
 			want: []wantProblem{
 				{at: "column: Employee Number", msg: []string{"fields.employee_number: use path (not column) to address a value in a JSON record"}},
 				{at: "column: SPA", msg: []string{"fields.spa: use path (not column)"}},
-				{at: `"2006-13-45"`, msg: []string{"is not a Go layout"}},
+				{at: `"2006-13-45"`, msg: []string{`date format "2006-13-45": a date format needs exactly one day, one month and one year`, "dd/mm/yyyy"}},
 				{at: "unmatched: error", msg: []string{"fields.vpd_code: unmatched applies only with a lookup"}},
 				{at: "column: Status", msg: []string{"filters.0: use path (not column) in a JSON mapping"}},
 				{at: "activities:", msg: []string{"activities: give path, the array of activities inside each JSON record"}},
@@ -583,7 +583,8 @@ fields:
 				{"effective_date": "null"},
 				{"effective_date": "2026-04-01"},
 			},
-			findings: []string{"4 M02 effective_date 31/02/2026", "5 M02 effective_date 2026-04-01"},
+			// 31/02/2026 has the format's shape but names no day: V4, not M02.
+			findings: []string{"4 V4 effective_date 31/02/2026", "5 M02 effective_date 2026-04-01"},
 		},
 		{
 			name: "default date format is ISO",

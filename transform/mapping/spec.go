@@ -83,9 +83,13 @@ type FieldSpec struct {
 	Value  *string `yaml:"value"`  // a constant
 	Expr   string  `yaml:"expr"`   // computed from other fields
 	// Type overrides the parser: text, decimal, integer, date, frequency, band.
-	Type    string             `yaml:"type"`
-	Formats []string           `yaml:"formats"` // Go date layouts, e.g. 02/01/2006
-	Lookup  map[string]*string `yaml:"lookup"`
+	Type string `yaml:"type"`
+	// Formats are date formats, as dd/mm/yyyy notation or Go layouts.
+	Formats []string `yaml:"formats"`
+	// TwoDigitYearsFrom is the first of the 100 years a two-digit year (yy)
+	// is read in: 2000 reads 26 as 2026. Required with a yy format.
+	TwoDigitYearsFrom int                `yaml:"two_digit_years_from"`
+	Lookup            map[string]*string `yaml:"lookup"`
 	// Unmatched says what to do with a value not in Lookup: keep (default)
 	// or error.
 	Unmatched string  `yaml:"unmatched"`

@@ -431,7 +431,7 @@ func joinInts(s []int) string {
 // fix, so a rule added to the catalogue still renders.
 var ruleExplanations = map[string]string{
 	"M01": "A cell that should hold a number of PAs (or hours, or sessions) holds text, units or a symbol instead, so the value cannot be read.",
-	"M02": "A date cell does not match the date layout the supplier's mapping declares, or is not a real calendar date (such as 31/02).",
+	"M02": "A date cell does not match the date layout the supplier's mapping declares (for example 2026-04-01 where the mapping expects dd/mm/yyyy).",
 	"M03": "The on-call rota frequency could not be read as '1 in N'.",
 	"M04": "A value the mapping marks as required (such as the employee or assignment number) is blank.",
 	"M05": "The cell holds a value the mapping has no translation for (for example an unknown contract name), so it cannot be turned into an ESR value.",
@@ -449,7 +449,7 @@ var ruleExplanations = map[string]string{
 	"V1":  "ESR employee numbers are 8 digits; assignment numbers are the same 8 digits with -2, -3... added for a second or later post.",
 	"V2":  "An assignment number normally starts with the doctor's own employee number. This one does not, which suggests a mix-up of people.",
 	"V3":  "ESR job plans are only for the Medical and Dental staff group.",
-	"V4":  "Every plan needs the date it takes effect.",
+	"V4":  "Every plan needs the date it takes effect, and it must be a day that exists: 31/02/2026 has the right layout but there is no 31 February.",
 	"V5":  "A PA figure is below zero, which a job plan cannot have.",
 	"V6":  "The categories (DCC, SPA, additional responsibilities, external duties, medical school) must add up to the total contracted PAs.",
 	"V7":  "Additional programmed activities are part of the total here, so they cannot be more than the total.",
