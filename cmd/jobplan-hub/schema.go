@@ -48,6 +48,9 @@ func mappingCommand() *cli.Command {
 						continue
 					}
 					fmt.Fprintf(c.App.Writer, "%s: ok (%s, %s)\n", path, m.Name, m.Format)
+					if m.Description != "" {
+						fmt.Fprintf(c.App.Writer, "  %s\n", m.Description)
+					}
 				}
 				if bad {
 					return exitError{1}

@@ -55,6 +55,8 @@ func init() {
 	add("M10", Error, "Rows of one plan are not together", "Export the file sorted so that all activity rows of a plan are next to each other.")
 	add("M11", Error, "Value is not a whole number", "Enter a whole number.")
 	add("M12", Error, "Value is not yes or no", "Use one of the yes/no values the mapping lists.")
+	add("M13", Error, "Rows of one plan disagree", "Make every row of the plan give the same plan-level values (effective date, contract, on-call...) and the same status, then export the plan again.")
+	add("M14", Error, "Value in none (or several) of the forms a shared column holds", "Write the value in one of the forms the message lists (for example 5% or Band 2).")
 	// Duplicates (D).
 	add("D1", Warning, "Identical plan sent more than once", "No action needed: the plan is sent once. Remove the repeat from future exports.")
 	add("D2", Warning, "Plan replaced by a later plan in the same file", "No action needed if the later plan is the current one.")

@@ -384,7 +384,15 @@ func (f *dateFormat) parse(v string) (string, error) {
 		}
 		return "", &errNoSuchDate{why}
 	}
-	return fmt.Sprintf("%04d-%02d-%02d", year, month, day), nil
+	return formatISODate(year, month, day), nil
+}
+
+// formatISODate writes yyyy-mm-dd with a single allocation: dates are read on
+// every row.
+func formatISODate(year, month, day int) string {
+	b := [10]byte{'0' + byte(year/1000%10), '0' + byte(year/100%10), '0' + byte(year/10%10), '0' + byte(year%10), '-',
+		'0' + byte(month/10), '0' + byte(month%10), '-', '0' + byte(day/10), '0' + byte(day%10)}
+	return string(b[:])
 }
 
 // monthName reads a month name at v[*i:], ignoring case: the three-letter

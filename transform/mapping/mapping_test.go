@@ -127,6 +127,7 @@ func TestLoadProblems(t *testing.T) {
 				{at: "colour", msg: []string{`unknown setting "colour"`, "allowed: version, name"}},
 				{at: `matches: "(unclosed"`, msg: []string{"filters.0: matches:", "missing closing )"}},
 				{at: "favourite_food", msg: []string{`"favourite_food" is not a field of the ESR job-plan record`, "jobplan-hub schema"}},
+				{at: "dcc: {column: DCC, unit: minutes}", msg: []string{"fields.dcc: is mapped here and also added up from activities", "count twice"}},
 				{at: "unit: minutes", msg: []string{"fields.dcc.unit", `"pa", "hours", "premium_hours", "sessions"`}},
 				{at: "per: year", msg: []string{"fields.spa: per: year needs units.working_weeks", "often 42"}},
 				{at: "expr: dcc + spa +", msg: []string{"fields.total_contracted_pas: expression:"}},
@@ -142,6 +143,7 @@ func TestLoadProblems(t *testing.T) {
 			text: badJSON,
 			want: []wantProblem{
 				{at: "column: Employee Number", msg: []string{"fields.employee_number: use path (not column) to address a value in a JSON record"}},
+				{at: "dcc: {path: dcc, unit: hours}", msg: []string{"fields.dcc: is mapped here and also added up from activities"}},
 				{at: "column: SPA", msg: []string{"fields.spa: use path (not column)"}},
 				{at: `"2006-13-45"`, msg: []string{`date format "2006-13-45": a date format needs exactly one day, one month and one year`, "dd/mm/yyyy"}},
 				{at: "unmatched: error", msg: []string{"fields.vpd_code: unmatched applies only with a lookup"}},
@@ -841,7 +843,7 @@ activities:
   category: {column: Activity}
   amount: {column: Hours, unit: hours}
   premium: {column: Premium, true_values: [Y]}
-  categories: {Clinic: [dcc]}
+  categories: {Clinic: [outpatients]}
 `)
 	_, err := m.Bind([]string{"employee number", "Hours", "Notes"})
 	var mc *mapping.MissingColumnsError

@@ -442,6 +442,8 @@ var ruleExplanations = map[string]string{
 	"M10": "In an export with one row per activity, a plan's rows must be next to each other. Here rows of the same plan are separated by other plans' rows.",
 	"M11": "A cell that should hold a whole number holds something else.",
 	"M12": "A yes/no cell holds a value that is neither yes nor no.",
+	"M13": "In an export with one row per activity, every row of a plan repeats the plan's own values (assignment, effective date, contract, on-call). Here the rows of one plan give different values, or only some of them were kept by the mapping's filters, so it is not known which is right and the plan is not sent.",
+	"M14": "One column holds two kinds of value (for example an on-call supplement as 5% or a Welsh band as Band 2), and the mapping sends each kind to its own field. This value is neither kind, or could be both.",
 	"D1":  "The same plan appears more than once in the file with identical values. It is sent once.",
 	"D2":  "The file holds two plans for one assignment; only the one with the later effective date is sent.",
 	"D3":  "Two plans for one assignment have the same effective date but different values. Only the later row in the file is sent.",
@@ -622,6 +624,11 @@ a{color:#005eb8}
 {{- end}}
 </section>
 {{- end}}
+{{- else if eq .R.Status "failed"}}
+<section class="card" id="not-read">
+<h2>Findings</h2>
+<p>The file could not be read, so none of its rows was checked and nothing from it was sent. Correct the file as the reason at the top says, then send it again.</p>
+</section>
 {{- else}}
 <section class="card" id="no-findings">
 <h2>Findings</h2>
