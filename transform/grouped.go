@@ -160,7 +160,7 @@ func (g *planRows) verdict(m *mapping.Mapping, pending *[]finding.Finding, first
 		for _, v := range c.values {
 			parts = append(parts, fmt.Sprintf("%s on %s %s", v.show(field), plural(len(v.lines), "line", "lines"), lineList(v.lines)))
 		}
-		*pending = append(*pending, finding.Finding{Line: first, EndLine: last, Field: c.id.String(), Column: m.SourceOf(c.id), Value: c.values[0].show(field),
+		*pending = append(*pending, finding.Finding{Line: first, EndLine: last, Field: c.id.String(), Column: m.SourceOf(c.id), Value: c.values[0].raw(field),
 			Rule: "M13", Severity: finding.Error, Fix: finding.Rules["M13"].Fix,
 			Message: fmt.Sprintf("The rows of this plan disagree on %s: %s. A plan has one %s, so it is not sent.", field.Label, strings.Join(parts, ", "), field.Label)})
 	}
@@ -169,6 +169,17 @@ func (g *planRows) verdict(m *mapping.Mapping, pending *[]finding.Finding, first
 			Message: fmt.Sprintf("The mapping's filters leave out %s %s of this plan but keep %s %s, so only part of the plan would be sent; it is not sent. Make its rows agree (for example the same status on every row), or give the filter scope: activity if it is meant to leave out single activities.",
 				plural(len(g.filtered), "line", "lines"), lineList(g.filtered), plural(len(g.lines), "line", "lines"), lineList(g.lines))})
 	}
+}
+
+// raw is the value for a finding's value column: as the record holds it.
+func (v valueLines) raw(f record.Field) string {
+	switch {
+	case !v.has:
+		return ""
+	case f.Kind == record.Decimal || f.Kind == record.Band:
+		return v.num.String()
+	}
+	return v.text
 }
 
 func (v valueLines) show(f record.Field) string {

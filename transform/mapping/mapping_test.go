@@ -324,8 +324,8 @@ func TestBundledMappingsLoad(t *testing.T) {
 			files = append(files, f)
 		}
 	}
-	if len(files) != 4 {
-		t.Fatalf("found %d mappings in /mappings, want 4: %v", len(files), files)
+	if len(files) != 7 {
+		t.Fatalf("found %d mappings in /mappings, want 7: %v", len(files), files)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
