@@ -422,7 +422,9 @@ func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.F
 				a.whenHits[a.whenGroup(i)]++
 			}
 		}
-		a.blank[r.id] = strings.TrimSpace(raw) == ""
+		if a.m.firstRow {
+			a.blank[r.id] = strings.TrimSpace(raw) == ""
+		}
 		a.apply(r, raw, p)
 	}
 	if len(a.m.whenGroups) > 0 {

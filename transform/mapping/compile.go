@@ -117,10 +117,19 @@ type fieldRule struct {
 	uses     []string // record fields the expression uses
 	reads    []string // columns or paths the expression reads by name
 	exprText string
+	desc     string // describe(), set by finish
 }
 
-// describe names where the rule reads from, for findings and SourceOf.
+// describe names where the rule reads from, for findings and SourceOf;
+// worked out once at compile time (finish), as findings are made per row.
 func (r *fieldRule) describe() string {
+	if r.desc != "" {
+		return r.desc
+	}
+	return r.describeNow()
+}
+
+func (r *fieldRule) describeNow() string {
 	switch {
 	case len(r.keys) > 0:
 		names := make([]string, len(r.keys))
@@ -191,6 +200,7 @@ type activityRules struct {
 	// workingWeeks turns annual occurrences into a weekly average.
 	workingWeeks decimal.Dec
 	built        [record.NumFields]bool // fields some category adds to
+	source       string                 // SourceOf a field they build
 }
 
 type boolRule struct {
@@ -247,7 +257,33 @@ func compile(doc *document, spec *Spec) *Mapping {
 	c.group()
 	c.activities()
 	c.unusedUnits()
+	m.finish()
 	return m
+}
+
+// finish works out, once, the descriptions findings quote on every row.
+func (m *Mapping) finish() {
+	var walk func(r *fieldRule)
+	walk = func(r *fieldRule) {
+		if r == nil {
+			return
+		}
+		for _, p := range r.parts {
+			walk(p)
+		}
+		r.desc = r.describeNow()
+	}
+	for _, list := range [][]*fieldRule{m.fields, m.rowComputed, m.computed} {
+		for _, r := range list {
+			walk(r)
+		}
+	}
+	if ar := m.activities; ar != nil {
+		for _, r := range []*fieldRule{ar.category, ar.amount, ar.occurrences} {
+			walk(r)
+		}
+		ar.source = ar.describe()
+	}
 }
 
 type compiler struct {
@@ -894,30 +930,36 @@ func (m *Mapping) SourceOf(id record.ID) string {
 		}
 	}
 	if ar := m.activities; ar != nil && ar.built[id] {
-		var names []string
-		for _, r := range []*fieldRule{ar.category, ar.amount, ar.occurrences} {
-			if r != nil && r.src.constant == nil {
-				names = append(names, strings.Split(r.describe(), " + ")...)
-			}
-		}
-		if ar.premium != nil {
-			names = append(names, ar.premium.src.describe())
-		}
-		prefix := ""
-		if ar.path != nil {
-			prefix = strings.Join(ar.path, ".") + "[]."
-		}
-		seen := map[string]bool{}
-		var uniq []string
-		for _, n := range names {
-			if !seen[n] {
-				seen[n] = true
-				uniq = append(uniq, prefix+n)
-			}
-		}
-		return "(activities: " + strings.Join(uniq, ", ") + ")"
+		return ar.source
 	}
 	return ""
+}
+
+// describe names the activity columns fields built from activities are
+// added up from.
+func (ar *activityRules) describe() string {
+	var names []string
+	for _, r := range []*fieldRule{ar.category, ar.amount, ar.occurrences} {
+		if r != nil && r.src.constant == nil {
+			names = append(names, strings.Split(r.describe(), " + ")...)
+		}
+	}
+	if ar.premium != nil {
+		names = append(names, ar.premium.src.describe())
+	}
+	prefix := ""
+	if ar.path != nil {
+		prefix = strings.Join(ar.path, ".") + "[]."
+	}
+	seen := map[string]bool{}
+	var uniq []string
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			uniq = append(uniq, prefix+n)
+		}
+	}
+	return "(activities: " + strings.Join(uniq, ", ") + ")"
 }
 
 // sortedKeys returns a lookup level's keys for messages.
