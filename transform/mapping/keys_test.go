@@ -15,7 +15,6 @@ import (
 	"golang.org/x/text/encoding/unicode"
 
 	"github.com/nhs-esr/jobplan-hub/transform"
-	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
@@ -233,20 +232,7 @@ func keyOutcome(t *testing.T, text, input string) string {
 // mappedValues shows every field of every plan as mapped, before the
 // contract rules, so that a key's effect is seen on a rejected plan too.
 func mappedValues(m *mapping.Mapping, input string) string {
-	var r decode.Reader
-	var header []string
-	var err error
-	switch {
-	case m.Format == "csv":
-		var cr *decode.CSVReader
-		if cr, err = decode.NewCSVReader(strings.NewReader(input), m.CSV); err == nil {
-			r, header = cr, cr.Header()
-		}
-	case m.JSON.Lines:
-		r, err = decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
-	default:
-		r, err = decode.NewJSONReader(strings.NewReader(input), m.JSON)
-	}
+	r, header, err := readerFor(m, input)
 	if err != nil {
 		return err.Error()
 	}

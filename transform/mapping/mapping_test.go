@@ -354,21 +354,7 @@ func TestBundledMappingsLoad(t *testing.T) {
 // Findings are written "line rule field value".
 func apply(t *testing.T, m *mapping.Mapping, input string) ([]*record.JobPlan, []string) {
 	t.Helper()
-	var r decode.Reader
-	var header []string
-	var err error
-	switch {
-	case m.Format == "csv":
-		var cr *decode.CSVReader
-		cr, err = decode.NewCSVReader(strings.NewReader(input), m.CSV)
-		if err == nil {
-			r, header = cr, cr.Header()
-		}
-	case m.JSON.Lines:
-		r, err = decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
-	default:
-		r, err = decode.NewJSONReader(strings.NewReader(input), m.JSON)
-	}
+	r, header, err := readerFor(m, input)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -431,6 +417,23 @@ func apply(t *testing.T, m *mapping.Mapping, input string) ([]*record.JobPlan, [
 		ap.Compute(cur, emit)
 	}
 	return plans, findings
+}
+
+// readerFor opens input in m's format; header is nil for JSON.
+func readerFor(m *mapping.Mapping, input string) (decode.Reader, []string, error) {
+	switch {
+	case m.Format == "csv":
+		cr, err := decode.NewCSVReader(strings.NewReader(input), m.CSV)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cr, cr.Header(), nil
+	case m.JSON.Lines:
+		r, err := decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
+		return r, nil, err
+	}
+	r, err := decode.NewJSONReader(strings.NewReader(input), m.JSON)
+	return r, nil, err
 }
 
 // value shows a field as the tests expect it: "null" when absent, else its
