@@ -299,7 +299,7 @@ func (c *converter) row(row *decode.Row, width int) {
 	key := c.ap.GroupKey(&c.scratch)
 	leftOut := c.leftOut
 	c.leftOut.valid = false
-	if c.inGroup && string(key) == string(c.groupKey) {
+	if c.inGroup && (string(key) == string(c.groupKey) || c.ap.ContinuesPlan()) {
 		c.rows = append(c.rows, append([]byte(nil), row.Raw...))
 		c.lastLine = row.EndLine
 		c.group.add(c.ap, &c.scratch, row.Line, c.rowFinds, &c.pending)
@@ -341,7 +341,7 @@ func (c *converter) leftOutRow(row *decode.Row) {
 	c.filterMap.Reset()
 	c.ap.MapRow(row, &c.filterMap, func(finding.Finding) {})
 	key := c.ap.GroupKey(&c.filterMap)
-	if c.inGroup && string(key) == string(c.groupKey) {
+	if c.inGroup && (string(key) == string(c.groupKey) || c.ap.ContinuesPlan()) {
 		c.group.filtered = append(c.group.filtered, row.Line)
 		return
 	}

@@ -185,6 +185,20 @@ func TestGroupedPlanValuesOnFirstRow(t *testing.T) {
 		}
 	}
 
+	// With first_row, a row whose key (assignment, date) is blank too
+	// continues the plan above.
+	got, _ = convertLong(t, "\n  plan_values: first_row", longHeader+
+		"10000001,10000001,Signed off,CONS,01/04/2026,106,Clinic,7.5\n"+
+		",,Signed off,,,,CPD,2.5\n"+
+		"10000002,10000002,Signed off,CONS,01/04/2026,,Clinic,8\n"+
+		",,Draft,,,,CPD,2\n")
+	if got.accepted != 1 || got.rejectedN != 1 || !strings.Contains(got.records, `"spa":2.5`) {
+		t.Errorf("blank keys: accepted %d rejected %d; records %s findings %+v", got.accepted, got.rejectedN, got.records, got.findings)
+	}
+	if len(got.findings) != 1 || got.findings[0].Assignment != "10000002" || !strings.Contains(got.findings[0].Message, "leave out line 5 of this plan") {
+		t.Errorf("blank keys: findings %+v, want the draft line of 10000002 to refuse it", got.findings)
+	}
+
 	// Without first_row, the blank cells disagree with the first row.
 	got, _ = convertLong(t, "", input)
 	if got.accepted != 0 {

@@ -59,6 +59,7 @@ type Applier struct {
 	elem      any         // current JSON activity, for activity expressions
 	emit      func(finding.Finding)
 	key       []byte
+	keyBlank  bool // every group.by value of the row last keyed is blank
 
 	dates [record.NumFields + 1]dateMemo
 	// blank marks the fields whose source was blank in the row last mapped
@@ -910,17 +911,27 @@ func (a *Applier) compute(r *fieldRule, p *record.JobPlan) {
 // result is valid until the next call.
 func (a *Applier) GroupKey(p *record.JobPlan) []byte {
 	a.key = a.key[:0]
+	a.keyBlank = true
 	for _, g := range a.m.groupBy {
 		switch {
 		case g.src != nil:
 			raw, _ := a.get(g.src, a.row, nil)
-			a.key = append(a.key, strings.TrimSpace(raw)...)
+			raw = strings.TrimSpace(raw)
+			a.keyBlank = a.keyBlank && raw == ""
+			a.key = append(a.key, raw...)
 		case g.id.Field().Kind == record.Decimal || g.id.Field().Kind == record.Band:
+			a.keyBlank = a.keyBlank && !p.Has(g.id)
 			a.key = p.Num(g.id).Append(a.key)
 		default:
+			a.keyBlank = a.keyBlank && !p.Has(g.id)
 			a.key = append(a.key, p.Text(g.id)...)
 		}
 		a.key = append(a.key, 0)
 	}
 	return a.key
 }
+
+// ContinuesPlan reports whether the row last keyed continues the plan
+// above it whatever its key says: with plan_values: first_row, a row whose
+// group.by values are all blank belongs to the plan above.
+func (a *Applier) ContinuesPlan() bool { return a.m.firstRow && a.keyBlank }
