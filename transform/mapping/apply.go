@@ -18,22 +18,32 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transform/record"
 )
 
-// MissingColumnsError means the export lacks columns the mapping needs: the
-// file is not in the declared layout.
+// MissingColumnsError means the export lacks columns the mapping needs, or
+// has two columns of a name the mapping reads: the file is not in the
+// declared layout.
 type MissingColumnsError struct {
 	Columns []string
 	Header  []string
 	// Hint says what the file looks like instead, when that is clear: the
 	// nearest header to a missing column, or another delimiter.
 	Hint string
+	// Repeated are names the mapping reads that head more than one column,
+	// so it is not known which is meant.
+	Repeated []string
 }
 
 func (e *MissingColumnsError) Error() string {
-	msg := fmt.Sprintf("the file has no column %s (columns found: %s)", quoteList(e.Columns), quoteList(e.Header))
-	if e.Hint != "" {
-		msg += "; " + e.Hint
+	var parts []string
+	if len(e.Columns) > 0 {
+		parts = append(parts, fmt.Sprintf("the file has no column %s (columns found: %s)", quoteList(e.Columns), quoteList(e.Header)))
 	}
-	return msg
+	if len(e.Repeated) > 0 {
+		parts = append(parts, fmt.Sprintf("more than one column is headed %s, so it is not known which the mapping means; rename the columns in the export", quoteList(e.Repeated)))
+	}
+	if e.Hint != "" {
+		parts = append(parts, e.Hint)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func quoteList(s []string) string {
@@ -86,17 +96,24 @@ func (m *Mapping) Bind(header []string) (*Applier, error) {
 	if m.Format != "csv" {
 		return a, nil
 	}
-	var missing []string
+	var missing, repeated []string
 	need := func(name string) {
 		if !containsString(missing, name) {
 			missing = append(missing, name)
 		}
 	}
+	check := func(name string) int {
+		i, n := columnMatch(header, name)
+		if n > 1 && !containsString(repeated, name) {
+			repeated = append(repeated, name)
+		}
+		return i
+	}
 	resolve := func(s *source, optional bool) {
 		if s.column == "" {
 			return
 		}
-		i := columnIndex(header, s.column)
+		i := check(s.column)
 		if i < 0 && !optional {
 			need(s.column)
 		}
@@ -115,7 +132,7 @@ func (m *Mapping) Bind(header []string) (*Applier, error) {
 			rule(p)
 		}
 		for _, name := range r.reads {
-			if columnIndex(header, name) < 0 {
+			if check(name) < 0 {
 				need(name)
 			}
 		}
@@ -129,7 +146,7 @@ func (m *Mapping) Bind(header []string) (*Applier, error) {
 		for _, f := range list {
 			resolve(&f.src, false)
 			for _, name := range f.reads {
-				if columnIndex(header, name) < 0 {
+				if check(name) < 0 {
 					need(name)
 				}
 			}
@@ -148,8 +165,8 @@ func (m *Mapping) Bind(header []string) (*Applier, error) {
 			resolve(&ar.premium.src, false)
 		}
 	}
-	if len(missing) > 0 {
-		return nil, &MissingColumnsError{Columns: missing, Header: header, Hint: headerHint(missing, header, m.CSV.Delimiter)}
+	if len(missing) > 0 || len(repeated) > 0 {
+		return nil, &MissingColumnsError{Columns: missing, Header: header, Hint: headerHint(missing, header, m.CSV.Delimiter), Repeated: repeated}
 	}
 	a.fieldCols = make([]int, len(m.fields))
 	for i, r := range m.fields {
@@ -217,6 +234,33 @@ func containsString(s []string, v string) bool {
 }
 
 func normHeader(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
+
+// columnMatch finds a header exactly, then ignoring case and spacing, and
+// says how many headers match that way.
+func columnMatch(header []string, name string) (index, matches int) {
+	index = -1
+	for i, h := range header {
+		if h == name {
+			if matches == 0 {
+				index = i
+			}
+			matches++
+		}
+	}
+	if matches > 0 {
+		return index, matches
+	}
+	n := normHeader(name)
+	for i, h := range header {
+		if normHeader(h) == n {
+			if matches == 0 {
+				index = i
+			}
+			matches++
+		}
+	}
+	return index, matches
+}
 
 // columnIndex finds a header exactly, then ignoring case and spacing.
 func columnIndex(header []string, name string) int {

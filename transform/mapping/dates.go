@@ -33,6 +33,10 @@ const (
 type dateElem struct {
 	kind dateElemKind
 	text string // literal text, or the Go layout of a time tail
+	// lenient lets dd or mm of the notation take one digit too where
+	// separators (or the ends) delimit it, so 1/4/2026 is read by
+	// dd/mm/yyyy; Go layouts keep 02 to two digits, as package time does.
+	lenient bool
 }
 
 // dateFormat is one compiled date format.
@@ -160,8 +164,18 @@ func notationElems(s string) ([]dateElem, error) {
 		}
 		i += run
 	}
+	for i := range elems {
+		k := elems[i].kind
+		delimitedAfter := i+1 == len(elems) || elems[i+1].kind == elemLiteral && !startsWithDigit(elems[i+1].text)
+		delimitedBefore := i == 0 || elems[i-1].kind == elemLiteral
+		if (k == elemDay2 || k == elemMonth2) && delimitedAfter && delimitedBefore {
+			elems[i].lenient = true
+		}
+	}
 	return elems, nil
 }
+
+func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
 // goLayoutElems reads a Go layout with the same chunking as package time
 // (nextStdChunk). Date elements become the reader's own; time-of-day and
@@ -332,7 +346,7 @@ func (f *dateFormat) parse(v string) (string, error) {
 		case elemDay:
 			day, ok = digits(1, 2)
 		case elemDay2:
-			day, ok = digits(2, 2)
+			day, ok = digits(2-b2i(e.lenient), 2)
 		case elemDaySpace:
 			if i < len(v) && v[i] == ' ' {
 				i++
@@ -343,7 +357,7 @@ func (f *dateFormat) parse(v string) (string, error) {
 		case elemMonth:
 			month, ok = digits(1, 2)
 		case elemMonth2:
-			month, ok = digits(2, 2)
+			month, ok = digits(2-b2i(e.lenient), 2)
 		case elemYear4:
 			year, ok = digits(4, 4)
 		case elemYear2:

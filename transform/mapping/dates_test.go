@@ -21,7 +21,8 @@ func TestDateFormats(t *testing.T) {
 		{format: "dd/mm/yyyy", values: []want{
 			{"01/04/2026", "2026-04-01", ""},
 			{"31/12/1999", "1999-12-31", ""},
-			{"1/04/2026", "", ""}, // dd is two digits
+			{"1/04/2026", "2026-04-01", ""}, // dd takes one digit where a separator follows
+			{"1/4/2026", "2026-04-01", ""},
 			{"01-04-2026", "", ""},
 			{"01/04/26", "", ""},
 			{"01/04/2026 ", "", ""},
@@ -42,7 +43,7 @@ func TestDateFormats(t *testing.T) {
 			{"30/2/26", "", "30 February 2026 does not exist"},
 		}},
 		{format: "d/m/yy", yearFrom: 2000, values: []want{{"1/4/99", "2099-04-01", ""}, {"1/4/00", "2000-04-01", ""}}},
-		{format: "yyyy-mm-dd", values: []want{{"2026-04-01", "2026-04-01", ""}, {"2026-4-1", "", ""}, {"2026-02-30", "", "30 February 2026 does not exist"}}},
+		{format: "yyyy-mm-dd", values: []want{{"2026-04-01", "2026-04-01", ""}, {"2026-4-1", "2026-04-01", ""}, {"2026-02-30", "", "30 February 2026 does not exist"}}},
 		{format: "dd-MMM-yyyy", values: []want{
 			{"01-Apr-2026", "2026-04-01", ""},
 			{"01-APR-2026", "2026-04-01", ""},
@@ -56,7 +57,8 @@ func TestDateFormats(t *testing.T) {
 		{format: "d MMMM yyyy", values: []want{{"7 October 2026", "2026-10-07", ""}, {"7 Oct 2026", "", ""}}},
 		{format: "dd/mm/yyyy hh:mm", values: []want{{"01/04/2026 00:00", "2026-04-01", ""}, {"01/04/2026 25:00", "", ""}, {"01/04/2026", "", ""}}},
 		{format: "yyyy-mm-ddThh:mm:ss", values: []want{{"2026-04-01T09:30:00", "2026-04-01", ""}}},
-		{format: "yyyymmdd", values: []want{{"20260401", "2026-04-01", ""}, {"20260431", "", "31 April 2026 does not exist"}}},
+		{format: "yyyymmdd", values: []want{{"20260401", "2026-04-01", ""}, {"20260431", "", "31 April 2026 does not exist"}, {"2026041", "", ""}}},
+		{format: "ddmmyyyy", values: []want{{"01042026", "2026-04-01", ""}, {"1042026", "", ""}}}, // no separator: two digits each
 		// Go layouts.
 		{format: "02/01/2006", values: []want{{"01/04/2026", "2026-04-01", ""}, {"31/02/2026", "", "31 February 2026 does not exist"}, {"1/4/2026", "", ""}}},
 		{format: "2/1/2006", values: []want{{"1/4/2026", "2026-04-01", ""}, {"01/04/2026", "2026-04-01", ""}}},

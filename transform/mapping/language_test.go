@@ -324,3 +324,31 @@ fields:
 		t.Errorf("no hint: %v", err)
 	}
 }
+
+// A column the mapping reads that heads two columns of the file is
+// ambiguous: the file is refused rather than the first one read.
+func TestRepeatedHeaderIsRefused(t *testing.T) {
+	m := mustLoad(t, `version: 1
+name: t
+format: csv
+fields:
+  employee_number: {column: Emp}
+  dcc: {column: Hours}
+  spa: {column: SPA}
+`)
+	_, err := m.Bind([]string{"Emp", "Hours", "SPA", "Hours"})
+	var mc *mapping.MissingColumnsError
+	if !errors.As(err, &mc) || !slices.Equal(mc.Repeated, []string{"Hours"}) || len(mc.Columns) != 0 {
+		t.Fatalf("Bind: %v, want Hours refused as repeated", err)
+	}
+	if want := `more than one column is headed "Hours"`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q lacks %q", err, want)
+	}
+	// An exact match among near matches is not ambiguous.
+	if _, err := m.Bind([]string{"Emp", "Hours", "SPA", "HOURS "}); err != nil {
+		t.Errorf("Hours next to HOURS refused: %v", err)
+	}
+	if _, err := m.Bind([]string{"Emp", "hours", "SPA", "HOURS"}); err == nil {
+		t.Error("two columns headed hours and HOURS accepted for Hours")
+	}
+}
