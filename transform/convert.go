@@ -315,7 +315,7 @@ func (c *converter) row(row *decode.Row, width int) {
 	c.group.start(&c.scratch, row.Line, c.rowFinds, &c.pending)
 	if leftOut.valid && string(leftOut.key) == string(key) {
 		// The rows just before, left out by a filter, are this plan's.
-		c.group.filtered = append(c.group.filtered, leftOut.lines...)
+		c.group.noteLeftOut(leftOut.lines, leftOut.more)
 	}
 	h := fnv.New64a()
 	h.Write(key)
@@ -342,11 +342,15 @@ func (c *converter) leftOutRow(row *decode.Row) {
 	c.ap.MapRow(row, &c.filterMap, func(finding.Finding) {})
 	key := c.ap.GroupKey(&c.filterMap)
 	if c.inGroup && (string(key) == string(c.groupKey) || c.ap.ContinuesPlan()) {
-		c.group.filtered = append(c.group.filtered, row.Line)
+		c.group.noteLeftOut([]int{row.Line}, 0)
 		return
 	}
 	if c.leftOut.valid && string(c.leftOut.key) == string(key) {
-		c.leftOut.lines = append(c.leftOut.lines, row.Line)
+		if len(c.leftOut.lines) < maxListed {
+			c.leftOut.lines = append(c.leftOut.lines, row.Line)
+		} else {
+			c.leftOut.more++
+		}
 		return
 	}
 	c.leftOut = filteredRun{key: append(c.leftOut.key[:0], key...), lines: append(c.leftOut.lines[:0], row.Line), valid: true}

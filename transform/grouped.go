@@ -28,7 +28,24 @@ type planRows struct {
 	unread    [record.NumFields]bool
 	conflicts []conflict
 	merged    []mergedFinding
-	filtered  []int // lines of rows of this plan left out by a filter
+	filtered  []int // lines of rows of this plan left out by a filter (the first maxListed)
+	moreOut   int   // how many more were left out
+}
+
+// maxListed bounds the lines a finding lists of rows left out, as a run of
+// rows left out can be as long as the file.
+const maxListed = 50
+
+// noteLeftOut adds the line of a row of this plan a filter left out.
+func (g *planRows) noteLeftOut(lines []int, more int) {
+	for _, l := range lines {
+		if len(g.filtered) < maxListed {
+			g.filtered = append(g.filtered, l)
+		} else {
+			g.moreOut++
+		}
+	}
+	g.moreOut += more
 }
 
 // conflict is a plan-level field on which the plan's rows disagree.
@@ -65,6 +82,7 @@ func (g *planRows) start(p *record.JobPlan, line int, rowFindings []finding.Find
 	g.conflicts = g.conflicts[:0]
 	g.merged = g.merged[:0]
 	g.filtered = g.filtered[:0]
+	g.moreOut = 0
 	g.addFindings(rowFindings, line, pending)
 }
 
@@ -165,9 +183,13 @@ func (g *planRows) verdict(m *mapping.Mapping, pending *[]finding.Finding, first
 			Message: fmt.Sprintf("The rows of this plan disagree on %s: %s. A plan has one %s, so it is not sent.", field.Label, strings.Join(parts, ", "), field.Label)})
 	}
 	if len(g.filtered) > 0 {
+		out := lineList(g.filtered)
+		if g.moreOut > 0 {
+			out += fmt.Sprintf(" and %d more", g.moreOut)
+		}
 		*pending = append(*pending, finding.Finding{Line: first, EndLine: last, Rule: "M13", Severity: finding.Error, Fix: finding.Rules["M13"].Fix,
 			Message: fmt.Sprintf("The mapping's filters leave out %s %s of this plan but keep %s %s, so only part of the plan would be sent; it is not sent. Make its rows agree (for example the same status on every row), or give the filter scope: activity if it is meant to leave out single activities.",
-				plural(len(g.filtered), "line", "lines"), lineList(g.filtered), plural(len(g.lines), "line", "lines"), lineList(g.lines))})
+				plural(len(g.filtered)+g.moreOut, "line", "lines"), out, plural(len(g.lines), "line", "lines"), lineList(g.lines))})
 	}
 }
 
@@ -224,6 +246,7 @@ func lineList(lines []int) string {
 // a group key: if the next plan kept has that key, part of it was left out.
 type filteredRun struct {
 	key   []byte
-	lines []int
+	lines []int // the first maxListed
+	more  int
 	valid bool
 }

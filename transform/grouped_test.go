@@ -259,3 +259,18 @@ activities:
 		t.Errorf("findings %+v, want M13 on the assignment number of P-3", found.fs)
 	}
 }
+
+// A long run of left-out rows of one plan is listed in part: the finding
+// names the first 50 lines and counts the rest.
+func TestGroupedLeftOutLinesAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(longHeader)
+	for i := 0; i < 60; i++ {
+		b.WriteString("10000001,10000001,Draft,CONS,01/04/2026,,CPD,0.25\n")
+	}
+	b.WriteString("10000001,10000001,Signed off,CONS,01/04/2026,,Clinic,7.5\n")
+	got, _ := convertLong(t, "", b.String())
+	if len(got.findings) != 1 || !strings.HasPrefix(got.findings[0].Message, "The mapping's filters leave out lines 2-51 and 10 more of this plan but keep line 62,") {
+		t.Errorf("findings %+v", got.findings)
+	}
+}
