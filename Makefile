@@ -77,7 +77,9 @@ golden-update:
 FUZZ_FLAGS := -fuzzminimizetime 200x
 fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSVNoQuotes$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzDate$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)

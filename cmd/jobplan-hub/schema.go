@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,11 +14,18 @@ import (
 func schemaCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "schema",
-		Usage: "print the JSON Schema of the ESR job-plan record (or of mapping files)",
+		Usage: "print the JSON Schema of the ESR job-plan record (or of mapping files, or the fields a mapping fills)",
+		Description: `Prints the JSON Schema of the records sent to ESR. --fields lists every
+field a mapping may fill, including the aux fields (surname, forenames,
+unpredictable_on_call) that checks use and that are not sent to ESR.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "mapping", Usage: "print the schema of mapping files instead"},
+			&cli.BoolFlag{Name: "fields", Usage: "list the fields a mapping fills, and what the aux fields are for"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("fields") {
+				return printFields(c.App.Writer)
+			}
 			doc := record.SchemaJSON
 			if c.Bool("mapping") {
 				doc = mapping.SchemaJSON
@@ -25,6 +34,21 @@ func schemaCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// printFields lists the record's fields for `schema --fields`.
+func printFields(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FIELD\tTYPE\tESR FORM LABEL\tSENT TO ESR")
+	kinds := map[record.Kind]string{record.Text: "text", record.Date: "date", record.Decimal: "number", record.Band: "band"}
+	for _, f := range record.Fields {
+		sent := "yes"
+		if f.Aux {
+			sent = "no: used by " + f.Use
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Key, kinds[f.Kind], f.Label, sent)
+	}
+	return tw.Flush()
 }
 
 func mappingCommand() *cli.Command {
@@ -48,6 +72,9 @@ func mappingCommand() *cli.Command {
 						continue
 					}
 					fmt.Fprintf(c.App.Writer, "%s: ok (%s, %s)\n", path, m.Name, m.Format)
+					if m.Description != "" {
+						fmt.Fprintf(c.App.Writer, "  %s\n", m.Description)
+					}
 				}
 				if bad {
 					return exitError{1}
