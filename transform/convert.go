@@ -138,6 +138,13 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 			return fileError(err)
 		}
 		r, header = cr, cr.Header()
+	case c.m.Format == "xlsx":
+		xr, err := decode.NewXLSXReader(in, xlsxOptions(c.m.XLSX, c.out.SpoolDir))
+		if err != nil {
+			return fileError(err)
+		}
+		defer xr.Close()
+		r, header = xr, xr.Header()
 	case c.m.JSON.Lines:
 		jr, err := decode.NewJSONLinesReader(in, c.m.JSON)
 		if err != nil {
@@ -252,6 +259,12 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 		c.finishPlan()
 	}
 	return c.err
+}
+
+// xlsxOptions puts excelize's temporary files beside the spool file.
+func xlsxOptions(o decode.XLSXOptions, dir string) decode.XLSXOptions {
+	o.TempDir = dir
+	return o
 }
 
 // fileError wraps errors that make a whole file unprocessable.

@@ -102,6 +102,12 @@ func previewDecoder(m *mapping.Mapping, in io.Reader) (decode.Reader, []string, 
 			return nil, nil, err
 		}
 		return cr, cr.Header(), nil
+	case m.Format == "xlsx":
+		xr, err := decode.NewXLSXReader(in, m.XLSX)
+		if err != nil {
+			return nil, nil, err
+		}
+		return xr, xr.Header(), nil
 	case m.JSON.Lines:
 		jr, err := decode.NewJSONLinesReader(in, m.JSON)
 		return jr, nil, err
@@ -121,6 +127,9 @@ func (pv *preview) collect(ctx context.Context, in io.Reader, n int) error {
 	r, header, err := previewDecoder(pv.m, in)
 	if err != nil {
 		return fmt.Errorf("not in the layout the mapping expects: %w", err)
+	}
+	if c, ok := r.(io.Closer); ok { // a workbook's temporary files
+		defer c.Close()
 	}
 	pv.header = header
 	ap, err := pv.m.Bind(header)

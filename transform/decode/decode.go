@@ -27,8 +27,15 @@ type Row struct {
 	Fields []string
 	// Value holds a JSON record (usually map[string]any, numbers as json.Number).
 	Value any
+	// Kinds holds the type of each of a workbook row's cells, beside
+	// Fields; nil for CSV and JSON. A new slice for every row.
+	Kinds []CellKind
+	// Date1904 says a workbook counts date serials from 1904 (see
+	// SerialDate).
+	Date1904 bool
 	// Raw is the row's text as read (after decoding to UTF-8), without the
-	// final line break.
+	// final line break. For a workbook row it is the cells written as one
+	// CSV line: text quoted, numbers, dates and TRUE/FALSE bare.
 	Raw []byte
 }
 

@@ -93,7 +93,7 @@ func (m *Mapping) Bind(header []string) (*Applier, error) {
 	a.env["hours_per_pa"] = m.units.hoursPerPA
 	a.env["premium_hours_per_pa"] = m.units.premiumHoursPerPA
 	a.env["working_weeks"] = m.units.workingWeeks
-	if m.Format != "csv" {
+	if !m.Tabular() {
 		return a, nil
 	}
 	var missing, repeated []string
@@ -332,7 +332,7 @@ func (a *Applier) column(name string) string {
 	if a.row == nil {
 		return ""
 	}
-	if a.m.Format != "csv" {
+	if !a.m.Tabular() {
 		return a.path(name)
 	}
 	i, ok := a.named[name]
@@ -443,10 +443,18 @@ func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.F
 	}
 	for i, r := range a.m.fields {
 		var raw string
+		cellDate := false // raw is a workbook cell's date, yyyy-mm-dd
 		switch {
 		case csv && r.src.column != "":
 			if c := a.fieldCols[i]; c >= 0 && c < len(row.Fields) {
 				raw = row.Fields[c]
+				if row.Kinds != nil && r.kind == kindDate && r.lookup == nil && c < len(row.Kinds) {
+					var ok bool
+					if raw, cellDate, ok = a.workbookDate(r, row, c); !ok {
+						a.blank[r.id] = false
+						continue
+					}
+				}
 			}
 		case r.src.column != "" || r.src.path != nil || r.src.constant != nil:
 			raw, _ = a.get(&r.src, row, nil)
@@ -470,6 +478,10 @@ func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.F
 		if a.m.firstRow {
 			a.blank[r.id] = strings.TrimSpace(raw) == ""
 		}
+		if cellDate && raw != "" {
+			p.SetText(r.id, raw)
+			continue
+		}
 		a.apply(r, raw, p)
 	}
 	if len(a.m.whenGroups) > 0 {
@@ -479,6 +491,58 @@ func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.F
 		a.compute(r, p)
 		a.blank[r.id] = !p.Has(r.id)
 	}
+}
+
+// Job-plan dates a plain number in a workbook's date field may stand for,
+// as an Excel date serial.
+const (
+	serialFromYear = 1950
+	serialToYear   = 2099
+)
+
+// workbookDate reads the cell of date field r in workbook column c. A
+// cell formatted as a date is that date, whatever formats the mapping
+// gives for dates written as text. A plain number is read by the
+// mapping's formats if one fits it exactly (20260401 for yyyymmdd), else
+// as an Excel date serial if it is a whole day from 1950 to 2099; any
+// other number is refused (M02) rather than taken for a day in 1900. A
+// text cell is left to the formats. ok is false after a reported problem.
+func (a *Applier) workbookDate(r *fieldRule, row *decode.Row, c int) (raw string, cellDate, ok bool) {
+	raw = strings.TrimSpace(row.Fields[c])
+	switch row.Kinds[c] {
+	case decode.CellDate:
+		if len(raw) >= 10 {
+			return raw[:10], true, true
+		}
+	case decode.CellNumber:
+		if raw == "" {
+			return "", false, true
+		}
+		for _, f := range r.dates {
+			if _, err := f.parse(raw); err == nil {
+				return raw, false, true
+			}
+		}
+		text := raw
+		if a.m.decimalComma {
+			text = strings.Replace(text, ",", ".", 1)
+		}
+		v, err := strconv.ParseFloat(text, 64)
+		if err == nil {
+			if t, whole := decode.SerialDate(v, row.Date1904); whole && t.Year() >= serialFromYear && t.Year() <= serialToYear {
+				return t.Format("2006-01-02"), true, true
+			}
+		}
+		why := "a whole number"
+		if t, whole := decode.SerialDate(v, row.Date1904); whole {
+			why = "a day from " + strconv.Itoa(serialFromYear) + " to " + strconv.Itoa(serialToYear) + " (as a date serial it would be " + t.Format("2 January 2006") + ")"
+		} else if v == math.Floor(v) {
+			why = "a day Excel can show"
+		}
+		a.fail(r, "", row.Fields[c], "M02", fmt.Sprintf("%s %s is a number in the workbook, not a date: a number is read as an Excel date serial only when it is %s. Format the column as dates, or write the dates as text in the format %s.", r.id.Field().Label, raw, why, r.dates[0].human()))
+		return "", false, false
+	}
+	return row.Fields[c], false, true
 }
 
 func (a *Applier) whenGroup(field int) int {

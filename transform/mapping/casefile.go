@@ -335,6 +335,9 @@ func (c *Case) InputBytes(m *Mapping) ([]byte, error) {
 		}
 		return b, nil
 	}
+	if m.Format == "xlsx" {
+		return nil, errors.New("a workbook is not text: give the case's workbook as input_file")
+	}
 	name := m.CSV.Encoding
 	if m.Format != "csv" {
 		name = m.JSON.Encoding

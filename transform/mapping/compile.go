@@ -29,6 +29,7 @@ type Mapping struct {
 	Format string
 	CSV    decode.CSVOptions
 	JSON   decode.JSONOptions
+	XLSX   decode.XLSXOptions
 	// KeepAllPlans keeps every distinct plan of an assignment rather than
 	// only the latest effective one.
 	KeepAllPlans bool
@@ -49,6 +50,12 @@ type Mapping struct {
 	activities   *activityRules
 	units        exprUnits
 }
+
+// Tabular reports whether the export has rows of named columns (CSV or a
+// workbook) rather than JSON records.
+func (m *Mapping) Tabular() bool { return tabular(m.Format) }
+
+func tabular(format string) bool { return format == "csv" || format == "xlsx" }
 
 // Grouped reports whether several rows make one plan (long CSV layouts).
 func (m *Mapping) Grouped() bool { return len(m.groupBy) > 0 }
@@ -225,7 +232,7 @@ var defaultPremiumHoursPerPA = decimal.Int(3)
 // builds the Mapping; problems are added to doc.
 func compile(doc *document, spec *Spec) *Mapping {
 	m := &Mapping{Name: spec.Name, Description: spec.Description, Format: spec.Format, KeepAllPlans: spec.Duplicates.Keep == "all", SameDateLastWins: spec.Duplicates.SameDate == "last_wins", decimalComma: spec.Numbers.DecimalComma}
-	isJSON := spec.Format != "csv"
+	isJSON := !tabular(spec.Format)
 	c := &compiler{doc: doc, spec: spec, m: m, isJSON: isJSON}
 	c.dialect()
 	c.units()
@@ -322,13 +329,32 @@ func (c *compiler) dialect() {
 		if c.doc.value("json") != nil {
 			c.doc.add(c.doc.node("json"), "json: settings given, but format is csv")
 		}
+		if c.doc.value("xlsx") != nil {
+			c.doc.add(c.doc.node("xlsx"), "xlsx: settings given, but format is csv")
+		}
+	case "xlsx":
+		x := s.XLSX
+		c.m.XLSX = decode.XLSXOptions{Sheet: x.Sheet, SheetNumber: x.SheetNumber, SkipRows: x.SkipRows, HeaderRow: x.HeaderRow, NoHeader: x.NoHeader, DecimalComma: s.Numbers.DecimalComma}
+		if x.Sheet != "" && x.SheetNumber != 0 {
+			c.doc.add(c.doc.node("xlsx", "sheet_number"), "xlsx.sheet_number: the sheet is named (xlsx.sheet); drop one of them")
+		}
+		if x.NoHeader && x.HeaderRow != 0 {
+			c.doc.add(c.doc.node("xlsx", "header_row"), "xlsx.header_row: the sheet has no header (no_header: true); drop one of them")
+		}
+		for _, other := range []string{"csv", "json"} {
+			if c.doc.value(other) != nil {
+				c.doc.add(c.doc.node(other), "%s: settings given, but format is xlsx (its settings go under xlsx)", other)
+			}
+		}
 	default:
 		c.m.JSON = decode.JSONOptions{Lines: s.Format == "jsonl", RecordsPath: s.JSON.Records, Encoding: s.JSON.Encoding}
 		if s.Format == "jsonl" && s.JSON.Records != "" {
 			c.doc.add(c.doc.node("json", "records"), "json.records: a records path is for format json; each line of a jsonl file is one record")
 		}
-		if c.doc.value("csv") != nil {
-			c.doc.add(c.doc.node("csv"), "csv: settings given, but format is %s", s.Format)
+		for _, other := range []string{"csv", "xlsx"} {
+			if c.doc.value(other) != nil {
+				c.doc.add(c.doc.node(other), "%s: settings given, but format is %s", other, s.Format)
+			}
 		}
 	}
 }
@@ -849,7 +875,7 @@ func (c *compiler) group() {
 		c.m.groupBy = append(c.m.groupBy, groupKey{id: id})
 	}
 	c.m.firstRow = g.PlanValues == "first_row"
-	if c.spec.Format != "csv" {
+	if !tabular(c.spec.Format) {
 		c.doc.add(c.doc.node("group"), "group: JSON records are already one plan each; use activities.path for their activities")
 	}
 	if c.spec.Activities == nil {

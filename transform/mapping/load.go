@@ -93,7 +93,7 @@ func Load(name string, data []byte) (*Mapping, error) {
 		doc.sort()
 		return nil, doc.problems
 	}
-	if !shapeOK && !slices.Contains([]string{"csv", "json", "jsonl"}, spec.Format) {
+	if !shapeOK && !slices.Contains([]string{"csv", "json", "jsonl", "xlsx"}, spec.Format) {
 		doc.sort()
 		return nil, doc.problems
 	}

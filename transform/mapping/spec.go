@@ -21,8 +21,9 @@ type Spec struct {
 	Version     int                  `yaml:"version"`
 	Name        string               `yaml:"name"`
 	Description string               `yaml:"description"`
-	Format      string               `yaml:"format"` // csv, json or jsonl
+	Format      string               `yaml:"format"` // csv, json, jsonl or xlsx
 	CSV         CSVSpec              `yaml:"csv"`
+	XLSX        XLSXSpec             `yaml:"xlsx"`
 	JSON        JSONSpec             `yaml:"json"`
 	Units       UnitsSpec            `yaml:"units"`
 	Numbers     NumbersSpec          `yaml:"numbers"`
@@ -67,6 +68,16 @@ type CSVSpec struct {
 	decode.Dialect `yaml:",inline"`
 	NoHeader       bool   `yaml:"no_header"`
 	Comment        string `yaml:"comment"`
+}
+
+// XLSXSpec says which sheet of a workbook holds the export and where its
+// header is.
+type XLSXSpec struct {
+	Sheet       string `yaml:"sheet"`        // the sheet's name
+	SheetNumber int    `yaml:"sheet_number"` // or its position, 1-based
+	SkipRows    int    `yaml:"skip_rows"`
+	HeaderRow   int    `yaml:"header_row"`
+	NoHeader    bool   `yaml:"no_header"`
 }
 
 // JSONSpec locates the records in a JSON export.
