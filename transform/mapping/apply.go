@@ -539,7 +539,11 @@ func (a *Applier) workbookDate(r *fieldRule, row *decode.Row, c int) (raw string
 		} else if v == math.Floor(v) {
 			why = "a day Excel can show"
 		}
-		a.fail(r, "", row.Fields[c], "M02", fmt.Sprintf("%s %s is a number in the workbook, not a date: a number is read as an Excel date serial only when it is %s. Format the column as dates, or write the dates as text in the format %s.", r.id.Field().Label, raw, why, r.dates[0].human()))
+		hint := ""
+		if len(raw) == 8 && strings.Trim(raw, "0123456789") == "" {
+			hint = " If the dates are written as digits, such as 20260401, add the format yyyymmdd (or ddmmyyyy)."
+		}
+		a.fail(r, "", row.Fields[c], "M02", fmt.Sprintf("%s %s is a number in the workbook, not a date: a number is read as an Excel date serial only when it is %s. Format the column as dates, or write the dates as text in the format %s.%s", r.id.Field().Label, raw, why, r.dates[0].human(), hint))
 		return "", false, false
 	}
 	return row.Fields[c], false, true

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/unicode"
 
 	"github.com/nhs-esr/jobplan-hub/transform"
@@ -118,6 +119,29 @@ const (
 	jsources = "  dcc: {path: a}\n"
 )
 
+func workbook(top, fields string) string {
+	return strings.Replace(wide(top, fields), "format: csv", "format: xlsx", 1)
+}
+
+// keysBook is a workbook of two sheets of the same shape: a title row, the
+// header Emp, Asg, D and one plan.
+var keysBook = func() string {
+	f := excelize.NewFile()
+	defer f.Close()
+	f.SetSheetName("Sheet1", "Notes")
+	f.NewSheet("Plans")
+	for sheet, dcc := range map[string]float64{"Notes": 1, "Plans": 7.5} {
+		f.SetSheetRow(sheet, "A1", &[]any{"Exported 01/04/2026"})
+		f.SetSheetRow(sheet, "A2", &[]any{"Emp", "Asg", "D"})
+		f.SetSheetRow(sheet, "A3", &[]any{"1", "1", dcc})
+	}
+	var b bytes.Buffer
+	if err := f.Write(&b); err != nil {
+		panic(err)
+	}
+	return b.String()
+}()
+
 func utf16Text(s string) string {
 	b, _ := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String(s)
 	return b
@@ -138,6 +162,14 @@ var keyCases = map[string]keyCase{
 	"csv.lazy_quotes": {a: wide("", "  surname: {column: S}\n"), b: wide("csv: {lazy_quotes: true}\n", "  surname: {column: S}\n"), input: "Emp,Asg,S\n1,1,O\"Neil\n"},
 	"csv.quote":       {a: wide("", "  surname: {column: S}\n"), b: wide("csv: {quote: none}\n", "  surname: {column: S}\n"), input: "Emp,Asg,S\n1,1,\"Jo\n2,2,Al\"\n"},
 	"csv.comment":     {a: wide("", sources), b: wide("csv: {comment: '#'}\n", sources), input: wideIn + "# end of export\n"},
+
+	"xlsx":              {covered: "xlsx.sheet"},
+	"xlsx.sheet":        {a: workbook("xlsx: {sheet: Notes, skip_rows: 1}\n", sources), b: workbook("xlsx: {sheet: Plans, skip_rows: 1}\n", sources), input: keysBook},
+	"xlsx.sheet_number": {a: workbook("xlsx: {sheet_number: 1, skip_rows: 1}\n", sources), b: workbook("xlsx: {sheet_number: 2, skip_rows: 1}\n", sources), input: keysBook},
+	"xlsx.skip_rows":    {a: workbook("xlsx: {sheet: Plans}\n", sources), b: workbook("xlsx: {sheet: Plans, skip_rows: 1}\n", sources), input: keysBook},
+	"xlsx.header_row":   {a: workbook("xlsx: {sheet: Plans}\n", sources), b: workbook("xlsx: {sheet: Plans, header_row: 2}\n", sources), input: keysBook},
+	"xlsx.no_header": {a: "version: 1\nname: t\nformat: xlsx\nxlsx: {sheet: Plans, skip_rows: 2}\nfields:\n  assignment_number: {column: \"2\"}\n  dcc: {column: \"3\"}\n",
+		b: "version: 1\nname: t\nformat: xlsx\nxlsx: {sheet: Plans, skip_rows: 2, no_header: true}\nfields:\n  assignment_number: {column: \"2\"}\n  dcc: {column: \"3\"}\n", input: keysBook},
 
 	"json":          {covered: "json.records"},
 	"json.records":  {a: strings.Replace(jsonl("json: {records: plans}\n", jsources), "jsonl", "json", 1), b: strings.Replace(jsonl("json: {records: data}\n", jsources), "jsonl", "json", 1), input: `{"plans": [{"asg": "1", "a": 7}], "data": [{"asg": "2", "a": 8}]}`},

@@ -428,6 +428,12 @@ func readerFor(m *mapping.Mapping, input string) (decode.Reader, []string, error
 			return nil, nil, err
 		}
 		return cr, cr.Header(), nil
+	case m.Format == "xlsx":
+		xr, err := decode.NewXLSXReader(strings.NewReader(input), m.XLSX)
+		if err != nil {
+			return nil, nil, err
+		}
+		return xr, xr.Header(), nil
 	case m.JSON.Lines:
 		r, err := decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
 		return r, nil, err
