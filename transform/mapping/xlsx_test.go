@@ -23,13 +23,13 @@ func TestWorkbookCells(t *testing.T) {
 	pct, _ := f.NewStyle(&excelize.Style{NumFmt: 9})
 	f.SetSheetRow("Sheet1", "A1", &[]any{"Asg", "Start", "DCC", "Supp"})
 	rows := [][]any{
-		{"10000001", 46113, 7.5, 0.05},      // a date cell, 7.5 shown as 7.50, 5% as a percent cell
-		{"10000002", 46113, "7,5", "5%"},    // a plain number serial; text with a decimal comma
-		{"10000003", "01/04/2026", 7.5, 5},  // a date as text, in the mapping's format
-		{"10000004", 20260401, 7.5, 5},      // yyyymmdd typed as a number: no plausible serial
-		{"10000005", 45, 7.5, 5},            // a small number: 14 February 1900 as a serial
-		{"10000006", 46113.5, 7.5, 5},       // not a whole day
-		{"10000007", 46113, 46113, 5},       // a date-formatted cell where a number belongs
+		{"10000001", 46113, 7.5, 0.05},     // a date cell, 7.5 shown as 7.50, 5% as a percent cell
+		{"10000002", 46113, "7,5", "5%"},   // a plain number serial; text with a decimal comma
+		{"10000003", "01/04/2026", 7.5, 5}, // a date as text, in the mapping's format
+		{"10000004", 20260401, 7.5, 5},     // yyyymmdd typed as a number: no plausible serial
+		{"10000005", 45, 7.5, 5},           // a small number: 14 February 1900 as a serial
+		{"10000006", 46113.5, 7.5, 5},      // not a whole day
+		{"10000007", 46113, 46113, 5},      // a date-formatted cell where a number belongs
 	}
 	for i, r := range rows {
 		cell, _ := excelize.CoordinatesToCellName(1, i+2)
