@@ -97,7 +97,7 @@ func TestRecordsConformToSchema(t *testing.T) {
 			t.Logf("%d records conform", validated)
 		})
 	}
-	if tested != 7 {
-		t.Errorf("tested %d samples, want 7", tested)
+	if tested != 8 {
+		t.Errorf("tested %d samples, want 8", tested)
 	}
 }

@@ -661,10 +661,11 @@ func readZipXML(zr *zip.Reader, name string, v any) error {
 	return fmt.Errorf("the workbook has no %s", name)
 }
 
-// scanSheetTail reads a sheet's dimension (its last column, for
-// no_header) and merged ranges, which the sheet lists after its rows. It
-// looks at the bytes for the two tags rather than decoding the XML, so
-// the pass costs little beside the rows' own.
+// scanSheetTail reads a sheet's last column (for no_header: the widest of
+// its dimension, which many programs do not keep up to date, and its
+// cells) and merged ranges, which the sheet lists after its rows. It looks
+// at the bytes for the tags rather than decoding the XML, so the pass
+// costs little beside the rows' own.
 func scanSheetTail(r io.Reader) (lastCol int, merges []mergeRange, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
@@ -685,12 +686,18 @@ func scanSheetTail(r io.Reader) (lastCol int, merges []mergeRange, err error) {
 		if i := bytes.IndexByte(name, ':'); i >= 0 {
 			name = name[i+1:] // a namespace prefix: <x:mergeCell
 		}
-		if !bytes.Equal(name, []byte("dimension")) && !bytes.Equal(name, []byte("mergeCell")) {
+		if !bytes.Equal(name, []byte("dimension")) && !bytes.Equal(name, []byte("mergeCell")) && !bytes.Equal(name, []byte("c")) {
 			continue
 		}
 		tag, err := br.ReadSlice('>')
 		if err != nil {
 			return 0, nil, fmt.Errorf("a <%s> element is cut short", name)
+		}
+		if string(name) == "c" {
+			if c, _, err := excelize.CellNameToCoordinates(tagAttr(tag, "r")); err == nil {
+				lastCol = max(lastCol, c)
+			}
+			continue
 		}
 		ref := tagAttr(tag, "ref")
 		first, last, isRange := strings.Cut(strings.ReplaceAll(ref, "$", ""), ":")
@@ -699,7 +706,7 @@ func scanSheetTail(r io.Reader) (lastCol int, merges []mergeRange, err error) {
 				last = first
 			}
 			if c, _, err := excelize.CellNameToCoordinates(last); err == nil {
-				lastCol = c
+				lastCol = max(lastCol, c)
 			}
 			continue
 		}

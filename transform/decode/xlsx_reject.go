@@ -114,7 +114,8 @@ func decodeCells(raw []byte) ([]rawCell, error) {
 // NewRejectWriter writes the rejected rows as an .xlsx workbook of one
 // sheet with the source sheet's name: its title rows and header as they
 // were (as text), then each rejected row with its cells' types (numbers,
-// percentages, dates, TRUE/FALSE and text), so that the supplier can fix
+// percentages, dates, TRUE/FALSE and text; a formula without a stored
+// result as its text), so that the supplier can fix
 // the rows and send the workbook again through the same mapping. A
 // workbook is not text, so the rows cannot be kept byte for byte as a
 // CSV's are. The workbook is written when Close is called.
@@ -208,7 +209,10 @@ func (r *xlsxRejects) WriteRow(raw []byte) error {
 func (r *xlsxRejects) value(c rawCell) any {
 	switch {
 	case c.formula:
-		return excelize.Cell{Formula: c.text}
+		// As text: the formula named cells of the row where it was, and
+		// its result was never stored, so a supplier fixing the row types
+		// the value in.
+		return excelize.Cell{StyleID: r.txt, Value: "=" + c.text}
 	case c.quoted:
 		return excelize.Cell{StyleID: r.txt, Value: c.text}
 	case c.text == "":

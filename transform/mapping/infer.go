@@ -47,6 +47,8 @@ type Draft struct {
 	LazyQuotes   bool   // CSV with bare quotes
 	DecimalComma bool   // numbers written 7,5
 	RecordsPath  string // JSON: dotted path to the array of records
+	Sheet        string // XLSX: the sheet holding the table
+	SkipRows     int    // XLSX: sheet rows above the header
 	Sources      []string
 	Rows         int // records examined
 
@@ -94,6 +96,12 @@ type activityHint struct {
 // name is the sample's file name.
 func Infer(name string, sample []byte) (*Draft, error) {
 	d := &Draft{Input: filepath.Base(name), Name: draftName(name), values: map[string][]string{}}
+	if bytes.HasPrefix(sample, []byte("PK\x03\x04")) {
+		if err := d.inferXLSX(sample); err != nil {
+			return nil, err
+		}
+		return d.finish()
+	}
 	text, err := d.sniffEncoding(sample)
 	if err != nil {
 		return nil, err
@@ -111,6 +119,11 @@ func Infer(name string, sample []byte) (*Draft, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.finish()
+}
+
+// finish matches the sources to fields once the sample is read.
+func (d *Draft) finish() (*Draft, error) {
 	d.match()
 	if len(d.Matches) == 0 {
 		if len(d.Suggestions) == 0 {
@@ -514,8 +527,15 @@ func (d *Draft) inferCSV(text []byte) error {
 			d.Sources = append(d.Sources, strings.TrimSpace(h))
 		}
 	}
+	d.readValues(recs[header+1:])
+	return nil
+}
+
+// readValues keeps the values of each source column for the sniffing of
+// dates and lookups, and notes whether numbers are written 7,5.
+func (d *Draft) readValues(recs [][]string) {
 	dotDecimals, commaDecimals := 0, 0
-	for _, r := range recs[header+1:] {
+	for _, r := range recs {
 		if len(r) != len(d.Sources) || blankRecord(r) {
 			continue
 		}
@@ -540,7 +560,6 @@ func (d *Draft) inferCSV(text []byte) error {
 	if d.Rows == 0 {
 		d.Notes = append(d.Notes, "The sample has a header but no data rows; dates and lookups could not be sniffed.")
 	}
-	return nil
 }
 
 var (
@@ -873,7 +892,7 @@ func (d *Draft) match() {
 		why    string
 	}
 	var cands []cand
-	isJSON := d.Format != "csv"
+	isJSON := !tabular(d.Format)
 	for si, s := range d.Sources {
 		if d.NoHeader {
 			break
@@ -937,7 +956,7 @@ func (d *Draft) match() {
 	byField(d.Suggestions)
 	for si, s := range d.Sources {
 		if !sourceUsed[si] && (d.status == nil || s != d.status.Source) {
-			if d.activities == nil || d.Format != "csv" || !d.activities.uses(s) {
+			if d.activities == nil || !tabular(d.Format) || !d.activities.uses(s) {
 				d.Unused = append(d.Unused, s)
 			}
 		}
@@ -947,7 +966,7 @@ func (d *Draft) match() {
 			d.Missing = append(d.Missing, id.String())
 		}
 	}
-	if d.Format == "csv" && d.activities == nil {
+	if tabular(d.Format) && d.activities == nil {
 		d.csvActivities()
 	}
 	if d.status != nil {
@@ -1216,6 +1235,11 @@ func (d *Draft) YAML() []byte {
 		if d.LazyQuotes {
 			p("  lazy_quotes: true\n")
 		}
+	case "xlsx":
+		p("xlsx:\n  sheet: %s\n", q(d.Sheet))
+		if d.SkipRows > 0 {
+			p("  skip_rows: %d  # rows above the header: titles and notes\n", d.SkipRows)
+		}
 	default:
 		if d.RecordsPath != "" || d.Encoding != "" {
 			p("json:\n")
@@ -1260,9 +1284,9 @@ func (d *Draft) YAML() []byte {
 }
 
 func (d *Draft) description() string {
-	kind := map[string]string{"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines"}[d.Format]
+	kind := map[string]string{"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines", "xlsx": "XLSX workbook"}[d.Format]
 	unit := "columns"
-	if d.Format != "csv" {
+	if !tabular(d.Format) {
 		unit = "keys"
 	}
 	examined := fmt.Sprintf("%d records", d.Rows)
@@ -1273,7 +1297,7 @@ func (d *Draft) description() string {
 }
 
 func (d *Draft) sourceKey() string {
-	if d.Format == "csv" {
+	if tabular(d.Format) {
 		return "column"
 	}
 	return "path"

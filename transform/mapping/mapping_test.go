@@ -278,11 +278,11 @@ func TestLoadFileErrors(t *testing.T) {
 		t.Errorf("LoadFile of a missing file: got %v, want an os.ErrNotExist error", err)
 	}
 	path := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(path, []byte("version: 1\nname: x\nformat: xlsx\nfields: {dcc: {column: DCC}}\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("version: 1\nname: x\nformat: xls\nfields: {dcc: {column: DCC}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = mapping.LoadFile(path)
-	want := path + `:3:1: format: format must be one of the following: "csv", "json", "jsonl"`
+	want := path + `:3:1: format: format must be one of the following: "csv", "json", "jsonl", "xlsx"`
 	if err == nil || err.Error() != want {
 		t.Errorf("LoadFile error = %v, want %q", err, want)
 	}
@@ -324,8 +324,8 @@ func TestBundledMappingsLoad(t *testing.T) {
 			files = append(files, f)
 		}
 	}
-	if len(files) != 7 {
-		t.Fatalf("found %d mappings in /mappings, want 7: %v", len(files), files)
+	if len(files) != 8 {
+		t.Fatalf("found %d mappings in /mappings, want 8: %v", len(files), files)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
