@@ -59,6 +59,7 @@ bench: build
 	$(GO) run ./internal/bench/cmd/benchhub
 	$(GO) run ./internal/bench/cmd/benchdelivery
 	$(GO) run ./internal/bench/cmd/benchconvert -rows 1000000
+	$(GO) run ./internal/bench/cmd/benchxlsx -rows 100000
 	$(GO) test ./transform -run '^$$' -bench . -benchtime 5x
 	$(GO) test ./transform/record -run '^$$' -bench .
 
@@ -79,6 +80,8 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSVNoQuotes$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzXLSX$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzXLSXSheet$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzDate$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)

@@ -55,7 +55,7 @@ fields:
 		{"json", `[{"emp": 1}]`, "it looks like JSON, but the mapping says format: csv"},
 		{"json without quotes", "{\n", "it looks like JSON, but the mapping says format: csv"},
 		{"gzip", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", "the file is a gzip-compressed file, not text"},
-		{"workbook", "PK\x03\x04\x14\x00\x06\x00", "the file is a zip archive (an .xlsx workbook is one), not text"},
+		{"workbook", "PK\x03\x04\x14\x00\x06\x00", "the file is a zip archive (an .xlsx workbook is one), not text: if it is a workbook, set format: xlsx"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

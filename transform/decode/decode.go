@@ -181,6 +181,9 @@ var binarySignatures = []struct {
 func notText(head []byte, declared string) error {
 	for _, sig := range binarySignatures {
 		if bytes.HasPrefix(head, []byte(sig.magic)) {
+			if sig.magic == "PK\x03\x04" {
+				return &FormatError{Err: fmt.Errorf("the file is %s, not text: if it is a workbook, set format: xlsx in the mapping (see Workbooks in the README); otherwise export it as CSV or JSON text and send that", sig.what)}
+			}
 			return &FormatError{Err: fmt.Errorf("the file is %s, not text: export it as %s text and send that", sig.what, "CSV or JSON")}
 		}
 	}

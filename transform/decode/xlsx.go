@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -69,9 +70,11 @@ const xlsxMaxSerial = 2958465
 // #1284 and #1613). A second, light pass over the same sheet XML, in step
 // with it, reads those from each cell's attributes; merged ranges, which a
 // sheet lists after its rows, are read by a scan of the sheet first.
-// Memory holds the workbook file and one row, not the sheet: excelize
-// spills sheets and shared strings over 1 MiB to temporary files.
+// Memory holds one row, not the sheet or the file: the workbook is copied
+// to a temporary file, and excelize spills sheets and shared strings over
+// 1 MiB to temporary files of its own.
 type XLSXReader struct {
+	spool    *os.File // the workbook's bytes
 	file     *excelize.File
 	rows     *excelize.Rows
 	meta     *sheetScanner
@@ -104,27 +107,38 @@ type fillValue struct {
 // or a header that cannot be read is a *FormatError. Close releases the
 // temporary files.
 func NewXLSXReader(r io.Reader, opts XLSXOptions) (*XLSXReader, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read workbook: %w", err)
-	}
-	if err := notWorkbook(data); err != nil {
+	// A zip archive is read from its end, so the workbook is first copied
+	// to a temporary file (not into memory, which would grow with it).
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(64)
+	if err := notWorkbook(head); err != nil {
 		return nil, err
 	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	spool, err := os.CreateTemp(opts.TempDir, ".workbook-*.xlsx")
 	if err != nil {
-		return nil, &FormatError{Err: fmt.Errorf("the file starts like a zip archive (as an .xlsx workbook does) but cannot be read as one: %v; send the workbook again, saved from Excel as .xlsx", err)}
+		return nil, fmt.Errorf("spool workbook: %w", err)
 	}
-	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipXMLSizeLimit: 1 << 20, TmpDir: opts.TempDir})
-	if err != nil {
-		return nil, &FormatError{Err: fmt.Errorf("the file is not a readable .xlsx workbook: %v", err)}
-	}
-	x := &XLSXReader{file: f, opts: opts, styles: map[int]numClass{}, fill: map[int]fillValue{}}
-	if err := x.open(zr); err != nil {
-		f.Close()
+	x := &XLSXReader{spool: spool, opts: opts, styles: map[int]numClass{}, fill: map[int]fillValue{}}
+	if err := x.openSpooled(br); err != nil {
+		x.Close()
 		return nil, err
 	}
 	return x, nil
+}
+
+func (x *XLSXReader) openSpooled(r io.Reader) error {
+	size, err := io.Copy(x.spool, r)
+	if err != nil {
+		return fmt.Errorf("spool workbook: %w", err)
+	}
+	zr, err := zip.NewReader(x.spool, size)
+	if err != nil {
+		return &FormatError{Err: fmt.Errorf("the file starts like a zip archive (as an .xlsx workbook does) but cannot be read as one: %v; send the workbook again, saved from Excel as .xlsx", err)}
+	}
+	if x.file, err = excelize.OpenFile(x.spool.Name(), excelize.Options{UnzipXMLSizeLimit: 1 << 20, TmpDir: x.opts.TempDir}); err != nil {
+		return &FormatError{Err: fmt.Errorf("the file is not a readable .xlsx workbook: %v", err)}
+	}
+	return x.open(zr)
 }
 
 // notWorkbook says what a file is when it is not a zip archive.
@@ -291,7 +305,10 @@ func (x *XLSXReader) Close() error {
 	if x.meta != nil {
 		errs = append(errs, x.meta.closer.Close())
 	}
-	errs = append(errs, x.file.Close())
+	if x.file != nil {
+		errs = append(errs, x.file.Close())
+	}
+	errs = append(errs, x.spool.Close(), os.Remove(x.spool.Name()))
 	return errors.Join(errs...)
 }
 
