@@ -73,6 +73,9 @@ type Match struct {
 	Unit       string
 	Lookup     []LookupEntry
 	Note       string
+	// KeepUnmatched keeps values not in Lookup (unmatched: keep), for a
+	// field whose other values a rule refuses (staff group: V3).
+	KeepUnmatched bool
 }
 
 // LookupEntry is one translation of a drafted lookup; To is "" for null.
@@ -80,6 +83,7 @@ type Match struct {
 type LookupEntry struct {
 	From, To string
 	Guess    bool
+	Why      string // why a value was not recognised
 }
 
 type activityHint struct {
@@ -88,6 +92,10 @@ type activityHint struct {
 	amountHours                            bool
 	categories                             []string
 	premiumTrue, premiumFalse              []string
+	keys                                   []string // every key (JSON) or unused column (CSV) of an activity
+	status                                 string   // an activity's own status key (JSON)
+	statusValues                           []string
+	plan                                   *activityPlan
 }
 
 // Infer drafts a mapping from a sample export: it sniffs the format,
@@ -424,11 +432,23 @@ func (d *Draft) noteActivities(path string, list []any) {
 // activity by name, and collects the category values.
 func (h *activityHint) fill(order []string, values map[string][]string) {
 	for _, k := range order {
+		if !slices.Contains(h.keys, k) {
+			h.keys = append(h.keys, k)
+		}
+	}
+	for _, k := range order {
 		toks := rawTokens(k)
 		switch {
+		case h.path != "" && h.status == "" && isStatusName(k):
+			h.status = k
+			for _, v := range distinct(values[k], 12) {
+				if !slices.Contains(h.statusValues, v) {
+					h.statusValues = append(h.statusValues, v)
+				}
+			}
 		case h.category == "" && hasWord(toks, "category", "activity", "type", "kind"):
 			h.category = k
-		case h.premium == "" && hasWord(toks, "premium"):
+		case h.premium == "" && hasWord(toks, "premium") && !amountOf(k).hours:
 			h.premium = k
 		case h.amount == "" && hasWord(toks, "hour", "hrs", "pa", "session", "amount", "duration"):
 			h.amount = k
@@ -687,16 +707,16 @@ func syn(names ...string) []synonym {
 // nameTokens), so "Emp No", "emp_no" and "EmpNo" are all "employee number".
 var fieldSynonyms = map[record.ID][]synonym{
 	record.EmployeeNumber:              syn("employee number", "employee id", "esr employee number", "staff number", "person number", "payroll number", "~employee"),
-	record.AssignmentNumber:            syn("assignment number", "assignment", "assignment id", "esr assignment number", "position number", "~post number"),
+	record.AssignmentNumber:            syn("assignment number", "assignment", "assignment id", "esr assignment number", "position number", "post ref", "post reference", "post id", "~post number"),
 	record.VPDCode:                     syn("vpd", "vpd code", "organisation code", "org code", "~organisation"),
 	record.StaffGroup:                  syn("staff group", "staff category", "~group"),
-	record.ContractType:                syn("contract", "contract type", "contract version", "contract name", "terms and conditions", "~grade"),
-	record.EffectiveDate:               syn("effective date", "effective from", "start date", "effective", "valid from", "date effective", "job plan start date", "plan start date", "from date", "~start", "~date"),
+	record.ContractType:                syn("contract", "contract type", "contract version", "contract name", "contract code", "terms and conditions", "terms", "~grade"),
+	record.EffectiveDate:               syn("effective date", "effective from", "start date", "effective", "valid from", "date effective", "job plan start date", "plan start date", "plan effective", "plan effective date", "plan start", "from date", "~start", "~date"),
 	record.TotalContractedPAs:          syn("total", "total contracted", "total programmed activities", "total contracted activities", "contracted", "programmed activities", "total contracted programmed activities"),
 	record.APAEPS:                      syn("apa", "apa eps", "additional programmed activities", "eps", "extra programmed sessions", "extra programmed activities", "~extra"),
 	record.DCC:                         syn("dcc", "direct clinical care", "total dcc", "~clinical", "~direct"),
 	record.SPA:                         syn("spa", "supporting professional activities", "total spa", "supporting activities", "~supporting"),
-	record.AdditionalResponsibilities:  syn("additional responsibilities", "ar", "anr", "additional nhs responsibilities", "~additional", "~responsibilities"),
+	record.AdditionalResponsibilities:  syn("additional responsibilities", "ar", "anr", "additional nhs responsibilities", "other nhs duties", "other nhs responsibilities", "additional nhs resp", "~additional", "~responsibilities"),
 	record.ExternalDuties:              syn("external duties", "external", "ed", "external other duties", "other duties", "external duty"),
 	record.MedicalSchool:               syn("medical school", "ms", "medical school activities", "~university", "~academic"),
 	record.AdditionalToContract:        syn("additional to contract", "atc", "additional to contract activities", "outside contract"),
@@ -744,7 +764,7 @@ var tokenAliases = map[string]string{
 var noiseTokens = map[string]bool{
 	"pa": true, "pas": true, "per": true, "week": true, "weekly": true, "wk": true, "pw": true,
 	"hour": true, "hours": true, "hrs": true, "hr": true, "session": true, "sessions": true,
-	"the": true, "of": true, "value": true, "amount": true, "esr": false,
+	"the": true, "of": true, "value": true, "amount": true, "esr": false, "which": true,
 }
 
 // rawTokens splits a column name or JSON path into lower-case words,
@@ -868,6 +888,21 @@ func score(source string, id record.ID, json bool) (float64, string) {
 		}
 	}
 	names := append([]synonym{{name: id.String()}, {name: id.Field().Label}}, fieldSynonyms[id]...)
+	// "Clinical (DCC)", "Supporting (SPA)": the field's acronym with words
+	// of its own name around it.
+	vocab, acronym := map[string]bool{"total": true}, false
+	for _, sy := range names {
+		st := nameTokens(sy.name)
+		for _, t := range st {
+			vocab[t] = true
+		}
+		if !sy.weak && len(st) == 1 && len(st[0]) >= 2 && len(st[0]) <= 4 && slices.Contains(full, st[0]) {
+			acronym = true
+		}
+	}
+	if acronym && len(full) > 1 && !slices.ContainsFunc(full, func(t string) bool { return !vocab[t] }) {
+		consider(0.9, strings.Join(full, " "))
+	}
 	for _, sy := range names {
 		st := nameTokens(sy.name)
 		w := 1.0
@@ -969,6 +1004,7 @@ func (d *Draft) match() {
 	if tabular(d.Format) && d.activities == nil {
 		d.csvActivities()
 	}
+	d.planActivities()
 	if d.status != nil {
 		d.status.Lookup = nil
 		for _, v := range distinct(d.values[d.status.Source], 12) {
@@ -982,8 +1018,15 @@ func (h *activityHint) uses(s string) bool {
 }
 
 func isStatusName(s string) bool {
-	t := strings.Join(nameTokens(s), " ")
-	return t == "status" || t == "statu" || t == "plan statu" || t == "job plan statu" || t == "state" || t == "sign off statu"
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		s = s[i+1:]
+	}
+	toks := nameTokens(s)
+	if len(toks) == 0 || len(toks) > 4 {
+		return false
+	}
+	last := toks[len(toks)-1]
+	return last == "statu" || last == "status" || last == "state" || strings.Join(toks, " ") == "signed off" || strings.Join(toks, " ") == "sign off"
 }
 
 // csvActivities spots a long CSV layout: an activity column and an
@@ -1012,12 +1055,23 @@ func (d *Draft) refine(m *Match, id record.ID) {
 	}
 	switch id {
 	case record.ContractType:
-		m.Lookup = lookupFor(vals, guessContract, validContract)
+		m.Lookup = lookupFor(vals, func(v string) (string, bool) {
+			to, sure, _ := contractMeaning(v)
+			return to, sure
+		}, validContract)
+		for i, e := range m.Lookup {
+			if !e.Guess {
+				_, _, why := contractMeaning(e.From)
+				m.Lookup[i].Why = why
+			}
+		}
 	case record.OnCallCategory:
 		m.Lookup = lookupFor(vals, guessCategory, func(v string) bool { return v == "A" || v == "B" })
 	case record.StaffGroup:
+		m.Lookup = lookupFor(vals, staffGroupMeaning, func(v string) bool { return v == record.MedicalAndDental })
+		m.KeepUnmatched = true
 		for _, v := range distinct(vals, 20) {
-			if v != record.MedicalAndDental {
+			if to, _ := staffGroupMeaning(v); to != record.MedicalAndDental {
 				m.Note = "values other than Medical and Dental are rejected (V3); to skip those rows instead, add a filter"
 			}
 		}
@@ -1269,7 +1323,10 @@ func (d *Draft) YAML() []byte {
 		confident := slices.ContainsFunc(d.Matches, func(x Match) bool { return x.Field == m.Field })
 		d.writeField(&b, m, confident)
 	}
-	d.writeActivities(&b)
+	d.writeComputed(&b)
+	if !d.writeLiveActivities(&b) {
+		d.writeActivities(&b)
+	}
 	if len(d.Missing) > 0 {
 		writeComment(&b, "", "No column found for: "+strings.Join(d.Missing, ", ")+".")
 	}
@@ -1303,24 +1360,69 @@ func (d *Draft) sourceKey() string {
 	return "path"
 }
 
+// writeFilter proposes the filter that keeps finished plans. It is live
+// when every status the sample shows is read (signed off, approved,
+// draft, in discussion...) and some mean finished; otherwise a comment
+// says which values it could not read.
 func (d *Draft) writeFilter(b *bytes.Buffer) {
 	if d.status == nil {
+		d.writeActivityFilter(b, false)
 		return
 	}
-	var in []string
-	var seen []string
+	var finished, unknown, seen []string
 	for _, e := range d.status.Lookup {
-		seen = append(seen, e.From)
-		t := strings.ToLower(e.From)
-		if strings.Contains(t, "sign") || strings.Contains(t, "agreed") || strings.Contains(t, "approved") || strings.Contains(t, "final") {
-			in = append(in, q(e.From))
+		seen = append(seen, q(e.From))
+		f, known := statusMeaning(e.From)
+		switch {
+		case !known:
+			unknown = append(unknown, q(e.From))
+		case f:
+			finished = append(finished, q(e.From))
 		}
 	}
-	writeComment(b, "", fmt.Sprintf("%s looks like the plan's status (values seen: %s). To send only finished plans, uncomment:", q(d.status.Source), strings.Join(seen, ", ")))
-	if len(in) == 0 {
-		in = []string{q("Signed off")}
+	if len(finished) > 0 && len(unknown) == 0 {
+		writeComment(b, "", fmt.Sprintf("%s is the plan's status (values seen: %s): only finished plans are sent.", q(d.status.Source), strings.Join(seen, ", ")))
+		fmt.Fprintf(b, "filters:\n  - %s: %s\n    in: [%s]\n    ignore_case: true\n", d.sourceKey(), q(d.status.Source), strings.Join(finished, ", "))
+		d.writeActivityFilter(b, true)
+		return
 	}
-	fmt.Fprintf(b, "# filters:\n#   - %s: %s\n#     in: [%s]\n#     ignore_case: true\n", d.sourceKey(), q(d.status.Source), strings.Join(in, ", "))
+	why := "none of them says a plan is finished"
+	if len(unknown) > 0 {
+		why = "the draft cannot tell whether " + strings.Join(unknown, ", ") + " means a finished plan"
+	}
+	writeComment(b, "", fmt.Sprintf("%s looks like the plan's status (values seen: %s), but %s. To send only finished plans, complete and uncomment:", q(d.status.Source), strings.Join(seen, ", "), why))
+	if len(finished) == 0 {
+		finished = []string{q("Signed off")}
+	}
+	fmt.Fprintf(b, "# filters:\n#   - %s: %s\n#     in: [%s]\n#     ignore_case: true\n", d.sourceKey(), q(d.status.Source), strings.Join(finished, ", "))
+	d.writeActivityFilter(b, false)
+}
+
+// writeActivityFilter leaves out the activities of a JSON record whose
+// own status says they are no part of the plan (cancelled, deleted).
+func (d *Draft) writeActivityFilter(b *bytes.Buffer, open bool) {
+	h := d.activities
+	if h == nil || h.status == "" || h.plan == nil || !h.plan.live {
+		return
+	}
+	var out, seen []string
+	for _, v := range h.statusValues {
+		seen = append(seen, q(v))
+		if f, known := statusMeaning(v); known && !f {
+			out = append(out, q(v))
+		} else if !known {
+			writeComment(b, "", fmt.Sprintf("The activities' %s holds %s, which the draft cannot read; no activity is left out by it.", q(h.status), q(v)))
+			return
+		}
+	}
+	if len(out) == 0 {
+		return
+	}
+	if !open {
+		fmt.Fprintf(b, "filters:\n")
+	}
+	fmt.Fprintf(b, "  # The activities' %s (values seen: %s): those not part of the plan are left out.\n", h.status, strings.Join(seen, ", "))
+	fmt.Fprintf(b, "  - path: %s\n    not_in: [%s]\n    ignore_case: true\n    scope: activity\n", q(h.status), strings.Join(out, ", "))
 }
 
 func (d *Draft) writeField(b *bytes.Buffer, m Match, confident bool) {
@@ -1384,16 +1486,23 @@ func (d *Draft) writeField(b *bytes.Buffer, m Match, confident bool) {
 		}
 		return
 	}
-	fmt.Fprintf(b, "  %s  unmatched: error  # a value not listed rejects the plan (M05)\n", c)
+	if !m.KeepUnmatched {
+		fmt.Fprintf(b, "  %s  unmatched: error  # a value not listed rejects the plan (M05)\n", c)
+	}
 	fmt.Fprintf(b, "  %s  lookup:\n", c)
 	for _, e := range m.Lookup {
 		to := "null"
 		if e.To != "" {
 			to = q(e.To)
 		}
-		if e.Guess {
+		switch {
+		case e.Guess:
 			fmt.Fprintf(b, "  %s    %s: %s\n", c, q(e.From), to)
-		} else {
+		case e.Why != "":
+			fmt.Fprintf(b, "  %s    # %s: ?  # not translated: %s\n", c, q(e.From), e.Why)
+		case m.KeepUnmatched:
+			fmt.Fprintf(b, "  %s    # %s: kept as it is\n", c, q(e.From))
+		default:
 			fmt.Fprintf(b, "  %s    # %s: %s  # not recognised: check\n", c, q(e.From), to)
 		}
 	}
@@ -1405,6 +1514,9 @@ func (d *Draft) writeActivities(b *bytes.Buffer) {
 		return
 	}
 	key := d.sourceKey()
+	if h.plan != nil && h.plan.why != "" {
+		writeComment(b, "", "The activities are not added up in this draft: "+h.plan.why+".")
+	}
 	if h.path != "" {
 		writeComment(b, "", fmt.Sprintf("Each record lists activities at %s. To add them up into the ESR categories (dcc, spa...), complete and uncomment:", q(h.path)))
 	} else {

@@ -1,0 +1,232 @@
+package mapping
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/nhs-esr/jobplan-hub/transform/record"
+)
+
+// What mapping infer knows of the values suppliers write, by meaning
+// rather than by spelling: contract codes, staff groups, plan statuses
+// and activity codes are broken into words (valueTokens), and the words
+// are read. A value is translated only when its words leave no doubt; any
+// other value is left to the hub operator with the reason.
+
+// valueTokens splits a value into lower-case words: at punctuation, at
+// spaces, and between letters and digits ("CONS_WAL_2003" is cons wal
+// 2003, "SD08" is sd 08, "SignedOff" is signed off).
+func valueTokens(v string) []string {
+	return rawTokens(strings.ReplaceAll(v, "&", " and "))
+}
+
+func hasToken(toks []string, words ...string) bool {
+	for _, t := range toks {
+		if slices.Contains(words, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// contractMeaning reads a contract name or code. sure is false when the
+// words do not say which contract it is; why says what is missing.
+func contractMeaning(v string) (to string, sure bool, why string) {
+	if validContract(v) {
+		return v, true, ""
+	}
+	toks := valueTokens(v)
+	for _, t := range toks {
+		if !contractWords[t] && strings.Trim(t, "0123456789") != "" {
+			return "", false, "it has a word the draft cannot read (" + t + ")"
+		}
+	}
+	welsh := hasToken(toks, "wal", "wales", "welsh", "cymru", "cym")
+	english := hasToken(toks, "eng", "england", "english")
+	consultant := hasToken(toks, "consultant", "consultants", "cons", "con", "cnslt", "consult", "c")
+	specialist := hasToken(toks, "specialist", "spec", "sp", "spl")
+	specialty := hasToken(toks, "specialty", "speciality", "sd", "specdoc", "sdr")
+	sas := hasToken(toks, "sas", "staff", "associate", "as")
+	y2003 := hasToken(toks, "2003", "03")
+	y2008 := hasToken(toks, "2008", "08")
+	y2021 := hasToken(toks, "2021", "21")
+	years := 0
+	for _, y := range []bool{y2003, y2008, y2021} {
+		if y {
+			years++
+		}
+	}
+	switch {
+	case years > 1:
+		return "", false, "it names more than one contract year"
+	case welsh && english:
+		return "", false, "it names both Wales and England"
+	case welsh && (consultant || y2003) && !specialist && !specialty && !sas:
+		return record.ConsultantWales, true, ""
+	case welsh:
+		// Only consultants have Welsh terms of their own in the record; a
+		// Welsh code is never taken for an English contract.
+		return "", false, "it names Welsh terms, and the record has Welsh terms only for consultants"
+	case consultant && (specialist || specialty || sas):
+		return "", false, "it names a consultant and a SAS grade"
+	case consultant && (y2008 || y2021):
+		return "", false, "consultants are on the 2003 contract, but it names another year"
+	case consultant || (y2003 && !specialist && !specialty && !sas):
+		// The 2003 contract is the consultants'; with no Welsh word in it,
+		// the English one.
+		return record.ConsultantEngland2003, true, ""
+	case y2008 && (specialty || sas || specialist || len(toks) <= 2):
+		// The 2008 contract is the SAS doctors' (specialty doctor and
+		// associate specialist); there was no specialist grade then.
+		return record.SpecialtyDoctor2008, true, ""
+	case y2021 && specialist && !specialty:
+		return record.Specialist2021, true, ""
+	case y2021 && specialty && !specialist:
+		return record.SpecialtyDoctor2021, true, ""
+	case y2021:
+		return "", false, "the 2021 SAS contracts are two (specialty doctor, specialist) and it does not say which"
+	}
+	return "", false, "it names no contract the record knows"
+}
+
+// contractWords are the words contract names and codes are made of; a
+// value with any other word (the W of "W2003") is not read, as its
+// meaning cannot be known.
+var contractWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`consultant consultants cons con cnslt consult c contract contracts terms
+		conditions and tcs tc of the new england english eng wales welsh cymru cym wal specialty speciality sd specdoc
+		sdr specialist spec sp spl sas staff grade associate as doctor doctors dr medical national nhs version v ver`) {
+		contractWords[w] = true
+	}
+}
+
+// staffGroupMeaning reads a staff group: "Medical & Dental", "Medical and
+// Dental Staff", "M&D". Other groups are left as they are, for V3.
+func staffGroupMeaning(v string) (string, bool) {
+	toks := valueTokens(v)
+	if hasToken(toks, "medical") && hasToken(toks, "dental") || strings.EqualFold(strings.ReplaceAll(v, " ", ""), "m&d") {
+		return record.MedicalAndDental, true
+	}
+	return "", false
+}
+
+// statusMeaning says whether a plan status means the plan is finished
+// (signed off, approved, agreed) or not yet (draft, in discussion,
+// cancelled); known is false for a status it cannot read.
+func statusMeaning(v string) (finished, known bool) {
+	t := strings.Join(valueTokens(v), " ")
+	switch t {
+	case "signed off", "signed", "signedoff", "approved", "agreed", "final", "finalised", "finalized", "signed off by cd",
+		"fully signed off", "signed off approved", "complete", "completed", "yes", "y", "true", "live", "active", "current":
+		return true, true
+	case "draft", "in discussion", "discussion", "review", "in review", "under review", "pending", "awaiting sign off",
+		"awaiting approval", "cancelled", "canceled", "rejected", "withdrawn", "deleted", "superseded", "unsigned",
+		"not signed off", "no", "n", "false", "inactive", "archived", "expired", "proposed", "submitted", "open", "in progress":
+		return false, true
+	}
+	return false, false
+}
+
+// activityMeaning reads an activity code or name ("THE-E", "OPD", "SPA-CPD",
+// "Outpatient clinic", "Theatre (elective)") as the record fields it adds
+// to. sure is false when the words do not say where it belongs.
+func activityMeaning(code string) (targets []string, sure bool) {
+	toks := valueTokens(code)
+	has := func(w ...string) bool { return hasToken(toks, w...) }
+	lower := strings.ToLower(code)
+	nonClinical := has("n", "nondcc", "non", "spa", "nc", "nonclinical")
+	clinical := !nonClinical && has("d", "dcc", "clinical", "patient", "c")
+	if has("cancelled", "canceled", "cancel", "deleted", "leave", "sick", "holiday", "vacant", "unallocated") || strings.Contains(lower, "annual leave") {
+		return nil, false
+	}
+	switch {
+	case has("the", "theatre", "theatres", "theater", "ot", "operating", "surgery"):
+		switch {
+		case has("e", "el", "elec", "elective") && !has("non", "ne", "emergency", "em", "emerg"):
+			return []string{"dcc", "theatre_total", "theatre_elective"}, true
+		case has("n", "ne", "nel", "em", "emerg", "emergency", "trauma", "nonelective") || has("non") && has("elective"):
+			return []string{"dcc", "theatre_total", "theatre_non_elective"}, true
+		}
+		return nil, false // theatre with no split would break V10
+	case has("opd", "op", "outpatient", "outpatients", "clinic", "clinics", "opc"):
+		return []string{"dcc", "outpatients"}, true
+	case has("wrd", "ward", "wards", "wr", "inpatient", "inpatients", "ip"):
+		return []string{"dcc", "ward_rounds_inpatient"}, true
+	case has("mdt", "mdm", "multidisciplinary"):
+		return []string{"dcc", "mdt"}, true
+	case has("diag", "diagnostic", "diagnostics", "reporting"):
+		return []string{"dcc", "clinical_diagnostic"}, true
+	case has("proc", "procedure", "procedures"):
+		return []string{"dcc", "procedures"}, true
+	case has("ph") && len(toks) == 1, has("public") && has("health"):
+		return []string{"dcc", "public_health"}, true
+	case has("adm", "admin", "administration"):
+		switch {
+		case nonClinical && !clinical:
+			return []string{"spa", "non_dcc_admin"}, true
+		case clinical && !nonClinical:
+			return []string{"dcc", "dcc_admin"}, true
+		}
+		return nil, false
+	case has("trv", "travel", "trav"):
+		switch {
+		case nonClinical && !clinical:
+			return []string{"spa", "non_dcc_travel"}, true
+		case clinical && !nonClinical:
+			return []string{"dcc", "dcc_travel"}, true
+		}
+		return nil, false
+	case has("onc", "oncall") || has("on") && has("call"):
+		return []string{"dcc"}, true // on-call work is direct clinical care
+	case has("cpd"):
+		return []string{"spa", "cpd"}, true
+	case has("teach", "teaching", "edu", "education", "training", "tch"):
+		return []string{"spa", "teaching_education"}, true
+	case has("res", "research", "rsch"):
+		return []string{"spa", "research"}, true
+	case has("audit", "governance", "gov", "qi", "appraisal", "revalidation"):
+		return []string{"spa"}, true
+	case has("priv", "private", "pp", "pps"):
+		return []string{"private_professional_services"}, true
+	case has("fee", "fees", "fps", "feepaying"):
+		return []string{"fee_paying_services"}, true
+	case has("ar") || has("additional") && has("responsibility", "responsibilities"):
+		return []string{"additional_responsibilities"}, true
+	case has("ext", "external"):
+		return []string{"external_duties"}, true
+	case len(toks) == 1 && toks[0] == "spa":
+		return []string{"spa"}, true
+	case len(toks) == 1 && toks[0] == "dcc":
+		return []string{"dcc"}, true
+	}
+	return nil, false
+}
+
+// Plain and premium time in the names of hour columns.
+var (
+	premiumWords = []string{"premium", "prem", "unsocial", "ooh", "antisocial", "evening", "night", "weekend"}
+	plainWords   = []string{"plain", "std", "standard", "normal", "core", "day", "daytime", "basic", "regular"}
+	annualWords  = []string{"year", "yearly", "annual", "annually", "pa_year", "annum", "yr"}
+)
+
+// amountKind says what an amount column holds: hours or PAs, plain or
+// premium time, a week or a year.
+type amountKind struct {
+	hours, premium, plain, annual bool
+}
+
+func amountOf(name string) amountKind {
+	toks := rawTokens(name)
+	return amountKind{
+		hours:   hasToken(toks, "hour", "hours", "hrs", "hr", "h"),
+		premium: hasToken(toks, premiumWords...),
+		plain:   hasToken(toks, plainWords...),
+		annual:  hasToken(toks, annualWords...) || strings.Contains(strings.ToLower(name), "peryear") || strings.Contains(strings.ToLower(name), "per year"),
+	}
+}
+
+var bandShape = regexp.MustCompile(`(?i)^band\s*\d+$`)
+var percentShape = regexp.MustCompile(`^\d+([.,]\d+)?\s*%?$`)
