@@ -45,6 +45,7 @@ type Draft struct {
 	HeaderRow    int    // CSV: 1-based record holding the column names
 	NoHeader     bool   // CSV without a header row
 	LazyQuotes   bool   // CSV with bare quotes
+	NoQuotes     bool   // CSV whose quotes are data (quote: none)
 	DecimalComma bool   // numbers written 7,5
 	RecordsPath  string // JSON: dotted path to the array of records
 	Sheet        string // XLSX: the sheet holding the table
@@ -446,7 +447,7 @@ func (h *activityHint) fill(order []string, values map[string][]string) {
 					h.statusValues = append(h.statusValues, v)
 				}
 			}
-		case h.category == "" && hasWord(toks, "category", "activity", "type", "kind"):
+		case h.category == "" && hasWord(toks, "category", "activity", "act", "type", "kind", "code", "task"):
 			h.category = k
 		case h.premium == "" && hasWord(toks, "premium") && !amountOf(k).hours:
 			h.premium = k
@@ -469,6 +470,10 @@ func (h *activityHint) fill(order []string, values map[string][]string) {
 					h.premiumFalse = append(h.premiumFalse, v)
 				}
 			}
+		}
+		// A flag left blank is not set.
+		if slices.Contains(values[h.premium], "") && !slices.Contains(h.premiumFalse, "") {
+			h.premiumFalse = append(h.premiumFalse, "")
 		}
 	}
 	if h.category == "" {
@@ -520,8 +525,16 @@ func (d *Draft) inferCSV(text []byte) error {
 	}
 	recs := readCSV(text, d.Delimiter, true, inferSampleRecords+20)
 	if _, err := readCSVStrict(text, d.Delimiter, inferSampleRecords+20); err != nil {
-		d.LazyQuotes = true
-		d.Notes = append(d.Notes, fmt.Sprintf("Some quotes in the sample are not CSV-quoted properly (%v); lazy_quotes is on.", err))
+		if plain := plainRecords(text, d.Delimiter, inferSampleRecords+20); plain != nil {
+			// Every line splits into the same number of fields at the
+			// delimiter: the quotes are data, not quoting.
+			d.NoQuotes = true
+			recs = plain
+			d.Notes = append(d.Notes, "Some fields hold a double quote that is not CSV quoting, and every line has the same number of fields: quote: none (a quote is data).")
+		} else {
+			d.LazyQuotes = true
+			d.Notes = append(d.Notes, fmt.Sprintf("Some quotes in the sample are not CSV-quoted properly (%v); lazy_quotes is on.", err))
+		}
 	}
 	width, _ := modeWidth(recs)
 	header := -1
@@ -574,12 +587,43 @@ func (d *Draft) readValues(recs [][]string) {
 			break
 		}
 	}
-	if d.Delimiter != ',' && commaDecimals > 0 && dotDecimals == 0 {
+	// Where the delimiter leaves the comma free, decimals written 7,5
+	// that clearly outnumber those written 7.5 say the numbers have decimal
+	// commas; a 7.5 among them is then refused (M01), not read as 75.
+	// A ';' delimiter is what Excel writes where the comma is the decimal
+	// separator.
+	if d.Delimiter != ',' && commaDecimals > 0 && (d.Delimiter == ';' || commaDecimals >= 3*dotDecimals) {
 		d.DecimalComma = true
+		if dotDecimals > 0 {
+			d.Notes = append(d.Notes, fmt.Sprintf("The sample writes decimals with a comma (%d values) and a few with a point (%d): decimal_comma is on, and a value such as 7.5 is refused (M01) for the supplier to correct.", commaDecimals, dotDecimals))
+		}
 	}
 	if d.Rows == 0 {
 		d.Notes = append(d.Notes, "The sample has a header but no data rows; dates and lookups could not be sniffed.")
 	}
+}
+
+// plainRecords splits each non-blank line at the delimiter, with no
+// quoting; nil unless every line gives the same number of fields.
+func plainRecords(b []byte, comma rune, max int) [][]string {
+	var out [][]string
+	for line := range strings.SplitSeq(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		rec := strings.Split(line, string(comma))
+		if len(out) > 0 && len(rec) != len(out[0]) {
+			return nil
+		}
+		out = append(out, rec)
+		if len(out) == max {
+			break
+		}
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
 }
 
 var (
@@ -707,7 +751,7 @@ func syn(names ...string) []synonym {
 // nameTokens), so "Emp No", "emp_no" and "EmpNo" are all "employee number".
 var fieldSynonyms = map[record.ID][]synonym{
 	record.EmployeeNumber:              syn("employee number", "employee id", "esr employee number", "staff number", "person number", "payroll number", "~employee"),
-	record.AssignmentNumber:            syn("assignment number", "assignment", "assignment id", "esr assignment number", "position number", "post ref", "post reference", "post id", "~post number"),
+	record.AssignmentNumber:            syn("assignment number", "assignment", "assignment id", "esr assignment number", "position number", "post ref", "post reference", "post id", "post number"),
 	record.VPDCode:                     syn("vpd", "vpd code", "organisation code", "org code", "~organisation"),
 	record.StaffGroup:                  syn("staff group", "staff category", "~group"),
 	record.ContractType:                syn("contract", "contract type", "contract version", "contract name", "contract code", "terms and conditions", "terms", "~grade"),
@@ -752,7 +796,7 @@ var tokenAliases = map[string]string{
 	"no": "number", "num": "number", "nbr": "number", "nr": "number", "nos": "number",
 	"asg": "assignment", "assign": "assignment", "asgn": "assignment",
 	"emp": "employee", "empl": "employee", "employe": "employee",
-	"cat": "category", "freq": "frequency", "pct": "percent", "percentage": "percent",
+	"cat": "category", "freq": "frequency", "pct": "percent", "percentage": "percent", "supp": "supplement",
 	"oncall": "on call", "apas": "apa", "spas": "spa", "theater": "theatre",
 	"op": "outpatient", "opds": "opd", "mdts": "mdt", "admins": "admin",
 	"eff": "effective", "dt": "date", "org": "organisation", "organization": "organisation",
@@ -1288,6 +1332,9 @@ func (d *Draft) YAML() []byte {
 		}
 		if d.LazyQuotes {
 			p("  lazy_quotes: true\n")
+		}
+		if d.NoQuotes {
+			p("  quote: none  # a double quote in a field is data\n")
 		}
 	case "xlsx":
 		p("xlsx:\n  sheet: %s\n", q(d.Sheet))

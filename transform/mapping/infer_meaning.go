@@ -139,8 +139,14 @@ func activityMeaning(code string) (targets []string, sure bool) {
 	lower := strings.ToLower(code)
 	nonClinical := has("n", "nondcc", "non", "spa", "nc", "nonclinical")
 	clinical := !nonClinical && has("d", "dcc", "clinical", "patient", "c")
-	if has("cancelled", "canceled", "cancel", "deleted", "leave", "sick", "holiday", "vacant", "unallocated") || strings.Contains(lower, "annual leave") {
-		return nil, false
+	_ = lower
+	for _, t := range toks {
+		// A word the draft does not know may change the meaning ("Virtual
+		// wards" are no ward rounds): such an activity is left to the hub
+		// operator.
+		if !activityWords[t] && strings.Trim(t, "0123456789") != "" {
+			return nil, false
+		}
 	}
 	switch {
 	case has("the", "theatre", "theatres", "theater", "ot", "operating", "surgery"):
@@ -203,6 +209,24 @@ func activityMeaning(code string) (targets []string, sure bool) {
 		return []string{"dcc"}, true
 	}
 	return nil, false
+}
+
+// activityWords are the words activity codes and names are made of, as
+// activityMeaning reads them, and filler that changes nothing.
+var activityWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`the theatre theatres theater ot operating surgery e el elec elective n ne nel em emerg
+		emergency trauma nonelective non opd op outpatient outpatients clinic clinics opc wrd ward wards wr inpatient
+		inpatients ip mdt mdm multidisciplinary diag diagnostic diagnostics reporting proc procedure procedures ph public
+		health adm admin administration d dcc clinical patient c nondcc spa nc nonclinical trv travel trav onc oncall on
+		call cpd teach teaching edu education training tch res research rsch audit governance gov qi appraisal
+		revalidation priv private pp pps fee fees fps feepaying paying ar additional responsibility responsibilities ext
+		external and of round rounds work session sessions time meeting meetings lead leads role roles duty duties
+		professional development continuing related activity activities care direct supporting general practice
+		services service programmed planned weekly team case conference list lists theatre_list`) {
+		activityWords[w] = true
+	}
 }
 
 // Plain and premium time in the names of hour columns.

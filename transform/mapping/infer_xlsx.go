@@ -51,6 +51,13 @@ func (d *Draft) inferXLSX(sample []byte) error {
 			}
 			cp := *row
 			cp.Fields = append([]string(nil), row.Fields...)
+			for i, k := range row.Kinds {
+				// A date cell is a date whatever the field's formats: only
+				// dates written as text tell the draft their format.
+				if k == decode.CellDate && i < len(cp.Fields) {
+					cp.Fields[i] = ""
+				}
+			}
 			rows = append(rows, &cp)
 		}
 		r.Close()
