@@ -77,7 +77,17 @@ type Match struct {
 	// KeepUnmatched keeps values not in Lookup (unmatched: keep), for a
 	// field whose other values a rule refuses (staff group: V3).
 	KeepUnmatched bool
+	// When takes the source's value only when it matches (a column that
+	// holds a supplement or a band).
+	When string
+	// Columns and Pairs give a lookup keyed on two columns (Grade +
+	// Contract): Pairs[i] is the two values and what they mean.
+	Columns []string
+	Pairs   []LookupPair
 }
+
+// LookupPair is one entry of a two-column lookup.
+type LookupPair struct{ A, B, To, Why string }
 
 // LookupEntry is one translation of a drafted lookup; To is "" for null.
 // Guess false means the value was not recognised and is written commented.
@@ -760,7 +770,7 @@ var fieldSynonyms = map[record.ID][]synonym{
 	record.APAEPS:                      syn("apa", "apa eps", "additional programmed activities", "eps", "extra programmed sessions", "extra programmed activities", "~extra"),
 	record.DCC:                         syn("dcc", "direct clinical care", "total dcc", "~clinical", "~direct"),
 	record.SPA:                         syn("spa", "supporting professional activities", "total spa", "supporting activities", "~supporting"),
-	record.AdditionalResponsibilities:  syn("additional responsibilities", "ar", "anr", "additional nhs responsibilities", "other nhs duties", "other nhs responsibilities", "additional nhs resp", "~additional", "~responsibilities"),
+	record.AdditionalResponsibilities:  syn("additional responsibilities", "ar", "anr", "additional nhs responsibilities", "other nhs duties", "other nhs", "other nhs responsibilities", "additional nhs resp", "~additional", "~responsibilities"),
 	record.ExternalDuties:              syn("external duties", "external", "ed", "external other duties", "other duties", "external duty"),
 	record.MedicalSchool:               syn("medical school", "ms", "medical school activities", "~university", "~academic"),
 	record.AdditionalToContract:        syn("additional to contract", "atc", "additional to contract activities", "outside contract"),
@@ -979,6 +989,11 @@ func (d *Draft) match() {
 		for id := record.ID(0); id < record.NumFields; id++ {
 			sc, why := score(s, id, isJSON)
 			if sc >= SuggestMatch {
+				if sc < ConfidentMatch && (id == record.EmployeeNumber || id == record.AssignmentNumber) && esrNumbers(d.values[s]) {
+					// "Employee", "Post": a vague name, but the values are
+					// ESR numbers.
+					sc, why = 0.9, why+", and the values are ESR numbers"
+				}
 				cands = append(cands, cand{id, si, sc, why})
 			}
 		}
@@ -1048,6 +1063,8 @@ func (d *Draft) match() {
 	if tabular(d.Format) && d.activities == nil {
 		d.csvActivities()
 	}
+	d.gradeAndContract()
+	d.splitSupplement()
 	d.planActivities()
 	if d.status != nil {
 		d.status.Lookup = nil
@@ -1055,6 +1072,23 @@ func (d *Draft) match() {
 			d.status.Lookup = append(d.status.Lookup, LookupEntry{From: v})
 		}
 	}
+}
+
+var esrNumber = regexp.MustCompile(`^\d{8}(-\d{1,2})?$`)
+
+// esrNumbers reports whether nearly all of a column's values are ESR
+// employee or assignment numbers.
+func esrNumbers(vals []string) bool {
+	n, ok := 0, 0
+	for _, v := range vals {
+		if v = strings.TrimSpace(v); v != "" {
+			n++
+			if esrNumber.MatchString(v) {
+				ok++
+			}
+		}
+	}
+	return n >= 2 && ok*10 >= n*9
 }
 
 func (h *activityHint) uses(s string) bool {
@@ -1492,6 +1526,13 @@ func (d *Draft) writeField(b *bytes.Buffer, m Match, confident bool) {
 	}
 	id, _ := record.Lookup(m.Field)
 	parts := []string{d.sourceKey() + ": " + q(m.Source)}
+	if m.When != "" {
+		parts = append(parts, "when: {matches: "+q(m.When)+"}")
+	}
+	if len(m.Columns) > 0 {
+		d.writeColumnsLookup(b, m, c, note)
+		return
+	}
 	if id == record.EmployeeNumber || id == record.AssignmentNumber {
 		parts = append(parts, "required: true")
 	}

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"bytes"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -76,9 +78,11 @@ func contractMeaning(v string) (to string, sure bool, why string) {
 		// The 2003 contract is the consultants'; with no Welsh word in it,
 		// the English one.
 		return record.ConsultantEngland2003, true, ""
-	case y2008 && (specialty || sas || specialist || len(toks) <= 2):
-		// The 2008 contract is the SAS doctors' (specialty doctor and
-		// associate specialist); there was no specialist grade then.
+	case y2008 && (specialist || hasToken(toks, "associate")):
+		// There is no 2008 specialist contract, and the associate
+		// specialists' 2008 contract is not the specialty doctors'.
+		return "", false, "the 2008 contract it names is not the specialty doctors'"
+	case y2008 && specialty:
 		return record.SpecialtyDoctor2008, true, ""
 	case y2021 && specialist && !specialty:
 		return record.Specialist2021, true, ""
@@ -254,3 +258,112 @@ func amountOf(name string) amountKind {
 
 var bandShape = regexp.MustCompile(`(?i)^band\s*\d+$`)
 var percentShape = regexp.MustCompile(`^\d+([.,]\d+)?\s*%?$`)
+
+// gradeAndContract reads the contract from two columns when one alone
+// does not say it: a Grade (Consultant, Specialty Doctor) beside a
+// Contract year (2003, 2021, Wales). A pair it cannot read is left out
+// (a plan with it is refused, M05) with the reason.
+func (d *Draft) gradeAndContract() {
+	if !tabular(d.Format) {
+		return
+	}
+	m := d.matched(record.ContractType)
+	if m == nil || len(m.Lookup) == 0 {
+		return
+	}
+	unsure := slices.ContainsFunc(m.Lookup, func(e LookupEntry) bool { return !e.Guess })
+	if !unsure {
+		return
+	}
+	grade := ""
+	for _, s := range d.Sources {
+		if s != m.Source && hasToken(rawTokens(s), "grade") {
+			grade = s
+		}
+	}
+	if grade == "" {
+		return
+	}
+	gv, cv := d.values[grade], d.values[m.Source]
+	if len(gv) != len(cv) {
+		return
+	}
+	var pairs []LookupPair
+	nSure := 0
+	seen := map[[2]string]bool{}
+	for i := range gv {
+		a, b := strings.TrimSpace(gv[i]), strings.TrimSpace(cv[i])
+		if a == "" && b == "" || seen[[2]string{a, b}] {
+			continue
+		}
+		seen[[2]string{a, b}] = true
+		to, sure, why := contractMeaning(a + " " + b)
+		pairs = append(pairs, LookupPair{A: a, B: b, To: to, Why: why})
+		if sure {
+			nSure++
+		}
+	}
+	if nSure == 0 {
+		return
+	}
+	m.Columns, m.Pairs, m.Lookup = []string{grade, m.Source}, pairs, nil
+	m.Note = "the grade and the contract together say the contract"
+	d.Unused = slices.DeleteFunc(d.Unused, func(s string) bool { return s == grade })
+}
+
+// splitSupplement sends a column that holds a percentage for some plans
+// and a Welsh band (Band 2) for others to the two fields, by shape.
+func (d *Draft) splitSupplement() {
+	m := d.matched(record.OnCallSupplementPct)
+	if m == nil || d.matched(record.OnCallBandWales) != nil {
+		return
+	}
+	bands := 0
+	for _, v := range d.values[m.Source] {
+		if bandShape.MatchString(strings.TrimSpace(v)) {
+			bands++
+		}
+	}
+	if bands == 0 {
+		return
+	}
+	m.When = `^\d+([.,]\d+)?\s*%?$`
+	m.Note = "the column also holds Welsh bands, read into on_call_band_wales"
+	d.Matches = append(d.Matches, Match{Field: record.OnCallBandWales.String(), Source: m.Source, Confidence: m.Confidence, Why: "a Band N value of " + m.Source, When: `(?i)^band\s*\d+$`})
+	slices.SortStableFunc(d.Matches, func(a, b Match) int {
+		x, _ := record.Lookup(a.Field)
+		y, _ := record.Lookup(b.Field)
+		return int(x) - int(y)
+	})
+	d.Missing = slices.DeleteFunc(d.Missing, func(s string) bool { return s == record.OnCallBandWales.String() })
+}
+
+// writeColumnsLookup writes a field looked up on two columns.
+func (d *Draft) writeColumnsLookup(b *bytes.Buffer, m Match, c string, note []string) {
+	fmt.Fprintf(b, "  %s%s:  # %s\n", c, m.Field, strings.Join(note, "; "))
+	fmt.Fprintf(b, "  %s  columns: [%s]\n", c, quoteAll(m.Columns))
+	fmt.Fprintf(b, "  %s  lookup:\n", c)
+	var firsts []string
+	for _, p := range m.Pairs {
+		if !slices.Contains(firsts, p.A) {
+			firsts = append(firsts, p.A)
+		}
+	}
+	for _, a := range firsts {
+		hash := "# " // a level with nothing translated is written as a comment
+		for _, p := range m.Pairs {
+			if p.A == a && p.Why == "" {
+				hash = ""
+			}
+		}
+		fmt.Fprintf(b, "  %s    %s%s:\n", c, hash, q(a))
+		for _, p := range m.Pairs {
+			switch {
+			case p.A == a && p.Why != "":
+				fmt.Fprintf(b, "  %s      # %s: ?  # not translated: %s\n", c, q(p.B), p.Why)
+			case p.A == a:
+				fmt.Fprintf(b, "  %s      %s: %s\n", c, q(p.B), q(p.To))
+			}
+		}
+	}
+}
