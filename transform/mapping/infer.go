@@ -452,11 +452,6 @@ func (h *activityHint) fill(order []string, values map[string][]string) {
 		switch {
 		case h.path != "" && h.status == "" && isStatusName(k):
 			h.status = k
-			for _, v := range distinct(values[k], 12) {
-				if !slices.Contains(h.statusValues, v) {
-					h.statusValues = append(h.statusValues, v)
-				}
-			}
 		case h.category == "" && hasWord(toks, "category", "activity", "act", "type", "kind", "code", "task"):
 			h.category = k
 		case h.premium == "" && hasWord(toks, "premium") && !amountOf(k).hours:
@@ -466,6 +461,13 @@ func (h *activityHint) fill(order []string, values map[string][]string) {
 			h.amountHours = hasWord(toks, "hour", "hrs")
 		case h.occurrences == "" && hasWord(toks, "occurrence", "year", "annual", "annually"):
 			h.occurrences = k
+		}
+	}
+	if h.status != "" {
+		for _, v := range distinct(values[h.status], 12) {
+			if !slices.Contains(h.statusValues, v) && len(h.statusValues) < 12 {
+				h.statusValues = append(h.statusValues, v)
+			}
 		}
 	}
 	if h.premium != "" {
