@@ -99,7 +99,6 @@ type fillValue struct {
 	lastRow int
 	text    string
 	kind    CellKind
-	raw     string // the cell as Raw encodes it
 }
 
 // NewXLSXReader opens a workbook, picks the sheet and reads its title rows
@@ -764,13 +763,12 @@ func attr(se xml.StartElement, name string) string {
 
 // cellMeta is what the attributes of a <c> element say.
 type cellMeta struct {
-	col          int
-	style        int
-	typ          string
-	formula      bool
-	formulaText  string
-	value        bool // a <v> or <is> element: a stored value
-	formulaShare bool
+	col         int
+	style       int
+	typ         string
+	formula     bool
+	formulaText string
+	value       bool // a <v> or <is> element: a stored value
 }
 
 // sheetScanner reads the cells' attributes, row by row, in step with

@@ -930,6 +930,19 @@ func tokenEqual(a, b string) bool {
 // score returns how well a source name matches field id, and the synonym
 // that matched best.
 func score(source string, id record.ID, json bool) (float64, string) {
+	// "Employee Number / Rhif Cyflogai": a heading that gives the name in
+	// two languages (or two names) scores by its best half.
+	if !json {
+		if parts := strings.Split(source, " / "); len(parts) > 1 {
+			best, why := 0.0, ""
+			for _, p := range parts {
+				if sc, w := score(p, id, json); sc > best {
+					best, why = sc, w
+				}
+			}
+			return best, why
+		}
+	}
 	full := nameTokens(source)
 	var last []string
 	if json {
@@ -1098,6 +1111,9 @@ func (h *activityHint) uses(s string) bool {
 }
 
 func isStatusName(s string) bool {
+	if parts := strings.Split(s, " / "); len(parts) > 1 {
+		return slices.ContainsFunc(parts, isStatusName)
+	}
 	if i := strings.LastIndexByte(s, '.'); i >= 0 {
 		s = s[i+1:]
 	}
@@ -1199,36 +1215,6 @@ func validContract(v string) bool {
 		return true
 	}
 	return false
-}
-
-// guessContract recognises common spellings of the contract types.
-func guessContract(v string) (string, bool) {
-	t := strings.ToLower(v)
-	has := func(s ...string) bool {
-		for _, x := range s {
-			if strings.Contains(t, x) {
-				return true
-			}
-		}
-		return false
-	}
-	y2008 := has("2008", "08")
-	y2021 := has("2021", "21")
-	switch {
-	case validContract(v):
-		return v, true
-	case has("consultant", "cons") && has("wales", "welsh", "cymru"):
-		return record.ConsultantWales, true
-	case has("consultant") || strings.HasPrefix(t, "cons"):
-		return record.ConsultantEngland2003, true
-	case has("specialist") || strings.HasPrefix(t, "sp") && !strings.HasPrefix(t, "spec") && y2021:
-		return record.Specialist2021, true
-	case (has("specialty", "speciality", "sas", "staff grade", "associate specialist") || strings.HasPrefix(t, "sd")) && y2008:
-		return record.SpecialtyDoctor2008, true
-	case (has("specialty", "speciality") || strings.HasPrefix(t, "sd")) && y2021:
-		return record.SpecialtyDoctor2021, true
-	}
-	return record.OtherContract, false
 }
 
 var categoryWord = regexp.MustCompile(`(?i)^(?:on[- ]?call\s+)?(?:cat(?:egory)?\.?\s*)?([ab])$`)

@@ -206,4 +206,17 @@ func TestInferEvaluation(t *testing.T) {
 
 // inferFloors are the percentages of plans fully right that the drafts
 // reached; a change that makes a draft worse fails the test.
-var inferFloors = map[string]float64{}
+//
+// Below 80%, and why: allocate-nested (activity hours per occurrence times
+// occurrences a year) and annual-feed-json (hours a year) need the
+// supplier's working weeks a year, which the exports do not give;
+// wales-sessions has no contract column (its notes say every plan is a
+// Welsh consultant's); feed-totals writes two contracts as S2021 and W2003,
+// whose letters the draft will not guess at. Those plans are refused or
+// sent for review, never with a guessed contract.
+var inferFloors = map[string]float64{
+	"samples/codes-long": 100, "samples/excel-long": 100, "samples/sard-wide": 100, "samples/trust-sheet": 100,
+	"samples/trust-workbook": 100, "samples/feed-totals": 33,
+	"testdata/infer/welsh-board-csv": 100, "testdata/infer/rota-codes-long": 100,
+	"testdata/infer/approved-jsonl": 100, "testdata/infer/wales-workbook-xlsx": 100,
+}

@@ -257,7 +257,6 @@ func amountOf(name string) amountKind {
 }
 
 var bandShape = regexp.MustCompile(`(?i)^band\s*\d+$`)
-var percentShape = regexp.MustCompile(`^\d+([.,]\d+)?\s*%?$`)
 
 // gradeAndContract reads the contract from two columns when one alone
 // does not say it: a Grade (Consultant, Specialty Doctor) beside a
