@@ -68,7 +68,7 @@ bench: build
 # and the command's: config check and status outputs (testdata/hub) and
 # the expected files inside the scripts (testdata/*/*.txtar). A test in
 # internal/testutil fails if a package with golden files is missing here.
-GOLDEN_PACKAGES := ./mappings ./transform/reference ./transform/reconcile ./cmd/jobplan-hub
+GOLDEN_PACKAGES := ./mappings ./transform/mapping ./transform/reference ./transform/reconcile ./cmd/jobplan-hub
 golden-update:
 	$(GO) test -count=1 $(GOLDEN_PACKAGES) -update
 
