@@ -31,6 +31,7 @@ func convertCommand() *cli.Command {
 		Description: `For each INPUT x.ext, writes into --out:
   x.jobplans.jsonl   accepted records, one JSON object a line
   x.rejected.ext     rejected source rows, byte for byte, with the header
+                     (a workbook's: an .xlsx of its title rows, header and rows)
   x.report.json      counts and every finding
   x.errors.csv       the findings, for Excel
 Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be processed.`,

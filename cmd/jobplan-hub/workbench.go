@@ -82,12 +82,14 @@ func inferCommand() *cli.Command {
 		Name:      "infer",
 		Usage:     "draft a mapping from a sample export",
 		ArgsUsage: "INPUT",
-		Description: `Reads a sample export and writes a draft mapping: the format (CSV, JSON or
-JSON Lines), encoding, CSV delimiter and header row, or the JSON records path,
-and a field for every column whose name matches a record field. Matches it is
-unsure of, date formats it had to assume and lookups it could not fill are
-written as comments to review. The draft always passes mapping check; run
-mapping preview on it next.`,
+		Description: `Reads a sample export and writes a draft mapping: the format (CSV, JSON,
+JSON Lines or an .xlsx workbook), encoding, CSV delimiter and header row, the
+JSON records path or the workbook's sheet and title rows, and a field for every
+column whose name matches a record field. Values are translated only when
+their meaning is sure (contract codes, staff groups, plan statuses, activity
+codes); matches it is unsure of, date formats it had to assume and values it
+could not read are written as comments with the reason. The draft always
+passes mapping check; run mapping preview on it next.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the draft to `FILE` (default: standard output)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite --out if it exists"},
