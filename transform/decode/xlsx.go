@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,7 +88,9 @@ type XLSXReader struct {
 	preamble  [][]string // the rows up to and including the header, as text, for the rejected workbook
 	rowNum    int        // sheet row last read
 	width     int        // columns of the header
-	merges    []mergeRange
+	merges    []mergeRange // by first row; those before nextMerge have started
+	nextMerge int
+	active    []mergeRange // ranges that span the current row
 	fill      map[int]fillValue // column → value of a vertical merge being filled down
 	row       Row
 	closeOnce bool
@@ -216,6 +219,7 @@ func (x *XLSXReader) open(zr *zip.Reader) error {
 	if err != nil {
 		return &FormatError{Err: fmt.Errorf("sheet %q cannot be read: %v", x.sheet, err)}
 	}
+	slices.SortStableFunc(merges, func(a, b mergeRange) int { return a.firstRow - b.firstRow })
 	x.merges = merges
 	zf, err = zr.Open(part)
 	if err != nil {
@@ -575,8 +579,15 @@ func (x *XLSXReader) Next() (*Row, error) {
 // value is a problem, as the value could belong to any of its columns.
 func (x *XLSXReader) fillMerges(cells *[]cell) error {
 	var problem error
-	for _, m := range x.merges {
-		if m.firstRow > x.rowNum || m.lastRow < x.rowNum || m.firstRow <= x.headerRow() {
+	// Ranges that start by this row join the active ones, and those that
+	// ended leave them, so a sheet with many merges costs little per row.
+	for x.nextMerge < len(x.merges) && x.merges[x.nextMerge].firstRow <= x.rowNum {
+		x.active = append(x.active, x.merges[x.nextMerge])
+		x.nextMerge++
+	}
+	x.active = slices.DeleteFunc(x.active, func(m mergeRange) bool { return m.lastRow < x.rowNum })
+	for _, m := range x.active {
+		if m.firstRow <= x.headerRow() {
 			continue
 		}
 		if m.lastCol > len(*cells) {
