@@ -85,12 +85,12 @@ type XLSXReader struct {
 	styles   map[int]numClass
 
 	header    []string
-	preamble  [][]string // the rows up to and including the header, as text, for the rejected workbook
-	rowNum    int        // sheet row last read
-	width     int        // columns of the header
+	preamble  [][]string   // the rows up to and including the header, as text, for the rejected workbook
+	rowNum    int          // sheet row last read
+	width     int          // columns of the header
 	merges    []mergeRange // by first row; those before nextMerge have started
 	nextMerge int
-	active    []mergeRange // ranges that span the current row
+	active    []mergeRange      // ranges that span the current row
 	fill      map[int]fillValue // column → value of a vertical merge being filled down
 	row       Row
 	closeOnce bool

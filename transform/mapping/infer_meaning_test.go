@@ -10,7 +10,7 @@ func TestContractMeaning(t *testing.T) {
 		"CONS_WAL_2003": "consultant_wales", "WAL03": "consultant_wales", "Consultant (Wales)": "consultant_wales", "Consultant - Welsh terms": "consultant_wales",
 		"CONS_ENG_2003": "consultant_england_2003", "Consultant (2003)": "consultant_england_2003", "CONS03": "consultant_england_2003", "C2003": "consultant_england_2003",
 		"Consultant Contract 2003 (England)": "consultant_england_2003",
-		"SAS_SD_2021": "specialty_doctor_2021", "SD21": "specialty_doctor_2021", "Specialty Doctor (2021)": "specialty_doctor_2021", "SAS Specialty Doctor 2021": "specialty_doctor_2021",
+		"SAS_SD_2021":                        "specialty_doctor_2021", "SD21": "specialty_doctor_2021", "Specialty Doctor (2021)": "specialty_doctor_2021", "SAS Specialty Doctor 2021": "specialty_doctor_2021",
 		"SAS_SPEC_2021": "specialist_2021", "SP21": "specialist_2021", "Specialist 2021": "specialist_2021",
 		"SAS_SD_2008": "specialty_doctor_2008", "SD08": "specialty_doctor_2008", "Specialty Doctor 2008": "specialty_doctor_2008",
 		// Not sure: left for the hub operator, never a guess.
