@@ -37,19 +37,20 @@ const inferSampleRecords = 500
 // Draft is a mapping inferred from a sample export by Infer. YAML writes it
 // as a mapping file with comments for everything uncertain.
 type Draft struct {
-	Input        string // the sample's file name
-	Name         string // mapping name
-	Format       string // csv, json or jsonl
-	Encoding     string // mapping encoding name; "" for plain UTF-8
-	Delimiter    rune   // CSV
-	HeaderRow    int    // CSV: 1-based record holding the column names
-	NoHeader     bool   // CSV without a header row
-	LazyQuotes   bool   // CSV with bare quotes
-	NoQuotes     bool   // CSV whose quotes are data (quote: none)
-	DecimalComma bool   // numbers written 7,5
-	RecordsPath  string // JSON: dotted path to the array of records
-	Sheet        string // XLSX: the sheet holding the table
-	SkipRows     int    // XLSX: sheet rows above the header
+	Input        string   // the sample's file name
+	Name         string   // mapping name
+	Format       string   // csv, json or jsonl
+	Encoding     string   // mapping encoding name; "" for plain UTF-8
+	Delimiter    rune     // CSV
+	HeaderRow    int      // CSV: 1-based record holding the column names
+	NoHeader     bool     // CSV without a header row
+	LazyQuotes   bool     // CSV with bare quotes
+	NoQuotes     bool     // CSV whose quotes are data (quote: none)
+	DecimalComma bool     // numbers written 7,5
+	RecordsPath  string   // JSON: dotted path to the array of records
+	Sheet        string   // XLSX: the sheet holding the table
+	DateCells    []string // XLSX: columns with date cells
+	SkipRows     int      // XLSX: sheet rows above the header
 	Sources      []string
 	Rows         int // records examined
 
@@ -1144,6 +1145,13 @@ func (d *Draft) refine(m *Match, id record.ID) {
 	switch {
 	case f.Kind == record.Date:
 		m.Formats, m.Note = sniffDates(vals)
+		if slices.Contains(d.DateCells, m.Source) {
+			if distinct(vals, 1) == nil {
+				m.Note = "date cells, read as dates whatever the format; the format is for dates typed as text: check"
+			} else {
+				m.Note = strings.TrimPrefix(m.Note+"; date cells are read as dates, the format is for dates typed as text", "; ")
+			}
+		}
 	case f.Kind == record.Decimal && id != record.OnCallFrequencyN && id != record.OnCallSupplementPct:
 		if hasHours(m.Source) {
 			m.Unit = "hours"

@@ -29,6 +29,7 @@ func (d *Draft) inferXLSX(sample []byte) error {
 		headerLine int
 		header     []string
 		rows       [][]string
+		dateCells  map[int]bool // columns holding date cells
 	}
 	var best *table
 	for i, sheet := range sheets {
@@ -37,6 +38,7 @@ func (d *Draft) inferXLSX(sample []byte) error {
 			continue
 		}
 		var rows []*decode.Row
+		dateCells := map[int]bool{}
 		for len(rows) < inferSampleRecords+30 {
 			row, err := r.Next()
 			if err == io.EOF {
@@ -56,6 +58,7 @@ func (d *Draft) inferXLSX(sample []byte) error {
 				// dates written as text tell the draft their format.
 				if k == decode.CellDate && i < len(cp.Fields) {
 					cp.Fields[i] = ""
+					dateCells[i] = true
 				}
 			}
 			rows = append(rows, &cp)
@@ -74,7 +77,7 @@ func (d *Draft) inferXLSX(sample []byte) error {
 			if filled(row.Fields)*10 < widest*6 || !looksLikeHeader(nonBlank(row.Fields)) {
 				continue
 			}
-			t := &table{sheet: sheet, headerLine: row.Line}
+			t := &table{sheet: sheet, headerLine: row.Line, dateCells: dateCells}
 			for _, h := range row.Fields {
 				t.header = append(t.header, strings.TrimSpace(h))
 			}
@@ -99,6 +102,11 @@ func (d *Draft) inferXLSX(sample []byte) error {
 	}
 	d.SkipRows = best.headerLine - 1
 	d.Sources = best.header
+	for i := range d.Sources {
+		if best.dateCells[i] {
+			d.DateCells = append(d.DateCells, d.Sources[i])
+		}
+	}
 	var recs [][]string
 	for _, r := range best.rows {
 		if len(r) > len(d.Sources) {
