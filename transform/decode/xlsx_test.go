@@ -336,3 +336,50 @@ func TestClassifyFormat(t *testing.T) {
 }
 
 func zipWriter(w io.Writer) *zip.Writer { return zip.NewWriter(w) }
+
+// withSheet replaces the first sheet's XML of a small workbook.
+func withSheet(t *testing.T, sheet string) []byte {
+	t.Helper()
+	base := book(t, func(f *excelize.File) { f.SetCellStr("Sheet1", "A1", "x") })
+	zr, err := zip.NewReader(bytes.NewReader(base), int64(len(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, zf := range zr.File {
+		w, _ := zw.Create(zf.Name)
+		if zf.Name == "xl/worksheets/sheet1.xml" {
+			io.WriteString(w, sheet)
+			continue
+		}
+		rc, _ := zf.Open()
+		io.Copy(w, rc)
+		rc.Close()
+	}
+	zw.Close()
+	return b.Bytes()
+}
+
+// TestXLSXSheetXMLForms reads sheets as other programs write them: a
+// namespace prefix, cells and rows without r, self-closing cells, rich
+// inline text, a shared formula with its stored result, and a formula
+// without one whose text has escaped characters.
+func TestXLSXSheetXMLForms(t *testing.T) {
+	const ns = `xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"`
+	data := withSheet(t, `<?xml version="1.0"?><x:worksheet `+ns+`><x:sheetData>`+
+		`<x:row><x:c t="inlineStr"><x:is><x:t>Emp</x:t></x:is></x:c><x:c t="inlineStr"><x:is><x:r><x:t>D</x:t></x:r><x:r><x:t>CC</x:t></x:r></x:is></x:c><x:c t="inlineStr"><x:is><x:t>Note</x:t></x:is></x:c></x:row>`+
+		`<x:row><x:c><x:v>1</x:v></x:c><x:c><x:f t="shared" si="0"/><x:v>7.5</x:v></x:c><x:c r="C2" s="0"/></x:row>`+
+		`<x:row r="4"><x:c r="A4"><x:v>2</x:v></x:c><x:c r="B4"><x:f>IF(A4&lt;3,"a&amp;b",1)</x:f></x:c></x:row>`+
+		`</x:sheetData></x:worksheet>`)
+	x, rows, errs := readBook(t, data, XLSXOptions{})
+	if got := strings.Join(x.Header(), "|"); got != "Emp|DCC|Note" {
+		t.Errorf("header %q", got)
+	}
+	if len(rows) != 1 || rows[0].Line != 2 || strings.Join(rows[0].Fields, "|") != "1|7.5|" || rows[0].Kinds[1] != CellNumber {
+		t.Errorf("rows %+v", rows)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `line 4: cell B4 holds a formula (=IF(A4<3,"a&b",1)) with no stored result`) {
+		t.Errorf("errors %v", errs)
+	}
+}
