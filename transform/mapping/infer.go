@@ -1079,6 +1079,7 @@ func (d *Draft) match() {
 	if tabular(d.Format) && d.activities == nil {
 		d.csvActivities()
 	}
+	d.welshContext()
 	d.gradeAndContract()
 	d.splitSupplement()
 	d.planActivities()

@@ -366,3 +366,58 @@ func (d *Draft) writeColumnsLookup(b *bytes.Buffer, m Match, c string, note []st
 		}
 	}
 }
+
+// welshContext guards the one default of contractMeaning: a consultant
+// code with no Welsh or English word is read as the English contract. In
+// an export that shows Welsh plans (on-call bands, the words Wales, Welsh
+// or Cymru) but marks no contract as Welsh, such a code may be either, so
+// it is not translated. Where some codes are marked Welsh, the others are
+// English by contrast.
+func (d *Draft) welshContext() {
+	m := d.matched(record.ContractType)
+	if m == nil {
+		return
+	}
+	welshCodes := false
+	for _, v := range d.values[m.Source] {
+		if to, sure, _ := contractMeaning(v); sure && to == record.ConsultantWales {
+			welshCodes = true
+		}
+	}
+	for _, g := range d.Sources {
+		if hasToken(rawTokens(g), "grade") {
+			for _, v := range d.values[m.Source] {
+				if hasToken(valueTokens(v), "wal", "wales", "welsh", "cymru") {
+					welshCodes = true // Grade + Contract: "Consultant" + "Wales"
+				}
+			}
+		}
+	}
+	if welshCodes {
+		return
+	}
+	signal := ""
+	for _, src := range d.Sources {
+		if hasToken(rawTokens(src), "wales", "welsh", "cymru") {
+			signal = "its column " + q(src)
+		}
+		for _, v := range d.values[src] {
+			if bandShape.MatchString(strings.TrimSpace(v)) || hasToken(valueTokens(v), "wales", "welsh", "cymru") {
+				signal = fmt.Sprintf("%q in %s", strings.TrimSpace(v), q(src))
+				break
+			}
+		}
+		if signal != "" {
+			break
+		}
+	}
+	if signal == "" {
+		return
+	}
+	for i, e := range m.Lookup {
+		if e.Guess && e.To == record.ConsultantEngland2003 && !hasToken(valueTokens(e.From), "eng", "england", "english") {
+			m.Lookup[i].Guess = false
+			m.Lookup[i].Why = "the export shows Welsh plans (" + signal + ") but marks no contract as Welsh, so a consultant may be on the Welsh or the English contract"
+		}
+	}
+}

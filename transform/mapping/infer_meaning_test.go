@@ -59,3 +59,37 @@ func TestStatusMeaning(t *testing.T) {
 		}
 	}
 }
+
+// TestInferWelshContext: a consultant code with no Welsh word is the
+// English contract, unless the export shows Welsh plans and marks none of
+// its contracts Welsh.
+func TestInferWelshContext(t *testing.T) {
+	for _, c := range []struct {
+		name, csv string
+		sure      bool
+	}{
+		{"English export", "Employee Number,Assignment Number,Contract,DCC\n10000001,10000001,Consultant,7\n10000002,10000002,Consultant,8\n", true},
+		{"Welsh bands, no Welsh code", "Employee Number,Assignment Number,Contract,On-call band,DCC\n10000001,10000001,Consultant,Band 2,7\n10000002,10000002,Consultant,,8\n", false},
+		{"Welsh bands and a Welsh code", "Employee Number,Assignment Number,Contract,On-call band,DCC\n10000001,10000001,Consultant Wales,Band 2,7\n10000002,10000002,Consultant,,8\n", true},
+	} {
+		d, err := Infer("x.csv", []byte(c.csv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := d.matched(0)
+		for i := range d.Matches {
+			if d.Matches[i].Field == "contract_type" {
+				m = &d.Matches[i]
+			}
+		}
+		var entry *LookupEntry
+		for i := range m.Lookup {
+			if m.Lookup[i].From == "Consultant" {
+				entry = &m.Lookup[i]
+			}
+		}
+		if entry == nil || entry.Guess != c.sure || (c.sure && entry.To != "consultant_england_2003") || (!c.sure && entry.Why == "") {
+			t.Errorf("%s: %+v, want sure %v", c.name, entry, c.sure)
+		}
+	}
+}
