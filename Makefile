@@ -86,6 +86,7 @@ fuzz:
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzInfer$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./internal/lint -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./internal/hubconfig -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reference -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 5s $(FUZZ_FLAGS)

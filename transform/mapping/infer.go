@@ -1499,7 +1499,7 @@ func (d *Draft) writeActivityFilter(b *bytes.Buffer, open bool) {
 	if !open {
 		fmt.Fprintf(b, "filters:\n")
 	}
-	fmt.Fprintf(b, "  # The activities' %s (values seen: %s): those not part of the plan are left out.\n", h.status, strings.Join(seen, ", "))
+	fmt.Fprintf(b, "  # The activities' %s (values seen: %s): those not part of the plan are left out.\n", oneLine(q(h.status)), strings.Join(seen, ", "))
 	fmt.Fprintf(b, "  - path: %s\n    not_in: [%s]\n    ignore_case: true\n    scope: activity\n", q(h.status), strings.Join(out, ", "))
 }
 
@@ -1686,7 +1686,18 @@ func q(s string) string {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.Encode(s)
-	return strings.TrimSuffix(b.String(), "\n")
+	out := strings.TrimSuffix(b.String(), "\n")
+	// JSON leaves DEL, the C1 controls and a few others as they are; YAML
+	// does not allow them, so they are written as escapes.
+	var e strings.Builder
+	for _, r := range out {
+		if (r >= 0x7F && r <= 0x9F) || r == 0xFEFF || r == 0xFFFE || r == 0xFFFF {
+			fmt.Fprintf(&e, "\\u%04x", r)
+			continue
+		}
+		e.WriteRune(r)
+	}
+	return e.String()
 }
 
 func quoteAll(s []string) string {
@@ -1697,12 +1708,22 @@ func quoteAll(s []string) string {
 	return strings.Join(qs, ", ")
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine puts s on one line for a comment, with any character YAML does
+// not allow written as its escape.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\uFEFF' || r == 0xFFFE || r == 0xFFFF {
+			return '?'
+		}
+		return r
+	}, s)
+}
 
 // writeComment writes text as # lines wrapped at about 76 columns.
 func writeComment(b *bytes.Buffer, indent, text string) {
 	line := indent + "#"
-	for _, w := range strings.Fields(text) {
+	for _, w := range strings.Fields(oneLine(text)) {
 		if len(line)+1+len(w) > 76 && len(line) > len(indent)+1 {
 			b.WriteString(line + "\n")
 			line = indent + "#"
