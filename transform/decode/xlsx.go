@@ -763,14 +763,6 @@ func tagAttr(tag []byte, name string) string {
 	return ""
 }
 
-func attr(se xml.StartElement, name string) string {
-	for _, a := range se.Attr {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
 
 // cellMeta is what the attributes of a <c> element say.
 type cellMeta struct {
