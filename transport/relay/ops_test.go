@@ -4,10 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
@@ -49,6 +55,135 @@ func TestFileProcessedLogLineGivesEveryCount(t *testing.T) {
 	for key, n := range map[string]int{"accepted": 3, "rejected": 2, "warnings": 4, "held_back": 1, "duplicates": 5, "superseded": 6, "records": 3} {
 		if got, ok := line[key].(float64); !ok || int(got) != n {
 			t.Errorf("file processed: %s = %v, want %d (line %v)", key, line[key], n, line)
+		}
+	}
+}
+
+// reloads records what a Supervisor tells its ReloadObserver.
+type reloads struct {
+	mu  sync.Mutex
+	got []string // "ok" or the error
+}
+
+func (r *reloads) Reloaded(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		r.got = append(r.got, "ok")
+	} else {
+		r.got = append(r.got, err.Error())
+	}
+}
+
+func (r *reloads) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// TestSupervisorTellsItsObserverHowEachReloadWent: a reload that runs the
+// new configuration, one refused for its problems, and one whose hub
+// cannot start (the previous one runs again) are each told once, in
+// order, with their reason.
+func TestSupervisorTellsItsObserverHowEachReloadWent(t *testing.T) {
+	s := newSupervised(t, "10000001\n")
+	obs := &reloads{}
+	s.observer = obs
+	s.run()
+	if got := obs.list(); len(got) != 0 {
+		t.Fatalf("the first start was told as a reload: %q", got)
+	}
+	s.signals <- syscall.SIGHUP
+	testutil.Eventually(t, "a reload told", func() bool { return len(obs.list()) == 1 })
+	s.failLoad.Store(true)
+	s.signals <- syscall.SIGHUP
+	testutil.Eventually(t, "a refused reload told", func() bool { return len(obs.list()) == 2 })
+	s.failLoad.Store(false)
+	s.failStart.Store(true)
+	s.signals <- syscall.SIGHUP
+	testutil.Eventually(t, "a reload whose hub cannot start told", func() bool { return len(obs.list()) == 3 })
+	// The previous configuration's hub runs again: not a reload.
+	testutil.Eventually(t, "the previous hub to run again", func() bool { return s.starts.Load() == 3 })
+	want := []string{"ok", "allowed.txt: line 1: not an assignment", "destination outbox: permission denied"}
+	if got := obs.list(); !slices.Equal(got, want) {
+		t.Errorf("reloads told: %q, want %q", got, want)
+	}
+}
+
+// loops records what a hub tells a LoopObserver, in order.
+type loops struct {
+	mu     sync.Mutex
+	events []string // "alive <loop> <d>" or "stopped <loop>"
+	last   map[string]time.Duration
+}
+
+func (l *loops) FileDone(string, string, time.Duration)    {}
+func (l *loops) RecordsCounted(string, relay.RecordCounts) {}
+func (l *loops) SourcePolled(string, error)                {}
+
+func (l *loops) LoopAlive(loop string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, fmt.Sprintf("alive %s %v", loop, d))
+	if l.last == nil {
+		l.last = map[string]time.Duration{}
+	}
+	l.last[loop] = d
+}
+
+func (l *loops) LoopStopped(loop string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, "stopped "+loop)
+	delete(l.last, loop)
+}
+
+func (l *loops) snapshot() ([]string, map[string]time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events), maps.Clone(l.last)
+}
+
+// TestHubReportsItsLoopsAlive: a running hub reports its own loop every
+// heartbeat and each dispatcher's at each wait, with a bound; once
+// stopped, the dispatchers are stopped and the hub gives the time for
+// the next one.
+func TestHubReportsItsLoopsAlive(t *testing.T) {
+	e := newEnv(t)
+	obs := &loops{}
+	e.obs = obs
+	e.start()
+	testutil.Eventually(t, "beats from the hub and both dispatchers", func() bool {
+		events, _ := obs.snapshot()
+		hub := 0
+		for _, ev := range events {
+			if ev == "alive hub 15s" {
+				hub++
+			}
+		}
+		// esr and outbox poll every 50ms: each wait is announced with
+		// the poll and the slack.
+		return hub >= 1 && slices.Contains(events, "alive dispatcher esr 30.05s") &&
+			slices.Contains(events, "alive dispatcher outbox 30.05s")
+	})
+	// A file delivered goes through the same loops.
+	e.dropFile("a.csv", planA)
+	testutil.Eventually(t, "the records delivered", func() bool { return len(e.recv.bodies()) == 3 })
+	e.stop()
+	events, last := obs.snapshot()
+	if want := map[string]time.Duration{"hub": relay.NextHubWithin}; !maps.Equal(last, want) {
+		t.Errorf("after the stop the loops expected are %v, want %v", last, want)
+	}
+	// The stopping hub gave its grace (50ms) and the margin before it
+	// stopped.
+	i := slices.Index(events, fmt.Sprintf("alive hub %v", 50*time.Millisecond+relay.StopMargin))
+	j := slices.Index(events, fmt.Sprintf("alive hub %v", relay.NextHubWithin))
+	if i < 0 || j < i {
+		t.Errorf("the stopping hub's bounds are missing or out of order: %q", events)
+	}
+	for _, d := range []string{"esr", "outbox"} {
+		if !slices.Contains(events, "stopped dispatcher "+d) {
+			t.Errorf("dispatcher %s not told stopped: %q", d, events)
 		}
 	}
 }
