@@ -155,18 +155,19 @@ func (l *Ledger) Rejected(ctx context.Context, destination string) (int, error) 
 const rejectedQuery = `SELECT COUNT(*) FROM deliveries WHERE destination = ? AND state = 'rejected'`
 
 // Ping reports whether the ledger answers: it reads its schema version
-// from the database file.
+// from the database file. Its errors are for operators (/readyz says
+// "ledger: not answering: " before them).
 func (l *Ledger) Ping(ctx context.Context) error {
 	st, err := l.prepared(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`)
 	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
+		return fmt.Errorf("read the schema version: %w", err)
 	}
 	var v int
 	if err := st.QueryRowContext(ctx).Scan(&v); err != nil {
-		return fmt.Errorf("ledger: %w", err)
+		return fmt.Errorf("read the schema version: %w", err)
 	}
 	if v != len(migrations) {
-		return fmt.Errorf("ledger: schema version %d, want %d", v, len(migrations))
+		return fmt.Errorf("schema version %d, this program's is %d", v, len(migrations))
 	}
 	return nil
 }

@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/observe"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
@@ -186,4 +190,101 @@ func TestHubReportsItsLoopsAlive(t *testing.T) {
 			t.Errorf("dispatcher %s not told stopped: %q", d, events)
 		}
 	}
+}
+
+// probes serves the observe endpoints of a hub's recorder.
+type probes struct {
+	t     *testing.T
+	srv   *httptest.Server
+	token string
+}
+
+func newProbes(t *testing.T, e *env, rec *observe.Recorder, token string) *probes {
+	s, err := observe.NewServer(observe.ServerConfig{StateDir: e.state, Ledger: e.ledger, Recorder: rec, Token: token, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &probes{t: t, srv: srv, token: token}
+}
+
+// get returns path's status and body, with the token if auth is set.
+func (p *probes) get(path string, auth bool) (int, string) {
+	p.t.Helper()
+	req, err := http.NewRequest("GET", p.srv.URL+path, nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := p.srv.Client().Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestProbesOfARunningHub runs a real hub and checks /livez, /readyz and
+// /healthz while all is well, while its source cannot be scanned, and
+// while its ledger is full (SQLITE_FULL, the hub paused): only /readyz
+// and /healthz fail, each with its reason; /livez stays 200, since a
+// restart would cure neither.
+func TestProbesOfARunningHub(t *testing.T) {
+	e := newEnv(t)
+	rec := observe.NewRecorder(e.ledger)
+	rec.Configure([]string{"drop"}, []string{"esr", "outbox"})
+	e.obs = rec
+	e.onScan = func(err error) { rec.SourcePolled("drop", err) }
+	const token = "t0ken"
+	p := newProbes(t, e, rec, token)
+	e.start()
+	check := func(what string, readyCode int, ready, readyDetail string) {
+		t.Helper()
+		for _, path := range []string{"/readyz", "/healthz"} {
+			if code, body := p.get(path, false); code != readyCode || body != ready {
+				t.Errorf("%s: %s %d %q, want %d %q", what, path, code, body, readyCode, ready)
+			}
+			if code, body := p.get(path, true); code != readyCode || !strings.HasPrefix(body, readyDetail) {
+				t.Errorf("%s: %s with the token %d %q, want %d %q...", what, path, code, body, readyCode, readyDetail)
+			}
+		}
+		if code, body := p.get("/livez", false); code != http.StatusOK || body != "ok\n" {
+			t.Errorf("%s: /livez %d %q, want 200 ok", what, code, body)
+		}
+	}
+	ready := func() bool { code, _ := p.get("/readyz", false); return code == http.StatusOK }
+	testutil.Eventually(t, "the hub ready", ready)
+	check("all well", http.StatusOK, "ok\n", "ok\n")
+
+	// The source's folder goes away: its scans fail.
+	away := e.drop + ".away"
+	if err := os.Rename(e.drop, away); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the source failing", func() bool { return !ready() })
+	check("source failing", http.StatusServiceUnavailable, "source drop: failing\n", "source drop: open "+e.drop+": no such file or directory\n")
+	if err := os.Rename(away, e.drop); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the source back", ready)
+
+	// The ledger is full: the hub pauses.
+	if err := e.ledger.LimitGrowth(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	e.dropFile("b.csv", plans(20000001, 200))
+	testutil.Eventually(t, "the hub paused", func() bool { return !ready() })
+	check("ledger full", http.StatusServiceUnavailable, "hub: storage full; intake and deliveries paused\n",
+		"hub: storage full; intake and deliveries paused: ")
+	e.ledger.LiftLimit()
+	testutil.Eventually(t, "the hub resumed", ready)
+	testutil.Eventually(t, "b.csv delivered", func() bool { return e.dest("esr").Delivered == 200 })
+	check("resumed", http.StatusOK, "ok\n", "ok\n")
 }
