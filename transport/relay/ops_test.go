@@ -288,3 +288,42 @@ func TestProbesOfARunningHub(t *testing.T) {
 	testutil.Eventually(t, "b.csv delivered", func() bool { return e.dest("esr").Delivered == 200 })
 	check("resumed", http.StatusOK, "ok\n", "ok\n")
 }
+
+// TestDeliveryReasonsAreOperatorText: the reasons the ledger keeps for
+// deliveries (shown on the status page and by status) say what happened
+// without the name of a Go package.
+func TestDeliveryReasonsAreOperatorText(t *testing.T) {
+	e := newEnv(t)
+	e.recv.fail.Store(true)
+	e.recv.failBody = "down for maintenance"
+	e.start()
+	// The outbox folder goes: its puts fail.
+	if err := os.RemoveAll(e.outDir); err != nil {
+		t.Fatal(err)
+	}
+	e.dropFile("a.csv", planA)
+	reasons := func() map[string]string {
+		out := map[string]string{}
+		for _, d := range e.status().Destinations {
+			for _, er := range d.Errors {
+				out[d.Name] = er.Error
+			}
+		}
+		return out
+	}
+	testutil.Eventually(t, "both destinations to record a failure", func() bool { return len(reasons()) == 2 })
+	got := reasons()
+	if want := "the receiver answered 503 Service Unavailable: down for maintenance"; got["esr"] != want {
+		t.Errorf("esr's reason %q, want %q", got["esr"], want)
+	}
+	if want := "create temporary file for " + e.outDir + "/a.jobplans.jsonl: open "; !strings.HasPrefix(got["outbox"], want) || !strings.HasSuffix(got["outbox"], "no such file or directory") {
+		t.Errorf("outbox's reason %q, want %q... no such file or directory", got["outbox"], want)
+	}
+	for dest, reason := range got {
+		for _, pkg := range []string{"httpsink:", "relay:", "outbox:", "dispatch:", "localdir:", "ledger:"} {
+			if strings.Contains(reason, pkg) {
+				t.Errorf("%s's reason %q names the package %s", dest, reason, pkg)
+			}
+		}
+	}
+}
