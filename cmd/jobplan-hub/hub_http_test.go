@@ -341,7 +341,7 @@ func checkPageInChromium(t *testing.T, h *httpHub) {
 	if !strings.Contains(dom, `<tr data-destination="esr">`) || !strings.Contains(dom, "plan refused") {
 		t.Errorf("the page lacks the esr queue or the rejected delivery's reason:\n%s", dom)
 	}
-	link := regexp.MustCompile(`<tr data-file-id="1">(?s:.*?)<a href="([^"]+)">report</a>`).FindStringSubmatch(dom)
+	link := regexp.MustCompile(`<tr data-file-id="1"[^>]*>(?s:.*?)<a href="([^"]+)">report</a>`).FindStringSubmatch(dom)
 	if link == nil {
 		t.Fatalf("no report link for file 1 in:\n%s", dom)
 	}
