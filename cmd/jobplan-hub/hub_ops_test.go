@@ -35,7 +35,8 @@ func TestStatusTimesCarryTheirZone(t *testing.T) {
 	dir, _ := seedLedger(t)
 	at := time.Date(2026, 4, 1, 11, 30, 0, 0, time.UTC)
 	h := observe.Health{At: at, Problems: []observe.Problem{{Kind: observe.ProblemLoop, Name: "dispatcher esr",
-		Condition: observe.ConditionStalled, Since: at.Add(-time.Minute), Error: "last alive 1m40s ago, due again within 40s"}},
+		Condition: observe.ConditionStalled, Since: at.Add(-time.Minute), Error: "last alive 1m40s ago, due again within 40s"},
+		{Kind: observe.ProblemSource, Name: "supplier-b", Condition: "authentication refused", Since: at.Add(-time.Hour), RetryAt: at}},
 		ReloadFailed: &observe.ReloadFailed{At: at.Add(-time.Hour), Problems: []string{
 			`hub.yaml:7:18: "soon" is not a duration (write it like 500ms, 2s or 5m)`,
 			`hub.yaml:10:5: source "trust-a": no destination is named "nowhere"`}}}
@@ -51,9 +52,11 @@ func TestStatusTimesCarryTheirZone(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
-		"health: 1 problem(s) (the running hub, as of 2026-04-01 12:30:00 +01:00):\n" +
+		"health: 2 problem(s) (the running hub, as of 2026-04-01 12:30:00 +01:00):\n" +
 			"  loop dispatcher esr: stalled since 2026-04-01 12:29:00 +01:00\n" +
-			"    last alive 1m40s ago, due again within 40s\n",
+			"    last alive 1m40s ago, due again within 40s\n" +
+			// The next login's time has come: due now, not a time gone by.
+			"  source supplier-b: authentication refused since 2026-04-01 11:30:00 +01:00, next attempt due now\n",
 		"reload refused at 2026-04-01 11:30:00 +01:00: the hub runs on the configuration it had:\n" +
 			`  hub.yaml:7:18: "soon" is not a duration (write it like 500ms, 2s or 5m)` + "\n" +
 			`  hub.yaml:10:5: source "trust-a": no destination is named "nowhere"` + "\n",

@@ -235,7 +235,11 @@ func printHealth(w io.Writer, h *observe.Health) {
 		if !p.Since.IsZero() {
 			fmt.Fprintf(w, " since %s", observe.FormatTime(p.Since))
 		}
-		if !p.RetryAt.IsZero() {
+		switch {
+		case p.RetryAt.IsZero():
+		case !p.RetryAt.After(time.Now()):
+			fmt.Fprint(w, ", next attempt due now")
+		default:
 			fmt.Fprintf(w, ", next attempt %s", observe.FormatTime(p.RetryAt))
 		}
 		if p.Error != "" {

@@ -1,9 +1,11 @@
 package observe_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -196,4 +198,28 @@ func TestReadyzSaysTheLedgerDoesNotAnswer(t *testing.T) {
 	if code, body := f.get(t, "/livez", ""); code != http.StatusOK {
 		t.Errorf("/livez with the ledger closed: %d %q", code, body)
 	}
+}
+
+// TestHealthFileShowsAStalledLoop: a loop that misses its time is in
+// the health file for status, with no other event to prompt a write.
+func TestHealthFileShowsAStalledLoop(t *testing.T) {
+	dir := t.TempDir()
+	rec := observe.NewRecorder(nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rec.WriteHealth(ctx, filepath.Join(dir, observe.HealthFile))
+	}()
+	defer func() { cancel(); <-done }()
+	rec.LoopAlive("hub", 50*time.Millisecond)
+	testutil.Eventually(t, "the health file to name the stalled loop", func() bool {
+		h, err := observe.ReadHealth(dir)
+		return err == nil && h != nil && len(h.Problems) == 1 && h.Problems[0].Line(false) == "loop hub: stalled"
+	})
+	rec.LoopAlive("hub", time.Hour)
+	testutil.Eventually(t, "the health file to clear", func() bool {
+		h, err := observe.ReadHealth(dir)
+		return err == nil && h != nil && len(h.Problems) == 0
+	})
 }

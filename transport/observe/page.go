@@ -512,7 +512,7 @@ Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{
 <h2>Problems</h2>
 {{if .Problems}}<ul id="problems">
 {{range .Problems}}<li data-kind="{{.Kind}}"><span class="bad">{{.Kind}}{{with .Name}} {{.}}{{end}}: {{or .Condition "failing"}}</span>
-{{- if not .Since.IsZero}} since {{when .Since}}{{end}}{{if not .RetryAt.IsZero}}, next attempt {{when .RetryAt}}{{end}}
+{{- if not .Since.IsZero}} since {{when .Since}}{{end}}{{if not .RetryAt.IsZero}}, next attempt {{due $.Now .RetryAt}}{{end}}
 {{- with .Error}}<br><span class="muted">{{.}}</span>{{end}}</li>
 {{end}}</ul>
 {{else}}<p id="problems" class="ok">none</p>{{end}}
