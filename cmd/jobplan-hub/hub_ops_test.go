@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nhs-esr/jobplan-hub/internal/chromiumtest"
+	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/observe"
@@ -259,5 +261,47 @@ func checkRefusedReload(t *testing.T, h *httpHub) {
 	})
 	if page := dom(t, h, "/?token="+h.token); strings.Contains(page, "reload-failed") {
 		t.Error("the banner stays after a sound reload")
+	}
+}
+
+// TestStartErrorsNameNoPackage: a hub that cannot be built (at start, or
+// a reload whose hub cannot start, shown in the page's banner) says which
+// source or destination and what failed, without a package's name.
+func TestStartErrorsNameNoPackage(t *testing.T) {
+	root := t.TempDir()
+	mappingFile, err := filepath.Abs("../../mappings/sard-wide.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(t.Context(), filepath.Join(root, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	missing := filepath.Join(root, "no-such-folder")
+	for _, tc := range []struct {
+		name string
+		cfg  hubconfig.Config
+		want string
+	}{
+		{"local source", hubconfig.Config{
+			Sources:      []hubconfig.Source{{Name: "trust-a", Type: hubconfig.SourceLocal, Dir: missing, Mapping: mappingFile, Destinations: []string{"box"}}},
+			Destinations: []hubconfig.Destination{{Name: "box", Type: hubconfig.DestOutbox, Dir: filepath.Join(root, "out")}},
+		}, "source trust-a: stat " + missing + ": no such file or directory"},
+		{"outbox", hubconfig.Config{
+			Destinations: []hubconfig.Destination{{Name: "box", Type: hubconfig.DestOutbox}},
+		}, "destination box: no directory configured"},
+		{"esr_api", hubconfig.Config{
+			Destinations: []hubconfig.Destination{{Name: "esr", Type: hubconfig.DestESR, URL: "ftp://esr.example/jobplans"}},
+		}, `destination esr: url "ftp://esr.example/jobplans": want an http(s)://host/path address`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.StateDir = filepath.Join(root, "state")
+			_, _, err := buildHub(t.Context(), &cfg, l, slog.New(slog.DiscardHandler), nil)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("buildHub: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

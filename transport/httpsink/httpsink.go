@@ -154,51 +154,54 @@ type Sink struct {
 }
 
 // New checks cfg, loads any certificates and returns a Sink.
+//
+// Its errors name what failed, not this package: the caller says which
+// source or destination it is, and operators read them (a refused reload).
 func New(cfg Config) (*Sink, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("httpsink: url: %w", err)
+		return nil, fmt.Errorf("url: %w", err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("httpsink: url %q: want an http(s)://host/path address", cfg.URL)
+		return nil, fmt.Errorf("url %q: want an http(s)://host/path address", cfg.URL)
 	}
 	if u.Scheme == "http" && cfg.Token != "" && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("httpsink: refusing to send a bearer token over plain http to %s", u.Host)
+		return nil, fmt.Errorf("refusing to send a bearer token over plain http to %s", u.Host)
 	}
 	if o := cfg.API.OAuth2; o != nil {
 		if cfg.Token != "" {
-			return nil, errors.New("httpsink: give a bearer token or oauth2, not both")
+			return nil, errors.New("give a bearer token or oauth2, not both")
 		}
 		if err := o.Check(); err != nil {
-			return nil, fmt.Errorf("httpsink: %w", err)
+			return nil, err
 		}
 		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("httpsink: refusing to send an oauth2 token over plain http to %s", u.Host)
+			return nil, fmt.Errorf("refusing to send an oauth2 token over plain http to %s", u.Host)
 		}
 	}
 	if (cfg.ClientCertFile == "") != (cfg.ClientKeyFile == "") {
-		return nil, errors.New("httpsink: client certificate and key must be given together")
+		return nil, errors.New("client certificate and key must be given together")
 	}
 	if u.Scheme == "http" && (cfg.ClientCertFile != "" || cfg.CAFile != "") {
-		return nil, fmt.Errorf("httpsink: TLS settings given for plain http url %q", cfg.URL)
+		return nil, fmt.Errorf("TLS settings given for plain http url %q", cfg.URL)
 	}
 
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.ClientCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("httpsink: client certificate: %w", err)
+			return nil, fmt.Errorf("client certificate: %w", err)
 		}
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("httpsink: ca file: %w", err)
+			return nil, fmt.Errorf("ca file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("httpsink: ca file %s: no PEM certificates found", cfg.CAFile)
+			return nil, fmt.Errorf("ca file %s: no PEM certificates found", cfg.CAFile)
 		}
 		tlsConfig.RootCAs = pool
 	}

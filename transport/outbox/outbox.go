@@ -37,15 +37,18 @@ var _ relay.Sink = (*Sink)(nil)
 // New returns a Sink writing into dir, creating it if needed. Its files
 // get mode (0: atomicfile.DefaultMode, owner only, since they hold
 // personal data).
+//
+// Its errors name what failed, not this package: the caller says which
+// source or destination it is, and operators read them (a refused reload).
 func New(dir string, mode fs.FileMode) (*Sink, error) {
 	if dir == "" {
-		return nil, errors.New("outbox: no directory configured")
+		return nil, errors.New("no directory configured")
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
+		return nil, err
 	}
 	if _, err := atomicfile.RemoveStale(dir, staleTemp); err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
+		return nil, err
 	}
 	return &Sink{dir: dir, mode: mode}, nil
 }
