@@ -1,8 +1,9 @@
 // Package observe lets people and programs see a running hub: Prometheus
-// metrics, a health check, and a self-contained status page with links
-// to each file's report. A Recorder collects what the hub reports through
-// relay.Observer and httpsink.DeliveryObserver; a Server serves it over
-// HTTP. cmd/jobplan-hub wires both.
+// metrics, liveness and readiness probes, and a self-contained status
+// page with links to each file's reports. A Recorder collects what the
+// hub reports through relay.Observer (and its optional HealthObserver and
+// LoopObserver), relay.ReloadObserver and httpsink.DeliveryObserver; a
+// Server serves it over HTTP. cmd/jobplan-hub wires both.
 package observe
 
 import (
@@ -202,8 +203,8 @@ func NewRecorder(l *ledger.Ledger) *Recorder {
 		destProblems: make(map[string]*DestinationState),
 		healthWake:   make(chan struct{}, 1),
 	}
-	r.reloads.WithLabelValues(ReloadSuccess)
-	r.reloads.WithLabelValues(ReloadFailure)
+	r.reloads.WithLabelValues(ReloadOutcomeSuccess)
+	r.reloads.WithLabelValues(ReloadOutcomeFailure)
 	r.reloadOK.Set(1)
 	r.reg.MustRegister(r.files, r.records, r.deliveries, r.fileSecs, r.delivSecs, r.pollErrors, r.lastOK, r.available,
 		r.reloads, r.reloadOK, buildInfo(),

@@ -9,8 +9,8 @@ import (
 
 // Reload outcomes, the values of MetricReloads' outcome label.
 const (
-	ReloadSuccess = "success"
-	ReloadFailure = "failure"
+	ReloadOutcomeSuccess = "success"
+	ReloadOutcomeFailure = "failure"
 )
 
 var _ relay.ReloadObserver = (*Recorder)(nil)
@@ -28,10 +28,10 @@ type ReloadFailed struct {
 func (r *Recorder) Reloaded(err error) {
 	now := r.now()
 	if err == nil {
-		r.reloads.WithLabelValues(ReloadSuccess).Inc()
+		r.reloads.WithLabelValues(ReloadOutcomeSuccess).Inc()
 		r.reloadOK.Set(1)
 	} else {
-		r.reloads.WithLabelValues(ReloadFailure).Inc()
+		r.reloads.WithLabelValues(ReloadOutcomeFailure).Inc()
 		r.reloadOK.Set(0)
 	}
 	r.mu.Lock()
