@@ -92,6 +92,8 @@ fuzz:
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzReportReading$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./cmd/jobplan-hub -run '^$$' -fuzz '^FuzzParseFileMode$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzPageQuery$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzReadCounts$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench

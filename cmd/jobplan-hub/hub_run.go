@@ -178,7 +178,7 @@ func serve(ctx context.Context, cfg *hubconfig.Config, load func() (*hubconfig.C
 			return buildHub(ctx, cfg, l, log, rec)
 		}}
 	}
-	sup := relay.Supervisor{Signals: reload, Logger: log}
+	sup := relay.Supervisor{Signals: reload, Logger: log, Observer: rec}
 	if load != nil {
 		sup.Load = func() (*relay.Setup, error) {
 			next, err := load()

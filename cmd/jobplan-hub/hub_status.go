@@ -165,15 +165,19 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		case d.DueNow:
 			next = "due now"
 		case d.NextAttemptAt != nil:
-			next = d.NextAttemptAt.Local().Format(time.DateTime)
+			next = observe.FormatTime(*d.NextAttemptAt)
 		}
 		fmt.Fprintf(w, "%-*s  %7d  %8s  %8d  %9d  %9d  %10d  %s\n", width, d.Name,
 			d.Pending, retrying, d.Rejected, d.Delivered, d.Duplicate, d.Superseded, next)
 	}
 	for _, d := range st.Destinations {
 		if o := d.Unavailable; o != nil {
+			next := "due now"
+			if o.NextProbeAt.After(time.Now()) {
+				next = observe.FormatTime(o.NextProbeAt)
+			}
 			fmt.Fprintf(w, "\n%s is unavailable since %s: deliveries held, %d probe(s) failed, next probe %s: %s\n",
-				d.Name, o.Since.Local().Format(time.DateTime), o.Probes, o.NextProbeAt.Local().Format(time.DateTime), oneLine(o.LastError))
+				d.Name, observe.FormatTime(o.Since), o.Probes, next, oneLine(o.LastError))
 		}
 	}
 	for _, d := range st.Destinations {
@@ -182,7 +186,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		}
 		fmt.Fprintf(w, "\nlatest ids given by %s:\n", d.Name)
 		for _, r := range d.RemoteIDs {
-			fmt.Fprintf(w, "  %s  delivery %d  %s  %s  id %s\n", r.At.Local().Format(time.DateTime), r.ID, r.Assignment, r.EffectiveDate, oneLine(r.RemoteID))
+			fmt.Fprintf(w, "  %s  delivery %d  %s  %s  id %s\n", observe.FormatTime(r.At), r.ID, r.Assignment, r.EffectiveDate, oneLine(r.RemoteID))
 		}
 	}
 	for _, d := range st.Destinations {
@@ -192,7 +196,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		fmt.Fprintf(w, "\nlast errors for %s:\n", d.Name)
 		for _, e := range d.Errors {
 			fmt.Fprintf(w, "  %s  delivery %d  %s  %s after %d attempt(s): %s\n",
-				e.At.Local().Format(time.DateTime), e.ID, e.Assignment, e.State, e.Attempts, oneLine(e.Error))
+				observe.FormatTime(e.At), e.ID, e.Assignment, e.State, e.Attempts, oneLine(e.Error))
 		}
 	}
 	return nil
@@ -210,31 +214,42 @@ func printRefused(w io.Writer, refused []relay.RefusedFile) {
 		if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
 			reason = relay.QuoteName(reason) // never the case today; never raw
 		}
-		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, r.Since.Local().Format(time.DateTime), reason)
+		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, observe.FormatTime(r.Since), reason)
 	}
 	fmt.Fprintln(w)
 }
 
-// printHealth prints the problems the running hub reports, if one runs.
+// printHealth prints the problems the running hub reports, if one runs,
+// and a reload it refused.
 func printHealth(w io.Writer, h *observe.Health) {
 	if h == nil {
 		return
 	}
 	if len(h.Problems) == 0 {
-		fmt.Fprintf(w, "\n\nhealth: ok (the running hub, as of %s)", h.At.Local().Format(time.DateTime))
-		return
+		fmt.Fprintf(w, "\n\nhealth: ok (the running hub, as of %s)", observe.FormatTime(h.At))
+	} else {
+		fmt.Fprintf(w, "\n\nhealth: %d problem(s) (the running hub, as of %s):", len(h.Problems), observe.FormatTime(h.At))
 	}
-	fmt.Fprintf(w, "\n\nhealth: %d problem(s) (the running hub, as of %s):", len(h.Problems), h.At.Local().Format(time.DateTime))
 	for _, p := range h.Problems {
 		fmt.Fprintf(w, "\n  %s", p.Line(false))
 		if !p.Since.IsZero() {
-			fmt.Fprintf(w, " since %s", p.Since.Local().Format(time.DateTime))
+			fmt.Fprintf(w, " since %s", observe.FormatTime(p.Since))
 		}
-		if !p.RetryAt.IsZero() {
-			fmt.Fprintf(w, ", next attempt %s", p.RetryAt.Local().Format(time.DateTime))
+		switch {
+		case p.RetryAt.IsZero():
+		case !p.RetryAt.After(time.Now()):
+			fmt.Fprint(w, ", next attempt due now")
+		default:
+			fmt.Fprintf(w, ", next attempt %s", observe.FormatTime(p.RetryAt))
 		}
 		if p.Error != "" {
 			fmt.Fprintf(w, "\n    %s", oneLine(p.Error))
+		}
+	}
+	if f := h.ReloadFailed; f != nil {
+		fmt.Fprintf(w, "\n\nreload refused at %s: the hub runs on the configuration it had:", observe.FormatTime(f.At))
+		for _, p := range f.Problems {
+			fmt.Fprintf(w, "\n  %s", oneLine(p))
 		}
 	}
 }

@@ -54,7 +54,16 @@ type DispatcherConfig struct {
 	// Breaker tunes how the destination is held and probed when it fails
 	// as a whole.
 	Breaker BreakerConfig
+	// Heartbeat, if set, is called each time the dispatcher's loop waits,
+	// with how long it will wait at most when all is well (0: until a
+	// delivery in flight ends, however long that takes): a liveness check
+	// sees a loop that misses it as stalled.
+	Heartbeat func(within time.Duration)
 }
+
+// HeartbeatSlack is added to each wait the dispatcher announces (see
+// DispatcherConfig.Heartbeat): time for its next look at the ledger.
+const HeartbeatSlack = 30 * time.Second
 
 // Dispatcher drains one destination's queue in the ledger into a
 // Deliverer. At most one Dispatcher may run per destination, because which
@@ -72,6 +81,7 @@ type Dispatcher struct {
 	obs     DeliveryObserver
 	avail   AvailabilityObserver // nil unless obs is one
 	breaker *Breaker
+	beat    func(within time.Duration)
 
 	wake     chan struct{} // Wake requests
 	finished chan struct{} // a delivery has left the in-flight set
@@ -102,6 +112,7 @@ func NewDispatcher(l *ledger.Ledger, sink Deliverer, cfg DispatcherConfig) (*Dis
 		log:      cfg.Logger,
 		obs:      cfg.Observer,
 		breaker:  NewBreaker(cfg.Breaker),
+		beat:     cfg.Heartbeat,
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}, 1),
 	}
@@ -117,6 +128,9 @@ func NewDispatcher(l *ledger.Ledger, sink Deliverer, cfg DispatcherConfig) (*Dis
 	}
 	if d.log == nil {
 		d.log = slog.Default()
+	}
+	if d.beat == nil {
+		d.beat = func(time.Duration) {}
 	}
 	d.log = d.log.With("destination", d.dest)
 	return d, nil
@@ -224,6 +238,7 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 		if busy {
 			// Too few workers free to be worth a query: a finishing
 			// one wakes us.
+			d.beat(0)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -236,6 +251,7 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 			// due: nothing else goes, whatever is queued. (A Wake only
 			// makes it look at the breaker again.)
 			timer.Reset(hold)
+			d.beat(hold + HeartbeatSlack)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -269,6 +285,7 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 			wait = until
 		}
 		timer.Reset(wait)
+		d.beat(wait + HeartbeatSlack)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -86,6 +86,12 @@ var migrations = [][]string{
 		// answer (an esr_api destination's response_id).
 		`ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT ''`,
 	},
+	{
+		// The status page lists the files of one state a page at a time,
+		// newest first (see Files): the index holds the id (the rowid)
+		// after the state.
+		`CREATE INDEX files_state ON files (state)`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs

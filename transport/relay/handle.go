@@ -173,7 +173,7 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 	if out.Failed {
 		log.Warn("file quarantined", append(attrs, "reason", out.Reason)...)
 	} else {
-		log.Info("file processed", attrs...)
+		log.Info("file processed", append(attrs, out.Counts.logAttrs()...)...)
 	}
 	if h.obs != nil {
 		outcome := FileProcessed

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,6 +101,9 @@ type Config struct {
 	// ("already processed" reports of processors without a SkipReporter);
 	// 0 means atomicfile.DefaultMode (0600).
 	FileMode fs.FileMode
+	// Heartbeat is how often the hub reports its loop alive to an
+	// Observer that is a LoopObserver. Default DefaultHeartbeat.
+	Heartbeat time.Duration
 }
 
 // Hub moves files from sources through their processor into the ledger
@@ -154,6 +158,8 @@ type Hub struct {
 	gate         *storageGate
 	probe        retry.Backoff
 	fileMode     fs.FileMode
+	loops        LoopObserver // nil: not observed
+	heartbeat    time.Duration
 }
 
 type destRun struct {
@@ -179,16 +185,18 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	h := &Hub{
-		stateDir: dir,
-		ledger:   cfg.Ledger,
-		log:      cfg.Logger,
-		grace:    cfg.Grace,
-		backoff:  cfg.Backoff,
-		obs:      cfg.Observer,
-		gate:     newStorageGate(),
-		probe:    cfg.StorageProbe,
-		fileMode: cfg.FileMode,
+		stateDir:  dir,
+		ledger:    cfg.Ledger,
+		log:       cfg.Logger,
+		grace:     cfg.Grace,
+		backoff:   cfg.Backoff,
+		obs:       cfg.Observer,
+		gate:      newStorageGate(),
+		probe:     cfg.StorageProbe,
+		fileMode:  cfg.FileMode,
+		heartbeat: cmp.Or(cfg.Heartbeat, DefaultHeartbeat),
 	}
+	h.loops, _ = cfg.Observer.(LoopObserver)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -218,6 +226,10 @@ func New(cfg Config) (*Hub, error) {
 		dc.Destination = d.Name
 		if dc.Logger == nil {
 			dc.Logger = h.log
+		}
+		if h.loops != nil {
+			loop := DispatcherLoop(d.Name)
+			dc.Heartbeat = func(within time.Duration) { h.loops.LoopAlive(loop, within) }
 		}
 		var deliverer httpsink.Deliverer = d.Records
 		if d.Files != nil {
@@ -300,6 +312,14 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.probeStorage(gctx)
 		return nil
 	})
+	if h.loops != nil {
+		g.Go(func() error {
+			h.beat(gctx)
+			return nil
+		})
+		// The supervisor starts the next hub, or the process ends.
+		defer h.loops.LoopAlive(LoopHub, NextHubWithin)
+	}
 	for _, d := range h.dests {
 		g.Go(func() error { return h.dispatch(gctx, d) })
 	}
@@ -426,11 +446,39 @@ func (h *Hub) refusalRecorder(s *sourceRun) func(context.Context, Refusal) {
 	}
 }
 
+// beat reports the hub's loop alive every h.heartbeat until ctx ends,
+// then gives the time the hub has to stop. Each beat first takes the
+// locks every worker takes, so that a worker wedged holding one stops
+// the beats.
+func (h *Hub) beat(ctx context.Context) {
+	t := time.NewTicker(h.heartbeat)
+	defer t.Stop()
+	for {
+		h.gate.isPaused()
+		h.locks.mu.Lock()
+		h.locks.mu.Unlock()
+		h.loops.LoopAlive(LoopHub, 3*h.heartbeat)
+		select {
+		case <-ctx.Done():
+			// Files in flight have the grace period; then Run returns.
+			h.loops.LoopAlive(LoopHub, h.grace+StopMargin)
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // dispatch runs d's dispatcher until ctx ends, stopping it for as long as
 // the hub is paused. It returns an error only if the dispatcher failed
 // for a reason other than full storage.
 func (h *Hub) dispatch(ctx context.Context, d *destRun) error {
+	if h.loops != nil {
+		defer h.loops.LoopStopped(DispatcherLoop(d.name))
+	}
 	for {
+		if paused, _ := h.gate.isPaused(); paused && h.loops != nil {
+			h.loops.LoopAlive(DispatcherLoop(d.name), 0) // until the storage prober resumes the hub
+		}
 		if h.gate.wait(ctx) != nil {
 			return nil
 		}

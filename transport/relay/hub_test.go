@@ -175,6 +175,7 @@ type env struct {
 	marker              string       // the local source's ready marker
 	logger              *slog.Logger // the hub's; default quiet
 	scans               atomic.Int64 // full scans of the drop folder
+	onScan              func(error)  // told each scan, if set
 	wrap                func(relay.Source) relay.Source
 	obs                 relay.Observer
 	cancel              context.CancelFunc
@@ -209,7 +210,12 @@ func (e *env) start() {
 	t.Helper()
 	src, err := localdir.New(t.Context(), localdir.Options{
 		Dir: e.drop, SettleTime: 20 * time.Millisecond, RescanInterval: 50 * time.Millisecond, Logger: quiet,
-		ReadyMarker: e.marker, OnScan: func(error) { e.scans.Add(1) },
+		ReadyMarker: e.marker, OnScan: func(err error) {
+			e.scans.Add(1)
+			if e.onScan != nil {
+				e.onScan(err)
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

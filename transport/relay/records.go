@@ -116,7 +116,8 @@ func fileRecord(id int64, name, sum string, n int) (ledger.Record, error) {
 
 // fileDeliverer puts staged records files to a file destination. It lets a
 // file destination share the dispatcher (retries, backoff, status) of the
-// record destinations.
+// record destinations. Its errors are a delivery's reason, for operators:
+// they say what failed without a package's name.
 type fileDeliverer struct {
 	hub  *Hub
 	name string // the destination's
@@ -127,7 +128,7 @@ func (d *fileDeliverer) Deliver(ctx context.Context, key string, body []byte) (h
 	var p filePayload
 	if err := json.Unmarshal(body, &p); err != nil || p.Kind != fileKind || p.Name == "" ||
 		filepath.Base(p.Name) != p.Name || p.FileID <= 0 {
-		return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("relay: delivery %s is not a file delivery", key))
+		return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("delivery %s is not a file delivery", key))
 	}
 	path := filepath.Join(d.hub.fileDir(p.FileID), p.Name)
 	f, err := os.Open(path)
@@ -137,10 +138,10 @@ func (d *fileDeliverer) Deliver(ctx context.Context, key string, body []byte) (h
 			// written again after a restart: try later. Otherwise it
 			// was removed and will not come back.
 			if rec, lerr := d.hub.ledger.File(ctx, p.FileID); lerr == nil && rec.State != ledger.FileClaimed {
-				return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("relay: staged records file %s is gone", path))
+				return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("staged records file %s is gone", path))
 			}
 		}
-		return httpsink.Receipt{}, fmt.Errorf("relay: %w", err)
+		return httpsink.Receipt{}, err // "open <path>: ..."
 	}
 	defer f.Close()
 	err = d.sink.Put(ctx, p.Name, f)

@@ -60,6 +60,9 @@ type Supervisor struct {
 	Quiet, Recheck time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told how each reload went (metrics, the
+	// status page's banner).
+	Observer ReloadObserver
 }
 
 // Run runs first's hub, and after each reload the new one, until ctx
@@ -83,8 +86,12 @@ func (s *Supervisor) Run(ctx context.Context, first *Setup) error {
 				return err
 			}
 			log.Error("reloaded configuration could not be started; going back to the previous one", "err", err)
+			s.reloaded(err)
 			setup, previous = previous, nil
 			continue
+		}
+		if previous != nil {
+			s.reloaded(nil)
 		}
 		select {
 		case <-changed: // seen by the last watcher, and read since
@@ -175,6 +182,7 @@ func (s *Supervisor) waitForReload(ctx context.Context, done <-chan error, chang
 		next, err := s.Load()
 		if err != nil {
 			log.Error("reload: the configuration has problems; keeping the running one", append(why, "problems", err.Error())...)
+			s.reloaded(err)
 			continue
 		}
 		nextSums := make(map[string]filewatch.Sum, len(next.Files))
@@ -186,6 +194,13 @@ func (s *Supervisor) waitForReload(ctx context.Context, done <-chan error, chang
 			}
 		}
 		return next, nextSums, nil
+	}
+}
+
+// reloaded tells the observer, if any, how a reload went.
+func (s *Supervisor) reloaded(err error) {
+	if s.Observer != nil {
+		s.Observer.Reloaded(err)
 	}
 }
 

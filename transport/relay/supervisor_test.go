@@ -55,6 +55,7 @@ type supervised struct {
 	starts              atomic.Int32 // hubs started
 	failStart, failLoad atomic.Bool  // the next setup cannot start, the next load fails
 	signals             chan os.Signal
+	observer            relay.ReloadObserver
 	cancel              context.CancelFunc
 	done                chan error
 }
@@ -122,7 +123,7 @@ func (s *supervised) run() {
 	}
 	sup := relay.Supervisor{
 		Load: s.load, Signals: s.signals, Quiet: 30 * time.Millisecond, Recheck: time.Second,
-		Logger: slog.New(slog.NewTextHandler(s.log, nil)),
+		Logger: slog.New(slog.NewTextHandler(s.log, nil)), Observer: s.observer,
 	}
 	ctx, cancel := context.WithCancel(s.t.Context())
 	s.cancel, s.done = cancel, make(chan error, 1)
