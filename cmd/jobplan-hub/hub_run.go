@@ -176,7 +176,9 @@ func serve(ctx context.Context, cfg *hubconfig.Config, load func() (*hubconfig.C
 			return buildHub(ctx, cfg, l, log, rec)
 		}}
 	}
-	sup := relay.Supervisor{Signals: reload, Logger: log}
+	notifier := systemdNotifier{log: log}
+	defer notifier.stoppingWhenDone(ctx)()
+	sup := relay.Supervisor{Signals: reload, Logger: log, Notify: notifier.state}
 	if load != nil {
 		sup.Load = func() (*relay.Setup, error) {
 			next, err := load()
