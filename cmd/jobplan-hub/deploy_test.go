@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"encoding/pem"
 	"errors"
 	"net"
@@ -461,4 +462,95 @@ func TestSystemdNotify(t *testing.T) {
 		t.Errorf("after STOPPING=1 the hub said %q", m)
 	default:
 	}
+}
+
+// TestLedgerBackupWhileTheHubRuns backs up the ledger of a running hub
+// (the built binary, processing files as they are dropped) with the
+// command the backup unit runs, and opens each copy as a hub's state
+// folder: status reads it, and it holds a whole number of files (each
+// processed file with its deliveries).
+func TestLedgerBackupWhileTheHubRuns(t *testing.T) {
+	bin, root, drop := hubDirs(t)
+	mappingFile, err := filepath.Abs("../../mappings/sard-wide.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubFile := filepath.Join(root, "hub.yaml")
+	testutil.WriteFile(t, hubFile, dropHubFile("*.csv", mappingFile, ""))
+	log := &testutil.Buffer{}
+	hub := startHub(t, bin, log, "run", "--config", hubFile, "--listen", "off")
+	state := filepath.Join(root, "state")
+	testutil.Eventually(t, "the ledger", func() bool { return testutil.Exists(filepath.Join(state, ledger.FileName)) })
+
+	sample := strings.Split(testutil.ReadFile(t, "../../samples/sard-wide/jobplans-2026-04.csv"), "\r\n")
+	const files = 40
+	go func() {
+		for i := range files {
+			// One plan a file, each of another assignment's row.
+			name := filepath.Join(drop, "f"+strconv.Itoa(i)+".csv")
+			os.WriteFile(name+".part", []byte(sample[0]+"\r\n"+sample[1+i%14]+"\r\n"+strconv.Itoa(i)+"\r\n"), 0o644)
+			os.Rename(name+".part", name)
+		}
+	}()
+	backups := t.TempDir()
+	var copies []string
+	for i := 0; ; i++ {
+		dst := filepath.Join(backups, "ledger-"+strconv.Itoa(i)+".db")
+		if out, err := exec.Command(bin, "ledger", "backup", "--state", state, dst).CombinedOutput(); err != nil {
+			t.Fatalf("ledger backup: %v\n%s", err, out)
+		}
+		copies = append(copies, dst)
+		out, _ := exec.Command(bin, "status", "--state", state, "--json").Output()
+		if strings.Contains(string(out), `"processed": `+strconv.Itoa(files)+",") || i == 200 {
+			break
+		}
+	}
+	hub.stop(t, syscall.SIGTERM, 0)
+	if len(copies) < 2 {
+		t.Fatalf("only %d backups while the hub ran", len(copies))
+	}
+	// What each file queued, as the hub left the ledger: a file's
+	// deliveries are queued with its outcome, in one transaction.
+	perFile := func(path string) map[int64]string {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.Query(`SELECT f.id, f.state, (SELECT COUNT(*) FROM deliveries d WHERE d.file_id = f.id) FROM files f`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		m := map[int64]string{}
+		for rows.Next() {
+			var id int64
+			var st string
+			var n int
+			if err := rows.Scan(&id, &st, &n); err != nil {
+				t.Fatal(err)
+			}
+			m[id] = st + " " + strconv.Itoa(n)
+		}
+		return m
+	}
+	final := perFile(filepath.Join(state, ledger.FileName))
+	for _, c := range copies {
+		restored := t.TempDir()
+		testutil.WriteFile(t, filepath.Join(restored, ledger.FileName), testutil.ReadFile(t, c))
+		l, err := ledger.OpenExisting(t.Context(), restored)
+		if err != nil {
+			t.Fatalf("%s does not open as a ledger: %v", c, err)
+		}
+		l.Close()
+		for id, got := range perFile(filepath.Join(restored, ledger.FileName)) {
+			if want := final[id]; got != want && got != "claimed 0" {
+				t.Errorf("%s: file %d is %q, and %q in the hub's ledger", c, id, got, want)
+			}
+		}
+		if code, out, stderr := runCLI(t, "status", "--state", restored); code != 0 || !strings.Contains(out, "files: ") {
+			t.Errorf("status of the backup: %d %s%s", code, out, stderr)
+		}
+	}
+	t.Logf("%d backups while the hub processed %d files", len(copies), files)
 }
