@@ -167,6 +167,10 @@ func (l *Ledger) migrate(ctx context.Context) error {
 			_, err = tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v+1)
 			return err
 		})
+		var se *SchemaError
+		if errors.As(err, &se) {
+			return se // says all there is to say
+		}
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
