@@ -75,6 +75,9 @@ configuration is kept. See README.md "## Hub" for the file.`,
 		Action: func(c *cli.Context) error {
 			file := c.String("config")
 			return serveCommand(c, func() (*hubconfig.Config, error) {
+				if err := checkInputFile(file); err != nil {
+					return nil, err
+				}
 				cfg, err := hubconfig.Load(file)
 				if err != nil {
 					return nil, err
@@ -266,6 +269,11 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range []string{c.String("mapping"), c.String("staff")} {
+		if err := checkInputFile(f); err != nil {
+			return nil, err
+		}
 	}
 	cfg := &hubconfig.Config{StateDir: abs(c.String("state"))}
 	if a := c.String("prune-after"); a != "" {

@@ -35,6 +35,9 @@ func stateDir(c *cli.Context) (string, error) {
 	case s != "":
 		return filepath.Abs(s)
 	case f != "":
+		if err := checkInputFile(f); err != nil {
+			return "", err
+		}
 		return hubconfig.StateDirOf(f)
 	}
 	return "", fmt.Errorf("give --state DIR or --config FILE")
