@@ -247,32 +247,4 @@ func TestSchemaVersions(t *testing.T) {
 			}
 		}
 	})
-	t.Run("older", func(t *testing.T) {
-		dir := t.TempDir()
-		open(t, dir).Close()
-		// A ledger of the version before the last migration, as the
-		// previous release left it.
-		db := sqlOpen(t, filepath.Join(dir, ledger.FileName))
-		if _, err := db.Exec(`ALTER TABLE deliveries DROP COLUMN remote_id`); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
-		setVersion(t, dir, ledger.SchemaVersion-1)
-		if l, err := ledger.OpenExisting(t.Context(), dir); err == nil || !errors.Is(err, ledger.ErrOlderSchema) {
-			if l != nil {
-				l.Close()
-			}
-			t.Fatalf("OpenExisting of an older ledger: %v", err)
-		}
-		l, err := ledger.Open(t.Context(), dir)
-		if err != nil {
-			t.Fatalf("Open did not upgrade an older ledger: %v", err)
-		}
-		l.Close()
-		l, err = ledger.OpenExisting(t.Context(), dir)
-		if err != nil {
-			t.Fatalf("after the upgrade: %v", err)
-		}
-		l.Close()
-	})
 }
