@@ -480,7 +480,7 @@ func TestLedgerBackupWhileTheHubRuns(t *testing.T) {
 	log := &testutil.Buffer{}
 	hub := startHub(t, bin, log, "run", "--config", hubFile, "--listen", "off")
 	state := filepath.Join(root, "state")
-	testutil.Eventually(t, "the ledger", func() bool { return testutil.Exists(filepath.Join(state, ledger.FileName)) })
+	testutil.Eventually(t, "the hub to start", func() bool { return strings.Contains(log.String(), "hub started") })
 
 	sample := strings.Split(testutil.ReadFile(t, "../../samples/sard-wide/jobplans-2026-04.csv"), "\r\n")
 	const files = 40

@@ -87,6 +87,13 @@ func checkCopy(ctx context.Context, path string) (BackupResult, error) {
 		return BackupResult{}, fmt.Errorf("integrity_check: %s", ok)
 	}
 	var res BackupResult
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('schema_version', 'files', 'deliveries')`).Scan(&tables); err != nil {
+		return BackupResult{}, err
+	}
+	if tables != 3 {
+		return BackupResult{}, errors.New("the database holds no ledger yet (a hub that is creating it has not finished; back it up again in a moment)")
+	}
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&res.SchemaVersion); err != nil {
 		return BackupResult{}, err
 	}

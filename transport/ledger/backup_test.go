@@ -248,3 +248,20 @@ func TestSchemaVersions(t *testing.T) {
 		}
 	})
 }
+
+// TestBackupOfAnEmptyDatabaseSaysSo: a ledger.db that holds no ledger yet
+// (a hub creating it) is not passed off as a backup.
+func TestBackupOfAnEmptyDatabaseSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	db := sqlOpen(t, filepath.Join(dir, ledger.FileName))
+	if _, err := db.Exec(`CREATE TABLE unrelated (x)`); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "b.db")
+	if _, err := ledger.Backup(t.Context(), dir, dst); err == nil || !strings.Contains(err.Error(), "holds no ledger yet") {
+		t.Errorf("backup of a database without a ledger: %v", err)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed backup left %s: %v", dst, err)
+	}
+}
