@@ -22,7 +22,7 @@ const envListenToken = "JOBPLAN_HUB_LISTEN_TOKEN"
 var listenFlags = []cli.Flag{
 	&cli.StringFlag{Name: "listen", Value: observe.DefaultListen,
 		Usage: "serve the status page, /livez, /readyz, /healthz and /metrics on `ADDR` (\"\" or off: do not); beyond loopback a token is required"},
-	&cli.StringFlag{Name: "listen-token-file", Usage: "`FILE` holding the token required by the status page and /metrics (or " + envListenToken + ")"},
+	&cli.StringFlag{Name: "listen-token-file", TakesFile: true, Usage: "`FILE` holding the token required by the status page and /metrics (or " + envListenToken + ")"},
 }
 
 // listenConfig is where and how the hub serves HTTP; addr "" is off.

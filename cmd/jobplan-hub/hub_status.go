@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -13,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/observe"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
@@ -22,8 +24,8 @@ import (
 const waitPoll = 200 * time.Millisecond
 
 var stateFlags = []cli.Flag{
-	&cli.StringFlag{Name: "state", Usage: "the hub's state `DIR`"},
-	&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` whose state_dir to use"},
+	&cli.StringFlag{Name: "state", TakesFile: true, Usage: "the hub's state `DIR`"},
+	&cli.StringFlag{Name: "config", TakesFile: true, Aliases: []string{"c"}, Usage: "hub `FILE` whose state_dir to use"},
 }
 
 // stateDir returns the state folder named by --state or --config.
@@ -34,6 +36,9 @@ func stateDir(c *cli.Context) (string, error) {
 	case s != "":
 		return filepath.Abs(s)
 	case f != "":
+		if err := checkInputFile(f); err != nil {
+			return "", err
+		}
 		return hubconfig.StateDirOf(f)
 	}
 	return "", fmt.Errorf("give --state DIR or --config FILE")
@@ -44,9 +49,9 @@ func stateDir(c *cli.Context) (string, error) {
 func openStateLedger(c *cli.Context) (*ledger.Ledger, string, error) {
 	dir, err := stateDir(c)
 	if err != nil {
-		return nil, "", usageError(c, err.Error())
+		return nil, "", usageError(err.Error())
 	}
-	l, err := openExistingLedger(c.Context, dir)
+	l, err := ledger.OpenExisting(c.Context, dir)
 	if err != nil {
 		return nil, "", err
 	}
@@ -71,7 +76,7 @@ With --wait, it first waits until nothing is claimed or pending and at
 least --min-files files are done, for scripts; exit status 1 on timeout.`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
-			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for the hub to be idle"},
+			durationFlag("wait", "wait up to `DURATION` for the hub to be idle", "no wait"),
 			&cli.IntFlag{Name: "min-files", Usage: "with --wait: also wait for `N` files processed or quarantined"},
 		}, stateFlags...),
 		Action: func(c *cli.Context) error {
@@ -80,7 +85,7 @@ least --min-files files are done, for scripts; exit status 1 on timeout.`,
 				return err
 			}
 			defer l.Close()
-			st, timedOut, err := readStatus(c.Context, l, c.Duration("wait"), c.Int("min-files"))
+			st, timedOut, err := readStatus(c.Context, l, flagDuration(c, "wait"), c.Int("min-files"))
 			if err != nil {
 				return err
 			}
@@ -97,8 +102,7 @@ least --min-files files are done, for scripts; exit status 1 on timeout.`,
 				return err
 			}
 			if timedOut {
-				fmt.Fprintf(c.App.ErrWriter, "jobplan-hub status: not idle after %v\n", c.Duration("wait"))
-				return exitError{1}
+				return failed(exitProblems, fmt.Errorf("not idle after %v", flagDuration(c, "wait")))
 			}
 			return nil
 		},
@@ -280,9 +284,9 @@ assignment is superseded straight away.`,
 				narrowed := filter.FileID != 0 || filter.AssignmentNumber != ""
 				switch {
 				case c.Bool("all") && narrowed:
-					return usageError(c, "--all cannot be combined with --file-id or --assignment")
+					return usageError("--all cannot be combined with --file-id or --assignment")
 				case !c.Bool("all") && !narrowed:
-					return usageError(c, "choose what to requeue: --file-id, --assignment or --all")
+					return usageError("choose what to requeue: --file-id, --assignment or --all")
 				}
 				l, _, err := openStateLedger(c)
 				if err != nil {
@@ -290,6 +294,17 @@ assignment is superseded straight away.`,
 				}
 				defer l.Close()
 				dest := c.String("destination")
+				known, err := l.Destinations(c.Context)
+				if err != nil {
+					return err
+				}
+				if !slices.Contains(known, dest) {
+					if len(known) == 0 {
+						return usageError(fmt.Sprintf("--destination %q: the ledger has no deliveries for any destination yet", dest))
+					}
+					return usageError(fmt.Sprintf("--destination %q has no deliveries in the ledger (destinations with deliveries: %s)%s",
+						dest, strings.Join(known, ", "), lint.Suggest(dest, known)))
+				}
 				n, err := l.Requeue(c.Context, dest, filter)
 				if err != nil {
 					return err

@@ -63,6 +63,27 @@ type Supervisor struct {
 	// Observer, if set, is told how each reload went (metrics, the
 	// status page's banner).
 	Observer ReloadObserver
+	// Notify, if set, is told when a hub is running (Ready: the first
+	// one, or again after a reload, whichever way the reload ended) and
+	// when a reload begins (Reloading), for a service manager's readiness
+	// protocol (systemd's sd_notify). It must not block.
+	Notify func(State)
+}
+
+// State is what Supervisor.Notify is told.
+type State int
+
+const (
+	// Ready: a hub runs, with its sources watching.
+	Ready State = iota
+	// Reloading: the configuration is being read again; Ready follows.
+	Reloading
+)
+
+func (s *Supervisor) notify(st State) {
+	if s.Notify != nil {
+		s.Notify(st)
+	}
 }
 
 // Run runs first's hub, and after each reload the new one, until ctx
@@ -101,6 +122,7 @@ func (s *Supervisor) Run(ctx context.Context, first *Setup) error {
 		runCtx, stopHub := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- hub.Run(runCtx) }()
+		s.notify(Ready)
 
 		next, nextSums, err := s.waitForReload(ctx, done, changed, sums, log)
 		stopWatching()
@@ -178,11 +200,13 @@ func (s *Supervisor) waitForReload(ctx context.Context, done <-chan error, chang
 			continue // stopping: the hub's exit comes next
 		}
 		log.Info("reading the configuration again", why...)
+		s.notify(Reloading)
 		before := filewatch.SumsOf(slices.Collect(maps.Keys(sums)))
 		next, err := s.Load()
 		if err != nil {
 			log.Error("reload: the configuration has problems; keeping the running one", append(why, "problems", err.Error())...)
 			s.reloaded(err)
+			s.notify(Ready)
 			continue
 		}
 		nextSums := make(map[string]filewatch.Sum, len(next.Files))
