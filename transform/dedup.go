@@ -15,22 +15,29 @@ import (
 // assignment (V4: only the latest plan per assignment is reconciled, unless
 // the mapping keeps all), two different plans for one date (D3), and plans
 // held back because a later plan of their assignment was refused (D4). It
-// keeps 24 bytes per plan (accepted or rejected) in fixed-size chunks, so
+// keeps 32 bytes per plan (accepted or rejected) in fixed-size chunks, so
 // memory grows smoothly and never by doubling.
 type dedupIndex struct {
 	seed     maphash.Seed
 	chunks   [][]planTuple
-	spooled  bitset // first lines of accepted plans, in file order
-	dropped  bitset // first lines of accepted plans not to send
-	rejected bitset // first lines of rejected plans
+	spooled  bitset // numbers of accepted plans, in file order
+	dropped  bitset // numbers of accepted plans not to send
+	rejected bitset // numbers of rejected plans
 }
 
 // planTuple is what dedup needs to know of a plan.
 type planTuple struct {
-	key  uint64 // packed assignment number
-	hash uint64 // of the record's canonical JSON (0 for rejected plans)
-	line uint32 // first source line: identifies the plan in the file
-	date int32  // effective date, days since 1970; unknownDate if unreadable
+	key    uint64 // packed assignment number
+	hash   uint64 // of the record's canonical JSON (0 for rejected plans)
+	record uint32 // the plan's number in the file: identifies it
+	date   int32  // effective date, days since 1970; unknownDate if unreadable
+	line   uint32 // first source line, for the findings about the plan
+	end    uint32 // last source line
+}
+
+// planPos is where a plan is in the file.
+type planPos struct {
+	record, line, end int
 }
 
 // unknownDate sorts after every date: a rejected plan whose date could not
@@ -47,25 +54,25 @@ const (
 func newDedupIndex() *dedupIndex { return &dedupIndex{seed: maphash.MakeSeed()} }
 
 // add records an accepted plan written to the output.
-func (x *dedupIndex) add(assignment, effective string, json []byte, line int) {
-	x.spooled.set(uint32(line))
+func (x *dedupIndex) add(assignment, effective string, json []byte, at planPos) {
+	x.spooled.set(uint32(at.record))
 	key, ok := assignmentKey(assignment)
 	if !ok {
 		return // cannot happen for accepted plans (V1); never dropped
 	}
-	x.push(planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(line), date: days(effective)})
+	x.push(planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(at.line), date: days(effective), end: uint32(at.end), record: uint32(at.record)})
 }
 
 // addRejected records a rejected plan whose assignment number can be read:
 // if it is (or may be) the latest of its assignment, older plans of that
 // assignment are held back.
-func (x *dedupIndex) addRejected(assignment, effective string, line int) {
+func (x *dedupIndex) addRejected(assignment, effective string, at planPos) {
 	key, ok := assignmentKey(assignment)
 	if !ok {
 		return
 	}
-	x.rejected.set(uint32(line))
-	x.push(planTuple{key: key, line: uint32(line), date: days(effective)})
+	x.rejected.set(uint32(at.record))
+	x.push(planTuple{key: key, line: uint32(at.line), date: days(effective), end: uint32(at.end), record: uint32(at.record)})
 }
 
 func (x *dedupIndex) push(t planTuple) {
@@ -97,13 +104,16 @@ type dupPolicy struct {
 type dupDecision struct {
 	kind       dupKind
 	assignment string
-	line       int // the plan not sent
+	line       int // the plan not sent: its first line,
+	endLine    int // its last line
+	record     int // and its number in the file
 	date       string
 	otherLine  int // D1, D2, D3 warning: the plan sent instead; D4: the refused plan
 	otherDate  string
-	// lines are the plans of one date refused together (D3 error), or
-	// that caused a hold-back (D4 by an ambiguous date).
-	lines []int
+	// lines are the first lines of the plans of one date refused together
+	// (D3 error), or that caused a hold-back (D4 by an ambiguous date);
+	// lineRecs, for D3, their plan numbers.
+	lines, lineRecs []int
 	// causeAmbiguous: D4 because of a D3 refusal, not a rejected plan.
 	causeAmbiguous bool
 }
@@ -144,7 +154,7 @@ func compareTuples(a, b planTuple) int {
 	if c := cmp.Compare(a.key, b.key); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.line, b.line)
+	return cmp.Compare(a.record, b.record)
 }
 
 // decideGroup handles the plans of one assignment, in file order.
@@ -153,7 +163,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	// (M10), which are rejected too.
 	var acc, refused []planTuple
 	for _, t := range g {
-		if x.rejected.has(t.line) || x.dropped.has(t.line) {
+		if x.rejected.has(t.record) || x.dropped.has(t.record) {
 			refused = append(refused, t)
 		} else {
 			acc = append(acc, t)
@@ -164,8 +174,8 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	}
 	asg := assignmentOf(g[0].key)
 	emit := func(t planTuple, d dupDecision) {
-		d.assignment, d.line, d.date = asg, int(t.line), dateOf(t.date)
-		x.dropped.set(t.line)
+		d.assignment, d.line, d.endLine, d.record, d.date = asg, int(t.line), int(t.end), int(t.record), dateOf(t.date)
+		x.dropped.set(t.record)
 		drop(d)
 	}
 	// 1. Two different plans for one date: which is current cannot be
@@ -179,7 +189,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		top = max(top, t.date)
 		byDate[t.date] = append(byDate[t.date], t)
 	}
-	done := map[uint32]bool{}
+	done := map[uint32]bool{} // by plan number
 	var ambiguous []planTuple // refused as D3
 	seen := map[int32]bool{}
 	for _, t := range acc { // dates in order of first appearance
@@ -201,25 +211,26 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 			win := same[len(same)-1]
 			for _, u := range same {
 				if u.hash != win.hash {
-					done[u.line] = true
+					done[u.record] = true
 					emit(u, dupDecision{kind: dupConflict, otherLine: int(win.line), otherDate: dateOf(win.date)})
 				}
 			}
 			continue
 		}
 		lines := make([]int, len(same))
+		recs := make([]int, len(same))
 		for j, u := range same {
-			lines[j] = int(u.line)
-			done[u.line] = true
+			lines[j], recs[j] = int(u.line), int(u.record)
+			done[u.record] = true
 		}
 		for _, u := range same {
-			emit(u, dupDecision{kind: dupAmbiguous, lines: lines})
+			emit(u, dupDecision{kind: dupAmbiguous, lines: lines, lineRecs: recs})
 		}
 		ambiguous = append(ambiguous, same...)
 	}
 	var rest []planTuple
 	for _, t := range acc {
-		if !done[t.line] {
+		if !done[t.record] {
 			rest = append(rest, t)
 		}
 	}
@@ -233,13 +244,13 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	anyRefused, latestAmbiguous := false, false
 	for i, lists := range [2][]planTuple{refused, ambiguous} {
 		for _, f := range lists {
-			if !anyRefused || f.date > latest.date || (f.date == latest.date && f.line > latest.line) {
+			if !anyRefused || f.date > latest.date || (f.date == latest.date && f.record > latest.record) {
 				latest, anyRefused, latestAmbiguous = f, true, i == 1
 			}
 		}
 	}
 	heldBack := func(t planTuple) bool {
-		return anyRefused && (latest.date > t.date || (latest.date == t.date && (!p.lastWins || latest.line > t.line)))
+		return anyRefused && (latest.date > t.date || (latest.date == t.date && (!p.lastWins || latest.record > t.record)))
 	}
 	holdBack := func(t planTuple) {
 		d := dupDecision{kind: dupHeldBack, otherLine: int(latest.line), causeAmbiguous: latestAmbiguous}
@@ -263,7 +274,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		for _, t := range rest {
 			if heldBack(t) {
 				holdBack(t)
-			} else if first := firstOf[t.hash]; first.line != t.line {
+			} else if first := firstOf[t.hash]; first.record != t.record {
 				emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
 			}
 		}
@@ -289,7 +300,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	for _, t := range rest {
 		first := firstOf[t.hash]
 		switch {
-		case first.line != t.line:
+		case first.record != t.record:
 			emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
 		case t.hash != win.hash:
 			emit(t, dupDecision{kind: dupOlder, otherLine: int(win.line), otherDate: dateOf(win.date)})
