@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/bench"
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/report"
@@ -65,7 +65,7 @@ func TestLargeFileHeap(t *testing.T) {
 		return n, err
 	})
 
-	peakHeap := sampleHeap()
+	peakHeap := testutil.SampleHeap()
 	out := &countingDiscard{}
 	counts, err := transform.Convert(context.Background(), m, counted, transform.Outputs{Records: out, Rejected: io.Discard, Findings: &discardFindings{}, SpoolDir: t.TempDir()})
 	peakMB := peakHeap()
@@ -81,36 +81,6 @@ func TestLargeFileHeap(t *testing.T) {
 	t.Logf("input %.0f MB, records %.0f MB, peak heap %.1f MB", float64(input.Load())/1e6, float64(out.n)/1e6, peakMB)
 	if peakMB >= 64 {
 		t.Errorf("peak heap %.1f MB, want < 64 MB", peakMB)
-	}
-}
-
-// sampleHeap samples the Go heap every 5 ms until the function it returns
-// is called, which returns the peak in MB.
-func sampleHeap() (peakMB func() float64) {
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() { // sampler: exits when stop is closed
-		defer close(sampled)
-		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() float64 {
-		close(stop)
-		<-sampled
-		return float64(peak.Load()) / (1 << 20)
 	}
 }
 
@@ -158,7 +128,7 @@ func TestManyLateFindingsHeap(t *testing.T) {
 	defer w.Close()
 	w.ShowNames()
 
-	peakHeap := sampleHeap()
+	peakHeap := testutil.SampleHeap()
 	start := time.Now()
 	counts, err := transform.Convert(context.Background(), m, pr, transform.Outputs{Records: &countingDiscard{}, Rejected: io.Discard, Findings: w, SpoolDir: dir})
 	converted := time.Since(start)

@@ -10,6 +10,7 @@ package extsort
 
 import (
 	"bufio"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -19,8 +20,9 @@ import (
 	"slices"
 )
 
-// Sorter collects records and returns them in order. Add records, call
-// Sorted once, and Close when done (Close also removes the temporary file).
+// Sorter collects records and returns them in order. Add records, then
+// call Sorted (as often as needed: each call starts again from the first
+// record), and Close when done, which removes the temporary file.
 type Sorter struct {
 	cmp    func(a, b []byte) int
 	dir    string
@@ -83,8 +85,18 @@ func (s *Sorter) Spilled() bool { return len(s.runs) > 0 }
 
 func (s *Sorter) rec(sp span) []byte { return s.arena[sp.off : sp.off+sp.n : sp.off+sp.n] }
 
+// sortBuffer sorts the buffer, stably: records that compare equal keep
+// the order they were added in, which is the order of their offsets in the
+// arena, then of their lengths (empty records share an offset with the
+// record after them, and only with identical empty ones otherwise). A
+// pdqsort with that tie-break is faster than a stable merge sort.
 func (s *Sorter) sortBuffer() {
-	slices.SortStableFunc(s.recs, func(a, b span) int { return s.cmp(s.rec(a), s.rec(b)) })
+	slices.SortFunc(s.recs, func(a, b span) int {
+		if c := s.cmp(s.rec(a), s.rec(b)); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.off, b.off), cmp.Compare(a.n, b.n))
+	})
 }
 
 // spill sorts the buffer and appends it to the temporary file as a run.
@@ -115,13 +127,14 @@ func (s *Sorter) spill() error {
 	return nil
 }
 
-// Sorted returns the records in order. Call it once, after the last Add.
+// Sorted returns the records in order, after the last Add. Each call
+// returns a new iterator from the first record; iterators may be used one
+// after another or side by side.
 func (s *Sorter) Sorted() (*Iter, error) {
-	if s.sorted {
-		return nil, errors.New("extsort: Sorted called twice")
+	if !s.sorted {
+		s.sorted = true
+		s.sortBuffer()
 	}
-	s.sorted = true
-	s.sortBuffer()
 	it := &Iter{s: s}
 	if len(s.runs) == 0 {
 		it.mem = true

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nhs-esr/jobplan-hub/internal/extsort"
+	"github.com/nhs-esr/jobplan-hub/internal/spool"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
 )
@@ -52,7 +53,7 @@ func newCSVRows(dir string, out io.Writer) *csvRows {
 
 func (c *csvRows) showNames() {
 	if c.names == nil {
-		sp := &spool{dir: c.dir, prefix: ".names-"}
+		sp := spool.New(c.dir, ".names-", spoolInMemory)
 		c.names = &nameSpool{sp: sp, w: bufio.NewWriterSize(sp, 16<<10)}
 	}
 }
@@ -141,7 +142,7 @@ func (c *csvRows) flush() error {
 func (c *csvRows) close() error {
 	err := c.rows.Close()
 	if c.names != nil {
-		err = errors.Join(err, c.names.sp.close())
+		err = errors.Join(err, c.names.sp.Close())
 	}
 	return err
 }
@@ -218,7 +219,7 @@ func readFinding(b []byte) (finding.Finding, error) {
 // column: its rows come out in line order, which is plan order, so the
 // names are read back in one pass.
 type nameSpool struct {
-	sp   *spool
+	sp   *spool.Spool
 	w    *bufio.Writer
 	last int
 }
@@ -268,7 +269,7 @@ func (n *nameSpool) reader() (*nameReader, error) {
 
 // nameReader looks names up by rising plan number.
 type nameReader struct {
-	sp     *spool
+	sp     *spool.Spool
 	r      *bufio.Reader
 	asked  int    // the last plan asked for
 	record int    // the entry read ahead; 0 at the end
@@ -276,7 +277,7 @@ type nameReader struct {
 }
 
 func (r *nameReader) restart() error {
-	src, err := r.sp.reader()
+	src, err := r.sp.Reader()
 	if err != nil {
 		return fmt.Errorf("read names: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/nhs-esr/jobplan-hub/internal/extsort"
+	"github.com/nhs-esr/jobplan-hub/internal/spool"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
@@ -242,7 +243,7 @@ func TestErrorsCSVRowsInLineOrder(t *testing.T) {
 // TestNamesReadBackOutOfOrder: a name asked for below the last one asked
 // is found by reading the names again, never taken from another plan.
 func TestNamesReadBackOutOfOrder(t *testing.T) {
-	sp := &nameSpool{sp: &spool{dir: t.TempDir(), prefix: ".names-"}}
+	sp := &nameSpool{sp: spool.New(t.TempDir(), ".names-", 64)}
 	sp.w = bufio.NewWriterSize(sp.sp, 16<<10)
 	for rec := 1; rec <= 50; rec++ {
 		if err := sp.add(rec, fmt.Sprint("S", rec), "F"); err != nil {
@@ -275,7 +276,7 @@ func TestNamesReadBackOutOfOrder(t *testing.T) {
 	if got, _ := r.lookup(60); len(got) > maxName+len("…") || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "éé") {
 		t.Errorf("a %d-byte name is kept as %q", len(long), got)
 	}
-	sp.sp.close()
+	sp.sp.Close()
 }
 
 // TestRowProblemInWords: a row Go's CSV reader cannot parse is described

@@ -6,15 +6,14 @@ package report
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/spool"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 )
@@ -75,7 +74,7 @@ type Outputs struct {
 // findings in the order they are found, and errors.csv's rows in line
 // order (errorscsv.go).
 type Writer struct {
-	spool *spool // findings as JSON array elements
+	spool *spool.Spool // findings as JSON array elements
 	buf   *bufio.Writer
 	n     int
 	csv   *csvRows // nil when there is no errors.csv
@@ -86,7 +85,7 @@ type Writer struct {
 // budget, go to a temporary file in dir too: memory stays bounded however
 // many findings there are.
 func NewWriter(dir string, errorsCSV io.Writer) (*Writer, error) {
-	sp := &spool{dir: dir, prefix: ".findings-"}
+	sp := spool.New(dir, ".findings-", spoolInMemory)
 	w := &Writer{spool: sp, buf: bufio.NewWriterSize(sp, 64<<10)}
 	if errorsCSV != nil {
 		w.csv = newCSVRows(dir, errorsCSV)
@@ -162,7 +161,7 @@ func (w *Writer) Finish(out io.Writer, r *Report) error {
 	bw := bufio.NewWriter(out)
 	bw.Write(head[:len(head)-2]) // drop "\n}"
 	bw.WriteString(",\n  \"findings\": [")
-	spooled, err := w.spool.reader()
+	spooled, err := w.spool.Reader()
 	if err != nil {
 		return fmt.Errorf("read findings: %w", err)
 	}
@@ -178,7 +177,7 @@ func (w *Writer) Finish(out io.Writer, r *Report) error {
 
 // Close removes the temporary files.
 func (w *Writer) Close() error {
-	err := w.spool.close()
+	err := w.spool.Close()
 	if w.csv != nil {
 		err = errors.Join(err, w.csv.close())
 	}
@@ -189,56 +188,6 @@ func (w *Writer) Close() error {
 // spill to a temporary file. Most files have few findings, and a file
 // created and removed per input costs more than converting it.
 const spoolInMemory = 256 << 10
-
-// spool holds findings in memory up to spoolInMemory, then in a temporary
-// file in dir: memory stays bounded however many findings there are.
-type spool struct {
-	dir    string
-	prefix string // of the temporary file's name
-	mem    []byte
-	f      *os.File
-}
-
-func (s *spool) Write(p []byte) (int, error) {
-	if s.f == nil && len(s.mem)+len(p) <= spoolInMemory {
-		s.mem = append(s.mem, p...)
-		return len(p), nil
-	}
-	if s.f == nil {
-		f, err := os.CreateTemp(s.dir, s.prefix+"*.tmp")
-		if err != nil {
-			return 0, fmt.Errorf("create spool: %w", err)
-		}
-		s.f = f
-		if _, err := f.Write(s.mem); err != nil {
-			return 0, err
-		}
-		s.mem = nil
-	}
-	return s.f.Write(p)
-}
-
-// reader returns everything written, from the start.
-func (s *spool) reader() (io.Reader, error) {
-	if s.f == nil {
-		return bytes.NewReader(s.mem), nil
-	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return s.f, nil
-}
-
-func (s *spool) close() error {
-	s.mem = nil
-	if s.f == nil {
-		return nil
-	}
-	name := s.f.Name()
-	s.f.Close()
-	s.f = nil
-	return os.Remove(name)
-}
 
 // SafeCell neutralises text that a spreadsheet would run as a formula
 // (CSV injection): a leading = + - @ tab or CR gets a leading apostrophe.
