@@ -15,11 +15,13 @@ import (
 // assignment (V4: only the latest plan per assignment is reconciled, unless
 // the mapping keeps all), two different plans for one date (D3), and plans
 // held back because a later plan of their assignment was refused (D4). It
-// keeps 32 bytes per plan (accepted or rejected) in fixed-size chunks, so
-// memory grows smoothly and never by doubling.
+// keeps 24 bytes per plan (accepted or rejected) in fixed-size chunks, so
+// memory grows smoothly and never by doubling, and the plans' lines in a
+// few bytes more (planLines).
 type dedupIndex struct {
 	seed     maphash.Seed
 	chunks   [][]planTuple
+	lines    planLines
 	spooled  bitset // numbers of accepted plans, in file order
 	dropped  bitset // numbers of accepted plans not to send
 	rejected bitset // numbers of rejected plans
@@ -31,8 +33,47 @@ type planTuple struct {
 	hash   uint64 // of the record's canonical JSON (0 for rejected plans)
 	record uint32 // the plan's number in the file: identifies it
 	date   int32  // effective date, days since 1970; unknownDate if unreadable
-	line   uint32 // first source line, for the findings about the plan
-	end    uint32 // last source line
+}
+
+// planLines keeps each plan's first and last source lines, for the
+// findings about it, in a few bytes a plan: a plan's first line is
+// usually the one after its predecessor's (one row a plan), so only where
+// that does not hold (a blank, filtered or unreadable row between plans, a
+// plan of several rows, several plans on one line) is it stored, and a
+// last line only when it is not the first. Plans are added in number
+// order.
+type planLines struct {
+	starts []recLine // where line - plan number changes, by plan number
+	ends   []recLine // last lines of plans of more than one line
+}
+
+type recLine struct{ record, line uint32 }
+
+func (p *planLines) add(record, first, last uint32) {
+	if n := len(p.starts); n == 0 || p.starts[n-1].line+(record-p.starts[n-1].record) != first {
+		p.starts = append(p.starts, recLine{record, first})
+	}
+	if last != first {
+		p.ends = append(p.ends, recLine{record, last})
+	}
+}
+
+// first is plan record's first line.
+func (p *planLines) first(record uint32) int {
+	i, _ := slices.BinarySearchFunc(p.starts, record, func(r recLine, rec uint32) int { return cmp.Compare(r.record, rec+1) })
+	if i == 0 {
+		return 0 // not added: cannot happen
+	}
+	s := p.starts[i-1]
+	return int(s.line + (record - s.record))
+}
+
+// last is plan record's last line.
+func (p *planLines) last(record uint32) int {
+	if i, ok := slices.BinarySearchFunc(p.ends, record, func(r recLine, rec uint32) int { return cmp.Compare(r.record, rec) }); ok {
+		return int(p.ends[i].line)
+	}
+	return p.first(record)
 }
 
 // planPos is where a plan is in the file.
@@ -60,7 +101,8 @@ func (x *dedupIndex) add(assignment, effective string, json []byte, at planPos) 
 	if !ok {
 		return // cannot happen for accepted plans (V1); never dropped
 	}
-	x.push(planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(at.line), date: days(effective), end: uint32(at.end), record: uint32(at.record)})
+	x.lines.add(uint32(at.record), uint32(at.line), uint32(at.end))
+	x.push(planTuple{key: key, hash: maphash.Bytes(x.seed, json), record: uint32(at.record), date: days(effective)})
 }
 
 // addRejected records a rejected plan whose assignment number can be read:
@@ -72,7 +114,8 @@ func (x *dedupIndex) addRejected(assignment, effective string, at planPos) {
 		return
 	}
 	x.rejected.set(uint32(at.record))
-	x.push(planTuple{key: key, line: uint32(at.line), date: days(effective), end: uint32(at.end), record: uint32(at.record)})
+	x.lines.add(uint32(at.record), uint32(at.line), uint32(at.end))
+	x.push(planTuple{key: key, record: uint32(at.record), date: days(effective)})
 }
 
 func (x *dedupIndex) push(t planTuple) {
@@ -173,8 +216,9 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		return
 	}
 	asg := assignmentOf(g[0].key)
+	line := func(t planTuple) int { return x.lines.first(t.record) }
 	emit := func(t planTuple, d dupDecision) {
-		d.assignment, d.line, d.endLine, d.record, d.date = asg, int(t.line), int(t.end), int(t.record), dateOf(t.date)
+		d.assignment, d.line, d.endLine, d.record, d.date = asg, line(t), x.lines.last(t.record), int(t.record), dateOf(t.date)
 		x.dropped.set(t.record)
 		drop(d)
 	}
@@ -212,7 +256,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 			for _, u := range same {
 				if u.hash != win.hash {
 					done[u.record] = true
-					emit(u, dupDecision{kind: dupConflict, otherLine: int(win.line), otherDate: dateOf(win.date)})
+					emit(u, dupDecision{kind: dupConflict, otherLine: line(win), otherDate: dateOf(win.date)})
 				}
 			}
 			continue
@@ -220,7 +264,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		lines := make([]int, len(same))
 		recs := make([]int, len(same))
 		for j, u := range same {
-			lines[j], recs[j] = int(u.line), int(u.record)
+			lines[j], recs[j] = line(u), int(u.record)
 			done[u.record] = true
 		}
 		for _, u := range same {
@@ -253,13 +297,13 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		return anyRefused && (latest.date > t.date || (latest.date == t.date && (!p.lastWins || latest.record > t.record)))
 	}
 	holdBack := func(t planTuple) {
-		d := dupDecision{kind: dupHeldBack, otherLine: int(latest.line), causeAmbiguous: latestAmbiguous}
+		d := dupDecision{kind: dupHeldBack, otherLine: line(latest), causeAmbiguous: latestAmbiguous}
 		if latest.date != unknownDate {
 			d.otherDate = dateOf(latest.date)
 		}
 		if latestAmbiguous {
 			for _, u := range byDate[latest.date] {
-				d.lines = append(d.lines, int(u.line))
+				d.lines = append(d.lines, line(u))
 			}
 		}
 		emit(t, d)
@@ -275,7 +319,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 			if heldBack(t) {
 				holdBack(t)
 			} else if first := firstOf[t.hash]; first.record != t.record {
-				emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
+				emit(t, dupDecision{kind: dupIdentical, otherLine: line(first), otherDate: dateOf(first.date)})
 			}
 		}
 		return
@@ -301,9 +345,9 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		first := firstOf[t.hash]
 		switch {
 		case first.record != t.record:
-			emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
+			emit(t, dupDecision{kind: dupIdentical, otherLine: line(first), otherDate: dateOf(first.date)})
 		case t.hash != win.hash:
-			emit(t, dupDecision{kind: dupOlder, otherLine: int(win.line), otherDate: dateOf(win.date)})
+			emit(t, dupDecision{kind: dupOlder, otherLine: line(win), otherDate: dateOf(win.date)})
 		}
 	}
 }

@@ -42,7 +42,7 @@ func (d *countingDiscard) Seek(off int64, whence int) (int64, error) {
 // TestLargeFileHeap converts a generated export of about 200 MB (over a
 // million plans, streamed from the generator) and checks that the Go heap
 // stays under 64 MB throughout: memory must not grow with file size beyond
-// the 32 bytes a plan that dedup keeps.
+// the 24 bytes a plan that dedup keeps.
 func TestLargeFileHeap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("converts 200 MB")
