@@ -65,6 +65,7 @@ bench: build
 	$(GO) run ./internal/bench/cmd/benchhub
 	$(GO) run ./internal/bench/cmd/benchdelivery
 	$(GO) run ./internal/bench/cmd/benchconvert -rows 1000000
+	$(GO) run ./internal/bench/cmd/benchreconcile -plans 1000000 -payroll 1000000
 	$(GO) test ./transform -run '^$$' -bench . -benchtime 5x
 	$(GO) test ./transform/record -run '^$$' -bench .
 
@@ -101,6 +102,8 @@ fuzz:
 	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzPageQuery$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzReadCounts$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./internal/cliconv -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzPlanRecord$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./internal/extsort -run '^$$' -fuzz '^FuzzSort$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench
@@ -109,7 +112,7 @@ clean:
 # `jobplan-hub watch` on a temporary drop folder. The sard-wide samples are
 # copied in; once status shows every file done and nothing pending, it
 # prints the receiver's counts and the status, then stops both.
-.PHONY: demo-hub bench-hub bench-delivery
+.PHONY: demo-hub bench-hub bench-delivery bench-reconcile
 demo-hub: build
 	@set -e; tmp=$$(mktemp -d); rpid=; hpid=; \
 	trap 'test -z "$$hpid" || kill $$hpid 2>/dev/null || true; test -z "$$rpid" || kill $$rpid 2>/dev/null || true; wait; echo "demo folders kept in $$tmp"' EXIT; \
@@ -136,6 +139,11 @@ demo-hub: build
 # to a loopback receiver and marked so in the (durable) ledger.
 bench-hub: build
 	$(GO) run ./internal/bench/cmd/benchhub
+
+# bench-reconcile: 1,000,000 job plans against 1,000,000 payroll rows
+# (generated once into .bench), through the built binary; time and peak RSS.
+bench-reconcile: build
+	$(GO) run ./internal/bench/cmd/benchreconcile
 
 # bench-delivery: the dispatcher against a loopback receiver that is down
 # for 40 s (attempts and log lines during the outage, drain time after it,

@@ -38,6 +38,21 @@ type FindingSink interface {
 	Add(finding.Finding) error
 }
 
+// PlanNamer is an optional capability of a FindingSink: it is told the
+// doctor's name on each plan as the plan is written (in plan order), when
+// the mapping gives names, so that a report can name the doctor beside
+// every finding about the plan, those made once the whole file has been
+// read (D1-D4) included.
+type PlanNamer interface {
+	PlanName(record int, surname, forenames string) error
+}
+
+// MapsNames reports whether m gives the doctors' names (surname or
+// forenames).
+func MapsNames(m *mapping.Mapping) bool {
+	return m.SourceOf(record.Surname) != "" || m.SourceOf(record.Forenames) != ""
+}
+
 // Outputs are where a conversion writes. Any may be io.Discard.
 type Outputs struct {
 	// Records receives accepted records, one JSON object a line, in input
@@ -96,6 +111,9 @@ func Convert(ctx context.Context, m *mapping.Mapping, in io.Reader, out Outputs,
 	for _, o := range opts {
 		o(c)
 	}
+	if n, ok := out.Findings.(PlanNamer); ok && MapsNames(m) {
+		c.namer = n
+	}
 	err := c.run(ctx, in)
 	return c.counts, err
 }
@@ -105,6 +123,7 @@ type converter struct {
 	out      Outputs
 	checks   []PlanChecker
 	progress *atomic.Int64 // rows read, for a progress display; may be nil
+	namer    PlanNamer     // nil unless the mapping gives names
 	ap       *mapping.Applier
 	rejects  decode.RejectWriter
 	spool    *bufio.Writer
@@ -235,7 +254,7 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 		if errors.As(err, &rowErr) {
 			c.counts.RowsRead++
 			c.progressed(1)
-			c.badRow(rowErr.Row, "M09", fmt.Sprintf("Row could not be read: %v.", rowErr.Err))
+			c.badRow(rowErr.Row, "M09", report.RowProblem(rowErr))
 			continue
 		}
 		if err != nil {
@@ -325,7 +344,7 @@ func (c *converter) row(row *decode.Row, width int) {
 		c.collect(finding.Finding{Rule: "M10", Severity: finding.Error, Message: fmt.Sprintf("This plan's rows are separated from its rows at lines %d-%d by other plans' rows; neither part is sent, as each alone is an incomplete plan.", earlier.first, earlier.last)})
 		if earlier.accepted {
 			// The first part was accepted before the rest turned up: withdraw it.
-			c.dedup.dropped.set(uint32(earlier.first))
+			c.dedup.dropped.set(uint32(earlier.record))
 			c.counts.Accepted--
 			c.counts.Rejected++
 			c.addFinding(finding.Finding{Record: earlier.record, Line: earlier.first, EndLine: earlier.last, Assignment: earlier.assignment, Rule: "M10", Severity: finding.Error,
@@ -429,7 +448,7 @@ func (c *converter) addFinding(f finding.Finding) {
 func (c *converter) decideDuplicates() {
 	c.dedup.decide(dupPolicy{keepAll: c.m.KeepAllPlans, lastWins: c.m.SameDateLastWins}, func(d dupDecision) {
 		c.counts.Accepted--
-		f := finding.Finding{Line: d.line, EndLine: d.line, Assignment: d.assignment, Field: "effective_date", Column: c.m.SourceOf(record.EffectiveDate), Value: d.date, Severity: finding.Warning}
+		f := finding.Finding{Record: d.record, Line: d.line, EndLine: d.endLine, Assignment: d.assignment, Field: "effective_date", Column: c.m.SourceOf(record.EffectiveDate), Value: d.date, Severity: finding.Warning}
 		switch d.kind {
 		case dupIdentical:
 			c.counts.Duplicates++
@@ -447,14 +466,14 @@ func (c *converter) decideDuplicates() {
 			c.counts.Rejected++
 			f.Rule, f.Severity = "D3", finding.Error
 			f.Message = fmt.Sprintf("This plan and the plan%s at %s for the same assignment have the same effective date (%s) but different values, so which one is current cannot be known; none of them is sent. These rows are not in the rejected file: correct the plans in the supplier system and export them again.",
-				plural(len(d.lines)-1, "", "s"), linesExcept(d.lines, d.line), d.date)
+				plural(len(d.lines)-1, "", "s"), linesExcept(d.lines, d.lineRecs, d.record), d.date)
 		case dupHeldBack:
 			c.counts.HeldBack++
 			f.Rule = "D4"
 			var why string
 			switch {
 			case d.causeAmbiguous:
-				why = fmt.Sprintf("the plans at %s (effective %s) have one date but different values and were refused (D3)", linesExcept(d.lines, 0), d.otherDate)
+				why = fmt.Sprintf("the plans at %s (effective %s) have one date but different values and were refused (D3)", linesExcept(d.lines, nil, 0), d.otherDate)
 			case d.otherDate == "":
 				why = fmt.Sprintf("the plan at line %d was rejected and its effective date could not be read, so it may be the latest", d.otherLine)
 			case d.otherDate == d.date:
@@ -477,12 +496,13 @@ func (c *converter) decideDuplicates() {
 	})
 }
 
-// linesExcept lists lines, but not skip: "line 4", "lines 4 and 9",
-// "lines 4, 9 and 12 (and 3 more)".
-func linesExcept(lines []int, skip int) string {
+// linesExcept lists lines, but not that of plan skip (recs are the plans
+// of lines; nil to skip none): "line 4", "lines 4 and 9", "lines 4, 9 and
+// 12 (and 3 more)".
+func linesExcept(lines, recs []int, skip int) string {
 	var ls []string
-	for _, l := range lines {
-		if l != skip {
+	for i, l := range lines {
+		if recs == nil || recs[i] != skip {
 			ls = append(ls, strconv.Itoa(l))
 		}
 	}
@@ -515,7 +535,7 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 		buf = buf[:0]
 		return nil
 	}
-	lines := c.dedup.spooled
+	plans := c.dedup.spooled
 	next := uint32(0)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -525,8 +545,8 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 		if err != nil && err != io.EOF {
 			return 0, fmt.Errorf("compact records: %w", err)
 		}
-		// The k-th record written is the plan with the k-th first line.
-		for !lines.has(next) {
+		// The k-th record written is the k-th accepted plan.
+		for !plans.has(next) {
 			next++
 		}
 		keep := !c.dedup.dropped.has(next)

@@ -13,6 +13,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
+	"github.com/nhs-esr/jobplan-hub/transform/report"
 )
 
 // Layouts with one plan per row are converted by a pipeline: one goroutine
@@ -53,6 +54,9 @@ type planResult struct {
 	findings    []finding.Finding
 	assignment  string
 	effective   string
+	// surname and forenames are set when the mapping gives names and the
+	// findings sink takes them (PlanNamer).
+	surname, forenames string
 }
 
 func (b *batch) reset() {
@@ -219,7 +223,7 @@ func (c *converter) judgeBatch(ap *mapping.Applier, b *batch, width int) {
 		collect := func(f finding.Finding) { res.findings = append(res.findings, f) }
 		if in.rowErr != nil {
 			res.kind = resBadRow
-			collect(badRowFinding("M09", fmt.Sprintf("Row could not be read: %v.", in.rowErr.Err)))
+			collect(badRowFinding("M09", report.RowProblem(in.rowErr)))
 			continue
 		}
 		if width > 0 && len(row.Fields) != width {
@@ -266,6 +270,9 @@ func (c *converter) judge(ap *mapping.Applier, p *record.JobPlan, res *planResul
 	}
 	res.assignment = p.Text(record.AssignmentNumber)
 	res.effective = p.Text(record.EffectiveDate)
+	if c.namer != nil {
+		res.surname, res.forenames = p.Text(record.Surname), p.Text(record.Forenames)
+	}
 	if !res.rejected {
 		res.json = p.AppendJSON(res.json[:0])
 	}
@@ -312,17 +319,23 @@ func (c *converter) commit(res *planResult) {
 		}
 		c.addFinding(f)
 	}
+	if c.namer != nil && (res.surname != "" || res.forenames != "") {
+		if err := c.namer.PlanName(recNo, res.surname, res.forenames); err != nil && c.err == nil {
+			c.err = fmt.Errorf("write findings: %w", err)
+		}
+	}
 	c.remember(recNo, res.assignment, !res.rejected)
+	at := planPos{record: recNo, line: res.first, end: res.last}
 	if res.rejected {
 		c.counts.Rejected++
-		c.dedup.addRejected(res.assignment, res.effective, res.first)
+		c.dedup.addRejected(res.assignment, res.effective, at)
 		for _, raw := range res.raws {
 			c.reject(raw)
 		}
 		return
 	}
 	c.counts.Accepted++
-	c.dedup.add(res.assignment, res.effective, res.json, res.first)
+	c.dedup.add(res.assignment, res.effective, res.json, at)
 	res.json = append(res.json, '\n')
 	if _, err := c.spool.Write(res.json); err != nil && c.err == nil {
 		c.err = fmt.Errorf("write records: %w", err)

@@ -88,7 +88,7 @@ destinations:
 	}
 
 	dropFile("before.csv", plan)
-	if errs := testutil.ReadFile(t, archived("before.csv.before.errors.csv")); !strings.Contains(errs, ",20000013,assignment_number,Assignment Number,20000013,R1,error,") {
+	if errs := testutil.ReadFile(t, archived("before.csv.before.errors.csv")); !strings.Contains(errs, ",Assignment number,Assignment Number,20000013,R1,Assignment number not in the staff record,Error,") {
 		t.Fatalf("the plan is not rejected for R1:\n%s", errs)
 	}
 	if testutil.Exists(filepath.Join(outbox, "before.jobplans.jsonl")) && strings.Contains(testutil.ReadFile(t, filepath.Join(outbox, "before.jobplans.jsonl")), "20000013") {

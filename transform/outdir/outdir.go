@@ -135,6 +135,9 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 		return nil, err
 	}
 	defer findings.Close()
+	if transform.MapsNames(m) {
+		findings.ShowNames()
+	}
 
 	h := sha256.New()
 	counter := &countingReader{r: io.TeeReader(r, h)}
