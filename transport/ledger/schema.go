@@ -86,6 +86,15 @@ var migrations = [][]string{
 		// answer (an esr_api destination's response_id).
 		`ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT ''`,
 	},
+	{
+		// What a delivery carries (DeliveryKind): one record, or a whole
+		// file for a destination that takes files. File deliveries were
+		// queued before as records of assignment "file:<file id>" with
+		// the date they were queued; they have neither.
+		`ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'record' CHECK (kind IN ('record', 'file'))`,
+		`UPDATE deliveries SET kind = 'file', assignment_number = '', effective_date = ''
+			WHERE assignment_number = 'file:' || file_id`,
+	},
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs
