@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
@@ -233,7 +234,7 @@ func (e *env) startWith(src relay.Source) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := httpsink.DispatcherConfig{
+	fast := dispatch.Config{
 		Backoff:      retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
 		PollInterval: 50 * time.Millisecond,
 	}
@@ -557,9 +558,7 @@ func TestCopyOfAClaimedFileIsFinishedUnderTheClaim(t *testing.T) {
 	}
 	recSum := sha256.Sum256(records)
 	payload := fmt.Sprintf(`{"kind":"file","file_id":%d,"name":"a.jobplans.jsonl","sha256":%q,"records":3}`, id, hex.EncodeToString(recSum[:]))
-	if _, err := e.ledger.EnqueueFile(ctx, id, "outbox", []ledger.Record{{
-		AssignmentNumber: fmt.Sprintf("file:%d", id), EffectiveDate: time.Now(), Payload: []byte(payload),
-	}}); err != nil {
+	if _, err := e.ledger.Enqueue(ctx, id, ledger.Queue{Destination: "outbox", File: []byte(payload)}); err != nil {
 		t.Fatal(err)
 	}
 	due, err := e.ledger.Due(ctx, "outbox", time.Now(), 10)
@@ -621,8 +620,8 @@ type nopSource struct{}
 func (nopSource) Next(ctx context.Context) (relay.Item, error) { <-ctx.Done(); return nil, ctx.Err() }
 func (nopSource) Close() error                                 { return nil }
 
-type deliverFunc func(ctx context.Context, key string, body []byte) (httpsink.Receipt, error)
+type deliverFunc func(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error)
 
-func (f deliverFunc) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
-	return f(ctx, key, body)
+func (f deliverFunc) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
+	return f(ctx, p)
 }

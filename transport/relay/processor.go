@@ -44,13 +44,17 @@ type Output struct {
 	Counts RecordCounts
 }
 
-// RecordCounts counts one file's records (plans) by outcome.
+// RecordCounts counts one file's records (plans) by outcome. Each plan
+// built has one outcome, so they add up to the plans built.
 type RecordCounts struct {
-	// Accepted and Rejected plans passed or failed validation.
+	// Accepted plans passed validation and are sent; Rejected ones failed.
 	Accepted, Rejected int
 	// Duplicates repeated an earlier plan of the file; Superseded were
 	// replaced by a newer plan for the same assignment in the file.
 	Duplicates, Superseded int
+	// HeldBack passed validation but are not sent, because a later plan
+	// of their assignment in the file was refused (finding D4).
+	HeldBack int
 }
 
 // Skipped describes an input whose exact content was processed before.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
 	"github.com/nhs-esr/jobplan-hub/transport/outbox"
@@ -278,4 +279,6 @@ func (closedSource) Close() error                             { return nil }
 
 type discardSink struct{}
 
-func (discardSink) Put(context.Context, string, io.Reader) error { return nil }
+func (discardSink) Deliver(context.Context, dispatch.Parcel) (dispatch.Receipt, error) {
+	return dispatch.Receipt{Result: dispatch.Delivered}, nil
+}
