@@ -101,8 +101,9 @@ type receiver struct {
 	// failBody is the body of those answers.
 	failBody string
 	// hold, if set before the hub starts, holds every request until it
-	// is closed.
+	// is closed; held counts the requests that waited on it.
 	hold chan struct{}
+	held atomic.Int64
 
 	mu       sync.Mutex
 	accepted map[string]string // key → body, accepted with 201
@@ -115,6 +116,7 @@ func newReceiver(t *testing.T) *receiver {
 		key := r.Header.Get("Idempotency-Key")
 		body, _ := io.ReadAll(r.Body)
 		if rc.hold != nil {
+			rc.held.Add(1)
 			<-rc.hold
 		}
 		rc.mu.Lock()
@@ -173,9 +175,10 @@ type env struct {
 	recv                *receiver
 	proc                *csvProcessor
 	wrapProc            func(relay.Processor) relay.Processor
-	marker              string       // the local source's ready marker
-	logger              *slog.Logger // the hub's; default quiet
-	scans               atomic.Int64 // full scans of the drop folder
+	marker              string        // the local source's ready marker
+	logger              *slog.Logger  // the hub's; default quiet
+	apiTimeout          time.Duration // of a request to the receiver; default 2s
+	scans               atomic.Int64  // full scans of the drop folder
 	wrap                func(relay.Source) relay.Source
 	obs                 relay.Observer
 	cancel              context.CancelFunc
@@ -226,7 +229,7 @@ func (e *env) startWith(src relay.Source) {
 	if e.wrap != nil {
 		source = e.wrap(src)
 	}
-	api, err := httpsink.New(httpsink.Config{URL: e.recv.srv.URL, Timeout: 2 * time.Second})
+	api, err := httpsink.New(httpsink.Config{URL: e.recv.srv.URL, Timeout: cmp.Or(e.apiTimeout, 2*time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
