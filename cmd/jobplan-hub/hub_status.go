@@ -192,7 +192,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		fmt.Fprintf(w, "\nlast errors for %s:\n", d.Name)
 		for _, e := range d.Errors {
 			fmt.Fprintf(w, "  %s  delivery %d  %s  %s after %d attempt(s): %s\n",
-				e.At.Local().Format(time.DateTime), e.ID, e.Assignment, e.State, e.Attempts, oneLine(e.Error))
+				e.At.Local().Format(time.DateTime), e.ID, e.Subject(), e.State, e.Attempts, oneLine(e.Error))
 		}
 	}
 	return nil
