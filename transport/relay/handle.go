@@ -109,6 +109,10 @@ const (
 	skipSeen
 )
 
+func (d decision) String() string {
+	return [...]string{"claim", "resume", "reacknowledge", "skipSeen"}[d]
+}
+
 // decide is handle's first step: what to do with item it of source s,
 // given seen, the ledger's record of its content (nil if none).
 func decide(s *sourceRun, it Item, seen *ledger.FileRecord) decision {
