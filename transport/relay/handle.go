@@ -56,14 +56,7 @@ func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
 	case resume:
 		h.resume(f, seen)
 	case claim:
-		if seen != nil {
-			// Quarantined before: tried again, since the mapping may
-			// have been fixed since.
-			f.log.Info("processing again a file quarantined before", "earlier", seen.ID)
-		}
-		if f.id, err = h.ledger.ClaimFile(ctx, ledger.FileInfo{
-			Source: s.spec.Name, Name: it.Name(), Size: it.Size(), ModTime: it.ModTime(), SHA256: sum,
-		}); err != nil {
+		if err := h.claim(ctx, f, seen); err != nil {
 			return err
 		}
 	}
@@ -127,6 +120,20 @@ func decide(s *sourceRun, it Item, seen *ledger.FileRecord) decision {
 		return skipSeen
 	}
 	return claim
+}
+
+// claim records a new claim of the file in the ledger. seen, if not nil,
+// is the same content quarantined before: tried again, since the mapping
+// may have been fixed since.
+func (h *Hub) claim(ctx context.Context, f *fileRun, seen *ledger.FileRecord) error {
+	if seen != nil {
+		f.log.Info("processing again a file quarantined before", "earlier", seen.ID)
+	}
+	id, err := h.ledger.ClaimFile(ctx, ledger.FileInfo{
+		Source: f.s.spec.Name, Name: f.it.Name(), Size: f.it.Size(), ModTime: f.it.ModTime(), SHA256: f.sum,
+	})
+	f.id = id
+	return err
 }
 
 // resume takes over the claim seen of a run that stopped before finishing.
