@@ -221,36 +221,42 @@ const enqueueSQL = `INSERT INTO deliveries
 // Besides not sending stale plans, this means a destination never has two
 // pending records for one assignment that could race each other.
 func (l *Ledger) supersede(ctx context.Context, tx *sql.Tx, destination, assignment string, now int64) (int, error) {
-	st, err := l.txStmt(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
+	n, err := l.txCount(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
 		WHERE destination = ? AND assignment_number = ? AND state = 'pending' AND kind = 'record'
 		  AND id <> (SELECT id FROM deliveries
 		             WHERE destination = ? AND assignment_number = ? AND state = 'pending' AND kind = 'record'
-		             ORDER BY effective_date DESC, id DESC LIMIT 1)`)
+		             ORDER BY effective_date DESC, id DESC LIMIT 1)`,
+		now, destination, assignment, destination, assignment)
 	if err != nil {
 		return 0, fmt.Errorf("supersede %s: %w", assignment, err)
 	}
-	out, err := st.ExecContext(ctx, now, destination, assignment, destination, assignment)
-	if err != nil {
-		return 0, fmt.Errorf("supersede %s: %w", assignment, err)
-	}
-	n, err := out.RowsAffected()
-	return int(n), err
+	return n, nil
 }
 
 // supersedeFile keeps only the file delivery of file fileID queued last
 // pending: the output of the same input processed again (after a
 // restart) replaces an older one not yet put.
 func (l *Ledger) supersedeFile(ctx context.Context, tx *sql.Tx, destination string, fileID, now int64) (int, error) {
-	st, err := l.txStmt(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
+	n, err := l.txCount(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
 		WHERE destination = ? AND file_id = ? AND state = 'pending' AND kind = 'file'
 		  AND id <> (SELECT MAX(id) FROM deliveries
-		             WHERE destination = ? AND file_id = ? AND state = 'pending' AND kind = 'file')`)
+		             WHERE destination = ? AND file_id = ? AND state = 'pending' AND kind = 'file')`,
+		now, destination, fileID, destination, fileID)
 	if err != nil {
 		return 0, fmt.Errorf("supersede file %d: %w", fileID, err)
 	}
-	out, err := st.ExecContext(ctx, now, destination, fileID, destination, fileID)
+	return n, nil
+}
+
+// txCount runs a prepared statement in tx and returns the rows it changed.
+func (l *Ledger) txCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int, error) {
+	st, err := l.txStmt(ctx, tx, query)
 	if err != nil {
-		return 0, fmt.Errorf("supersede file %d: %w", fileID, err)
+		return 0, err
+	}
+	out, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
 	}
 	n, err := out.RowsAffected()
 	return int(n), err

@@ -271,6 +271,35 @@ func (e *env) startWith(src relay.Source) {
 	t.Cleanup(func() { e.stop() })
 }
 
+// runHub makes a hub of cfg and runs it until the test ends, failing the
+// test if Run fails.
+func runHub(t *testing.T, cfg relay.Config) {
+	t.Helper()
+	hub, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// holdRequests makes the receiver hold every request until release is
+// called (when the test ends at the latest).
+func holdRequests(t *testing.T, e *env) (release func()) {
+	e.recv.hold = make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(e.recv.hold) }) }
+	t.Cleanup(release)
+	return release
+}
+
 // stop stops the hub and fails the test if Run failed or hung.
 func (e *env) stop() {
 	e.t.Helper()

@@ -92,7 +92,7 @@ func TestRecordAndFileDeliveries(t *testing.T) {
 	rec.Configure([]string{"drop"}, []string{"esr", "copies"})
 	fast := dispatch.Config{Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}, PollInterval: 20 * time.Millisecond,
 		Observer: rec}
-	hub, err := relay.New(relay.Config{
+	runHub(t, relay.Config{
 		StateDir: e.state, Ledger: e.ledger, Logger: quiet, Observer: rec,
 		Sources: []relay.SourceSpec{{Name: "drop", Source: src, Processor: e.proc, Destinations: []string{"esr", "copies"}}},
 		Destinations: []relay.Destination{
@@ -100,18 +100,6 @@ func TestRecordAndFileDeliveries(t *testing.T) {
 			{Name: "copies", Files: copies, Dispatch: fast},
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- hub.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
 
 	e.dropFile("a.csv", planA)
 	transporttest.Eventually(t, waitLimit, func() bool {

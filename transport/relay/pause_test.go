@@ -122,15 +122,7 @@ func TestFullLedgerPausesDeliveries(t *testing.T) {
 	e.obs = obs
 	e.recv.fail.Store(true)
 	e.recv.failBody = strings.Repeat("the service is down for maintenance ", 14) // 504 bytes: each failed attempt grows the ledger
-	e.recv.hold = make(chan struct{})
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(e.recv.hold)
-		}
-	}
-	t.Cleanup(release)
+	release := holdRequests(t, e)
 	e.start()
 	e.dropFile("a.csv", plans(10000001, 100))
 	transporttest.Eventually(t, waitLimit, func() bool { return e.dest("esr").Pending == 100 }, "a.csv's records queued")
@@ -175,15 +167,7 @@ func TestPauseLetsRequestsInFlightEnd(t *testing.T) {
 	obs := newPauseCounter(e)
 	e.obs = obs
 	e.apiTimeout = time.Minute // the requests are held for as long as the test needs
-	e.recv.hold = make(chan struct{})
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(e.recv.hold)
-		}
-	}
-	t.Cleanup(release)
+	release := holdRequests(t, e)
 	e.start()
 	e.dropFile("a.csv", plans(10000001, 20))
 	// The dispatcher's four workers each have a request in flight.
