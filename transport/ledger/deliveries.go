@@ -219,12 +219,17 @@ const enqueueSQL = `INSERT INTO deliveries
 
 // supersede keeps only the newest pending plan for an assignment pending.
 // Besides not sending stale plans, this means a destination never has two
-// pending records for one assignment that could race each other.
+// pending records for one assignment that could race each other. (Only
+// records have an assignment, so the kind need not be asked: the index
+// then covers the update's search.)
 func (l *Ledger) supersede(ctx context.Context, tx *sql.Tx, destination, assignment string, now int64) (int, error) {
+	if assignment == "" {
+		return 0, errors.New("supersede: no assignment")
+	}
 	n, err := l.txCount(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
-		WHERE destination = ? AND assignment_number = ? AND state = 'pending' AND kind = 'record'
+		WHERE destination = ? AND assignment_number = ? AND state = 'pending'
 		  AND id <> (SELECT id FROM deliveries
-		             WHERE destination = ? AND assignment_number = ? AND state = 'pending' AND kind = 'record'
+		             WHERE destination = ? AND assignment_number = ? AND state = 'pending'
 		             ORDER BY effective_date DESC, id DESC LIMIT 1)`,
 		now, destination, assignment, destination, assignment)
 	if err != nil {
