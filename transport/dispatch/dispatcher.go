@@ -61,7 +61,7 @@ type Config struct {
 // An outcome that cannot be recorded because the ledger or its disk is
 // full (ledger.IsStorageFull) is kept in memory, its delivery still in
 // flight, and recorded when the dispatcher runs again (once the hub has
-// room again): the request is not sent a second time.
+// room again) or is closed: the request is not sent a second time.
 type Dispatcher struct {
 	ledger  *ledger.Ledger
 	sink    Deliverer
@@ -248,11 +248,18 @@ func (d *Dispatcher) RunUntil(ctx context.Context, stop <-chan struct{}) error {
 	if cause := context.Cause(fctx); ledger.IsStorageFull(cause) {
 		return cause
 	}
-	if n := d.unrecordedCount(); n > 0 {
-		d.log.Warn("stopped with outcomes not recorded for want of room: they are recorded when it runs again, or, after a restart, the deliveries are sent again",
-			"deliveries", n)
-	}
 	return nil
+}
+
+// Close is for when the dispatcher will not run again (the hub stops):
+// it records the outcomes kept for want of room if there is room now,
+// and logs those it cannot, whose deliveries stay pending, to be sent
+// again (with the same idempotency key) by the next run of the hub.
+func (d *Dispatcher) Close() {
+	if err := d.recordUnrecorded(context.Background()); err != nil {
+		d.log.Warn("stopped with outcomes not recorded for want of room: their deliveries are sent again after a restart",
+			"deliveries", d.unrecordedCount(), "err", err)
+	}
 }
 
 // task is one delivery handed to a worker; probe marks the one request
@@ -365,10 +372,9 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 // take fetches due deliveries for the free workers and marks them in
 // flight. It skips deliveries already in flight and any whose lane (a
 // record's assignment, a file delivery's input file) has a delivery in
-// flight, so two plans for one doctor never race. It
-// reports busy, without querying, while fewer than a quarter of the
-// workers are free: one query per finished delivery would cost more than
-// the deliveries.
+// flight, so two plans for one doctor never race. It reports busy,
+// without querying, while fewer than a quarter of the workers are free:
+// one query per finished delivery would cost more than the deliveries.
 //
 // While the breaker is open it hands out at most one delivery, the probe,
 // once nothing is in flight and the probe is due: the longest-waiting

@@ -146,3 +146,36 @@ func TestStopLetsRequestsInFlightEnd(t *testing.T) {
 		t.Errorf("%d calls, counts %v; want the 3 in flight delivered and recorded, 17 pending", calls, c)
 	}
 }
+
+// TestCloseRecordsWhatWasKept: a dispatcher that will not run again (the
+// hub stops during a pause) records the outcomes it kept, if there is room
+// by then; the rest of the queue stays pending.
+func TestCloseRecordsWhatWasKept(t *testing.T) {
+	l := openLedger(t)
+	const n = 12
+	enqueue(t, l, "a.csv", 0, n)
+	if err := l.LimitGrowth(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	sink := &idGiver{calls: map[string]int{}}
+	d, err := dispatch.New(l, sink, dispatch.Config{Destination: dest, Logger: quiet, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(t.Context()); !ledger.IsStorageFull(err) {
+		t.Fatalf("Run on a full ledger returned %v, want a storage-full error", err)
+	}
+	sent := len(sink.snapshot())
+	d.Close() // still no room: kept
+	if c := counts(t, l); c[ledger.Pending] != n {
+		t.Fatalf("counts %v after Close without room, want all pending", c)
+	}
+	l.LiftLimit()
+	d.Close()
+	if c := counts(t, l); c[ledger.Delivered] != sent || c[ledger.Pending] != n-sent {
+		t.Errorf("counts %v after Close, want the %d sent delivered and the rest pending", c, sent)
+	}
+	if got := len(sink.snapshot()); got != sent {
+		t.Errorf("Close sent %d more", got-sent)
+	}
+}

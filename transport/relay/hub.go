@@ -451,6 +451,7 @@ func (h *Hub) refusalRecorder(s *sourceRun) func(context.Context, Refusal) {
 // a pause. It returns an error only if the dispatcher failed for a reason
 // other than full storage.
 func (h *Hub) runDestination(ctx context.Context, d *destRun) error {
+	defer d.disp.Close()
 	for {
 		if h.gate.wait(ctx) != nil {
 			return nil
