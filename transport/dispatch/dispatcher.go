@@ -86,7 +86,7 @@ type Dispatcher struct {
 	busy     map[lane]int   // lane → deliveries in flight
 	// unrecorded are outcomes the ledger had no room for (see
 	// Dispatcher); their deliveries stay in inflight until recorded.
-	unrecorded []*outcome
+	unrecorded []outcome
 }
 
 // lane is what deliveries in flight never share: a record's assignment
@@ -450,12 +450,12 @@ func (d *Dispatcher) takeProbe(ctx context.Context) (batch []task, busy bool, ho
 	return []task{{Delivery: job, probe: true}}, false, 0, nil
 }
 
-// release takes a delivery out of the in-flight set, once its outcome is
-// recorded or it was not sent.
-func (d *Dispatcher) release(job ledger.Delivery) {
+// release takes delivery id out of the in-flight set, once its outcome
+// is recorded or it was not sent.
+func (d *Dispatcher) release(id int64) {
 	d.mu.Lock()
-	ln := d.inflight[job.ID]
-	delete(d.inflight, job.ID)
+	ln := d.inflight[id]
+	delete(d.inflight, id)
 	if d.busy[ln]--; d.busy[ln] <= 0 {
 		delete(d.busy, ln)
 	}
@@ -471,19 +471,34 @@ func (d *Dispatcher) notSent(t task) {
 	if t.probe {
 		d.breaker.CancelProbe()
 	}
-	d.release(t.Delivery)
+	d.release(t.ID)
 }
 
-// outcome is what one attempt came to, to be recorded: mark writes it in
-// the ledger; once that is done, the observer is told (tell) and the
-// breaker's change, if any, is acted on.
+// outcome is what one attempt came to, to be recorded: first its mark in
+// the ledger, a final state (final.State set) or a retry; once that is
+// done, what the observer is told and the breaker's change, if any.
 type outcome struct {
-	job    ledger.Delivery
-	mark   func(context.Context) error
+	id     int64 // the delivery's
+	final  ledger.Final
+	retry  retryMark
 	marked bool
-	tell   func()
-	change Transition
-	state  BreakerState
+	// The observer is told of requests attempts, the last with result
+	// (each of the others as retried, or, cutOff, each as retried after
+	// took), the last after took.
+	result   string
+	requests int
+	cutOff   bool
+	took     time.Duration
+	change   Transition
+	state    BreakerState
+}
+
+// retryMark is the mark of a failed attempt: its delivery's attempts so
+// far, when to try again, and why.
+type retryMark struct {
+	attempts int
+	next     time.Time
+	reason   string
 }
 
 // deliver makes one attempt and records its outcome. probe marks the
@@ -493,14 +508,14 @@ func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery, probe boo
 	if !probe && d.breaker.Open() {
 		// Handed out just before the breaker opened: left pending, due,
 		// for after the outage.
-		d.release(job)
+		d.release(job.ID)
 		return nil
 	}
 	start := time.Now()
 	rc, err := d.send(ctx, job)
-	o := d.judge(ctx, job, probe, rc, err, start)
-	if o == nil {
-		d.release(job)
+	o, ok := d.judge(ctx, job, probe, rc, err, start)
+	if !ok {
+		d.release(job.ID)
 		return nil
 	}
 	// Record the outcome even if shutdown began meanwhile: forgetting a
@@ -528,11 +543,11 @@ func (d *Dispatcher) send(ctx context.Context, job ledger.Delivery) (Receipt, er
 }
 
 // judge decides what an attempt that began at start came to: the ledger
-// change, what the observer is told, the breaker's change. It returns nil
-// for an attempt cut off by shutdown before its request went out: nothing
-// to record.
-func (d *Dispatcher) judge(ctx context.Context, job ledger.Delivery, probe bool, rc Receipt, err error, start time.Time) *outcome {
-	o := &outcome{job: job}
+// change, what the observer is told, the breaker's change. It reports
+// false for an attempt cut off by shutdown before its request went out:
+// nothing to record.
+func (d *Dispatcher) judge(ctx context.Context, job ledger.Delivery, probe bool, rc Receipt, err error, start time.Time) (outcome, bool) {
+	o := outcome{id: job.ID}
 	if err != nil && ctx.Err() != nil {
 		// Cut off by shutdown: not the destination's fault. The delivery
 		// stays pending for the next run, due at once; requests that
@@ -542,13 +557,11 @@ func (d *Dispatcher) judge(ctx context.Context, job ledger.Delivery, probe bool,
 			d.breaker.CancelProbe()
 		}
 		if rc.Requests == 0 {
-			return nil
+			return o, false
 		}
-		o.mark = func(ctx context.Context) error {
-			return d.ledger.MarkRetry(ctx, job.ID, job.Attempts+rc.Requests, d.now(), "cut off by shutdown after the request was sent")
-		}
-		o.tell = func() { d.observe(OutcomeRetried, rc.Requests, time.Since(start)) }
-		return o
+		o.retry = retryMark{attempts: job.Attempts + rc.Requests, next: d.now(), reason: "cut off by shutdown after the request was sent"}
+		o.result, o.requests, o.cutOff, o.took = OutcomeRetried, rc.Requests, true, time.Since(start)
+		return o, true
 	}
 	// Each request the receiver may have seen is an attempt: a Deliverer
 	// that does not count requests made one.
@@ -558,28 +571,28 @@ func (d *Dispatcher) judge(ctx context.Context, job ledger.Delivery, probe bool,
 	up := err == nil || !retry.IsRetryable(err)
 	o.change, o.state = d.breaker.Record(d.now(), up, probe, retry.After(err), err)
 
-	result := OutcomeRejected
+	o.result = OutcomeRejected
 	switch {
 	case err == nil && rc.Result == AlreadyDelivered:
-		result = OutcomeDuplicate
-		o.mark = d.finish(job, ledger.Final{State: ledger.Duplicate, Requests: requests, RemoteID: rc.RemoteID})
+		o.result = OutcomeDuplicate
+		o.final = ledger.Final{State: ledger.Duplicate, Requests: requests, RemoteID: rc.RemoteID}
 	case err == nil:
 		if rc.RemoteIDProblem != "" {
 			d.log.Warn("delivered, but the answer carries no id", "id", job.ID, "problem", rc.RemoteIDProblem)
 		}
-		result = OutcomeDelivered
-		o.mark = d.finish(job, ledger.Final{State: ledger.Delivered, Requests: requests, RemoteID: rc.RemoteID})
+		o.result = OutcomeDelivered
+		o.final = ledger.Final{State: ledger.Delivered, Requests: requests, RemoteID: rc.RemoteID}
 	case !retry.IsRetryable(err):
 		// The assignment number identifies a person: debug only.
 		d.log.Warn("delivery rejected", "id", job.ID, "line", job.Line, "err", err)
 		d.log.Debug("delivery rejected", "id", job.ID, "assignment", job.AssignmentNumber)
-		o.mark = d.finish(job, ledger.Final{State: ledger.Rejected, Requests: requests, Reason: err.Error()})
+		o.final = ledger.Final{State: ledger.Rejected, Requests: requests, Reason: err.Error()}
 	default:
 		attempts := job.Attempts + requests
 		if d.maxTry > 0 && attempts >= d.maxTry {
 			d.log.Warn("delivery given up", "id", job.ID, "attempts", attempts, "err", err)
-			o.mark = d.finish(job, ledger.Final{State: ledger.Rejected, Requests: requests,
-				Reason: fmt.Sprintf("gave up after %d attempts: %v", attempts, err)})
+			o.final = ledger.Final{State: ledger.Rejected, Requests: requests,
+				Reason: fmt.Sprintf("gave up after %d attempts: %v", attempts, err)}
 			break
 		}
 		delay := d.backoff.Delay(attempts, retry.After(err))
@@ -589,49 +602,53 @@ func (d *Dispatcher) judge(ctx context.Context, job ledger.Delivery, probe bool,
 			level = slog.LevelDebug
 		}
 		d.log.Log(ctx, level, "delivery will be retried", "id", job.ID, "attempts", attempts, "in", delay, "probe", probe, "err", err)
-		result = OutcomeRetried
-		next, reason := d.now().Add(delay), err.Error()
-		o.mark = func(ctx context.Context) error { return d.ledger.MarkRetry(ctx, job.ID, attempts, next, reason) }
+		o.result = OutcomeRetried
+		o.retry = retryMark{attempts: attempts, next: d.now().Add(delay), reason: err.Error()}
 	}
-	took := time.Since(start)
-	o.tell = func() {
-		// The requests before the last failed (a 401 before a new
-		// token): each is told as retried, so the counts add up to the
-		// requests.
-		d.observe(OutcomeRetried, requests-1, 0)
-		d.observe(result, 1, took)
-	}
-	return o
+	o.requests, o.took = requests, time.Since(start)
+	return o, true
 }
 
-// finish returns the mark of a final outcome.
-func (d *Dispatcher) finish(job ledger.Delivery, f ledger.Final) func(context.Context) error {
-	return func(ctx context.Context) error { return d.ledger.Finish(ctx, job.ID, f) }
-}
-
-// record records o: its ledger change, then what the observer is told
-// and the breaker's change. If the ledger has no room, o is kept, its
-// delivery in flight, for recordUnrecorded; otherwise the delivery leaves
-// the in-flight set.
-func (d *Dispatcher) record(ctx context.Context, o *outcome) error {
-	err := func() error {
-		if !o.marked {
-			if err := o.mark(ctx); err != nil {
-				return fmt.Errorf("dispatch: record outcome of delivery %d: %w", o.job.ID, err)
-			}
-			o.marked = true
-			o.tell()
-		}
-		return d.changed(ctx, o.change, o.state)
-	}()
+// record records o: its mark in the ledger, then what the observer is
+// told and the breaker's change. If the ledger has no room, o is kept,
+// its delivery in flight, for recordUnrecorded; otherwise the delivery
+// leaves the in-flight set.
+func (d *Dispatcher) record(ctx context.Context, o outcome) error {
+	err := d.recordSteps(ctx, &o)
 	if ledger.IsStorageFull(err) {
 		d.mu.Lock()
 		d.unrecorded = append(d.unrecorded, o)
 		d.mu.Unlock()
 		return err
 	}
-	d.release(o.job)
+	d.release(o.id)
 	return err
+}
+
+// recordSteps does what is left of recording o.
+func (d *Dispatcher) recordSteps(ctx context.Context, o *outcome) error {
+	if !o.marked {
+		var err error
+		if o.final.State != "" {
+			err = d.ledger.Finish(ctx, o.id, o.final)
+		} else {
+			err = d.ledger.MarkRetry(ctx, o.id, o.retry.attempts, o.retry.next, o.retry.reason)
+		}
+		if err != nil {
+			return fmt.Errorf("dispatch: record outcome of delivery %d: %w", o.id, err)
+		}
+		o.marked = true
+		if o.cutOff {
+			d.observe(OutcomeRetried, o.requests, o.took)
+		} else {
+			// The requests before the last failed (a 401 before a new
+			// token): each is told as retried, so the counts add up to
+			// the requests.
+			d.observe(OutcomeRetried, o.requests-1, 0)
+			d.observe(o.result, 1, o.took)
+		}
+	}
+	return d.changed(ctx, o.change, o.state)
 }
 
 // recordUnrecorded records the outcomes an earlier run had no room for,
@@ -649,15 +666,14 @@ func (d *Dispatcher) recordUnrecorded(ctx context.Context) error {
 	defer cancel()
 	for i, o := range kept {
 		if err := d.record(mctx, o); err != nil {
-			d.mu.Lock()
 			if ledger.IsStorageFull(err) {
+				d.mu.Lock()
 				d.unrecorded = append(d.unrecorded, kept[i+1:]...) // o is kept again
 				d.mu.Unlock()
 				return err
 			}
-			d.mu.Unlock()
 			for _, rest := range kept[i+1:] {
-				d.release(rest.job)
+				d.release(rest.id)
 			}
 			return err
 		}
