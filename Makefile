@@ -13,13 +13,19 @@ test: test-deps
 	$(GO) test -count=1 ./...
 
 # Installs what the tests need from Debian when missing: OpenSSH's
-# sftp-server (the transport test against the real server) and Chromium
-# (the HTML report is checked as a browser renders it). CI runs as root.
-TEST_PACKAGES := openssh-sftp-server chromium fonts-liberation
+# sftp-server (the transport test against the real server), Chromium
+# (the HTML report is checked as a browser renders it), systemd's tools
+# (systemd-analyze verify of the units in deploy/, sysusers and tmpfiles
+# applied to a scratch root), zsh and fish (their completion scripts run
+# in them). CI runs as root.
+TEST_PACKAGES := openssh-sftp-server chromium fonts-liberation systemd zsh fish
 test-deps:
 	@missing=""; \
 	[ -x /usr/lib/openssh/sftp-server ] || [ -x /usr/lib/sftp-server ] || missing="$$missing openssh-sftp-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium fonts-liberation"; \
+	[ -x /usr/bin/systemd-analyze ] || missing="$$missing systemd"; \
+	[ -x /usr/bin/zsh ] || missing="$$missing zsh"; \
+	[ -x /usr/bin/fish ] || missing="$$missing fish"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing for the tests:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -77,7 +83,9 @@ golden-update:
 FUZZ_FLAGS := -fuzzminimizetime 200x
 fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzCSVNoQuotes$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzDate$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
@@ -89,7 +97,10 @@ fuzz:
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzShape$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzReportReading$$' -fuzztime 5s $(FUZZ_FLAGS)
-	$(GO) test ./cmd/jobplan-hub -run '^$$' -fuzz '^FuzzParseFileMode$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./internal/hubconfig -run '^$$' -fuzz '^FuzzParseFileMode$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzPageQuery$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzReadCounts$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./internal/cliconv -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench

@@ -121,7 +121,11 @@ type converter struct {
 	inGroup   bool
 	seenKeys  map[uint64]groupSeen // finished groups, to catch non-contiguous rows
 	groupHash uint64
-	err       error // first output error
+	group     planRows // rows of the plan being built (grouped layouts)
+	rowFinds  []finding.Finding
+	leftOut   filteredRun    // the last rows left out by a filter
+	filterMap record.JobPlan // scratch for the key of a row left out
+	err       error          // first output error
 }
 
 func (c *converter) run(ctx context.Context, in io.Reader) error {
@@ -156,6 +160,7 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 	c.dedup = newDedupIndex()
 	if c.m.Grouped() {
 		c.seenKeys = map[uint64]groupSeen{}
+		c.group = newPlanRows(c.m)
 	}
 	target, direct := c.out.Records.(RecordFile)
 	if !direct {
@@ -282,20 +287,23 @@ func (c *converter) row(row *decode.Row, width int) {
 	}
 	if !keep {
 		c.counts.RowsFiltered++
+		c.leftOutRow(row)
 		return
 	}
 	// Long layout: rows with the same group key are one plan.
 	c.scratch.Reset()
-	var rowFindings []finding.Finding
+	c.rowFinds = c.rowFinds[:0]
 	c.ap.MapRow(row, &c.scratch, func(f finding.Finding) {
 		f.Line, f.EndLine = row.Line, row.EndLine
-		rowFindings = append(rowFindings, f)
+		c.rowFinds = append(c.rowFinds, f)
 	})
 	key := c.ap.GroupKey(&c.scratch)
-	if c.inGroup && string(key) == string(c.groupKey) {
+	leftOut := c.leftOut
+	c.leftOut.valid = false
+	if c.inGroup && (string(key) == string(c.groupKey) || c.ap.ContinuesPlan()) {
 		c.rows = append(c.rows, append([]byte(nil), row.Raw...))
 		c.lastLine = row.EndLine
-		c.pending = append(c.pending, rowFindings...)
+		c.group.add(c.ap, &c.scratch, row.Line, c.rowFinds, &c.pending)
 		c.ap.AddActivities(row, &c.plan, c.collectAt(row))
 		return
 	}
@@ -305,7 +313,11 @@ func (c *converter) row(row *decode.Row, width int) {
 	c.startPlan(row)
 	c.plan = c.scratch
 	c.groupKey = append(c.groupKey[:0], key...)
-	c.pending = append(c.pending, rowFindings...)
+	c.group.start(&c.scratch, row.Line, c.rowFinds, &c.pending)
+	if leftOut.valid && string(leftOut.key) == string(key) {
+		// The rows just before, left out by a filter, are this plan's.
+		c.group.noteLeftOut(leftOut.lines, leftOut.more)
+	}
 	h := fnv.New64a()
 	h.Write(key)
 	c.groupHash = h.Sum64()
@@ -321,6 +333,28 @@ func (c *converter) row(row *decode.Row, width int) {
 		}
 	}
 	c.ap.AddActivities(row, &c.plan, c.collectAt(row))
+}
+
+// leftOutRow notes a row a filter left out (grouped layouts): if it has
+// the group key of the plan being built, or of the plan that follows it,
+// that plan is only partly kept and is refused.
+func (c *converter) leftOutRow(row *decode.Row) {
+	c.filterMap.Reset()
+	c.ap.MapRow(row, &c.filterMap, func(finding.Finding) {})
+	key := c.ap.GroupKey(&c.filterMap)
+	if c.inGroup && (string(key) == string(c.groupKey) || c.ap.ContinuesPlan()) {
+		c.group.noteLeftOut([]int{row.Line}, 0)
+		return
+	}
+	if c.leftOut.valid && string(c.leftOut.key) == string(key) {
+		if len(c.leftOut.lines) < maxListed {
+			c.leftOut.lines = append(c.leftOut.lines, row.Line)
+		} else {
+			c.leftOut.more++
+		}
+		return
+	}
+	c.leftOut = filteredRun{key: append(c.leftOut.key[:0], key...), lines: append(c.leftOut.lines[:0], row.Line), valid: true}
 }
 
 func (c *converter) startPlan(row *decode.Row) {
@@ -349,6 +383,7 @@ func (c *converter) collectAt(row *decode.Row) func(finding.Finding) {
 // finishPlan judges and writes the plan being built (grouped layouts).
 func (c *converter) finishPlan() {
 	c.inGroup = false
+	c.group.verdict(c.m, &c.pending, c.firstLine, c.lastLine)
 	res := planResult{kind: resPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, findings: c.pending}
 	c.judge(c.ap, &c.plan, &res, func(f finding.Finding) { res.findings = append(res.findings, f) })
 	c.pending = res.findings[:0]
@@ -412,7 +447,7 @@ func (c *converter) decideDuplicates() {
 			c.counts.Rejected++
 			f.Rule, f.Severity = "D3", finding.Error
 			f.Message = fmt.Sprintf("This plan and the plan%s at %s for the same assignment have the same effective date (%s) but different values, so which one is current cannot be known; none of them is sent. These rows are not in the rejected file: correct the plans in the supplier system and export them again.",
-				plural(len(d.lines)-1), linesExcept(d.lines, d.line), d.date)
+				plural(len(d.lines)-1, "", "s"), linesExcept(d.lines, d.line), d.date)
 		case dupHeldBack:
 			c.counts.HeldBack++
 			f.Rule = "D4"
@@ -440,13 +475,6 @@ func (c *converter) decideDuplicates() {
 		}
 		c.addFinding(f)
 	})
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // linesExcept lists lines, but not skip: "line 4", "lines 4 and 9",

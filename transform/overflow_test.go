@@ -3,6 +3,7 @@ package transform_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -18,8 +19,7 @@ const wideUnits = `
 version: 1
 name: units
 format: csv
-units: {working_weeks: 42}
-fields:
+%sfields:
   employee_number: {column: emp}
   assignment_number: {column: asg}
   staff_group: {value: Medical and Dental}
@@ -29,6 +29,16 @@ fields:
   spa: {column: spa}
   total_contracted_pas: {expr: dcc + spa}
 `
+
+// wideMapping is wideUnits with dcc's unit settings; working_weeks is
+// given only where a setting uses it (mapping check refuses it otherwise).
+func wideMapping(dcc string) string {
+	units := ""
+	if strings.Contains(dcc, "per: year") {
+		units = "units: {working_weeks: 42}\n"
+	}
+	return fmt.Sprintf(wideUnits, units, dcc)
+}
 
 // longUnits is a long layout: one row per activity, with occurrences a
 // year and a premium-time flag.
@@ -70,33 +80,33 @@ func TestHugeValueRefusedOnEveryUnitPath(t *testing.T) {
 		control              string // DCC of the control plan, as written
 	}{
 		{
-			name: "PAs", mapping: strings.Replace(wideUnits, "%s", "", 1),
+			name: "PAs", mapping: wideMapping(""),
 			input:  "emp,asg,date,dcc,spa\n10000001,10000001,2026-04-01,7.5,2.5\n10000002,10000002,2026-04-01," + huge + ",2.5\n",
 			column: "dcc", value: huge, control: `"dcc":7.5`,
 		},
 		{
-			name: "hours", mapping: strings.Replace(wideUnits, "%s", ", unit: hours", 1),
+			name: "hours", mapping: wideMapping(", unit: hours"),
 			input:  "emp,asg,date,dcc,spa\n10000001,10000001,2026-04-01,30,2.5\n10000002,10000002,2026-04-01," + huge + ",2.5\n",
 			column: "dcc", value: huge, control: `"dcc":7.5`,
 		},
 		{
-			name: "premium hours", mapping: strings.Replace(wideUnits, "%s", ", unit: premium_hours", 1),
+			name: "premium hours", mapping: wideMapping(", unit: premium_hours"),
 			input:  "emp,asg,date,dcc,spa\n10000001,10000001,2026-04-01,22.5,2.5\n10000002,10000002,2026-04-01," + huge + ",2.5\n",
 			column: "dcc", value: huge, control: `"dcc":7.5`,
 		},
 		{
-			name: "hours per year", mapping: strings.Replace(wideUnits, "%s", ", unit: hours, per: year", 1),
+			name: "hours per year", mapping: wideMapping(", unit: hours, per: year"),
 			input:  "emp,asg,date,dcc,spa\n10000001,10000001,2026-04-01,1260,2.5\n10000002,10000002,2026-04-01," + huge + ",2.5\n",
 			column: "dcc", value: huge, control: `"dcc":7.5`,
 		},
 		{
-			name: "PAs a year", mapping: strings.Replace(wideUnits, "%s", ", per: year", 1),
+			name: "PAs a year", mapping: wideMapping(", per: year"),
 			input:  "emp,asg,date,dcc,spa\n10000001,10000001,2026-04-01,315,2.5\n10000002,10000002,2026-04-01," + huge + ",2.5\n",
 			column: "dcc", value: huge, control: `"dcc":7.5`,
 		},
 		{
 			// Too large for the fixed-point number itself: not "not a number".
-			name: "hours beyond any number", mapping: strings.Replace(wideUnits, "%s", ", unit: hours", 1),
+			name: "hours beyond any number", mapping: wideMapping(", unit: hours"),
 			input:  "emp,asg,date,dcc,spa\n10000001,10000001,2026-04-01,30,2.5\n10000002,10000002,2026-04-01," + huge + "000000000000,2.5\n",
 			column: "dcc", value: huge + "000000000000", control: `"dcc":7.5`,
 		},

@@ -42,7 +42,7 @@ func TestStatusAndRetryOfAFileDelivery(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^  \S+ \S+  delivery 1  file 1  rejected after 1 attempt\(s\): sftp put: permission denied$`).MatchString(stdout) {
+	if !regexp.MustCompile(`(?m)^  \S+ \S+ [+-]\d\d:\d\d  delivery 1  file 1  rejected after 1 attempt\(s\): sftp put: permission denied$`).MatchString(stdout) {
 		t.Errorf("status does not name the file:\n%s", stdout)
 	}
 	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")

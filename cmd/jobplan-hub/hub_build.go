@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -231,16 +229,4 @@ func sftpDestination(c *hubconfig.Destination, _ *hubconfig.Config) (relay.Desti
 		return relay.Destination{}, nil, err
 	}
 	return relay.Destination{Files: sink}, sink.Close, nil
-}
-
-// openExistingLedger opens the ledger in dir, refusing to create one: a
-// typo in --state should not look like an empty hub.
-func openExistingLedger(ctx context.Context, dir string) (*ledger.Ledger, error) {
-	if _, err := os.Stat(filepath.Join(dir, ledger.FileName)); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no ledger in %s (is this the hub's state folder?)", dir)
-		}
-		return nil, err
-	}
-	return ledger.Open(ctx, dir)
 }

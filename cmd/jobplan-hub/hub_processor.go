@@ -53,7 +53,8 @@ func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader
 	}
 	out.Records = res.Paths.Records
 	c := res.Report.Counts
-	out.Counts = relay.RecordCounts{Accepted: c.Accepted, Rejected: c.Rejected, Duplicates: c.Duplicates, Superseded: c.Superseded, HeldBack: c.HeldBack}
+	out.Counts = relay.RecordCounts{Accepted: c.Accepted, Rejected: c.Rejected, Duplicates: c.Duplicates, Superseded: c.Superseded,
+		HeldBack: c.HeldBack, Warnings: c.Warnings}
 	return out, nil
 }
 

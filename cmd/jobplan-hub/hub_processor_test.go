@@ -15,7 +15,7 @@ import (
 // plans held back (D4) with the other counts, and they add up to the
 // plans built. 10000001's 2026 plan is refused (V6: 7 + 2.5 PAs of 10),
 // so its 2025 plan is held back; 10000002's two plans of one date are
-// refused (D3).
+// refused (D3). The one warning is the held-back plan's D4.
 func TestProcessorCountsHeldBackPlans(t *testing.T) {
 	dir := t.TempDir()
 	m := filepath.Join(dir, "refuse.yaml")
@@ -49,7 +49,7 @@ fields:
 	if err != nil || out.Failed {
 		t.Fatalf("Process = %+v, %v", out, err)
 	}
-	want := relay.RecordCounts{Accepted: 1, Rejected: 3, HeldBack: 1}
+	want := relay.RecordCounts{Accepted: 1, Rejected: 3, HeldBack: 1, Warnings: 1}
 	if out.Counts != want {
 		t.Errorf("counts %+v, want %+v", out.Counts, want)
 	}

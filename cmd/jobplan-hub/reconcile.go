@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,10 +38,10 @@ rules.apa_reading): the total itself (in_total) or total + APAs
 beside it; --plans-apa-reading states it for files without one. The payroll
 configuration's apa_reading must be the same, or nothing is reconciled.`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "jobplans", Usage: "job-plan records `FILE` (jobplans.jsonl; repeatable)"},
-			&cli.StringFlag{Name: "payroll", Usage: "payroll extract `FILE` (CSV)", Required: true},
-			&cli.StringFlag{Name: "payroll-mapping", Usage: "column configuration `FILE` of the payroll extract (YAML)", Required: true},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
+			&cli.StringSliceFlag{Name: "jobplans", TakesFile: true, Usage: "job-plan records `FILE` (jobplans.jsonl; repeatable)"},
+			&cli.StringFlag{Name: "payroll", TakesFile: true, Usage: "payroll extract `FILE` (CSV)", Required: true},
+			&cli.StringFlag{Name: "payroll-mapping", TakesFile: true, Usage: "column configuration `FILE` of the payroll extract (YAML)", Required: true},
+			&cli.StringFlag{Name: "out", TakesFile: true, Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
 			&cli.StringFlag{Name: "tolerance-pas", Value: "0.01", Usage: "PA differences up to `N` count as aligned"},
 			&cli.StringFlag{Name: "tolerance-pct", Value: "0", Usage: "supplement differences up to `N` percentage points count as aligned"},
 			&cli.StringFlag{Name: "plans-apa-reading", Usage: "the APA `READING` (in_total or outside_total) the job-plan files were converted under, for files without a report.json beside them that says so"},
@@ -53,7 +54,7 @@ configuration's apa_reading must be the same, or nothing is reconciled.`,
 func runReconcile(c *cli.Context) error {
 	files := append(c.StringSlice("jobplans"), c.Args().Slice()...)
 	if len(files) == 0 {
-		return usageError(c, "give at least one job-plan records file (--jobplans FILE)")
+		return usageError("give at least one job-plan records file (--jobplans FILE)")
 	}
 	var opts reconcile.Options
 	for _, t := range []struct {
@@ -62,13 +63,23 @@ func runReconcile(c *cli.Context) error {
 	}{{"tolerance-pas", &opts.TolerancePAs}, {"tolerance-pct", &opts.TolerancePct}} {
 		v, err := decimal.Parse(c.String(t.flag), false)
 		if err != nil || v < 0 {
-			return usageError(c, fmt.Sprintf("--%s %q is not a number of 0 or more", t.flag, c.String(t.flag)))
+			return usageError(fmt.Sprintf("--%s %q is not a number of 0 or more", t.flag, c.String(t.flag)))
 		}
 		*t.dst = v
 	}
 	fail := func(err error) error {
-		fmt.Fprintln(c.App.ErrWriter, err)
-		return exitError{2}
+		var ie *reconcile.InputError
+		if errors.As(err, &ie) {
+			// One line a problem, each naming its file and line.
+			fmt.Fprintln(c.App.ErrWriter, err)
+			return exitError{code: exitCannot}
+		}
+		return failed(exitCannot, err)
+	}
+	for _, f := range append([]string{c.String("payroll"), c.String("payroll-mapping")}, files...) {
+		if err := checkInputFile(f); err != nil {
+			return err
+		}
 	}
 	cfg, err := reconcile.LoadConfig(c.String("payroll-mapping"))
 	if err != nil {
@@ -105,7 +116,7 @@ func runReconcile(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "Outputs: %s, %s\n", filepath.Join(dir, "reconcile.csv"), filepath.Join(dir, "reconcile.html"))
 	}
 	if res.Misaligned() {
-		return exitError{1}
+		return exitError{code: exitProblems}
 	}
 	return nil
 }

@@ -192,7 +192,7 @@ func (pv *preview) collect(ctx context.Context, in io.Reader, n int) error {
 		scratch.Reset()
 		ap.MapRow(row, &scratch, discardFinding)
 		key := ap.GroupKey(&scratch)
-		if cur != nil && string(key) == string(groupKey) {
+		if cur != nil && (string(key) == string(groupKey) || ap.ContinuesPlan()) {
 			cur.rows = append(cur.rows, previewCopyRow(row))
 			cur.last = row.EndLine
 			ap.AddActivities(row, &cur.rec, discardFinding)

@@ -18,7 +18,10 @@ type CSVOptions struct {
 	NoHeader   bool   // columns are then named "1", "2", ...
 	SkipRows   int    // rows before the header to ignore (titles, notes)
 	LazyQuotes bool   // accept bare quotes inside unquoted fields
-	Comment    rune   // lines starting with it are ignored; 0 for none
+	// NoQuotes reads every field as it stands: a quote character is data,
+	// and a row is exactly one line (quote: none).
+	NoQuotes bool
+	Comment  rune // lines starting with it are ignored; 0 for none
 }
 
 // CSVReader streams the rows of a CSV export.
@@ -32,6 +35,7 @@ type CSVReader struct {
 	lastOff   int64
 	lastLine  int
 	crlf      bool
+	plain     *plainLines // NoQuotes
 }
 
 // NewCSVReader reads the preamble and header of r.
@@ -40,50 +44,67 @@ func NewCSVReader(r io.Reader, opts CSVOptions) (*CSVReader, error) {
 	if err != nil {
 		return nil, err
 	}
+	delim := opts.Delimiter
+	if delim == 0 {
+		delim = ','
+	}
+	if !validDelim(delim) {
+		return nil, fmt.Errorf("invalid CSV delimiter %q", delim)
+	}
+	if opts.NoQuotes {
+		return newPlainCSVReader(in, opts, delim)
+	}
 	tr := &tracker{r: in.r}
 	cr := csv.NewReader(tr)
-	if opts.Delimiter != 0 {
-		cr.Comma = opts.Delimiter
-	}
-	if !validDelim(cr.Comma) {
-		return nil, fmt.Errorf("invalid CSV delimiter %q", cr.Comma)
-	}
+	cr.Comma = delim
 	cr.Comment = opts.Comment
 	cr.LazyQuotes = opts.LazyQuotes
 	cr.FieldsPerRecord = -1 // uneven rows are reported per row, not fatal
 	cr.ReuseRecord = true
 	c := &CSVReader{in: in, tr: tr, cr: cr}
-	if opts.NoHeader {
-		return c, nil
-	}
 	headerAt := opts.SkipRows + max(opts.HeaderRow, 1)
+	if opts.NoHeader {
+		headerAt = opts.SkipRows // title rows only
+	}
 	for i := 1; i <= headerAt; i++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
+			if opts.NoHeader {
+				break // no rows after the title rows: an empty export
+			}
 			return nil, &FormatError{Err: errors.New("the file is empty: no header row")}
 		}
 		if err != nil {
+			if head := bytes.TrimLeft(tr.buf, " \t\r\n"); len(head) > 0 && (head[0] == '{' || head[0] == '[') {
+				return nil, &FormatError{Err: fmt.Errorf("cannot read the header row: %w; the file starts with %q: it looks like JSON, but the mapping says format: csv", err, head[:1])}
+			}
 			return nil, &FormatError{Err: fmt.Errorf("cannot read the header row: %w", err)}
 		}
 		start := c.lastOff
 		c.lastOff = cr.InputOffset()
-		if i == headerAt {
-			c.header = make([]string, len(rec))
-			for j, h := range rec {
-				c.header[j] = strings.TrimSpace(h)
+		if i == headerAt && !opts.NoHeader {
+			if err := c.setHeader(rec, tr.span(start, c.lastOff)); err != nil {
+				return nil, err
 			}
-			if blank(c.header) {
-				return nil, &FormatError{Err: errors.New("the header row is blank")}
-			}
-			span := tr.span(start, c.lastOff)
-			c.crlf = len(span) >= 2 && string(span[len(span)-2:]) == "\r\n"
-			raw, _ := trimLineBreaks(span)
-			c.rawHeader = append([]byte(nil), raw...)
 		}
 		c.lastLine, _ = cr.FieldPos(0)
 	}
 	c.lastOff = cr.InputOffset()
 	return c, nil
+}
+
+func (c *CSVReader) setHeader(rec []string, span []byte) error {
+	c.header = make([]string, len(rec))
+	for j, h := range rec {
+		c.header[j] = strings.TrimSpace(h)
+	}
+	if blank(c.header) {
+		return &FormatError{Err: errors.New("the header row is blank")}
+	}
+	c.crlf = len(span) >= 2 && string(span[len(span)-2:]) == "\r\n"
+	raw, _ := trimLineBreaks(span)
+	c.rawHeader = append([]byte(nil), raw...)
+	return nil
 }
 
 func validDelim(r rune) bool {
@@ -95,6 +116,9 @@ func (c *CSVReader) Header() []string { return c.header }
 
 // Next returns the next non-blank row.
 func (c *CSVReader) Next() (*Row, error) {
+	if c.plain != nil {
+		return c.nextPlain()
+	}
 	for {
 		c.tr.release(c.lastOff)
 		rec, err := c.cr.Read()

@@ -128,6 +128,10 @@ func newTextInput(r io.Reader, name string) (*textInput, error) {
 	}
 	t := &textInput{enc: enc, utf8: enc == unicode.UTF8}
 	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(64)
+	if err := notText(head, name); err != nil {
+		return nil, err
+	}
 	if t.utf8 {
 		if head, _ := br.Peek(3); bytes.Equal(head, utf8BOM) {
 			br.Discard(3)
@@ -151,6 +155,56 @@ func newTextInput(r io.Reader, name string) (*textInput, error) {
 	}
 	t.r = enc.NewDecoder().Reader(br)
 	return t, nil
+}
+
+// binarySignatures are the first bytes of files that are often sent in
+// place of a CSV or JSON export.
+var binarySignatures = []struct {
+	magic, what string
+}{
+	{"\x1f\x8b", "a gzip-compressed file"},
+	{"PK\x03\x04", "a zip archive (an .xlsx workbook is one)"},
+	{"\xd0\xcf\x11\xe0", "an old-style Excel workbook (.xls) or other Office file"},
+	{"%PDF", "a PDF document"},
+}
+
+// notText says what the start of a file is when it cannot be text in the
+// declared encoding: a known binary format, or UTF-16 declared as an 8-bit
+// encoding (and the reverse), so a refused file says what is wrong with it.
+func notText(head []byte, declared string) error {
+	for _, sig := range binarySignatures {
+		if bytes.HasPrefix(head, []byte(sig.magic)) {
+			return &FormatError{Err: fmt.Errorf("the file is %s, not text: export it as %s text and send that", sig.what, "CSV or JSON")}
+		}
+	}
+	utf16 := strings.HasPrefix(declared, "utf-16")
+	switch {
+	case !utf16 && (bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF})):
+		return &FormatError{Err: fmt.Errorf("the file is UTF-16 (it starts with a UTF-16 byte-order mark), but the mapping says encoding %s; set encoding: utf-16", declared)}
+	case !utf16 && looksUTF16(head, 1):
+		return &FormatError{Err: fmt.Errorf("the file looks like UTF-16 little-endian text (every other byte is zero), but the mapping says encoding %s; set encoding: utf-16le", declared)}
+	case !utf16 && looksUTF16(head, 0):
+		return &FormatError{Err: fmt.Errorf("the file looks like UTF-16 big-endian text (every other byte is zero), but the mapping says encoding %s; set encoding: utf-16be", declared)}
+	case utf16 && bytes.HasPrefix(head, utf8BOM):
+		return &FormatError{Err: fmt.Errorf("the file starts with a UTF-8 byte-order mark, so it is UTF-8, but the mapping says encoding %s; set encoding: utf-8", declared)}
+	}
+	return nil
+}
+
+// looksUTF16 reports whether the bytes at odd (zero at 1) or even (zero
+// at 0) offsets of head are all zero and the others are not: ASCII text in
+// UTF-16.
+func looksUTF16(head []byte, zeroAt int) bool {
+	if len(head) < 8 {
+		return false
+	}
+	n := len(head) &^ 1
+	for i := 0; i < n; i += 2 {
+		if head[i+zeroAt] != 0 || head[i+1-zeroAt] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // encodeWriter writes UTF-8 text to w in the input's encoding, with its

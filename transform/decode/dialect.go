@@ -1,5 +1,10 @@
 package decode
 
+import (
+	"errors"
+	"fmt"
+)
+
 // Dialect is a CSV dialect as configuration files write it: the settings
 // of the csv block that mapping files, staff-extract configurations and
 // payroll configurations share. Each embeds it (yaml ",inline") beside
@@ -10,6 +15,9 @@ type Dialect struct {
 	SkipRows   int    `yaml:"skip_rows"`
 	HeaderRow  int    `yaml:"header_row"`
 	LazyQuotes bool   `yaml:"lazy_quotes"`
+	// Quote is '"' (the default) or "none": fields are never quoted and a
+	// quote character is data.
+	Quote string `yaml:"quote"`
 }
 
 // DialectError is a setting of a Dialect that cannot be used.
@@ -28,5 +36,14 @@ func (d Dialect) Options() (CSVOptions, error) {
 	if err != nil {
 		return CSVOptions{}, &DialectError{Key: "delimiter", Err: err}
 	}
-	return CSVOptions{Delimiter: delim, Encoding: d.Encoding, SkipRows: d.SkipRows, HeaderRow: d.HeaderRow, LazyQuotes: d.LazyQuotes}, nil
+	switch d.Quote {
+	case "", `"`, "none":
+	default:
+		return CSVOptions{}, &DialectError{Key: "quote", Err: fmt.Errorf("%q: want \" (the default) or none", d.Quote)}
+	}
+	if d.Quote == "none" && d.LazyQuotes {
+		return CSVOptions{}, &DialectError{Key: "lazy_quotes", Err: errors.New("with quote: none no field is quoted, so there are no quotes to be lazy about; drop one of them")}
+	}
+	return CSVOptions{Delimiter: delim, Encoding: d.Encoding, SkipRows: d.SkipRows, HeaderRow: d.HeaderRow,
+		LazyQuotes: d.LazyQuotes, NoQuotes: d.Quote == "none"}, nil
 }

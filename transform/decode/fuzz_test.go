@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -54,6 +55,9 @@ func FuzzCSV(f *testing.F) {
 		w.Close()
 		r2, err := NewCSVReader(bytes.NewReader(out.Bytes()), CSVOptions{})
 		if err != nil {
+			if notText(out.Bytes()[:min(64, out.Len())], "utf-8") != nil {
+				return // binary-looking bytes in the header: rightly refused as not text
+			}
 			t.Fatalf("re-read header: %v\n%q", err, out.Bytes())
 		}
 		for i := 0; ; i++ {
@@ -121,6 +125,83 @@ func FuzzJSON(f *testing.F) {
 			}
 			if _, err := ParseValue(row.Raw); err != nil {
 				t.Fatalf("raw %q of line %d does not parse: %v", row.Raw, row.Line, err)
+			}
+		}
+	})
+}
+
+// FuzzCSVNoQuotes checks the quote: none reader never panics, that it
+// agrees with splitting each line at the delimiter, and that rows written
+// back through the reject writer read back the same.
+func FuzzCSVNoQuotes(f *testing.F) {
+	f.Add([]byte(unquotedExport), byte(','))
+	f.Add([]byte("a;b\r\n\"x;y\"\r\n\r\n1;\"\n"), byte(';'))
+	f.Add([]byte("\xEF\xBB\xBFa\tb\n1\t2"), byte('\t'))
+	addSamples(f, "*.csv", byte(','))
+	f.Fuzz(func(t *testing.T, data []byte, delim byte) {
+		if delim >= 0x80 || !validDelim(rune(delim)) {
+			return
+		}
+		opts := CSVOptions{NoQuotes: true, Delimiter: rune(delim)}
+		r, err := NewCSVReader(bytes.NewReader(data), opts)
+		if err != nil {
+			return
+		}
+		// The reference: lines after the header, CRLF or LF, split.
+		text := bytes.TrimPrefix(data, utf8BOM)
+		lines := strings.Split(string(text), "\n")
+		var want [][]string
+		for i, line := range lines {
+			if i == 0 {
+				continue
+			}
+			line = strings.TrimSuffix(line, "\r")
+			fields := strings.Split(line, string(delim))
+			if i == len(lines)-1 && line == "" || blank(fields) {
+				continue
+			}
+			want = append(want, fields)
+		}
+		var out bytes.Buffer
+		w := r.NewRejectWriter(&out)
+		var got [][]string
+		for {
+			row, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			got = append(got, append([]string(nil), row.Fields...))
+			w.WriteRow(row.Raw)
+		}
+		w.Close()
+		if len(got) != len(want) {
+			t.Fatalf("read %d rows, splitting lines gives %d", len(got), len(want))
+		}
+		for i := range want {
+			if !slices.Equal(got[i], want[i]) {
+				t.Fatalf("row %d = %q, splitting gives %q", i, got[i], want[i])
+			}
+		}
+		r2, err := NewCSVReader(bytes.NewReader(out.Bytes()), opts)
+		if err != nil {
+			if notText(out.Bytes()[:min(64, out.Len())], "utf-8") != nil {
+				return // binary-looking bytes in the header: rightly refused as not text
+			}
+			t.Fatalf("re-read header: %v", err)
+		}
+		for i := 0; ; i++ {
+			row, err := r2.Next()
+			if err == io.EOF {
+				if i != len(got) {
+					t.Fatalf("re-read %d rows, want %d", i, len(got))
+				}
+				return
+			}
+			if err != nil || i >= len(got) || !equal(row.Fields, got[i]) {
+				t.Fatalf("re-read row %d = %v, %v; want %q", i, row, err, got[i])
 			}
 		}
 	})

@@ -62,9 +62,25 @@ func NewJSONReader(r io.Reader, opts JSONOptions) (*JSONReader, error) {
 		j.path = strings.Split(opts.RecordsPath, ".")
 	}
 	if err := j.descend(j.path); err != nil {
+		if head := bytes.TrimLeft(tr.buf, " \t\r\n"); len(head) > 0 && head[0] != '{' && head[0] != '[' {
+			first, _, _ := bytes.Cut(head, []byte("\n"))
+			hint := "it is not JSON, which starts with { or ["
+			if bytes.ContainsAny(first, ",;\t|") {
+				hint = "it looks like CSV, but the mapping says format: json"
+			}
+			err = fmt.Errorf("%w; the file starts with %q: %s", err, shortText(first, 60), hint)
+		}
 		return nil, &FormatError{Line: j.lineAt(j.dec.InputOffset()), Err: err}
 	}
 	return j, nil
+}
+
+func shortText(b []byte, n int) string {
+	s := strings.TrimRight(string(b), "\r")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 func (j *JSONReader) descend(path []string) error {

@@ -56,6 +56,8 @@ func init() {
 	add("M11", Error, "Value is not a whole number", "Enter a whole number.")
 	add("M12", Error, "Value is not yes or no", "Use one of the yes/no values the mapping lists.")
 	add("M13", Error, "Value too large to be right", "No week holds more PAs than its 168 hours: check for a typo, or hours entered where PAs were expected (or the unit the mapping gives the column).")
+	add("M15", Error, "Rows of one plan disagree", "Make every row of the plan give the same plan-level values (effective date, contract, on-call...) and the same status, then export the plan again.")
+	add("M16", Error, "Value in none (or several) of the forms a shared column holds", "Write the value in one of the forms the message lists (for example 5% or Band 2).")
 	// Duplicates (D).
 	add("D1", Warning, "Identical plan sent more than once", "No action needed: the plan is sent once. Remove the repeat from future exports.")
 	add("D2", Warning, "Plan replaced by a later plan in the same file", "No action needed if the later plan is the current one.")

@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
@@ -17,15 +18,32 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transform/record"
 )
 
-// MissingColumnsError means the export lacks columns the mapping needs: the
-// file is not in the declared layout.
+// MissingColumnsError means the export lacks columns the mapping needs, or
+// has two columns of a name the mapping reads: the file is not in the
+// declared layout.
 type MissingColumnsError struct {
 	Columns []string
 	Header  []string
+	// Hint says what the file looks like instead, when that is clear: the
+	// nearest header to a missing column, or another delimiter.
+	Hint string
+	// Repeated are names the mapping reads that head more than one column,
+	// so it is not known which is meant.
+	Repeated []string
 }
 
 func (e *MissingColumnsError) Error() string {
-	return fmt.Sprintf("the file has no column %s (columns found: %s)", quoteList(e.Columns), quoteList(e.Header))
+	var parts []string
+	if len(e.Columns) > 0 {
+		parts = append(parts, fmt.Sprintf("the file has no column %s (columns found: %s)", quoteList(e.Columns), quoteList(e.Header)))
+	}
+	if len(e.Repeated) > 0 {
+		parts = append(parts, fmt.Sprintf("more than one column is headed %s, so it is not known which the mapping means; rename the columns in the export", quoteList(e.Repeated)))
+	}
+	if e.Hint != "" {
+		parts = append(parts, e.Hint)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func quoteList(s []string) string {
@@ -47,13 +65,19 @@ type Applier struct {
 	fieldCols []int
 	vm        vm.VM
 	env       map[string]any
-	row       *decode.Row // current row, for filter expressions
+	row       *decode.Row // current row, for expressions and GroupKey
+	elem      any         // current JSON activity, for activity expressions
 	emit      func(finding.Finding)
 	key       []byte
+	keyBlank  bool // every group.by value of the row last keyed is blank
 
 	dates [record.NumFields + 1]dateMemo
+	// blank marks the fields whose source was blank in the row last mapped
+	// (grouped layouts with plan values on the first row only).
+	blank    [record.NumFields]bool
+	whenHits []uint8
 
-	header []string       // CSV header, for column() in filter expressions
+	header []string       // CSV header, for column() in expressions
 	named  map[string]int // column() positions resolved so far
 }
 
@@ -62,40 +86,87 @@ type dateMemo struct{ raw, iso string }
 // Bind prepares the mapping for an input with the given CSV header (nil for
 // JSON). Columns the mapping names must exist unless they have a default.
 func (m *Mapping) Bind(header []string) (*Applier, error) {
-	a := &Applier{m: m, index: map[*source]int{}, env: exprEnvTemplate(), header: header, named: map[string]int{}}
+	a := &Applier{m: m, index: map[*source]int{}, env: exprEnvTemplate(scopeField), header: header, named: map[string]int{}, whenHits: make([]uint8, len(m.whenGroups))}
 	a.env["column"] = a.column
+	a.env["path"] = a.path
+	a.env["number"] = a.number
+	a.env["hours_per_pa"] = m.units.hoursPerPA
+	a.env["premium_hours_per_pa"] = m.units.premiumHoursPerPA
+	a.env["working_weeks"] = m.units.workingWeeks
 	if m.Format != "csv" {
 		return a, nil
 	}
-	var missing []string
+	var missing, repeated []string
+	need := func(name string) {
+		if !containsString(missing, name) {
+			missing = append(missing, name)
+		}
+	}
+	check := func(name string) int {
+		i, n := columnMatch(header, name)
+		if n > 1 && !containsString(repeated, name) {
+			repeated = append(repeated, name)
+		}
+		return i
+	}
 	resolve := func(s *source, optional bool) {
 		if s.column == "" {
 			return
 		}
-		i := columnIndex(header, s.column)
-		if i < 0 && !optional && !containsString(missing, s.column) {
-			missing = append(missing, s.column)
+		i := check(s.column)
+		if i < 0 && !optional {
+			need(s.column)
 		}
 		a.index[s] = i
 	}
-	for _, r := range m.fields {
+	var rule func(r *fieldRule)
+	rule = func(r *fieldRule) {
+		if r == nil {
+			return
+		}
 		resolve(&r.src, r.def != nil)
+		for _, k := range r.keys {
+			resolve(k, false)
+		}
+		for _, p := range r.parts {
+			rule(p)
+		}
+		for _, name := range r.reads {
+			if check(name) < 0 {
+				need(name)
+			}
+		}
 	}
-	for _, f := range m.filters {
-		resolve(&f.src, false)
+	for _, list := range [][]*fieldRule{m.fields, m.rowComputed} {
+		for _, r := range list {
+			rule(r)
+		}
+	}
+	for _, list := range [][]*filterRule{m.filters, m.actFilters} {
+		for _, f := range list {
+			resolve(&f.src, false)
+			for _, name := range f.reads {
+				if check(name) < 0 {
+					need(name)
+				}
+			}
+		}
+	}
+	for _, g := range m.groupBy {
+		if g.src != nil {
+			resolve(g.src, false)
+		}
 	}
 	if ar := m.activities; ar != nil {
 		for _, r := range []*fieldRule{ar.category, ar.amount, ar.occurrences} {
-			if r != nil {
-				resolve(&r.src, r.def != nil)
-			}
+			rule(r)
 		}
 		if ar.premium != nil {
 			resolve(&ar.premium.src, false)
 		}
 	}
-	if len(missing) > 0 {
-		return nil, &MissingColumnsError{Columns: missing, Header: header}
+	if len(missing) > 0 || len(repeated) > 0 {
+		return nil, &MissingColumnsError{Columns: missing, Header: header, Hint: headerHint(missing, header, m.CSV.Delimiter), Repeated: repeated}
 	}
 	a.fieldCols = make([]int, len(m.fields))
 	for i, r := range m.fields {
@@ -104,13 +175,91 @@ func (m *Mapping) Bind(header []string) (*Applier, error) {
 	return a, nil
 }
 
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
+// headerHint says what a header that lacks the mapping's columns looks
+// like: another delimiter than the mapping's, or a header close to each
+// missing name (Levenshtein distance at most a third of its length).
+func headerHint(missing, header []string, delim rune) string {
+	if delim == 0 {
+		delim = ','
+	}
+	if len(header) > 0 && (strings.HasPrefix(header[0], "{") || strings.HasPrefix(header[0], "[")) {
+		return fmt.Sprintf("the file starts with %q: it looks like JSON, but the mapping says format: csv", header[0][:1])
+	}
+	if len(header) == 1 {
+		// One column: is it the header of another delimiter?
+		for _, d := range []rune{';', '\t', '|', ','} {
+			if d == delim {
+				continue
+			}
+			parts := strings.Split(header[0], string(d))
+			for _, name := range missing {
+				if len(parts) > 1 && columnIndex(parts, name) >= 0 {
+					return fmt.Sprintf("the header is one column, %q: the file looks %s-separated, but the mapping says csv.delimiter %s", shorten(header[0], 60), delimName(d), delimName(delim))
+				}
+			}
 		}
 	}
-	return false
+	var hints []string
+	for _, name := range missing {
+		best, bestDist := "", math.MaxInt
+		n := normHeader(name)
+		for _, h := range header {
+			if d := levenshtein.ComputeDistance(n, normHeader(h)); d < bestDist {
+				best, bestDist = h, d
+			}
+		}
+		if best != "" && bestDist <= max(1, len([]rune(n))/3) {
+			hints = append(hints, fmt.Sprintf("for %q did you mean %q?", name, best))
+		}
+	}
+	return strings.Join(hints, " ")
+}
+
+func delimName(d rune) string {
+	if d == '\t' {
+		return "tab"
+	}
+	return strconv.QuoteRune(d)
+}
+
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+func containsString(s []string, v string) bool {
+	return slices.Contains(s, v)
+}
+
+func normHeader(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
+
+// columnMatch finds a header exactly, then ignoring case and spacing, and
+// says how many headers match that way.
+func columnMatch(header []string, name string) (index, matches int) {
+	index = -1
+	for i, h := range header {
+		if h == name {
+			if matches == 0 {
+				index = i
+			}
+			matches++
+		}
+	}
+	if matches > 0 {
+		return index, matches
+	}
+	n := normHeader(name)
+	for i, h := range header {
+		if normHeader(h) == n {
+			if matches == 0 {
+				index = i
+			}
+			matches++
+		}
+	}
+	return index, matches
 }
 
 // columnIndex finds a header exactly, then ignoring case and spacing.
@@ -120,10 +269,9 @@ func columnIndex(header []string, name string) int {
 			return i
 		}
 	}
-	norm := func(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
-	n := norm(name)
+	n := normHeader(name)
 	for i, h := range header {
-		if norm(h) == n {
+		if normHeader(h) == n {
 			return i
 		}
 	}
@@ -177,15 +325,15 @@ func jsonString(v any) (string, bool) {
 	return string(b), true
 }
 
-// column is the column() function of filter expressions: the trimmed value
-// of a CSV column or JSON path in the current row, "" when absent.
+// column is the column() function of expressions: the trimmed value of a
+// CSV column in the current row ("" when absent). In a JSON mapping it
+// reads a dotted path, as path() does.
 func (a *Applier) column(name string) string {
 	if a.row == nil {
 		return ""
 	}
 	if a.m.Format != "csv" {
-		v, _ := jsonString(lookupPath(a.row.Value, strings.Split(name, ".")))
-		return strings.TrimSpace(v)
+		return a.path(name)
 	}
 	i, ok := a.named[name]
 	if !ok {
@@ -198,10 +346,45 @@ func (a *Applier) column(name string) string {
 	return strings.TrimSpace(a.row.Fields[i])
 }
 
-// Keep reports whether row passes every filter.
+// path is the path() function of expressions: the trimmed value at a
+// dotted path of the current JSON record, or of the current activity in
+// an activity's expression ("" when absent).
+func (a *Applier) path(p string) string {
+	var v any
+	switch {
+	case a.elem != nil:
+		v = a.elem
+	case a.row != nil:
+		v = a.row.Value
+	default:
+		return ""
+	}
+	s, _ := jsonString(lookupPath(v, strings.Split(p, ".")))
+	return strings.TrimSpace(s)
+}
+
+// number is the number() function of expressions: a number written as the
+// mapping's numbers settings say, nil for a blank.
+func (a *Applier) number(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	d, err := decimal.Parse(s, a.m.decimalComma)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a number", s)
+	}
+	return d.Float(), nil
+}
+
+// Keep reports whether row passes every filter of plan scope.
 func (a *Applier) Keep(row *decode.Row) (bool, error) {
-	a.row = row
-	for _, f := range a.m.filters {
+	a.row, a.elem = row, nil
+	return a.pass(a.m.filters, row, nil)
+}
+
+func (a *Applier) pass(filters []*filterRule, row *decode.Row, elem any) (bool, error) {
+	for _, f := range filters {
 		if f.program != nil {
 			out, err := a.vm.Run(f.program, a.env)
 			if err != nil {
@@ -212,17 +395,17 @@ func (a *Applier) Keep(row *decode.Row) (bool, error) {
 			}
 			continue
 		}
-		v, _ := a.get(&f.src, row, nil)
-		if !f.match(strings.TrimSpace(v)) {
+		v, _ := a.get(&f.src, row, elem)
+		if !f.test.match(strings.TrimSpace(v)) {
 			return false, nil
 		}
 	}
 	return true, nil
 }
 
-func (f *filterRule) match(v string) bool {
+func (t *valueTest) match(v string) bool {
 	eq := func(a, b string) bool {
-		if f.ignoreCase {
+		if t.ignoreCase {
 			return strings.EqualFold(a, strings.TrimSpace(b))
 		}
 		return a == strings.TrimSpace(b)
@@ -236,24 +419,28 @@ func (f *filterRule) match(v string) bool {
 		return false
 	}
 	switch {
-	case f.equals != nil:
-		return eq(v, *f.equals)
-	case f.in != nil:
-		return anyEq(f.in)
-	case f.notIn != nil:
-		return !anyEq(f.notIn)
-	case f.matches != nil:
-		return f.matches.MatchString(v)
+	case t.equals != nil:
+		return eq(v, *t.equals)
+	case t.in != nil:
+		return anyEq(t.in)
+	case t.notIn != nil:
+		return !anyEq(t.notIn)
+	case t.matches != nil:
+		return t.matches.MatchString(v)
 	}
 	return true
 }
 
-// MapRow fills p's directly mapped fields from row, reporting parse
-// problems through emit (Field, Column, Value, Rule, Severity and Message
-// set; the caller adds positions).
+// MapRow fills p's fields read from the row (mapped directly, or computed
+// from the row), reporting parse problems through emit (Field, Column,
+// Value, Rule, Severity and Message set; the caller adds positions).
 func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.Finding)) {
 	a.emit = emit
+	a.row, a.elem = row, nil
 	csv := a.fieldCols != nil
+	for i := range a.whenHits {
+		a.whenHits[i] = 0
+	}
 	for i, r := range a.m.fields {
 		var raw string
 		switch {
@@ -261,26 +448,89 @@ func (a *Applier) MapRow(row *decode.Row, p *record.JobPlan, emit func(finding.F
 			if c := a.fieldCols[i]; c >= 0 && c < len(row.Fields) {
 				raw = row.Fields[c]
 			}
-		default:
+		case r.src.column != "" || r.src.path != nil || r.src.constant != nil:
 			raw, _ = a.get(&r.src, row, nil)
+		default:
+			// Several columns, or a sum: read by its parts.
+			v, ok := a.read(r, row, nil, "")
+			a.blank[r.id] = ok && v.null
+			if ok {
+				a.set(r, v, p)
+			}
+			continue
+		}
+		if r.when != nil {
+			v := strings.TrimSpace(raw)
+			if v == "" || !r.when.match(v) {
+				raw = ""
+			} else {
+				a.whenHits[a.whenGroup(i)]++
+			}
+		}
+		if a.m.firstRow {
+			a.blank[r.id] = strings.TrimSpace(raw) == ""
 		}
 		a.apply(r, raw, p)
 	}
+	if len(a.m.whenGroups) > 0 {
+		a.checkWhen(row)
+	}
+	for _, r := range a.m.rowComputed {
+		a.compute(r, p)
+		a.blank[r.id] = !p.Has(r.id)
+	}
 }
+
+func (a *Applier) whenGroup(field int) int {
+	for g, members := range a.m.whenGroups {
+		if slices.Contains(members, field) {
+			return g
+		}
+	}
+	return -1
+}
+
+// checkWhen requires a non-blank value of a source split with when to be
+// taken by exactly one field: a value none takes would be lost without a
+// word, and one two take would count twice.
+func (a *Applier) checkWhen(row *decode.Row) {
+	for g, members := range a.m.whenGroups {
+		first := a.m.fields[members[0]]
+		raw, _ := a.get(&first.src, row, nil)
+		if strings.TrimSpace(raw) == "" || a.whenHits[g] == 1 {
+			continue
+		}
+		var forms []string
+		for _, i := range members {
+			forms = append(forms, fmt.Sprintf("%s when it %s", a.m.fields[i].id, a.m.fields[i].when.text))
+		}
+		msg := fmt.Sprintf("Column %s holds %q, which matches none of the forms the mapping reads it in (%s).", first.src.describe(), strings.TrimSpace(raw), strings.Join(forms, "; "))
+		if a.whenHits[g] > 1 {
+			msg = fmt.Sprintf("Column %s holds %q, which matches more than one of the forms the mapping reads it in (%s), so it is not known which field it fills.", first.src.describe(), strings.TrimSpace(raw), strings.Join(forms, "; "))
+		}
+		a.fail(first, "", raw, "M16", msg)
+	}
+}
+
+// Blank reports whether the source of field id was blank in the row last
+// given to MapRow.
+func (a *Applier) Blank(id record.ID) bool { return a.blank[id] }
 
 // apply parses one value into p, or reports why it cannot.
 func (a *Applier) apply(r *fieldRule, raw string, p *record.JobPlan) {
 	v, ok := a.value(r, raw, "")
-	if !ok {
-		return
+	if ok {
+		a.set(r, v, p)
 	}
-	if v.null {
+}
+
+func (a *Applier) set(r *fieldRule, v parsed, p *record.JobPlan) {
+	switch {
+	case v.null:
 		p.Clear(r.id)
-		return
-	}
-	if v.isText {
+	case v.isText:
 		p.SetText(r.id, v.text)
-	} else {
+	default:
 		p.SetNum(r.id, v.num)
 	}
 }
@@ -293,10 +543,16 @@ type parsed struct {
 }
 
 func (a *Applier) fail(r *fieldRule, column, value, rule, msg string) {
+	a.failFix(r, column, value, rule, msg, finding.Rules[rule].Fix)
+}
+
+// failFix is fail with advice of its own, for advice that depends on the
+// mapping.
+func (a *Applier) failFix(r *fieldRule, column, value, rule, msg, fix string) {
 	if column == "" {
-		column = r.src.describe()
+		column = r.describe()
 	}
-	f := finding.Finding{Column: column, Value: value, Rule: rule, Severity: a.m.Validator.Severity(rule), Message: msg, Fix: finding.Rules[rule].Fix}
+	f := finding.Finding{Column: column, Value: value, Rule: rule, Severity: a.m.Validator.Severity(rule), Message: msg, Fix: fix}
 	if r.id < record.NumFields {
 		f.Field = r.id.String()
 	}
@@ -310,9 +566,145 @@ func (a *Applier) label(r *fieldRule, column string) string {
 		return r.id.Field().Label
 	}
 	if column == "" {
-		column = r.src.describe()
+		column = r.describe()
 	}
 	return "Column " + column
+}
+
+// read works out the value of r for row (or elem, a JSON activity) from
+// its source, its parts or its expression. column names the source in
+// findings ("" for r's own).
+func (a *Applier) read(r *fieldRule, row *decode.Row, elem any, column string) (parsed, bool) {
+	switch {
+	case len(r.keys) > 0:
+		return a.multiKey(r, row, elem, column)
+	case len(r.parts) > 0:
+		return a.sum(r, row, elem, column)
+	case r.program != nil:
+		return a.evaluate(r, row, elem, column)
+	}
+	raw, _ := a.get(&r.src, row, elem)
+	return a.value(r, raw, column)
+}
+
+// sum adds up the parts of r; blank parts count as nothing, and the sum is
+// blank only when every part is.
+func (a *Applier) sum(r *fieldRule, row *decode.Row, elem any, prefix string) (parsed, bool) {
+	total := parsed{null: true}
+	ok := true
+	for _, part := range r.parts {
+		column := ""
+		if prefix != "" {
+			column = prefix + part.describe()
+		}
+		v, good := a.read(part, row, elem, column)
+		if !good {
+			ok = false
+			continue
+		}
+		if v.null {
+			continue
+		}
+		n, overflow := addChecked(total.num, v.num)
+		if overflow {
+			a.fail(r, "", "", "M01", fmt.Sprintf("%s: the parts (%s) add up to more than any plan can hold.", a.label(r, ""), r.describe()))
+			return parsed{}, false
+		}
+		total = parsed{num: n}
+	}
+	return total, ok
+}
+
+func addChecked(x, y decimal.Dec) (decimal.Dec, bool) {
+	s := x + y
+	return s, (y > 0 && s < x) || (y < 0 && s > x)
+}
+
+// multiKey looks up the values of several columns in r's nested table.
+func (a *Applier) multiKey(r *fieldRule, row *decode.Row, elem any, column string) (parsed, bool) {
+	vals := make([]string, len(r.keys))
+	blank := true
+	for i, k := range r.keys {
+		raw, _ := a.get(k, row, elem)
+		vals[i] = strings.TrimSpace(raw)
+		blank = blank && vals[i] == ""
+	}
+	if blank {
+		return a.value(r, "", column)
+	}
+	t := r.lookup
+	var to lookupTo
+	for i, v := range vals {
+		next, found := t.find(v)
+		if !found {
+			pairs := make([]string, len(vals))
+			for j, k := range r.keys {
+				pairs[j] = fmt.Sprintf("%s %q", k.describe(), vals[j])
+			}
+			a.fail(r, column, strings.Join(vals, " + "), "M05", fmt.Sprintf("%s: %s is not a combination the mapping translates (for %s %q it knows %s).", a.label(r, column), strings.Join(pairs, " with "), r.keys[i].describe(), v, quoteList(t.sortedKeys())))
+			return parsed{}, false
+		}
+		to = next
+		t = next.next
+	}
+	v := ""
+	if to.to != nil {
+		v = *to.to
+	}
+	plain := *r
+	plain.lookup = nil
+	return a.value(&plain, v, column)
+}
+
+// evaluate runs the expression of an activity part or a sum part.
+func (a *Applier) evaluate(r *fieldRule, row *decode.Row, elem any, column string) (parsed, bool) {
+	a.row, a.elem = row, elem
+	out, err := a.vm.Run(r.program, a.env)
+	a.elem = nil
+	if column == "" {
+		column = r.describe()
+	}
+	if err != nil {
+		a.fail(r, column, "", "M06", fmt.Sprintf("%s could not be worked out (%s): %v.", a.label(r, column), r.exprText, err))
+		return parsed{}, false
+	}
+	return a.result(r, out, column)
+}
+
+// result turns an expression's result into r's kind.
+func (a *Applier) result(r *fieldRule, out any, column string) (parsed, bool) {
+	text := func(s string) (parsed, bool) {
+		plain := *r
+		plain.program, plain.divisor = nil, decimal.One
+		return a.value(&plain, s, column)
+	}
+	switch x := out.(type) {
+	case nil:
+		return parsed{null: true}, true
+	case float64:
+		if !r.kind.numeric() || r.lookup != nil {
+			return text(strconv.FormatFloat(x, 'f', -1, 64))
+		}
+		d, err := decimal.FromFloat(x)
+		if err != nil {
+			a.fail(r, column, fmt.Sprint(x), "M06", fmt.Sprintf("%s worked out as %v, which is not a usable number.", a.label(r, column), x))
+			return parsed{}, false
+		}
+		return parsed{num: d}, true
+	case int:
+		if !r.kind.numeric() || r.lookup != nil {
+			return text(strconv.Itoa(x))
+		}
+		d, err := decimal.FromInt(int64(x))
+		if err != nil {
+			a.fail(r, column, fmt.Sprint(x), "M06", fmt.Sprintf("%s worked out as %v, which is not a usable number.", a.label(r, column), x))
+			return parsed{}, false
+		}
+		return parsed{num: d}, true
+	case string:
+		return text(x)
+	}
+	return text(fmt.Sprint(out))
 }
 
 // value turns a raw source value into a typed value: trim, look up,
@@ -320,17 +712,14 @@ func (a *Applier) label(r *fieldRule, column string) string {
 func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 	v := strings.TrimSpace(raw)
 	if r.lookup != nil {
-		to, found := r.lookup[v]
-		if !found {
-			to, found = r.lookupCI[strings.ToLower(v)]
-		}
+		to, found := r.lookup.find(v)
 		switch {
-		case found && to == nil:
+		case found && to.to == nil:
 			v = ""
 		case found:
-			v = *to
+			v = *to.to
 		case r.strict && v != "":
-			a.fail(r, column, raw, "M05", fmt.Sprintf("%s %q is not one of the values the mapping translates (%s).", a.label(r, column), v, quoteList(lookupKeys(r.lookup))))
+			a.fail(r, column, raw, "M05", fmt.Sprintf("%s %q is not one of the values the mapping translates (%s).", a.label(r, column), v, quoteList(r.lookup.sortedKeys())))
 			return parsed{}, false
 		}
 	}
@@ -340,7 +729,7 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 	if v == "" {
 		if r.required {
 			if column == "" {
-				column = r.src.describe()
+				column = r.describe()
 			}
 			a.fail(r, column, raw, "M04", fmt.Sprintf("%s is blank in column %s.", a.label(r, column), column))
 			return parsed{}, false
@@ -355,23 +744,48 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 		if memo := &a.dates[r.id]; memo.raw == v && v != "" {
 			return parsed{text: memo.iso, isText: true}, true
 		}
-		for _, layout := range r.formats {
-			if t, err := time.Parse(layout, v); err == nil {
-				iso := t.Format(time.DateOnly)
+		var noSuchDate *errNoSuchDate
+		for _, f := range r.dates {
+			iso, err := f.parse(v)
+			if err == nil {
 				a.dates[r.id] = dateMemo{raw: v, iso: iso}
 				return parsed{text: iso, isText: true}, true
 			}
+			if ns, ok := err.(*errNoSuchDate); ok && noSuchDate == nil {
+				noSuchDate = ns
+			}
 		}
-		a.fail(r, column, raw, "M02", fmt.Sprintf("%s %q is not a date in the format %s.", a.label(r, column), v, strings.Join(humanLayouts(r.formats), " or ")))
+		if noSuchDate != nil {
+			// The value has the format's shape but names no day: a wrong
+			// date rather than a wrong format.
+			a.fail(r, column, raw, "V4", fmt.Sprintf("%s %q is not a real date: %s.", a.label(r, column), v, noSuchDate.why))
+			return parsed{}, false
+		}
+		human := make([]string, len(r.dates))
+		for i, f := range r.dates {
+			human[i] = f.human()
+		}
+		a.fail(r, column, raw, "M02", fmt.Sprintf("%s %q is not a date in the format %s.", a.label(r, column), v, strings.Join(human, " or ")))
 		return parsed{}, false
-	case kindDecimal:
-		d, err := decimal.Parse(v, a.m.decimalComma)
+	case kindDecimal, kindPercent:
+		s := v
+		if r.kind == kindPercent {
+			// "5%" and "5 %" in a percentage field are the number 5.
+			s = strings.TrimSpace(strings.TrimSuffix(s, "%"))
+		}
+		d, err := decimal.Parse(s, a.m.decimalComma)
 		if errors.Is(err, decimal.ErrRange) {
 			a.tooLarge(r, column, raw, fmt.Sprintf("%q is too large to be read", v))
 			return parsed{}, false
 		}
 		if err != nil {
-			a.fail(r, column, raw, "M01", fmt.Sprintf("%s %q is not a number.", a.label(r, column), v))
+			msg, fix := fmt.Sprintf("%s %q is not a number.", a.label(r, column), v), finding.Rules["M01"].Fix
+			if a.m.decimalComma {
+				// The catalogue's advice (7.5) would be refused again here.
+				msg = fmt.Sprintf("%s %q is not a number with a decimal comma, as this export's mapping declares (numbers.decimal_comma).", a.label(r, column), v)
+				fix = "Enter the value as a plain number with a decimal comma, such as 7,5, without units, text or a decimal point."
+			}
+			a.failFix(r, column, raw, "M01", msg, fix)
 			return parsed{}, false
 		}
 		if r.divisor != decimal.One {
@@ -407,25 +821,6 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 	return parsed{}, false
 }
 
-func lookupKeys(m map[string]*string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// humanLayouts shows Go layouts as dd/mm/yyyy for a trust's analyst.
-func humanLayouts(layouts []string) []string {
-	r := strings.NewReplacer("2006", "yyyy", "01", "mm", "02", "dd", "Jan", "Mon", "06", "yy")
-	out := make([]string, len(layouts))
-	for i, l := range layouts {
-		out[i] = r.Replace(l)
-	}
-	return out
-}
-
 var errFrequency = errors.New("not a rota frequency")
 
 // parseFrequency reads "1 in 6", "1:6", "1-in-6", "one in 6" or "6" as N;
@@ -455,12 +850,14 @@ func parseFrequency(s string, decimalComma bool) (n decimal.Dec, null bool, err 
 
 // AddActivities adds the activities of row to p: each CSV row of a long
 // layout, or each element of the activities array of a JSON record.
+// Activities left out by a filter of scope activity add nothing.
 func (a *Applier) AddActivities(row *decode.Row, p *record.JobPlan, emit func(finding.Finding)) {
 	ar := a.m.activities
 	if ar == nil {
 		return
 	}
 	a.emit = emit
+	a.row = row
 	if ar.path == nil {
 		a.addActivity(row, nil, p, "")
 		return
@@ -474,11 +871,23 @@ func (a *Applier) AddActivities(row *decode.Row, p *record.JobPlan, emit func(fi
 
 func (a *Applier) addActivity(row *decode.Row, elem any, p *record.JobPlan, prefix string) {
 	ar := a.m.activities
-	catRaw, _ := a.get(&ar.category.src, row, elem)
-	cat, ok := a.value(ar.category, catRaw, prefix+ar.category.src.describe())
+	if len(a.m.actFilters) > 0 {
+		a.elem = elem
+		keep, err := a.pass(a.m.actFilters, row, elem)
+		a.elem = nil
+		if err != nil {
+			a.fail(ar.category, prefix+ar.category.describe(), "", "M06", err.Error()+".")
+			return
+		}
+		if !keep {
+			return
+		}
+	}
+	cat, ok := a.read(ar.category, row, elem, prefix+ar.category.describe())
 	if !ok || cat.null {
 		if ok {
-			a.fail(ar.category, prefix+ar.category.src.describe(), catRaw, "M04", "An activity has no category.")
+			catRaw, _ := a.get(&ar.category.src, row, elem)
+			a.fail(ar.category, prefix+ar.category.describe(), catRaw, "M04", "An activity has no category.")
 		}
 		return
 	}
@@ -487,7 +896,7 @@ func (a *Applier) addActivity(row *decode.Row, elem any, p *record.JobPlan, pref
 		targets, known = ar.targetsCI[strings.ToLower(cat.text)]
 	}
 	if !known {
-		a.fail(ar.category, prefix+ar.category.src.describe(), catRaw, "M07", fmt.Sprintf("Activity category %q is not in the mapping's categories.", cat.text))
+		a.fail(ar.category, prefix+ar.category.describe(), cat.text, "M07", fmt.Sprintf("Activity category %q is not in the mapping's categories.", cat.text))
 		return
 	}
 	amountRule := ar.amount
@@ -505,19 +914,29 @@ func (a *Applier) addActivity(row *decode.Row, elem any, p *record.JobPlan, pref
 			return
 		}
 	}
-	amtRaw, _ := a.get(&ar.amount.src, row, elem) // the premium copy is not in a.index
-	amt, ok := a.value(amountRule, amtRaw, prefix+amountRule.src.describe())
+	var amt parsed
+	if amountRule != ar.amount {
+		// The premium copy is not in a.index: read the cell through the
+		// original rule's source.
+		raw, _ := a.get(&ar.amount.src, row, elem)
+		amt, ok = a.value(amountRule, raw, prefix+amountRule.describe())
+	} else {
+		amt, ok = a.read(amountRule, row, elem, prefix+amountRule.describe())
+	}
 	if !ok || amt.null {
 		return
 	}
 	value := amt.num
+	// The amount's cell as written, for findings (empty for an amount
+	// worked out from several columns).
+	amtRaw, _ := a.get(&ar.amount.src, row, elem)
 	if ar.occurrences != nil {
-		occRaw, _ := a.get(&ar.occurrences.src, row, elem)
-		occ, ok := a.value(ar.occurrences, occRaw, prefix+ar.occurrences.src.describe())
+		occ, ok := a.read(ar.occurrences, row, elem, prefix+ar.occurrences.describe())
 		if !ok {
 			return
 		}
 		if !occ.null {
+			occRaw, _ := a.get(&ar.occurrences.src, row, elem)
 			// Annualised: amount per occurrence × occurrences a year ÷ working weeks.
 			yearly, err := value.Mul(occ.num)
 			if err == nil {
@@ -555,94 +974,68 @@ func (a *Applier) tooLarge(r *fieldRule, column, raw, what string) {
 	a.fail(r, column, raw, "M13", msg)
 }
 
-// Compute evaluates the computed fields of a finished plan.
+// Compute evaluates the fields computed over a finished plan.
 func (a *Applier) Compute(p *record.JobPlan, emit func(finding.Finding)) {
 	if len(a.m.computed) == 0 {
 		return
 	}
 	a.emit = emit
 	for _, r := range a.m.computed {
-		for _, name := range r.uses {
-			id, ok := record.Lookup(name)
-			if !ok {
-				continue
-			}
-			f := id.Field()
-			switch {
-			case !p.Has(id) && f.Nullable:
-				a.env[name] = nil
-			case f.Kind == record.Decimal || f.Kind == record.Band:
-				a.env[name] = p.Num(id).Float()
-			default:
-				a.env[name] = p.Text(id)
-			}
-		}
-		out, err := a.vm.Run(r.program, a.env)
-		if err != nil {
-			a.fail(r, "", "", "M06", fmt.Sprintf("%s could not be calculated (%s): %v.", r.id.Field().Label, r.exprText, err))
-			continue
-		}
-		a.setComputed(r, out, p)
+		a.compute(r, p)
 	}
 }
 
-func (a *Applier) setComputed(r *fieldRule, out any, p *record.JobPlan) {
-	f := r.id.Field()
-	var s string
-	switch x := out.(type) {
-	case nil:
-		p.Clear(r.id)
-		return
-	case float64:
-		if f.Kind == record.Text || f.Kind == record.Date {
-			s = strconv.FormatFloat(x, 'f', -1, 64)
-			break
+// compute evaluates one computed field of p; a row expression reads the
+// row last given to MapRow.
+func (a *Applier) compute(r *fieldRule, p *record.JobPlan) {
+	for _, name := range r.uses {
+		id, _ := record.Lookup(name)
+		f := id.Field()
+		switch {
+		case !p.Has(id) && f.Nullable:
+			a.env[name] = nil
+		case f.Kind == record.Decimal || f.Kind == record.Band:
+			a.env[name] = p.Num(id).Float()
+		default:
+			a.env[name] = p.Text(id)
 		}
-		d, err := decimal.FromFloat(x)
-		if err != nil {
-			a.fail(r, "", fmt.Sprint(x), "M06", fmt.Sprintf("%s calculated as %v, which is not a usable number.", f.Label, x))
-			return
-		}
-		p.SetNum(r.id, d)
-		return
-	case int:
-		if f.Kind == record.Decimal || f.Kind == record.Band {
-			d, err := decimal.FromInt(int64(x))
-			if err != nil {
-				a.fail(r, "", fmt.Sprint(x), "M06", fmt.Sprintf("%s calculated as %v, which is not a usable number.", f.Label, x))
-				return
-			}
-			p.SetNum(r.id, d)
-			return
-		}
-		s = strconv.Itoa(x)
-	case string:
-		s = x
-	default:
-		s = fmt.Sprint(x)
 	}
-	a.apply(r.asParser(), s, p)
+	out, err := a.vm.Run(r.program, a.env)
+	if err != nil {
+		a.fail(r, "", "", "M06", fmt.Sprintf("%s could not be calculated (%s): %v.", r.id.Field().Label, r.exprText, err))
+		return
+	}
+	if v, ok := a.result(r, out, ""); ok {
+		a.set(r, v, p)
+	}
 }
 
-// asParser returns a copy of a computed rule that parses its text result.
-func (r *fieldRule) asParser() *fieldRule {
-	c := *r
-	c.program = nil
-	c.divisor = decimal.One
-	return &c
-}
-
-// GroupKey returns the values of the group.by fields of p; rows with the
-// same key form one plan. The result is valid until the next call.
+// GroupKey returns the values of the group.by fields of p (and columns of
+// the row last given to MapRow); rows with the same key form one plan. The
+// result is valid until the next call.
 func (a *Applier) GroupKey(p *record.JobPlan) []byte {
 	a.key = a.key[:0]
-	for _, id := range a.m.groupBy {
-		if k := id.Field().Kind; k == record.Decimal || k == record.Band {
-			a.key = p.Num(id).Append(a.key)
-		} else {
-			a.key = append(a.key, p.Text(id)...)
+	a.keyBlank = true
+	for _, g := range a.m.groupBy {
+		switch {
+		case g.src != nil:
+			raw, _ := a.get(g.src, a.row, nil)
+			raw = strings.TrimSpace(raw)
+			a.keyBlank = a.keyBlank && raw == ""
+			a.key = append(a.key, raw...)
+		case g.id.Field().Kind == record.Decimal || g.id.Field().Kind == record.Band:
+			a.keyBlank = a.keyBlank && !p.Has(g.id)
+			a.key = p.Num(g.id).Append(a.key)
+		default:
+			a.keyBlank = a.keyBlank && !p.Has(g.id)
+			a.key = append(a.key, p.Text(g.id)...)
 		}
 		a.key = append(a.key, 0)
 	}
 	return a.key
 }
+
+// ContinuesPlan reports whether the row last keyed continues the plan
+// above it whatever its key says: with plan_values: first_row, a row whose
+// group.by values are all blank belongs to the plan above.
+func (a *Applier) ContinuesPlan() bool { return a.m.firstRow && a.keyBlank }

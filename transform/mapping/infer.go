@@ -1328,6 +1328,12 @@ func (d *Draft) writeField(b *bytes.Buffer, m Match, confident bool) {
 			qs[i] = q(f)
 		}
 		parts = append(parts, "formats: ["+strings.Join(qs, ", ")+"]")
+		// A two-digit year needs its century said (mapping check refuses
+		// it otherwise); the draft says 2000-2099 and asks for a check.
+		if f, err := compileDateFormat(m.Formats[0]); err == nil && f.hasTwoDigitYear() {
+			parts = append(parts, "two_digit_years_from: 2000")
+			note = append(note, "two-digit years read as 2000-2099: check")
+		}
 	}
 	if m.Unit != "" {
 		parts = append(parts, "unit: "+m.Unit)

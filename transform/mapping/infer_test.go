@@ -268,3 +268,17 @@ func mustLookup(t *testing.T, key string) record.ID {
 	}
 	return id
 }
+
+// A two-digit year is never given a century silently: the draft says which
+// (2000-2099) in the mapping and in a comment, and so passes mapping check.
+func TestInferTwoDigitYears(t *testing.T) {
+	csv := "Employee Number,Assignment Number,Effective From,Total PAs\n10000001,10000001,13/04/26,10\n10000002,10000002,02/05/26,10\n"
+	_, y, m := inferAndCheck(t, "yy.csv", []byte(csv))
+	if !strings.Contains(y, "two_digit_years_from: 2000") || !strings.Contains(y, "two-digit years read as 2000-2099: check") {
+		t.Errorf("draft does not say the century of two-digit years:\n%s", y)
+	}
+	plans, findings := apply(t, m, csv)
+	if len(plans) != 2 || value(plans[0], record.EffectiveDate) != "2026-04-13" || value(plans[1], record.EffectiveDate) != "2026-05-02" || len(findings) > 0 {
+		t.Errorf("13/04/26 and 02/05/26 not read as 2026: %d plans, findings %q", len(plans), findings)
+	}
+}

@@ -69,7 +69,7 @@ fields:
     expr: dcc + spa +
   effective_date:
     column: Start
-    formats: ["02/01/2006", "dd/mm/yyyy"]
+    formats: ["02/01/2006", "dd/mm/yy"]
   contract_type: {column: Contract, type: decimal}
 group:
   by: [assignment_number, vpd_code]
@@ -127,10 +127,11 @@ func TestLoadProblems(t *testing.T) {
 				{at: "colour", msg: []string{`unknown setting "colour"`, "allowed: version, name"}},
 				{at: `matches: "(unclosed"`, msg: []string{"filters.0: matches:", "missing closing )"}},
 				{at: "favourite_food", msg: []string{`"favourite_food" is not a field of the ESR job-plan record`, "jobplan-hub schema"}},
+				{at: "dcc: {column: DCC, unit: minutes}", msg: []string{"fields.dcc: is mapped here and also added up from activities", "count twice"}},
 				{at: "unit: minutes", msg: []string{"fields.dcc.unit", `"pa", "hours", "premium_hours", "sessions"`}},
 				{at: "per: year", msg: []string{"fields.spa: per: year needs units.working_weeks", "often 42"}},
 				{at: "expr: dcc + spa +", msg: []string{"fields.total_contracted_pas: expression:"}},
-				{at: `"dd/mm/yyyy"`, msg: []string{`fields.effective_date: date format "dd/mm/yyyy" is not a Go layout`, "02/01/2006 for dd/mm/yyyy"}},
+				{at: `"dd/mm/yy"`, msg: []string{`fields.effective_date: date format "dd/mm/yy" has a two-digit year`, "two_digit_years_from"}},
 				{at: "type: decimal", msg: []string{"fields.contract_type: type decimal does not suit the field, which holds a text or date"}},
 				{at: "vpd_code]", msg: []string{"group.by: vpd_code must be mapped from a column under fields"}},
 				{at: "staff_group]", msg: []string{`activities.categories.Admin: "staff_group" is not a PA field of the record`}},
@@ -142,8 +143,9 @@ func TestLoadProblems(t *testing.T) {
 			text: badJSON,
 			want: []wantProblem{
 				{at: "column: Employee Number", msg: []string{"fields.employee_number: use path (not column) to address a value in a JSON record"}},
+				{at: "dcc: {path: dcc, unit: hours}", msg: []string{"fields.dcc: is mapped here and also added up from activities"}},
 				{at: "column: SPA", msg: []string{"fields.spa: use path (not column)"}},
-				{at: `"2006-13-45"`, msg: []string{"is not a Go layout"}},
+				{at: `"2006-13-45"`, msg: []string{`date format "2006-13-45": a date format needs exactly one day, one month and one year`, "dd/mm/yyyy"}},
 				{at: "unmatched: error", msg: []string{"fields.vpd_code: unmatched applies only with a lookup"}},
 				{at: "column: Status", msg: []string{"filters.0: use path (not column) in a JSON mapping"}},
 				{at: "activities:", msg: []string{"activities: give path, the array of activities inside each JSON record"}},
@@ -322,8 +324,8 @@ func TestBundledMappingsLoad(t *testing.T) {
 			files = append(files, f)
 		}
 	}
-	if len(files) != 4 {
-		t.Fatalf("found %d mappings in /mappings, want 4: %v", len(files), files)
+	if len(files) != 7 {
+		t.Fatalf("found %d mappings in /mappings, want 7: %v", len(files), files)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -352,21 +354,7 @@ func TestBundledMappingsLoad(t *testing.T) {
 // Findings are written "line rule field value".
 func apply(t *testing.T, m *mapping.Mapping, input string) ([]*record.JobPlan, []string) {
 	t.Helper()
-	var r decode.Reader
-	var header []string
-	var err error
-	switch {
-	case m.Format == "csv":
-		var cr *decode.CSVReader
-		cr, err = decode.NewCSVReader(strings.NewReader(input), m.CSV)
-		if err == nil {
-			r, header = cr, cr.Header()
-		}
-	case m.JSON.Lines:
-		r, err = decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
-	default:
-		r, err = decode.NewJSONReader(strings.NewReader(input), m.JSON)
-	}
+	r, header, err := readerFor(m, input)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -429,6 +417,23 @@ func apply(t *testing.T, m *mapping.Mapping, input string) ([]*record.JobPlan, [
 		ap.Compute(cur, emit)
 	}
 	return plans, findings
+}
+
+// readerFor opens input in m's format; header is nil for JSON.
+func readerFor(m *mapping.Mapping, input string) (decode.Reader, []string, error) {
+	switch {
+	case m.Format == "csv":
+		cr, err := decode.NewCSVReader(strings.NewReader(input), m.CSV)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cr, cr.Header(), nil
+	case m.JSON.Lines:
+		r, err := decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
+		return r, nil, err
+	}
+	r, err := decode.NewJSONReader(strings.NewReader(input), m.JSON)
+	return r, nil, err
 }
 
 // value shows a field as the tests expect it: "null" when absent, else its
@@ -583,7 +588,8 @@ fields:
 				{"effective_date": "null"},
 				{"effective_date": "2026-04-01"},
 			},
-			findings: []string{"4 M02 effective_date 31/02/2026", "5 M02 effective_date 2026-04-01"},
+			// 31/02/2026 has the format's shape but names no day: V4, not M02.
+			findings: []string{"4 V4 effective_date 31/02/2026", "5 M02 effective_date 2026-04-01"},
 		},
 		{
 			name: "default date format is ISO",
@@ -840,7 +846,7 @@ activities:
   category: {column: Activity}
   amount: {column: Hours, unit: hours}
   premium: {column: Premium, true_values: [Y]}
-  categories: {Clinic: [dcc]}
+  categories: {Clinic: [outpatients]}
 `)
 	_, err := m.Bind([]string{"employee number", "Hours", "Notes"})
 	var mc *mapping.MissingColumnsError

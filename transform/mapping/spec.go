@@ -4,6 +4,7 @@
 package mapping
 
 import (
+	"fmt"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -90,26 +91,45 @@ type NumbersSpec struct {
 
 // FilterSpec keeps only rows that match. A row must pass every filter.
 type FilterSpec struct {
-	Column     string   `yaml:"column"`
-	Path       string   `yaml:"path"`
+	Column   string `yaml:"column"`
+	Path     string `yaml:"path"`
+	TestSpec `yaml:",inline"`
+	Expr     string `yaml:"expr"`
+	// Scope is plan (default: the filter keeps or leaves out whole plans)
+	// or activity (it leaves out single activities of a plan).
+	Scope string `yaml:"scope"`
+}
+
+// TestSpec is a test of one value: exactly one of equals, in, not_in or
+// matches, optionally ignoring case.
+type TestSpec struct {
 	Equals     *string  `yaml:"equals"`
 	In         []string `yaml:"in"`
 	NotIn      []string `yaml:"not_in"`
 	Matches    string   `yaml:"matches"`
 	IgnoreCase bool     `yaml:"ignore_case"`
-	Expr       string   `yaml:"expr"`
 }
 
-// FieldSpec fills one record field.
+// FieldSpec fills one record field, or one part of an activity.
 type FieldSpec struct {
-	Column string  `yaml:"column"` // CSV header
-	Path   string  `yaml:"path"`   // JSON dotted path
-	Value  *string `yaml:"value"`  // a constant
-	Expr   string  `yaml:"expr"`   // computed from other fields
-	// Type overrides the parser: text, decimal, integer, date, frequency, band.
-	Type    string             `yaml:"type"`
-	Formats []string           `yaml:"formats"` // Go date layouts, e.g. 02/01/2006
-	Lookup  map[string]*string `yaml:"lookup"`
+	Column string `yaml:"column"` // CSV header
+	Path   string `yaml:"path"`   // JSON dotted path
+	// Columns and Paths give a lookup keyed on several source values: the
+	// lookup is nested one level per column.
+	Columns []string  `yaml:"columns"`
+	Paths   []string  `yaml:"paths"`
+	Value   *string   `yaml:"value"` // a constant
+	Expr    string    `yaml:"expr"`  // computed from other fields or from the row
+	Sum     FieldList `yaml:"sum"`   // the sum of several numeric parts
+	// Type overrides the parser: text, decimal, percent, integer, date,
+	// frequency, band.
+	Type string `yaml:"type"`
+	// Formats are date formats, as dd/mm/yyyy notation or Go layouts.
+	Formats []string `yaml:"formats"`
+	// TwoDigitYearsFrom is the first of the 100 years a two-digit year (yy)
+	// is read in: 2000 reads 26 as 2026. Required with a yy format.
+	TwoDigitYearsFrom int     `yaml:"two_digit_years_from"`
+	Lookup            *Lookup `yaml:"lookup"`
 	// Unmatched says what to do with a value not in Lookup: keep (default)
 	// or error.
 	Unmatched string  `yaml:"unmatched"`
@@ -117,11 +137,87 @@ type FieldSpec struct {
 	Required  bool    `yaml:"required"`
 	Unit      string  `yaml:"unit"` // pa (default), hours, premium_hours, sessions
 	Per       string  `yaml:"per"`  // week (default) or year
+	// When takes the source value only when it passes the test, so that
+	// one column can feed several fields by the shape of its values.
+	When *TestSpec `yaml:"when"`
+}
+
+// FieldList is a list of parts; its own type so that FieldSpec can hold one.
+type FieldList []FieldSpec
+
+// Lookup translates source values: a flat table, or for Columns a table
+// nested one level per column.
+type Lookup struct {
+	Entries []LookupItem
+}
+
+// LookupItem is one key of a Lookup: a value (nil for null) or, in a
+// nested table, the next level.
+type LookupItem struct {
+	Key  string
+	Node *yaml.Node // the key's position
+	To   *string
+	Next *Lookup
+}
+
+// UnmarshalYAML reads a lookup table in file order.
+func (l *Lookup) UnmarshalYAML(n *yaml.Node) error {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a lookup is a table of values", n.Line)
+	}
+	for k := 0; k+1 < len(n.Content); k += 2 {
+		key, val := n.Content[k], n.Content[k+1]
+		for val.Kind == yaml.AliasNode {
+			val = val.Alias
+		}
+		e := LookupItem{Key: key.Value, Node: key}
+		switch {
+		case val.Kind == yaml.MappingNode:
+			e.Next = &Lookup{}
+			if err := e.Next.UnmarshalYAML(val); err != nil {
+				return err
+			}
+		case val.Kind == yaml.ScalarNode && val.Tag == "!!null":
+		case val.Kind == yaml.ScalarNode:
+			v := val.Value
+			e.To = &v
+		default:
+			return fmt.Errorf("line %d: a lookup value is a text, a number, null or a nested table", val.Line)
+		}
+		l.Entries = append(l.Entries, e)
+	}
+	return nil
 }
 
 // GroupSpec gathers several rows into one plan (long-to-wide).
 type GroupSpec struct {
-	By []string `yaml:"by"` // record fields whose values identify a plan
+	// By lists what identifies a plan: record fields, or source columns
+	// such as a supplier's plan reference ({column: Plan Ref}).
+	By []GroupKeySpec `yaml:"by"`
+	// PlanValues says where a plan's plan-level values are: every_row
+	// (default: every row repeats them, and they must agree) or first_row
+	// (later rows may leave them blank; any value they give must agree).
+	PlanValues string `yaml:"plan_values"`
+}
+
+// GroupKeySpec is one entry of group.by: a record field's name, or a
+// source column.
+type GroupKeySpec struct {
+	Field  string
+	Column string `yaml:"column"`
+}
+
+// UnmarshalYAML reads a field name or {column: NAME}.
+func (g *GroupKeySpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		g.Field = n.Value
+		return nil
+	}
+	type plain GroupKeySpec
+	return n.Decode((*plain)(g))
 }
 
 // ActivitiesSpec sums per-activity values into the form's categories.

@@ -23,8 +23,10 @@ type Field struct {
 	Kind  Kind
 	// Nullable fields are written as null when no value was mapped.
 	Nullable bool
-	// Aux fields are used by checks but not written to ESR.
+	// Aux fields are used by checks but not written to ESR; Use says by
+	// which.
 	Aux bool
+	Use string
 	// PA marks the Programmed Activity fields (PA/week).
 	PA bool
 }
@@ -123,9 +125,9 @@ var Fields = [NumFields]Field{
 	NonDCCAdmin:                 {Key: "non_dcc_admin", Label: "Non-DCC Administration", Kind: Decimal, PA: true},
 	PrivateProfessionalServices: {Key: "private_professional_services", Label: "Private Professional Services", Kind: Decimal, PA: true},
 	FeePayingServices:           {Key: "fee_paying_services", Label: "Fee Paying Services", Kind: Decimal, PA: true},
-	UnpredictableOnCall:         {Key: "unpredictable_on_call", Label: "Unpredictable on-call (PAs/sessions)", Kind: Decimal, Nullable: true, Aux: true, PA: true},
-	Surname:                     {Key: "surname", Label: "Surname", Kind: Text, Nullable: true, Aux: true},
-	Forenames:                   {Key: "forenames", Label: "Forenames", Kind: Text, Nullable: true, Aux: true},
+	UnpredictableOnCall:         {Key: "unpredictable_on_call", Label: "Unpredictable on-call (PAs/sessions)", Kind: Decimal, Nullable: true, Aux: true, PA: true, Use: "rule V20: unpredictable on-call above 1 session (Welsh consultants) or 2 PAs (SAS)"},
+	Surname:                     {Key: "surname", Label: "Surname", Kind: Text, Nullable: true, Aux: true, Use: "the staff-record name check (R5, R6) of convert --staff"},
+	Forenames:                   {Key: "forenames", Label: "Forenames", Kind: Text, Nullable: true, Aux: true, Use: "the staff-record name check (R5, R6) of convert --staff"},
 }
 
 var byKey = func() map[string]ID {

@@ -59,8 +59,8 @@ func TestSampleFormatsAgree(t *testing.T) {
 	csvX := loadSample(t, staffCSV, "staff-extract.yaml")
 	goX := loadSample(t, staffGO, "esr-go.yaml")
 	a, b := dump(csvX), dump(goX)
-	if len(a) != 40 {
-		t.Errorf("CSV sample has %d assignments, want 40", len(a))
+	if len(a) != 67 {
+		t.Errorf("CSV sample has %d assignments, want 67", len(a))
 	}
 	if !slices.Equal(a, b) {
 		for i := range min(len(a), len(b)) {
@@ -132,7 +132,13 @@ func acceptedPlans(t *testing.T) []samplePlan {
 	readNames("../../samples/excel-long/activities.csv", decode.CSVOptions{Delimiter: ';', Encoding: "windows-1252"}, "Assignment", "Surname", "Forename")
 
 	var plans []samplePlan
-	files, _ := filepath.Glob("../../samples/*/expected/*.jobplans.jsonl")
+	// The names of these four samples are read above; later samples have
+	// their own staff records and goldens (TestGoldenWithStaffChecks).
+	var files []string
+	for _, s := range []string{"allocate-nested", "excel-long", "sard-wide", "wales-sessions"} {
+		f, _ := filepath.Glob("../../samples/" + s + "/expected/*.jobplans.jsonl")
+		files = append(files, f...)
+	}
 	sort.Strings(files)
 	for _, file := range files {
 		f, err := os.Open(file)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,7 +204,10 @@ func (a *aggregate) add(f finding.Finding) {
 	g := a.rules[f.Rule]
 	if g == nil {
 		rule, known := finding.Rules[f.Rule]
-		g = &ruleGroup{Code: f.Rule, Title: rule.Title, Fix: rule.Fix, Explain: ruleExplanations[f.Rule]}
+		// A finding's own advice, where it has one, fits the mapping
+		// (M01 under decimal commas); the findings of one rule in one
+		// file share it.
+		g = &ruleGroup{Code: f.Rule, Title: rule.Title, Fix: cmp.Or(f.Fix, rule.Fix), Explain: ruleExplanations[f.Rule]}
 		if !known {
 			g.Title = "Rule " + f.Rule
 		}
@@ -439,7 +443,7 @@ func joinInts(s []int) string {
 // fix, so a rule added to the catalogue still renders.
 var ruleExplanations = map[string]string{
 	"M01": "A cell that should hold a number of PAs (or hours, or sessions) holds text, units or a symbol instead, so the value cannot be read.",
-	"M02": "A date cell does not match the date layout the supplier's mapping declares, or is not a real calendar date (such as 31/02).",
+	"M02": "A date cell does not match the date layout the supplier's mapping declares (for example 2026-04-01 where the mapping expects dd/mm/yyyy).",
 	"M03": "The on-call rota frequency could not be read as '1 in N'.",
 	"M04": "A value the mapping marks as required (such as the employee or assignment number) is blank.",
 	"M05": "The cell holds a value the mapping has no translation for (for example an unknown contract name), so it cannot be turned into an ESR value.",
@@ -451,6 +455,8 @@ var ruleExplanations = map[string]string{
 	"M11": "A cell that should hold a whole number holds something else.",
 	"M12": "A yes/no cell holds a value that is neither yes nor no.",
 	"M13": "A PA figure, after converting hours or annual figures to PAs a week, is more than a week's 168 hours could hold (or too large to be a number at all): a typo, or hours entered where PAs were expected.",
+	"M15": "In an export with one row per activity, every row of a plan repeats the plan's own values (assignment, effective date, contract, on-call). Here the rows of one plan give different values, or only some of them were kept by the mapping's filters, so it is not known which is right and the plan is not sent.",
+	"M16": "One column holds two kinds of value (for example an on-call supplement as 5% or a Welsh band as Band 2), and the mapping sends each kind to its own field. This value is neither kind, or could be both.",
 	"D1":  "The same plan appears more than once in the file with identical values. It is sent once.",
 	"D2":  "The file holds two plans for one assignment; only the one with the later effective date is sent.",
 	"D3":  "Two plans for one assignment have the same effective date but different values, so which one is current cannot be known: none of them is sent (unless the mapping says duplicates.same_date: last_wins, when only the later row is sent).",
@@ -459,7 +465,7 @@ var ruleExplanations = map[string]string{
 	"V1":  "ESR employee numbers are 8 digits; assignment numbers are the same 8 digits with -2, -3... added for a second or later post.",
 	"V2":  "An assignment number normally starts with the doctor's own employee number. This one does not, which suggests a mix-up of people.",
 	"V3":  "ESR job plans are only for the Medical and Dental staff group.",
-	"V4":  "Every plan needs the date it takes effect.",
+	"V4":  "Every plan needs the date it takes effect, and it must be a day that exists: 31/02/2026 has the right layout but there is no 31 February.",
 	"V5":  "A PA figure is below zero, which a job plan cannot have.",
 	"V6":  "The categories (DCC, SPA, additional responsibilities, external duties, medical school) must add up to all the plan's PAs: the total contracted PAs, plus the APAs when the mapping reads the total as leaving them out (APA reading outside_total).",
 	"V7":  "Additional programmed activities cannot be more than the PAs that include them: the total contracted PAs (or, under the APA reading outside_total, the categories). A figure far above is often hours entered where PAs were expected.",
@@ -633,6 +639,11 @@ a{color:#005eb8}
 {{- end}}
 </section>
 {{- end}}
+{{- else if eq .R.Status "failed"}}
+<section class="card" id="not-read">
+<h2>Findings</h2>
+<p>The file could not be read, so none of its rows was checked and nothing from it was sent. Correct the file as the reason at the top says, then send it again.</p>
+</section>
 {{- else}}
 <section class="card" id="no-findings">
 <h2>Findings</h2>

@@ -278,3 +278,23 @@ func section(t *testing.T, dom, attr string) string {
 	}
 	return dom[i : i+j]
 }
+
+// A file that could not be read has no findings, but there is something
+// to correct: the page gives the reason (with its hint) and never says
+// "nothing to correct".
+func TestRenderHTMLFailedFile(t *testing.T) {
+	in := `{"input":"plans.csv","mapping":"m","status":"failed","reason":"not in the layout the mapping expects: the file has no column \"On-Call Rota\" (columns found: \"On Call Rota\"); for \"On-Call Rota\" did you mean \"On Call Rota\"?","counts":{},"findings":[]}`
+	var b bytes.Buffer
+	if err := report.RenderHTML(&b, strings.NewReader(in), report.HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if strings.Contains(page, "nothing to correct") {
+		t.Errorf("the page of an unreadable file says there is nothing to correct:\n%s", page)
+	}
+	for _, want := range []string{"The file could not be processed", "did you mean &#34;On Call Rota&#34;?", "The file could not be read, so none of its rows was checked"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}

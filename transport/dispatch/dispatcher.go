@@ -52,7 +52,18 @@ type Config struct {
 	// Files opens the staged files of file deliveries; a destination
 	// that takes files needs it.
 	Files FileOpener
+	// Heartbeat, if set, is called each time the dispatcher's loop waits,
+	// with how long it will wait at most when all is well (0: until a
+	// delivery in flight ends, however long that takes), and with 0 once
+	// it stops handing deliveries out and waits for those in flight (a
+	// pause, a shutdown): a liveness check sees a loop that misses it as
+	// stalled.
+	Heartbeat func(within time.Duration)
 }
+
+// HeartbeatSlack is added to each wait the dispatcher announces (see
+// Config.Heartbeat): time for its next look at the ledger.
+const HeartbeatSlack = 30 * time.Second
 
 // Dispatcher drains one destination's queue in the ledger into a
 // Deliverer. At most one Dispatcher may run per destination, because which
@@ -76,6 +87,7 @@ type Dispatcher struct {
 	obs     DeliveryObserver
 	avail   AvailabilityObserver // nil unless obs is one
 	breaker *Breaker
+	beat    func(within time.Duration)
 
 	wake     chan struct{} // Wake requests
 	finished chan struct{} // a delivery has left the in-flight set
@@ -124,6 +136,7 @@ func New(l *ledger.Ledger, sink Deliverer, cfg Config) (*Dispatcher, error) {
 		log:      cfg.Logger,
 		obs:      cfg.Observer,
 		breaker:  NewBreaker(cfg.Breaker),
+		beat:     cfg.Heartbeat,
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}, 1),
 		inflight: make(map[int64]lane),
@@ -141,6 +154,9 @@ func New(l *ledger.Ledger, sink Deliverer, cfg Config) (*Dispatcher, error) {
 	}
 	if d.log == nil {
 		d.log = slog.Default()
+	}
+	if d.beat == nil {
+		d.beat = func(time.Duration) {}
 	}
 	d.log = d.log.With("destination", d.dest)
 	return d, nil
@@ -219,6 +235,9 @@ func (d *Dispatcher) RunUntil(ctx context.Context, stop <-chan struct{}) error {
 		if err != nil {
 			cutOff()
 		}
+		// What is left is the requests in flight, each bounded by its
+		// own timeout, and the recording of their outcomes.
+		d.beat(0)
 		return err
 	})
 	for range d.workers {
@@ -314,6 +333,7 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 		if busy {
 			// Too few workers free to be worth a query: a finishing
 			// one wakes us.
+			d.beat(0)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -325,13 +345,8 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 			// The destination is unavailable and the next probe is not
 			// due: nothing else goes, whatever is queued. (A Wake only
 			// makes it look at the breaker again.)
-			timer.Reset(hold)
-			select {
-			case <-ctx.Done():
+			if !d.waitUpTo(ctx, timer, hold) {
 				return nil
-			case <-d.wake:
-			case <-d.finished:
-			case <-timer.C:
 			}
 			continue
 		}
@@ -358,15 +373,26 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 		} else if ok && until < wait {
 			wait = until
 		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+		if !d.waitUpTo(ctx, timer, wait) {
 			return nil
-		case <-d.wake:
-		case <-d.finished:
-		case <-timer.C:
 		}
 	}
+}
+
+// waitUpTo waits, at most wait (on timer, stopped or fired), for a Wake or
+// a delivery leaving the in-flight set, and announces that bound to the
+// heartbeat; it reports false if ctx ended meanwhile.
+func (d *Dispatcher) waitUpTo(ctx context.Context, timer *time.Timer, wait time.Duration) bool {
+	timer.Reset(wait)
+	d.beat(wait + HeartbeatSlack)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-d.wake:
+	case <-d.finished:
+	case <-timer.C:
+	}
+	return true
 }
 
 // take fetches due deliveries for the free workers and marks them in
@@ -532,7 +558,7 @@ func (d *Dispatcher) send(ctx context.Context, job ledger.Delivery) (Receipt, er
 		return d.sink.Deliver(ctx, Parcel{Key: job.Key, Record: job.Payload})
 	}
 	if d.files == nil {
-		return Receipt{}, retry.Permanent(fmt.Errorf("dispatch: delivery %d is a file, and destination %s opens no files", job.ID, d.dest))
+		return Receipt{}, retry.Permanent(fmt.Errorf("delivery %d is a file, and destination %s opens no files", job.ID, d.dest))
 	}
 	name, f, err := d.files.OpenFile(ctx, job)
 	if err != nil {

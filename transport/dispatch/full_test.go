@@ -129,7 +129,72 @@ func TestStopLetsRequestsInFlightEnd(t *testing.T) {
 		return active == 3
 	})
 	close(stop)
-	for range 3 {
+	endAfterStop(t, sink, 3, done)
+	_, _, calls := sink.snapshot()
+	c := counts(t, l)
+	if calls != 3 || c[ledger.Delivered] != 3 || c[ledger.Pending] != 17 {
+		t.Errorf("%d calls, counts %v; want the 3 in flight delivered and recorded, 17 pending", calls, c)
+	}
+}
+
+// TestStopAnnouncesTheWaitForRequestsInFlight: while requests are in
+// flight and the dispatcher's loop waits for its next poll, it announces
+// the poll (and the slack) to its Heartbeat; once stop closes (the hub
+// pauses), it waits for those requests only, however long they take, and
+// announces that (0), so that a liveness check does not take the pause
+// for a stall.
+func TestStopAnnouncesTheWaitForRequestsInFlight(t *testing.T) {
+	l := openLedger(t)
+	enqueue(t, l, "a.csv", 0, 3)
+	sink := &slowDeliverer{release: make(chan struct{})}
+	var mu sync.Mutex
+	var beats []time.Duration
+	last := func() (time.Duration, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(beats) == 0 {
+			return -1, 0
+		}
+		return beats[len(beats)-1], len(beats)
+	}
+	// Four workers for three records: the loop is not busy, so it waits
+	// for its poll with the three in flight.
+	d, err := dispatch.New(l, sink, dispatch.Config{Destination: dest, Concurrency: 4, Logger: quiet, PollInterval: time.Hour,
+		Heartbeat: func(within time.Duration) {
+			mu.Lock()
+			beats = append(beats, within)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- d.RunUntil(t.Context(), stop) }()
+	polling := time.Hour + dispatch.HeartbeatSlack
+	eventually(t, "three deliveries in flight and the loop waiting for its poll", func() bool {
+		active, _, _ := sink.snapshot()
+		b, _ := last()
+		return active == 3 && b == polling
+	})
+	_, before := last()
+	close(stop)
+	eventually(t, "the wait for the requests in flight announced", func() bool {
+		b, n := last()
+		return n > before && b == 0
+	})
+	if active, _, _ := sink.snapshot(); active != 3 {
+		t.Errorf("%d requests in flight after the stop, want the 3 still going", active)
+	}
+	endAfterStop(t, sink, 3, done)
+}
+
+// endAfterStop lets n requests held by sink end and waits for the
+// RunUntil whose stop was closed, reporting its error on done, to return
+// nil.
+func endAfterStop(t *testing.T, sink *slowDeliverer, n int, done <-chan error) {
+	t.Helper()
+	for range n {
 		sink.release <- struct{}{}
 	}
 	select {
@@ -139,11 +204,6 @@ func TestStopLetsRequestsInFlightEnd(t *testing.T) {
 		}
 	case <-time.After(testutil.Wait):
 		t.Fatal("RunUntil did not return after stop")
-	}
-	_, _, calls := sink.snapshot()
-	c := counts(t, l)
-	if calls != 3 || c[ledger.Delivered] != 3 || c[ledger.Pending] != 17 {
-		t.Errorf("%d calls, counts %v; want the 3 in flight delivered and recorded, 17 pending", calls, c)
 	}
 }
 

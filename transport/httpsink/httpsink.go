@@ -117,51 +117,54 @@ type Sink struct {
 }
 
 // New checks cfg, loads any certificates and returns a Sink.
+//
+// Its errors name what failed, not this package: the caller says which
+// source or destination it is, and operators read them (a refused reload).
 func New(cfg Config) (*Sink, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("httpsink: url: %w", err)
+		return nil, fmt.Errorf("url: %w", err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("httpsink: url %q: want an http(s)://host/path address", cfg.URL)
+		return nil, fmt.Errorf("url %q: want an http(s)://host/path address", cfg.URL)
 	}
 	if u.Scheme == "http" && cfg.Token != "" && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("httpsink: refusing to send a bearer token over plain http to %s", u.Host)
+		return nil, fmt.Errorf("refusing to send a bearer token over plain http to %s", u.Host)
 	}
 	if o := cfg.API.OAuth2; o != nil {
 		if cfg.Token != "" {
-			return nil, errors.New("httpsink: give a bearer token or oauth2, not both")
+			return nil, errors.New("give a bearer token or oauth2, not both")
 		}
 		if err := o.Check(); err != nil {
-			return nil, fmt.Errorf("httpsink: %w", err)
+			return nil, err
 		}
 		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("httpsink: refusing to send an oauth2 token over plain http to %s", u.Host)
+			return nil, fmt.Errorf("refusing to send an oauth2 token over plain http to %s", u.Host)
 		}
 	}
 	if (cfg.ClientCertFile == "") != (cfg.ClientKeyFile == "") {
-		return nil, errors.New("httpsink: client certificate and key must be given together")
+		return nil, errors.New("client certificate and key must be given together")
 	}
 	if u.Scheme == "http" && (cfg.ClientCertFile != "" || cfg.CAFile != "") {
-		return nil, fmt.Errorf("httpsink: TLS settings given for plain http url %q", cfg.URL)
+		return nil, fmt.Errorf("TLS settings given for plain http url %q", cfg.URL)
 	}
 
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.ClientCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("httpsink: client certificate: %w", err)
+			return nil, fmt.Errorf("client certificate: %w", err)
 		}
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("httpsink: ca file: %w", err)
+			return nil, fmt.Errorf("ca file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("httpsink: ca file %s: no PEM certificates found", cfg.CAFile)
+			return nil, fmt.Errorf("ca file %s: no PEM certificates found", cfg.CAFile)
 		}
 		tlsConfig.RootCAs = pool
 	}
@@ -221,18 +224,20 @@ func isLoopback(host string) bool {
 // record is shaped first if a payload shape is configured). With OAuth2, a
 // 401 fetches a new token and sends the record once more. On failure the
 // error is classified with retry.Permanent or retry.Temporary; an
-// unclassified error means ctx ended. A file (p.File) is refused: the ESR
-// API takes records.
+// unclassified error means ctx ended. Its text is for operators (it is
+// the delivery's reason in the ledger, on the status page and in status):
+// it says what happened, without this package's name. A file (p.File) is
+// refused: the ESR API takes records.
 func (s *Sink) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
 	var rc dispatch.Receipt
 	if p.File != nil {
-		return rc, retry.Permanent(errors.New("httpsink: an esr_api destination takes records, not whole files"))
+		return rc, retry.Permanent(errors.New("an esr_api destination takes records, not whole files"))
 	}
 	key, body := p.Key, p.Record
 	if s.shape != nil {
 		shaped, err := s.shape.Apply(body)
 		if err != nil {
-			return rc, retry.Permanent(fmt.Errorf("httpsink: %w", err))
+			return rc, retry.Permanent(err) // "payload shape: ..."
 		}
 		body = shaped
 	}
@@ -290,7 +295,7 @@ func (s *Sink) post(ctx context.Context, key string, body []byte, auth string, w
 	var a answer
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return a, retry.Permanent(fmt.Errorf("httpsink: build request: %w", err))
+		return a, retry.Permanent(fmt.Errorf("build the request: %w", err))
 	}
 	// Go's transport re-sends a request whose connection was lost after
 	// it was written if the request is "replayable", and a POST that
@@ -311,12 +316,13 @@ func (s *Sink) post(ctx context.Context, key string, body []byte, auth string, w
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return a, fmt.Errorf("httpsink: post: %w", ctx.Err())
+			return a, fmt.Errorf("request cut off: %w", ctx.Err())
 		}
 		// Network and TLS failures are retried, TLS ones included: a bad
 		// certificate is fixed by an operator, and the queue should then
 		// drain by itself rather than every record needing a requeue.
-		return a, retry.Temporary(fmt.Errorf("httpsink: post: %w", err), 0)
+		// The error names the method and address: Post "https://...": ...
+		return a, retry.Temporary(err, 0)
 	}
 	defer resp.Body.Close()
 	a.status = resp.StatusCode
@@ -332,15 +338,15 @@ func (s *Sink) post(ctx context.Context, key string, body []byte, auth string, w
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return a, nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		err := fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body))
+		err := fmt.Errorf("the receiver answered %s: %s", resp.Status, readSnippet(resp.Body))
 		return a, retry.Temporary(err, s.retryAfter(resp.Header.Get("Retry-After")))
 	case code == http.StatusUnauthorized:
 		// Credentials are the destination's, not the record's: every
 		// record would be refused alike. Temporary, so the breaker holds
 		// the queue until an operator fixes them, and it then drains.
-		return a, retry.Temporary(fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body)), 0)
+		return a, retry.Temporary(fmt.Errorf("the receiver answered %s: %s", resp.Status, readSnippet(resp.Body)), 0)
 	default:
-		return a, retry.Permanent(fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body)))
+		return a, retry.Permanent(fmt.Errorf("the receiver answered %s: %s", resp.Status, readSnippet(resp.Body)))
 	}
 }
 

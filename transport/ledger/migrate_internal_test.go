@@ -1,29 +1,16 @@
 package ledger
 
-import (
-	"database/sql"
-	"path/filepath"
-	"testing"
-)
+import "testing"
 
 // TestMigrationGivesFileDeliveriesTheirKind opens a ledger left by a hub
-// of schema version 6, in which a file delivery posed as a record of
+// of schema version 7, in which a file delivery posed as a record of
 // assignment "file:<file id>" with the date it was queued: it becomes a
 // delivery of kind file, with neither, its key and state kept; records
 // stay records.
 func TestMigrationGivesFileDeliveriesTheirKind(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const v6 = 6
-	stmts := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`}
-	for _, m := range migrations[:v6] {
-		stmts = append(stmts, m...)
-	}
-	stmts = append(stmts,
-		`INSERT INTO schema_version (version) VALUES (6)`,
+	const v7 = 7 // the last version without a delivery kind
+	writeLedgerAt(t, dir, v7,
 		`INSERT INTO files (id, source, name, size, mtime, sha256, state, claimed_at, updated_at)
 			VALUES (7, 'drop', 'a.csv', 10, 0, 'sum', 'processed', 0, 0)`,
 		`INSERT INTO deliveries (destination, idempotency_key, assignment_number, effective_date, file_id, record_line,
@@ -31,13 +18,6 @@ func TestMigrationGivesFileDeliveriesTheirKind(t *testing.T) {
 			('outbox', 'k-file', 'file:7', '2026-04-02', 7, 0, '{"file_id":7,"kind":"file"}', 'delivered', 0, 0),
 			('outbox', 'k-file-again', 'file:7', '2026-04-03', 7, 0, '{"file_id":7,"kind":"file","name":"x"}', 'pending', 0, 0),
 			('esr', 'k-rec', '10000001', '2026-04-01', 7, 1, '{"assignment_number":"10000001"}', 'pending', 0, 0)`)
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			db.Close()
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	db.Close()
 
 	l, err := Open(t.Context(), dir)
 	if err != nil {

@@ -210,3 +210,25 @@ func (l *Ledger) Retrying(ctx context.Context, destination string) (int, error) 
 	}
 	return n, nil
 }
+
+// Destinations lists, sorted, the destinations that have deliveries in
+// the ledger.
+func (l *Ledger) Destinations(ctx context.Context) ([]string, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT DISTINCT destination FROM deliveries ORDER BY destination`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: destinations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("ledger: destinations: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: destinations: %w", err)
+	}
+	return out, nil
+}

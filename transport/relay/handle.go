@@ -259,9 +259,7 @@ func (h *Hub) finish(ctx context.Context, f *fileRun, c converted) error {
 	}
 	attrs := []any{"id", f.id}
 	if !out.Failed {
-		n := out.Counts
-		attrs = append(attrs, "records", c.records, slog.Group("plans", "accepted", n.Accepted, "rejected", n.Rejected,
-			"duplicates", n.Duplicates, "superseded", n.Superseded, "held_back", n.HeldBack))
+		attrs = append(attrs, "records", c.records)
 	}
 	for i, d := range c.dests {
 		d.disp.Wake()
@@ -273,7 +271,7 @@ func (h *Hub) finish(ctx context.Context, f *fileRun, c converted) error {
 		outcome = FileQuarantined
 		f.log.Warn("file quarantined", append(attrs, "reason", out.Reason)...)
 	} else {
-		f.log.Info("file processed", attrs...)
+		f.log.Info("file processed", append(attrs, out.Counts.logAttrs()...)...)
 	}
 	if h.obs != nil {
 		h.obs.FileDone(f.ps.spec.Name, outcome, time.Since(f.start))

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,6 +101,9 @@ type Config struct {
 	// ("already processed" reports of processors without a SkipReporter);
 	// 0 means atomicfile.DefaultMode (0600).
 	FileMode fs.FileMode
+	// Heartbeat is how often the hub reports its loop alive to an
+	// Observer that is a LoopObserver. Default DefaultHeartbeat.
+	Heartbeat time.Duration
 }
 
 // Hub moves files from sources through their processor into the ledger
@@ -131,6 +135,7 @@ type Config struct {
 //	├─ Hub.runDestination      one per destination: its dispatcher, stopped
 //	│                          while the hub is paused (pause.go)
 //	├─ Hub.probeStorage        while the hub is paused: can it resume?
+//	├─ Hub.beat                with a LoopObserver: reports the hub alive
 //	└─ Hub.sourceWorker        SourceSpec.Workers per source: takes its files
 //	   └─ Hub.handleUntilDone  one file: handles it again (backing off)
 //	      │                    until it is done or the hub stops
@@ -168,6 +173,8 @@ type Hub struct {
 	gate         *storageGate
 	probe        retry.Backoff
 	fileMode     fs.FileMode
+	loops        LoopObserver // nil: not observed
+	heartbeat    time.Duration
 }
 
 type destRun struct {
@@ -193,16 +200,18 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	h := &Hub{
-		stateDir: dir,
-		ledger:   cfg.Ledger,
-		log:      cfg.Logger,
-		grace:    cfg.Grace,
-		backoff:  cfg.Backoff,
-		obs:      cfg.Observer,
-		gate:     newStorageGate(),
-		probe:    cfg.StorageProbe,
-		fileMode: cfg.FileMode,
+		stateDir:  dir,
+		ledger:    cfg.Ledger,
+		log:       cfg.Logger,
+		grace:     cfg.Grace,
+		backoff:   cfg.Backoff,
+		obs:       cfg.Observer,
+		gate:      newStorageGate(),
+		probe:     cfg.StorageProbe,
+		fileMode:  cfg.FileMode,
+		heartbeat: cmp.Or(cfg.Heartbeat, DefaultHeartbeat),
 	}
+	h.loops, _ = cfg.Observer.(LoopObserver)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -232,6 +241,10 @@ func New(cfg Config) (*Hub, error) {
 		dc.Destination = d.Name
 		if dc.Logger == nil {
 			dc.Logger = h.log
+		}
+		if h.loops != nil {
+			loop := DispatcherLoop(d.Name)
+			dc.Heartbeat = func(within time.Duration) { h.loops.LoopAlive(loop, within) }
 		}
 		deliverer := d.Records
 		if d.Files != nil {
@@ -317,6 +330,14 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.probeStorage(gctx)
 		return nil
 	})
+	if h.loops != nil {
+		g.Go(func() error {
+			h.beat(gctx)
+			return nil
+		})
+		// The supervisor starts the next hub, or the process ends.
+		defer h.loops.LoopAlive(LoopHub, NextHubWithin)
+	}
 	for _, d := range h.dests {
 		g.Go(func() error { return h.runDestination(gctx, d) })
 	}
@@ -444,6 +465,28 @@ func (h *Hub) refusalRecorder(s *sourceRun) func(context.Context, Refusal) {
 	}
 }
 
+// beat reports the hub's loop alive every h.heartbeat until ctx ends,
+// then gives the time the hub has to stop. Each beat first takes the
+// locks every worker takes, so that a worker wedged holding one stops
+// the beats.
+func (h *Hub) beat(ctx context.Context) {
+	t := time.NewTicker(h.heartbeat)
+	defer t.Stop()
+	for {
+		h.gate.isPaused()
+		h.locks.mu.Lock()
+		h.locks.mu.Unlock()
+		h.loops.LoopAlive(LoopHub, 3*h.heartbeat)
+		select {
+		case <-ctx.Done():
+			// Files in flight have the grace period; then Run returns.
+			h.loops.LoopAlive(LoopHub, h.grace+StopMargin)
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // runDestination runs d's dispatcher until ctx ends, stopping it for as
 // long as the hub is paused. A pause lets the requests in flight end and
 // their outcomes be recorded; what the ledger had no room for is recorded
@@ -451,8 +494,14 @@ func (h *Hub) refusalRecorder(s *sourceRun) func(context.Context, Refusal) {
 // a pause. It returns an error only if the dispatcher failed for a reason
 // other than full storage.
 func (h *Hub) runDestination(ctx context.Context, d *destRun) error {
+	if h.loops != nil {
+		defer h.loops.LoopStopped(DispatcherLoop(d.name))
+	}
 	defer d.disp.Close()
 	for {
+		if paused, _ := h.gate.isPaused(); paused && h.loops != nil {
+			h.loops.LoopAlive(DispatcherLoop(d.name), 0) // until the storage prober resumes the hub
+		}
 		if h.gate.wait(ctx) != nil {
 			return nil
 		}

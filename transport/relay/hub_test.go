@@ -179,6 +179,7 @@ type env struct {
 	logger              *slog.Logger  // the hub's; default quiet
 	apiTimeout          time.Duration // of a request to the receiver; default 2s
 	scans               atomic.Int64  // full scans of the drop folder
+	onScan              func(error)   // told each scan, if set
 	wrap                func(relay.Source) relay.Source
 	obs                 relay.Observer
 	cancel              context.CancelFunc
@@ -213,7 +214,12 @@ func (e *env) start() {
 	t.Helper()
 	src, err := localdir.New(t.Context(), localdir.Options{
 		Dir: e.drop, SettleTime: 20 * time.Millisecond, RescanInterval: 50 * time.Millisecond, Logger: quiet,
-		ReadyMarker: e.marker, OnScan: func(error) { e.scans.Add(1) },
+		ReadyMarker: e.marker, OnScan: func(err error) {
+			e.scans.Add(1)
+			if e.onScan != nil {
+				e.onScan(err)
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -118,10 +117,7 @@ func TestHeldBackPlansAreCountedAndLogged(t *testing.T) {
 	if accepted != 1 || held != 2 {
 		t.Errorf("the observer was told %d accepted and %d held back, want 1 and 2", accepted, held)
 	}
-	var line struct {
-		Msg   string         `json:"msg"`
-		Plans map[string]int `json:"plans"`
-	}
+	var line map[string]any
 	for l := range strings.Lines(log.String()) {
 		if strings.Contains(l, `"msg":"file processed"`) {
 			if err := json.Unmarshal([]byte(l), &line); err != nil {
@@ -129,8 +125,9 @@ func TestHeldBackPlansAreCountedAndLogged(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"accepted": 1, "rejected": 0, "duplicates": 0, "superseded": 0, "held_back": 2}
-	if !maps.Equal(line.Plans, want) {
-		t.Errorf("file processed logged plans %v, want %v:\n%s", line.Plans, want, log.String())
+	for key, n := range map[string]int{"accepted": 1, "rejected": 0, "duplicates": 0, "superseded": 0, "held_back": 2} {
+		if got, ok := line[key].(float64); !ok || int(got) != n {
+			t.Errorf("file processed: %s = %v, want %d:\n%s", key, line[key], n, log.String())
+		}
 	}
 }

@@ -52,9 +52,18 @@ type RecordCounts struct {
 	// Duplicates repeated an earlier plan of the file; Superseded were
 	// replaced by a newer plan for the same assignment in the file.
 	Duplicates, Superseded int
-	// HeldBack passed validation but are not sent, because a later plan
-	// of their assignment in the file was refused (finding D4).
+	// HeldBack are accepted plans not sent because a later plan of their
+	// assignment in the file was refused (finding D4).
 	HeldBack int
+	// Warnings counts the findings of severity warning (about plans
+	// accepted or not).
+	Warnings int
+}
+
+// logAttrs are the counts as the "file processed" log line gives them.
+func (c RecordCounts) logAttrs() []any {
+	return []any{"accepted", c.Accepted, "rejected", c.Rejected, "warnings", c.Warnings, "held_back", c.HeldBack,
+		"duplicates", c.Duplicates, "superseded", c.Superseded}
 }
 
 // Skipped describes an input whose exact content was processed before.

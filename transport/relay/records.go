@@ -108,7 +108,9 @@ func fileDelivery(id int64, name, sum string, n int) ([]byte, error) {
 }
 
 // stagedFiles opens the records files of file deliveries in the hub's
-// state folder: the dispatch.FileOpener of file destinations.
+// state folder: the dispatch.FileOpener of file destinations. Its errors
+// are a delivery's reason, for operators: they say what failed without a
+// package's name.
 type stagedFiles struct{ hub *Hub }
 
 // OpenFile opens the records file that file delivery d stands for.
@@ -116,7 +118,7 @@ func (s stagedFiles) OpenFile(ctx context.Context, d ledger.Delivery) (string, i
 	var p filePayload
 	if err := json.Unmarshal(d.Payload, &p); err != nil || d.Kind != ledger.KindFile || p.Kind != fileKind || p.Name == "" ||
 		filepath.Base(p.Name) != p.Name || p.FileID != d.FileID || p.FileID <= 0 {
-		return "", nil, retry.Permanent(fmt.Errorf("relay: delivery %d is not a file delivery", d.ID))
+		return "", nil, retry.Permanent(fmt.Errorf("delivery %d is not a file delivery", d.ID))
 	}
 	path := filepath.Join(s.hub.fileDir(p.FileID), p.Name)
 	f, err := os.Open(path)
@@ -126,10 +128,10 @@ func (s stagedFiles) OpenFile(ctx context.Context, d ledger.Delivery) (string, i
 			// written again after a restart: try later. Otherwise it
 			// was removed and will not come back.
 			if rec, lerr := s.hub.ledger.File(ctx, p.FileID); lerr == nil && rec.State != ledger.FileClaimed {
-				return "", nil, retry.Permanent(fmt.Errorf("relay: staged records file %s is gone", path))
+				return "", nil, retry.Permanent(fmt.Errorf("staged records file %s is gone", path))
 			}
 		}
-		return "", nil, fmt.Errorf("relay: %w", err)
+		return "", nil, err // "open <path>: ..."
 	}
 	return p.Name, f, nil
 }

@@ -148,10 +148,11 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 		}
 		// A new delivery's next attempt is stored as 0 (1970): due now.
 		// During an outage the next attempt is the next probe.
-		switch at := d.NextAttemptAt; {
-		case ds.Unavailable != nil && ds.Pending > 0:
-			next := ds.Unavailable.NextProbeAt
-			ds.NextAttemptAt = &next
+		at := d.NextAttemptAt
+		if ds.Unavailable != nil && ds.Pending > 0 {
+			at = ds.Unavailable.NextProbeAt
+		}
+		switch {
 		case ds.Pending == 0 || at.IsZero():
 		case !at.After(now):
 			ds.DueNow = true

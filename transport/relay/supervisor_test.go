@@ -56,6 +56,8 @@ type supervised struct {
 	starts              atomic.Int32 // hubs started
 	failStart, failLoad atomic.Bool  // the next setup cannot start, the next load fails
 	signals             chan os.Signal
+	observer            relay.ReloadObserver
+	notified            testutil.Buffer // what Notify was told, one letter a state
 	cancel              context.CancelFunc
 	done                chan error
 }
@@ -123,7 +125,8 @@ func (s *supervised) run() {
 	}
 	sup := relay.Supervisor{
 		Load: s.load, Signals: s.signals, Quiet: 30 * time.Millisecond, Recheck: time.Second,
-		Logger: slog.New(slog.NewTextHandler(s.log, nil)),
+		Logger: slog.New(slog.NewTextHandler(s.log, nil)), Observer: s.observer,
+		Notify: func(st relay.State) { s.notified.Write([]byte{"RL"[st]}) },
 	}
 	ctx, cancel := context.WithCancel(s.t.Context())
 	s.cancel, s.done = cancel, make(chan error, 1)
@@ -275,10 +278,37 @@ func TestSupervisorReturnsWhatStopsIt(t *testing.T) {
 type closedSource struct{}
 
 func (closedSource) Next(context.Context) (relay.Item, error) { return nil, relay.ErrSourceClosed }
-func (closedSource) Close() error                             { return nil }
+
+func (closedSource) Close() error { return nil }
 
 type discardSink struct{}
 
 func (discardSink) Deliver(context.Context, dispatch.Parcel) (dispatch.Receipt, error) {
 	return dispatch.Receipt{Result: dispatch.Delivered}, nil
+}
+
+// TestSupervisorNotifiesReadiness: Ready once a hub runs, Reloading when a
+// reload begins and Ready again however it ends: a new hub, a
+// configuration with problems kept out, a hub that could not start
+// replaced by the previous one.
+func TestSupervisorNotifiesReadiness(t *testing.T) {
+	s := newSupervised(t, "10000001\n")
+	s.run()
+	want := func(what, states string) {
+		t.Helper()
+		testutil.Eventually(t, what, func() bool { return s.notified.String() == states })
+	}
+	want("ready", "R")
+	s.signals <- syscall.SIGHUP
+	want("a reload", "RLR")
+	s.failLoad.Store(true)
+	s.signals <- syscall.SIGHUP
+	want("a refused reload", "RLRLR")
+	s.failLoad.Store(false)
+	s.failStart.Store(true)
+	s.signals <- syscall.SIGHUP
+	want("a reload that fell back", "RLRLRLR")
+	if n := s.starts.Load(); n != 3 {
+		t.Errorf("%d hubs started, want 3 (first, reloaded, previous again)", n)
+	}
 }

@@ -78,7 +78,7 @@ func (s *Sink) Put(ctx context.Context, name string, r io.Reader) error {
 // refused: an sftp destination takes whole files.
 func (s *Sink) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
 	if p.File == nil {
-		return dispatch.Receipt{}, retry.Permanent(errors.New("sftp: a destination takes whole files, not records"))
+		return dispatch.Receipt{}, retry.Permanent(errors.New("an sftp destination takes whole files, not records"))
 	}
 	if err := s.Put(ctx, p.Name, p.File); err != nil {
 		return dispatch.Receipt{}, err
