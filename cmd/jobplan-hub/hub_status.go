@@ -200,7 +200,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		fmt.Fprintf(w, "\nlast errors for %s:\n", d.Name)
 		for _, e := range d.Errors {
 			fmt.Fprintf(w, "  %s  delivery %d  %s  %s after %d attempt(s): %s\n",
-				observe.FormatTime(e.At), e.ID, e.Assignment, e.State, e.Attempts, oneLine(e.Error))
+				observe.FormatTime(e.At), e.ID, e.Subject(), e.State, e.Attempts, oneLine(e.Error))
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ func seedLedger(t *testing.T) (dir string, rejectedFile int64) {
 	must(err)
 	_, err = l.EnqueueFile(ctx, f2, "esr", []ledger.Record{rec("10000004", "2026-04-01", 1), rec("10000004", "2026-05-01", 2)})
 	must(err)
-	_, err = l.EnqueueFile(ctx, f1, "outbox", []ledger.Record{{AssignmentNumber: "file:1", EffectiveDate: time.Now(), Payload: []byte(`{"kind":"file","file_id":1}`)}})
+	_, err = l.Enqueue(ctx, f1, ledger.Queue{Destination: "outbox", File: []byte(`{"kind":"file","file_id":1}`)})
 	must(err)
 	due, err := l.Due(ctx, "esr", time.Now(), 10)
 	must(err)

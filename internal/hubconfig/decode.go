@@ -173,7 +173,7 @@ func (d *decoder) destinationKeys(c *Destination) keys {
 		"dir":          func(v *yaml.Node) { c.Dir = d.str(v) },
 		"sftp":         func(v *yaml.Node) { c.SFTP = d.sftp(v, c.pos, false) },
 
-		// The breaker (httpsink.BreakerConfig).
+		// The breaker (dispatch.BreakerConfig).
 		"breaker_failures":   func(v *yaml.Node) { c.Breaker.Failures = d.integer(v, 1, 1000) },
 		"probe_interval":     func(v *yaml.Node) { c.Breaker.ProbeInterval = d.duration(v) },
 		"probe_interval_max": func(v *yaml.Node) { c.Breaker.ProbeIntervalMax = d.duration(v) },

@@ -1,6 +1,6 @@
 // Package httpsink delivers records to the ESR HTTP API, one record per
-// request, and runs the dispatcher that drains the ledger's delivery queue
-// into it.
+// request: its Sink is the Deliverer of an esr_api destination, which the
+// dispatcher (transport/dispatch) drains the ledger's queue into.
 //
 // Each record is POSTed as JSON with an Idempotency-Key header (the
 // ledger's key), so a request repeated after a lost response is recognised
@@ -15,7 +15,7 @@
 //	network errors       temporary
 //
 // Temporary failures of every request in a row make the destination
-// unavailable as a whole (see Breaker).
+// unavailable as a whole (see dispatch.Breaker).
 package httpsink
 
 import (
@@ -38,6 +38,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
@@ -65,7 +66,7 @@ type Config struct {
 	// Connections is how many connections to the receiver are kept open
 	// between requests: the dispatcher's concurrency. Go's default of two
 	// makes every other request dial (and with TLS, handshake) afresh.
-	// Default DefaultConcurrency.
+	// Default dispatch.DefaultConcurrency.
 	Connections int
 	// Timeout bounds one whole request, including reading the response.
 	// Default 30s.
@@ -100,44 +101,6 @@ type APIOptions struct {
 	// receiver's id for the record (a JSON pointer such as /data/id). The
 	// id is kept in the ledger and shown by status.
 	ResponseID *Pointer
-}
-
-// Result says how a successful delivery ended.
-type Result int
-
-// Results of Deliver.
-const (
-	// Delivered means the receiver accepted the record (2xx).
-	Delivered Result = iota + 1
-	// AlreadyDelivered means the receiver already had a record with this
-	// idempotency key (409).
-	AlreadyDelivered
-)
-
-func (r Result) String() string {
-	switch r {
-	case Delivered:
-		return "delivered"
-	case AlreadyDelivered:
-		return "already delivered"
-	}
-	return "unknown"
-}
-
-// Receipt is what one call of Deliver came to, beside its error.
-type Receipt struct {
-	// Result is how a successful delivery ended; zero with an error.
-	Result Result
-	// Requests counts the requests written to the receiver, each of which
-	// it may have acted on: more than one when a token was refreshed
-	// after a 401, none when nothing reached it (no connection). It is
-	// set with an error too. Zero from a Deliverer that does not count
-	// counts as one.
-	Requests int
-	// RemoteID is the receiver's id for the record, read from its answer
-	// at APIOptions.ResponseID; RemoteIDProblem says why there is none
-	// when a ResponseID is configured and the answer was a 2xx.
-	RemoteID, RemoteIDProblem string
 }
 
 // Sink posts records to one endpoint. It is safe for concurrent use.
@@ -209,7 +172,7 @@ func New(cfg Config) (*Sink, error) {
 	transport.TLSClientConfig = tlsConfig
 	transport.MaxIdleConnsPerHost = cfg.Connections
 	if transport.MaxIdleConnsPerHost <= 0 {
-		transport.MaxIdleConnsPerHost = DefaultConcurrency
+		transport.MaxIdleConnsPerHost = dispatch.DefaultConcurrency
 	}
 
 	s := &Sink{
@@ -257,15 +220,20 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Deliver posts one record. key is its idempotency key and body its JSON
-// (shaped first if a payload shape is configured). With OAuth2, a 401
-// fetches a new token and sends the record once more. On failure the
+// Deliver posts one record, p.Record, with its idempotency key p.Key (the
+// record is shaped first if a payload shape is configured). With OAuth2, a
+// 401 fetches a new token and sends the record once more. On failure the
 // error is classified with retry.Permanent or retry.Temporary; an
 // unclassified error means ctx ended. Its text is for operators (it is
 // the delivery's reason in the ledger, on the status page and in status):
-// it says what happened, without this package's name.
-func (s *Sink) Deliver(ctx context.Context, key string, body []byte) (Receipt, error) {
-	var rc Receipt
+// it says what happened, without this package's name. A file (p.File) is
+// refused: the ESR API takes records.
+func (s *Sink) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
+	var rc dispatch.Receipt
+	if p.File != nil {
+		return rc, retry.Permanent(errors.New("an esr_api destination takes records, not whole files"))
+	}
+	key, body := p.Key, p.Record
 	if s.shape != nil {
 		shaped, err := s.shape.Apply(body)
 		if err != nil {
@@ -308,7 +276,7 @@ func (s *Sink) authorization(ctx context.Context) (string, *oauth2.Token, error)
 // answer is what one request came to.
 type answer struct {
 	status        int
-	result        Result
+	result        dispatch.Result
 	id, idProblem string
 }
 
@@ -361,9 +329,9 @@ func (s *Sink) post(ctx context.Context, key string, body []byte, auth string, w
 
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300, code == http.StatusConflict:
-		a.result = Delivered
+		a.result = dispatch.Delivered
 		if code == http.StatusConflict {
-			a.result = AlreadyDelivered
+			a.result = dispatch.AlreadyDelivered
 		}
 		a.id, a.idProblem = s.readID(resp.Body, code != http.StatusConflict)
 		// Drain so the connection can be reused.

@@ -58,6 +58,21 @@ const (
 	FileQuarantined FileState = "quarantined"
 )
 
+// DeliveryKind is what a delivery carries.
+type DeliveryKind string
+
+// Delivery kinds.
+const (
+	// KindRecord is one record (a plan), with its assignment number and
+	// effective date: what a record destination (the ESR API) takes.
+	KindRecord DeliveryKind = "record"
+	// KindFile is a whole file of one input's accepted records, for a
+	// destination that takes files (an outbox folder, an SFTP server). It
+	// has no assignment number or effective date; its payload says which
+	// staged file it is, in the words of whoever queued it.
+	KindFile DeliveryKind = "file"
+)
+
 // DeliveryState is where a record is on its way to a destination.
 type DeliveryState string
 
@@ -347,6 +362,15 @@ func (l *Ledger) txLocked(ctx context.Context, fn func(*sql.Tx) error) error {
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// parseDate reads a stored effective date; "" (a file delivery's) is the
+// zero time.
+func parseDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(dateLayout, s)
+}
 
 // Key returns the idempotency key of a record: the lowercase hex SHA-256 of
 // its canonical JSON.

@@ -93,6 +93,15 @@ var migrations = [][]string{
 		// after the state.
 		`CREATE INDEX files_state ON files (state)`,
 	},
+	{
+		// What a delivery carries (DeliveryKind): one record, or a whole
+		// file for a destination that takes files. File deliveries were
+		// queued before as records of assignment "file:<file id>" with
+		// the date they were queued; they have neither.
+		`ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'record' CHECK (kind IN ('record', 'file'))`,
+		`UPDATE deliveries SET kind = 'file', assignment_number = '', effective_date = ''
+			WHERE assignment_number = 'file:' || file_id`,
+	},
 }
 
 // SchemaVersion is the version of the ledger's schema this program

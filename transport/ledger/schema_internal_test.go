@@ -3,9 +3,31 @@ package ledger
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 )
+
+// writeLedgerAt writes a ledger into dir as schema version v left it (the
+// first v migrations), then runs extra (rows in that version's tables).
+func writeLedgerAt(t *testing.T, dir string, v int, extra ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stmts := []string{`PRAGMA journal_mode = WAL`, `CREATE TABLE schema_version (version INTEGER NOT NULL)`}
+	for _, m := range migrations[:v] {
+		stmts = append(stmts, m...)
+	}
+	stmts = append(stmts, fmt.Sprintf(`INSERT INTO schema_version (version) VALUES (%d)`, v))
+	for _, q := range append(stmts, extra...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
 
 // TestOlderLedgerIsUpgradedByTheHubOnly builds a ledger as the previous
 // schema version left it (every migration but the last): the commands
@@ -13,24 +35,8 @@ import (
 // (Open) upgrades it, after which OpenExisting opens it.
 func TestOlderLedgerIsUpgradedByTheHubOnly(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
 	older := len(migrations) - 1
-	stmts := []string{`PRAGMA journal_mode = WAL`, `CREATE TABLE schema_version (version INTEGER NOT NULL)`}
-	for _, m := range migrations[:older] {
-		stmts = append(stmts, m...)
-	}
-	for _, q := range stmts {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	if _, err := db.Exec(`INSERT INTO schema_version (version) VALUES (?)`, older); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	writeLedgerAt(t, dir, older)
 
 	l, err := OpenExisting(t.Context(), dir)
 	var se *SchemaError

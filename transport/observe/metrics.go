@@ -2,7 +2,7 @@
 // metrics, liveness and readiness probes, and a self-contained status
 // page with links to each file's reports. A Recorder collects what the
 // hub reports through relay.Observer (and its optional HealthObserver and
-// LoopObserver), relay.ReloadObserver and httpsink.DeliveryObserver; a
+// LoopObserver), relay.ReloadObserver and dispatch.DeliveryObserver; a
 // Server serves it over HTTP. cmd/jobplan-hub wires both.
 package observe
 
@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
@@ -52,13 +52,13 @@ const scrapeTimeout = 5 * time.Second
 var (
 	fileOutcomes     = []string{relay.FileProcessed, relay.FileQuarantined, relay.FileSkipped, relay.FileRetaken}
 	recordOutcomes   = []string{recordOutcomeAccepted, recordOutcomeRejected, recordOutcomeDuplicate, recordOutcomeSuperseded}
-	deliveryOutcomes = []string{httpsink.OutcomeDelivered, httpsink.OutcomeDuplicate, httpsink.OutcomeRejected, httpsink.OutcomeRetried}
+	deliveryOutcomes = []string{dispatch.OutcomeDelivered, dispatch.OutcomeDuplicate, dispatch.OutcomeRejected, dispatch.OutcomeRetried}
 )
 
 // Recorder collects a hub's metrics in its own prometheus.Registry (with
 // the Go and process collectors) and keeps each source's latest poll for
 // the health check and the status page. It implements relay.Observer and
-// httpsink.DeliveryObserver. It is safe for concurrent use.
+// dispatch.DeliveryObserver. It is safe for concurrent use.
 type Recorder struct {
 	reg        *prometheus.Registry
 	files      *prometheus.CounterVec
@@ -121,8 +121,8 @@ func (r *Recorder) Totals() Totals {
 
 var (
 	_ relay.Observer                = (*Recorder)(nil)
-	_ httpsink.DeliveryObserver     = (*Recorder)(nil)
-	_ httpsink.AvailabilityObserver = (*Recorder)(nil)
+	_ dispatch.DeliveryObserver     = (*Recorder)(nil)
+	_ dispatch.AvailabilityObserver = (*Recorder)(nil)
 )
 
 // SourceState is what the hub knows of one source's reachability.
@@ -318,21 +318,21 @@ func (r *Recorder) SourcePolled(source string, err error) {
 	r.healthChanged()
 }
 
-// Delivered implements httpsink.DeliveryObserver.
+// Delivered implements dispatch.DeliveryObserver.
 func (r *Recorder) Delivered(destination, outcome string, d time.Duration) {
 	switch outcome {
-	case httpsink.OutcomeDelivered, httpsink.OutcomeDuplicate:
+	case dispatch.OutcomeDelivered, dispatch.OutcomeDuplicate:
 		r.totals.delivered.Add(1)
-	case httpsink.OutcomeRejected:
+	case dispatch.OutcomeRejected:
 		r.totals.deliveriesRejected.Add(1)
-	case httpsink.OutcomeRetried:
+	case dispatch.OutcomeRetried:
 		r.totals.retries.Add(1)
 	}
 	r.deliveries.WithLabelValues(destination, outcome).Inc()
 	r.delivSecs.WithLabelValues(destination).Observe(d.Seconds())
 }
 
-// DestinationAvailable implements httpsink.AvailabilityObserver.
+// DestinationAvailable implements dispatch.AvailabilityObserver.
 func (r *Recorder) DestinationAvailable(destination string, available bool) {
 	v := 0.0
 	if available {

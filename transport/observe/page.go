@@ -554,7 +554,7 @@ Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{
 {{if .Rejected}}<table id="rejected">
 <tr><th>when</th><th>destination</th><th>delivery</th><th>assignment</th><th>attempts</th><th>reason</th></tr>
 {{range .Rejected}}<tr>
-<td>{{when .At}}</td><td>{{.Destination}}</td><td class="n">{{.ID}}</td><td>{{.Assignment}}</td><td class="n">{{.Attempts}}</td><td{{if long .Error}} title="{{.Error}}"{{end}}>{{short .Error}}</td>
+<td>{{when .At}}</td><td>{{.Destination}}</td><td class="n">{{.ID}}</td><td>{{.Subject}}</td><td class="n">{{.Attempts}}</td><td{{if long .Error}} title="{{.Error}}"{{end}}>{{short .Error}}</td>
 </tr>
 {{end}}</table>
 {{else}}<p>none</p>{{end}}

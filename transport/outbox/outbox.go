@@ -1,5 +1,6 @@
-// Package outbox provides a relay.Sink that stages whole output files in a
-// local directory, for another process (or an operator) to collect.
+// Package outbox stages whole output files in a local directory, for
+// another process (or an operator) to collect: its Sink is the Deliverer
+// of an outbox destination (see transport/dispatch).
 //
 // Files are written under a temporary name and renamed into place
 // (internal/atomicfile), so a reader of the directory sees either the
@@ -18,7 +19,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
-	"github.com/nhs-esr/jobplan-hub/transport/relay"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
@@ -26,13 +27,13 @@ import (
 // that are not a plain file name.
 var ErrInvalidName = errors.New("invalid output name")
 
-// Sink writes files into one directory. It implements relay.Sink.
+// Sink writes files into one directory. It is a dispatch.Deliverer.
 type Sink struct {
 	dir  string
 	mode fs.FileMode
 }
 
-var _ relay.Sink = (*Sink)(nil)
+var _ dispatch.Deliverer = (*Sink)(nil)
 
 // New returns a Sink writing into dir, creating it if needed. Its files
 // get mode (0: atomicfile.DefaultMode, owner only, since they hold
@@ -91,6 +92,18 @@ func (s *Sink) Put(ctx context.Context, name string, r io.Reader) error {
 		return err
 	}
 	return nil
+}
+
+// Deliver puts a file delivery's file as Put does. A record is refused:
+// an outbox takes whole files.
+func (s *Sink) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
+	if p.File == nil {
+		return dispatch.Receipt{}, retry.Permanent(errors.New("an outbox destination takes whole files, not records"))
+	}
+	if err := s.Put(ctx, p.Name, p.File); err != nil {
+		return dispatch.Receipt{}, err
+	}
+	return dispatch.Receipt{Result: dispatch.Delivered}, nil
 }
 
 // checkName rejects anything but a plain file name, so a name taken from

@@ -44,15 +44,16 @@ type Output struct {
 	Counts RecordCounts
 }
 
-// RecordCounts counts one file's records (plans) by outcome.
+// RecordCounts counts one file's records (plans) by outcome. Each plan
+// built has one outcome, so they add up to the plans built.
 type RecordCounts struct {
-	// Accepted and Rejected plans passed or failed validation.
+	// Accepted plans passed validation and are sent; Rejected ones failed.
 	Accepted, Rejected int
 	// Duplicates repeated an earlier plan of the file; Superseded were
 	// replaced by a newer plan for the same assignment in the file.
 	Duplicates, Superseded int
 	// HeldBack are accepted plans not sent because a later plan of their
-	// assignment in the file was refused.
+	// assignment in the file was refused (finding D4).
 	HeldBack int
 	// Warnings counts the findings of severity warning (about plans
 	// accepted or not).

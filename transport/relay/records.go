@@ -13,10 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
-	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
@@ -85,12 +84,12 @@ func readRecords(path string) ([]ledger.Record, string, error) {
 	return recs, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// fileKind marks a ledger delivery that stands for a whole file.
-const fileKind = "file"
-
-// filePayload is the ledger payload of a file delivery. Its idempotency
-// key, like a record's, is the hash of its canonical JSON: the same output
-// of the same input file is put once.
+// filePayload is the ledger payload of a file delivery (ledger.KindFile):
+// which staged records file to put. Its idempotency key, like a record's,
+// is the hash of its canonical JSON: the same output of the same input
+// file is put once. (Kind and FileID repeat what the ledger knows, so
+// that the keys of file deliveries queued before the ledger knew kinds
+// stay the same.)
 type filePayload struct {
 	Kind    string `json:"kind"`
 	FileID  int64  `json:"file_id"`
@@ -99,57 +98,56 @@ type filePayload struct {
 	Records int    `json:"records"`
 }
 
-// fileRecord is the ledger record of a file delivery. Its assignment is
-// "file:<id>", so that only a newer output of the same input (processed
-// again after a restart) can supersede it.
-func fileRecord(id int64, name, sum string, n int) (ledger.Record, error) {
-	b, err := json.Marshal(filePayload{Kind: fileKind, FileID: id, Name: name, SHA256: sum, Records: n})
-	if err != nil {
-		return ledger.Record{}, err
-	}
-	return ledger.Record{
-		AssignmentNumber: "file:" + strconv.FormatInt(id, 10),
-		EffectiveDate:    time.Now().UTC(),
-		Payload:          b,
-	}, nil
+// fileKind is filePayload.Kind.
+const fileKind = "file"
+
+// fileDelivery is the payload of the file delivery of file id's records
+// file, called name, of n records with SHA-256 sum.
+func fileDelivery(id int64, name, sum string, n int) ([]byte, error) {
+	return json.Marshal(filePayload{Kind: fileKind, FileID: id, Name: name, SHA256: sum, Records: n})
 }
 
-// fileDeliverer puts staged records files to a file destination. It lets a
-// file destination share the dispatcher (retries, backoff, status) of the
-// record destinations. Its errors are a delivery's reason, for operators:
-// they say what failed without a package's name.
-type fileDeliverer struct {
-	hub  *Hub
-	name string // the destination's
-	sink Sink
-}
+// stagedFiles opens the records files of file deliveries in the hub's
+// state folder: the dispatch.FileOpener of file destinations. Its errors
+// are a delivery's reason, for operators: they say what failed without a
+// package's name.
+type stagedFiles struct{ hub *Hub }
 
-func (d *fileDeliverer) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
+// OpenFile opens the records file that file delivery d stands for.
+func (s stagedFiles) OpenFile(ctx context.Context, d ledger.Delivery) (string, io.ReadCloser, error) {
 	var p filePayload
-	if err := json.Unmarshal(body, &p); err != nil || p.Kind != fileKind || p.Name == "" ||
-		filepath.Base(p.Name) != p.Name || p.FileID <= 0 {
-		return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("delivery %s is not a file delivery", key))
+	if err := json.Unmarshal(d.Payload, &p); err != nil || d.Kind != ledger.KindFile || p.Kind != fileKind || p.Name == "" ||
+		filepath.Base(p.Name) != p.Name || p.FileID != d.FileID || p.FileID <= 0 {
+		return "", nil, retry.Permanent(fmt.Errorf("delivery %d is not a file delivery", d.ID))
 	}
-	path := filepath.Join(d.hub.fileDir(p.FileID), p.Name)
+	path := filepath.Join(s.hub.fileDir(p.FileID), p.Name)
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			// Missing while its file is claimed means it is being
 			// written again after a restart: try later. Otherwise it
 			// was removed and will not come back.
-			if rec, lerr := d.hub.ledger.File(ctx, p.FileID); lerr == nil && rec.State != ledger.FileClaimed {
-				return httpsink.Receipt{}, retry.Permanent(fmt.Errorf("staged records file %s is gone", path))
+			if rec, lerr := s.hub.ledger.File(ctx, p.FileID); lerr == nil && rec.State != ledger.FileClaimed {
+				return "", nil, retry.Permanent(fmt.Errorf("staged records file %s is gone", path))
 			}
 		}
-		return httpsink.Receipt{}, err // "open <path>: ..."
+		return "", nil, err // "open <path>: ..."
 	}
-	defer f.Close()
-	err = d.sink.Put(ctx, p.Name, f)
+	return p.Name, f, nil
+}
+
+// reachReporter tells the hub's HealthObserver, if any, how each put to a
+// file destination went.
+type reachReporter struct {
+	hub  *Hub
+	dest string
+	next dispatch.Deliverer
+}
+
+func (r reachReporter) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
+	rc, err := r.next.Deliver(ctx, p)
 	if ctx.Err() == nil {
-		d.hub.destinationReached(d.name, err)
+		r.hub.destinationReached(r.dest, err)
 	}
-	if err != nil {
-		return httpsink.Receipt{}, err
-	}
-	return httpsink.Receipt{Result: httpsink.Delivered}, nil
+	return rc, err
 }

@@ -3,11 +3,6 @@ package relay_test
 import (
 	"context"
 	"errors"
-	"github.com/nhs-esr/jobplan-hub/internal/testutil"
-	"github.com/nhs-esr/jobplan-hub/transport/ledger"
-	"github.com/nhs-esr/jobplan-hub/transport/localdir"
-	"github.com/nhs-esr/jobplan-hub/transport/outbox"
-	"github.com/nhs-esr/jobplan-hub/transport/relay"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +12,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
+	"github.com/nhs-esr/jobplan-hub/transport/ledger"
+	"github.com/nhs-esr/jobplan-hub/transport/localdir"
+	"github.com/nhs-esr/jobplan-hub/transport/outbox"
+	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
 
 // allowProcessor stands in for a mapping with a staff extract: a file
@@ -281,7 +283,9 @@ func (closedSource) Close() error { return nil }
 
 type discardSink struct{}
 
-func (discardSink) Put(context.Context, string, io.Reader) error { return nil }
+func (discardSink) Deliver(context.Context, dispatch.Parcel) (dispatch.Receipt, error) {
+	return dispatch.Receipt{Result: dispatch.Delivered}, nil
+}
 
 // TestSupervisorNotifiesReadiness: Ready once a hub runs, Reloading when a
 // reload begins and Ready again however it ends: a new hub, a

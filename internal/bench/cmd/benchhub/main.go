@@ -164,11 +164,14 @@ func run(o options) (float64, error) {
 		return 0, fmt.Errorf("hub exit: %w", err)
 	}
 	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	// The hub's CPU time, start and stop included, is steadier than the
+	// rate on a shared machine.
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 
 	rate := float64(want) / elapsed.Seconds()
 	fmt.Printf("    receiver had every record after %.2fs; ledger showed all delivered after %.2fs\n", received.Seconds(), elapsed.Seconds())
-	fmt.Printf("    %.0f records/s, %.0f files/s (settle time included); %d requests, %d duplicates; hub peak RSS %.1f MB\n",
-		rate, float64(o.files)/elapsed.Seconds(), recv.requestCount(), recv.duplicates(), rss)
+	fmt.Printf("    %.0f records/s, %.0f files/s (settle time included); %d requests, %d duplicates; hub peak RSS %.1f MB, CPU %.2fs (%.0f µs a record)\n",
+		rate, float64(o.files)/elapsed.Seconds(), recv.requestCount(), recv.duplicates(), rss, cpu.Seconds(), float64(cpu.Microseconds())/float64(want))
 	return rate, nil
 }
 
