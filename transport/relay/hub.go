@@ -476,8 +476,8 @@ func (h *Hub) beat(ctx context.Context) {
 		h.gate.isPaused()
 		// Taken and given back at once: a worker wedged holding it stops
 		// the beats, which is what /livez is to see.
-		//lint:ignore SA2001 the empty critical section is the point
 		h.locks.mu.Lock()
+		//lint:ignore SA2001 the empty critical section is the point
 		h.locks.mu.Unlock()
 		h.loops.LoopAlive(LoopHub, 3*h.heartbeat)
 		select {
