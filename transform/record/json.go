@@ -46,29 +46,48 @@ func (p *JobPlan) AppendJSON(b []byte) []byte {
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func AppendString(b []byte, s string) []byte {
+// Control characters and HTML-significant bytes are escaped, so a record
+// is safe to embed in an HTML report.
+func AppendString(b []byte, s string) []byte { return appendString(b, s, &htmlSafe, false) }
+
+// htmlSafe and jsonSafe mark the ASCII bytes written as they are, in
+// AppendJSON and in the canonical form (which leaves <, > and & alone).
+var htmlSafe, jsonSafe = func() (html, plain [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return html, plain
+}()
+
+// appendString appends s as a JSON string, the bytes safe[c] as they are;
+// shortEscapes writes \b and \f as encoding/json does rather than as
+// \u0008 and \u000c.
+func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, shortEscapes bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if safe[c] {
 				i++
 				continue
 			}
 			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
+			switch {
+			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
-			case '\n':
+			case c == '\n':
 				b = append(b, '\\', 'n')
-			case '\r':
+			case c == '\r':
 				b = append(b, '\\', 'r')
-			case '\t':
+			case c == '\t':
 				b = append(b, '\\', 't')
+			case c == '\b' && shortEscapes:
+				b = append(b, '\\', 'b')
+			case c == '\f' && shortEscapes:
+				b = append(b, '\\', 'f')
 			default:
-				// Control characters and HTML-significant bytes, escaped
-				// so a record is safe to embed in an HTML report.
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++
