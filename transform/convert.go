@@ -7,8 +7,10 @@ package transform
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"io"
 	"os"
@@ -126,30 +128,24 @@ type converter struct {
 	leftOut   filteredRun    // the last rows left out by a filter
 	filterMap record.JobPlan // scratch for the key of a row left out
 	err       error          // first output error
+
+	onPlan   func(*Plan) error // WithOnPlan; nil if none
+	onHeader func([]string)    // WithOnHeader; nil if none
+	ended    bool              // the OnPlan hook ended the input (ErrEndInput)
+	view     Plan              // what the hook is handed
+	oneRow   [1][]byte         // Rows and RowLines of a one-row item
+	oneLine  [1]int
+	written  *Written  // WithWritten; nil if not asked for
+	sum      hash.Hash // of the records written, when written is set
 }
 
 func (c *converter) run(ctx context.Context, in io.Reader) error {
-	var r decode.Reader
-	var header []string
-	switch {
-	case c.m.Format == "csv":
-		cr, err := decode.NewCSVReader(in, c.m.CSV)
-		if err != nil {
-			return fileError(err)
-		}
-		r, header = cr, cr.Header()
-	case c.m.JSON.Lines:
-		jr, err := decode.NewJSONLinesReader(in, c.m.JSON)
-		if err != nil {
-			return fileError(err)
-		}
-		r = jr
-	default:
-		jr, err := decode.NewJSONReader(in, c.m.JSON)
-		if err != nil {
-			return fileError(err)
-		}
-		r = jr
+	r, header, err := decode.Open(in, c.m.DecodeOptions())
+	if err != nil {
+		return fileError(err)
+	}
+	if c.onHeader != nil && header != nil {
+		c.onHeader(header)
 	}
 	ap, err := c.m.Bind(header)
 	if err != nil {
@@ -179,6 +175,9 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 		return fmt.Errorf("records output: %w", err)
 	}
 	c.spool = bufio.NewWriterSize(target, 256<<10)
+	if c.written != nil {
+		c.sum = sha256.New()
+	}
 
 	if !c.m.Grouped() {
 		if err := c.runPipeline(ctx, r, header); err != nil {
@@ -208,6 +207,12 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 		if end, err = c.compact(target, start, end); err != nil {
 			return err
 		}
+		if c.written != nil {
+			c.written.drop(c.dedup.dropped)
+		}
+	}
+	if c.written != nil {
+		c.sum.Sum(c.written.SHA256[:0])
 	}
 	if direct {
 		return nil
@@ -236,15 +241,14 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 			c.counts.RowsRead++
 			c.progressed(1)
 			c.badRow(rowErr.Row, "M09", fmt.Sprintf("Row could not be read: %v.", rowErr.Err))
-			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return fileError(err)
+		} else {
+			c.counts.RowsRead++
+			c.progressed(1)
+			c.row(row, len(header))
 		}
-		c.counts.RowsRead++
-		c.progressed(1)
-		c.row(row, len(header))
-		if c.err != nil {
+		if c.err != nil || c.ended {
 			return c.err
 		}
 	}
@@ -270,7 +274,7 @@ func (c *converter) badRow(row decode.Row, rule, msg string) {
 	if c.inGroup {
 		c.finishPlan()
 	}
-	res := planResult{kind: resBadRow, first: row.Line, last: row.EndLine, raws: [][]byte{row.Raw}, findings: []finding.Finding{badRowFinding(rule, msg)}}
+	res := planResult{kind: KindBadRow, first: row.Line, last: row.EndLine, raws: [][]byte{row.Raw}, findings: []finding.Finding{badRowFinding(rule, msg)}}
 	c.commit(&res)
 }
 
@@ -286,8 +290,13 @@ func (c *converter) row(row *decode.Row, width int) {
 		return
 	}
 	if !keep {
-		c.counts.RowsFiltered++
 		c.leftOutRow(row)
+		res := planResult{kind: KindFiltered, first: row.Line, last: row.EndLine}
+		if c.onPlan != nil {
+			c.oneRow[0] = row.Raw
+			res.raws = c.oneRow[:]
+		}
+		c.commit(&res)
 		return
 	}
 	// Long layout: rows with the same group key are one plan.
@@ -309,6 +318,9 @@ func (c *converter) row(row *decode.Row, width int) {
 	}
 	if c.inGroup {
 		c.finishPlan()
+		if c.ended {
+			return // this row starts a plan after the end of input
+		}
 	}
 	c.startPlan(row)
 	c.plan = c.scratch
@@ -384,7 +396,7 @@ func (c *converter) collectAt(row *decode.Row) func(finding.Finding) {
 func (c *converter) finishPlan() {
 	c.inGroup = false
 	c.group.verdict(c.m, &c.pending, c.firstLine, c.lastLine)
-	res := planResult{kind: resPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, findings: c.pending}
+	res := planResult{kind: KindPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, rowLines: c.group.lines, findings: c.pending}
 	c.judge(c.ap, &c.plan, &res, func(f finding.Finding) { res.findings = append(res.findings, f) })
 	c.pending = res.findings[:0]
 	c.commit(&res)
@@ -517,6 +529,9 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 	}
 	lines := c.dedup.spooled
 	next := uint32(0)
+	if c.sum != nil {
+		c.sum.Reset() // the records kept are hashed again as they move
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == io.EOF && len(line) == 0 {
@@ -533,6 +548,9 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 		next++
 		if !keep {
 			continue
+		}
+		if c.sum != nil {
+			c.sum.Write(line)
 		}
 		if len(buf)+len(line) > cap(buf) {
 			if err := flush(); err != nil {

@@ -335,11 +335,7 @@ func (c *Case) InputBytes(m *Mapping) ([]byte, error) {
 		}
 		return b, nil
 	}
-	name := m.CSV.Encoding
-	if m.Format != "csv" {
-		name = m.JSON.Encoding
-	}
-	return encodeText(c.Input, name)
+	return encodeText(c.Input, m.DecodeOptions().Encoding())
 }
 
 func encodeText(text, name string) ([]byte, error) {
