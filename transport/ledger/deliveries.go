@@ -19,6 +19,10 @@ type Record struct {
 	EffectiveDate    time.Time // only the date is kept
 	Line             int       // line (or record number) in the input file
 	Payload          []byte    // JSON; stored and sent in canonical form
+	// Key, when the caller has worked it out, is the record's idempotency
+	// key (see Key): Payload is then canonical already (Canonical) and
+	// stored as it is, and neither is worked out again.
+	Key string
 }
 
 // EnqueueResult counts what EnqueueFile did.
@@ -115,6 +119,10 @@ func prepareRecords(records []Record) ([]preparedRecord, error) {
 	for i, r := range records {
 		if r.AssignmentNumber == "" || r.EffectiveDate.IsZero() {
 			return nil, fmt.Errorf("ledger: enqueue: record at line %d: assignment number and effective date are required", r.Line)
+		}
+		if r.Key != "" {
+			prep[i] = preparedRecord{key: r.Key, date: r.EffectiveDate.Format(dateLayout), payload: r.Payload}
+			continue
 		}
 		c, err := Canonical(r.Payload)
 		if err != nil {
