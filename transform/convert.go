@@ -113,21 +113,23 @@ type converter struct {
 	counts   report.Counts
 	dedup    *dedupIndex
 
-	plan      record.JobPlan
-	scratch   record.JobPlan
-	pending   []finding.Finding // findings of the plan being built
-	rows      [][]byte          // raw rows of the plan being built (grouped layouts)
-	firstLine int
-	lastLine  int
-	groupKey  []byte
-	inGroup   bool
-	seenKeys  map[uint64]groupSeen // finished groups, to catch non-contiguous rows
-	groupHash uint64
-	group     planRows // rows of the plan being built (grouped layouts)
-	rowFinds  []finding.Finding
-	leftOut   filteredRun    // the last rows left out by a filter
-	filterMap record.JobPlan // scratch for the key of a row left out
-	err       error          // first output error
+	plan       record.JobPlan
+	scratch    record.JobPlan
+	pending    []finding.Finding // findings of the plan being built
+	rows       [][]byte          // raw rows of the plan being built (grouped layouts)
+	firstLine  int
+	lastLine   int
+	groupKey   []byte
+	inGroup    bool
+	seenKeys   map[uint64]groupSeen // finished groups, to catch non-contiguous rows
+	groupHash  uint64
+	group      planRows // rows of the plan being built (grouped layouts)
+	rowFinds   []finding.Finding
+	planRes    planResult            // the plan being judged (grouped layouts)
+	collectRes func(finding.Finding) // adds to planRes's findings
+	leftOut    filteredRun           // the last rows left out by a filter
+	filterMap  record.JobPlan        // scratch for the key of a row left out
+	err        error                 // first output error
 
 	onPlan   func(*Plan) error // WithOnPlan; nil if none
 	onHeader func([]string)    // WithOnHeader; nil if none
@@ -157,6 +159,7 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 	if c.m.Grouped() {
 		c.seenKeys = map[uint64]groupSeen{}
 		c.group = newPlanRows(c.m)
+		c.collectRes = func(f finding.Finding) { c.planRes.findings = append(c.planRes.findings, f) }
 	}
 	target, direct := c.out.Records.(RecordFile)
 	if !direct {
@@ -396,10 +399,13 @@ func (c *converter) collectAt(row *decode.Row) func(finding.Finding) {
 func (c *converter) finishPlan() {
 	c.inGroup = false
 	c.group.verdict(c.m, &c.pending, c.firstLine, c.lastLine)
-	res := planResult{kind: KindPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, rowLines: c.group.lines, findings: c.pending}
-	c.judge(c.ap, &c.plan, &res, func(f finding.Finding) { res.findings = append(res.findings, f) })
+	// One result serves every plan, as the rows' buffers do.
+	res := &c.planRes
+	*res = planResult{kind: KindPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, rowLines: c.group.lines, findings: c.pending,
+		json: res.json[:0], canonical: res.canonical[:0], values: res.values}
+	c.judge(c.ap, &c.plan, res, c.collectRes)
 	c.pending = res.findings[:0]
-	c.commit(&res)
+	c.commit(res)
 }
 
 // groupSeen remembers a finished group of a long layout.
