@@ -102,12 +102,17 @@ func WithWritten(w *Written) Option {
 	return func(c *converter) { c.written = w }
 }
 
-// arenaChunk is the size of the blocks Written keeps canonical records in.
-const arenaChunk = 1 << 20
+// Written keeps canonical records in blocks that start small, for the
+// hub's many small files, and double up to arenaMax, for bulk loads.
+const (
+	arenaFirst = 16 << 10
+	arenaMax   = 1 << 20
+)
 
 func (w *Written) add(res *planResult) {
 	if cap(w.arena)-len(w.arena) < len(res.canonical) {
-		w.arena = make([]byte, 0, max(arenaChunk, len(res.canonical)))
+		size := min(max(arenaFirst, 2*cap(w.arena)), arenaMax)
+		w.arena = make([]byte, 0, max(size, len(res.canonical)))
 	}
 	start := len(w.arena)
 	w.arena = append(w.arena, res.canonical...)
