@@ -57,6 +57,7 @@ lint:
 # and the convert benchmark leaves about a gigabyte being written back.
 bench: build
 	$(GO) run ./internal/bench/cmd/benchhub
+	$(MAKE) --no-print-directory bench-hub-bulk
 	$(GO) run ./internal/bench/cmd/benchdelivery
 	$(GO) run ./internal/bench/cmd/benchconvert -rows 1000000
 	$(GO) test ./transform -run '^$$' -bench . -benchtime 5x
@@ -100,7 +101,7 @@ clean:
 # `jobplan-hub watch` on a temporary drop folder. The sard-wide samples are
 # copied in; once status shows every file done and nothing pending, it
 # prints the receiver's counts and the status, then stops both.
-.PHONY: demo-hub bench-hub bench-delivery
+.PHONY: demo-hub bench-hub bench-hub-bulk bench-delivery
 demo-hub: build
 	@set -e; tmp=$$(mktemp -d); rpid=; hpid=; \
 	trap 'test -z "$$hpid" || kill $$hpid 2>/dev/null || true; test -z "$$rpid" || kill $$rpid 2>/dev/null || true; wait; echo "demo folders kept in $$tmp"' EXIT; \
@@ -127,6 +128,12 @@ demo-hub: build
 # to a loopback receiver and marked so in the (durable) ledger.
 bench-hub: build
 	$(GO) run ./internal/bench/cmd/benchhub
+
+# bench-hub-bulk: one 100,000-plan export (a trust's bulk load) through the
+# same hub: the time until its records are queued is conversion and the
+# ledger's one transaction; then delivery, 64 in flight.
+bench-hub-bulk: build
+	$(GO) run ./internal/bench/cmd/benchhub -files 1 -plans 100000 -runs 1 -concurrency 64
 
 # bench-delivery: the dispatcher against a loopback receiver that is down
 # for 40 s (attempts and log lines during the outage, drain time after it,
