@@ -82,6 +82,7 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzDate$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/record -run '^$$' -fuzz '^FuzzCanonicalJSON$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./internal/lint -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 5s $(FUZZ_FLAGS)

@@ -24,12 +24,16 @@ type Options struct {
 	JSON   JSONOptions // FormatJSON and FormatJSONLines
 }
 
-// Encoding is the text encoding the options name for their format.
+// Encoding is the text encoding the options name for their format; ""
+// (UTF-8) for a format without one.
 func (o Options) Encoding() string {
-	if o.Format == FormatCSV {
+	switch o.Format {
+	case FormatCSV:
 		return o.CSV.Encoding
+	case FormatJSON, FormatJSONLines:
+		return o.JSON.Encoding
 	}
-	return o.JSON.Encoding
+	return ""
 }
 
 // ErrUnknownFormat is returned by Open for a format it does not read.

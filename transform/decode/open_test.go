@@ -69,7 +69,7 @@ func TestOpenRefusesWhatItCannotRead(t *testing.T) {
 
 func TestOptionsEncodingIsTheFormats(t *testing.T) {
 	o := Options{CSV: CSVOptions{Encoding: "windows-1252"}, JSON: JSONOptions{Encoding: "utf-16"}}
-	for format, want := range map[Format]string{FormatCSV: "windows-1252", FormatJSON: "utf-16", FormatJSONLines: "utf-16"} {
+	for format, want := range map[Format]string{FormatCSV: "windows-1252", FormatJSON: "utf-16", FormatJSONLines: "utf-16", "xml": ""} {
 		o.Format = format
 		if got := o.Encoding(); got != want {
 			t.Errorf("%s: encoding %q, want %q", format, got, want)
