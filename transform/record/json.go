@@ -5,24 +5,36 @@ import (
 )
 
 // AppendJSON appends p as one JSON object, keys in schema order, without
-// aux fields. The encoding is canonical: the same plan always gives the
-// same bytes, so its sha256 serves as an idempotency key.
+// aux fields: the records file's form. The same plan always gives the
+// same bytes.
 func (p *JobPlan) AppendJSON(b []byte) []byte {
-	b = append(b, '{')
-	first := true
+	return p.appendObject(b, schemaOrder, &htmlSafe, false)
+}
+
+// schemaOrder lists the fields AppendJSON writes, in schema order.
+var schemaOrder = func() []ID {
+	var ids []ID
 	for i := range Fields {
-		f := &Fields[i]
-		if f.Aux {
-			continue
+		if !Fields[i].Aux {
+			ids = append(ids, ID(i))
 		}
-		if !first {
+	}
+	return ids
+}()
+
+// appendObject appends the fields ids of p as one JSON object, strings
+// written by appendString(safe, shortEscapes).
+func (p *JobPlan) appendObject(b []byte, ids []ID, safe *[utf8.RuneSelf]bool, shortEscapes bool) []byte {
+	b = append(b, '{')
+	for n, id := range ids {
+		if n > 0 {
 			b = append(b, ',')
 		}
-		first = false
+		f := &Fields[id]
 		b = append(b, '"')
 		b = append(b, f.Key...)
 		b = append(b, '"', ':')
-		if !p.present[i] {
+		if !p.present[id] {
 			switch {
 			case f.Nullable:
 				b = append(b, "null"...)
@@ -35,9 +47,9 @@ func (p *JobPlan) AppendJSON(b []byte) []byte {
 		}
 		switch f.Kind {
 		case Text, Date:
-			b = AppendString(b, p.text[i])
+			b = appendString(b, p.text[id], safe, shortEscapes)
 		case Decimal, Band:
-			b = p.num[i].Append(b)
+			b = p.num[id].Append(b)
 		}
 	}
 	return append(b, '}')
