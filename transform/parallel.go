@@ -21,9 +21,9 @@ import (
 // their own Applier, and the caller's goroutine writes the results in input
 // order. Output is identical to converting row by row.
 
-// Batches start small and double up to batchRows: a caller that stops
-// early (a preview of the first plans) has little read ahead of it, and
-// the first records of a large input are written sooner.
+// Batches start small and double up to batchRows, so that a caller that
+// ends the input early (a preview of the first plans) has little read
+// ahead of it.
 const (
 	firstBatchRows = 16
 	batchRows      = 512
