@@ -211,7 +211,7 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 			return err
 		}
 		if c.written != nil {
-			c.written.drop(c.dedup.dropped)
+			c.written.drop(c.dedup.spooled, c.dedup.dropped)
 		}
 	}
 	if c.written != nil {

@@ -91,8 +91,6 @@ type WrittenRecord struct {
 	Canonical []byte
 	// SHA256 is the hash of Canonical: the record's idempotency key.
 	SHA256 [sha256.Size]byte
-
-	first int // the plan's first source line, which names it to dedup
 }
 
 // WithWritten fills w with each record written and the hash of the
@@ -118,17 +116,24 @@ func (w *Written) add(res *planResult) {
 	w.arena = append(w.arena, res.canonical...)
 	w.Records = append(w.Records, WrittenRecord{
 		Assignment: res.assignment, Effective: res.effective,
-		Canonical: w.arena[start:len(w.arena):len(w.arena)], SHA256: res.key, first: res.first,
+		Canonical: w.arena[start:len(w.arena):len(w.arena)], SHA256: res.key,
 	})
 }
 
-// drop leaves out the records of plans dedup decided not to send.
-func (w *Written) drop(dropped bitset) {
+// drop leaves out the records of plans dedup decided not to send, as
+// compact does: the k-th record written is the plan of spooled's k-th
+// member.
+func (w *Written) drop(spooled, dropped bitset) {
 	kept := w.Records[:0]
+	next := uint32(0)
 	for _, r := range w.Records {
-		if !dropped.has(uint32(r.first)) {
+		for !spooled.has(next) {
+			next++
+		}
+		if !dropped.has(next) {
 			kept = append(kept, r)
 		}
+		next++
 	}
 	clear(w.Records[len(kept):])
 	w.Records = kept
