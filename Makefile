@@ -63,6 +63,7 @@ lint:
 # and the convert benchmark leaves about a gigabyte being written back.
 bench: build
 	$(GO) run ./internal/bench/cmd/benchhub
+	$(MAKE) --no-print-directory bench-hub-bulk
 	$(GO) run ./internal/bench/cmd/benchdelivery
 	$(GO) run ./internal/bench/cmd/benchconvert -rows 1000000
 	$(GO) run ./internal/bench/cmd/benchreconcile -plans 1000000 -payroll 1000000
@@ -88,6 +89,7 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzDate$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/record -run '^$$' -fuzz '^FuzzCanonicalJSON$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./internal/lint -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 5s $(FUZZ_FLAGS)
@@ -113,6 +115,7 @@ clean:
 # copied in; once status shows every file done and nothing pending, it
 # prints the receiver's counts and the status, then stops both.
 .PHONY: demo-hub bench-hub bench-delivery bench-reconcile
+.PHONY: demo-hub bench-hub bench-hub-bulk bench-delivery
 demo-hub: build
 	@set -e; tmp=$$(mktemp -d); rpid=; hpid=; \
 	trap 'test -z "$$hpid" || kill $$hpid 2>/dev/null || true; test -z "$$rpid" || kill $$rpid 2>/dev/null || true; wait; echo "demo folders kept in $$tmp"' EXIT; \
@@ -144,6 +147,11 @@ bench-hub: build
 # (generated once into .bench), through the built binary; time and peak RSS.
 bench-reconcile: build
 	$(GO) run ./internal/bench/cmd/benchreconcile
+# bench-hub-bulk: one 100,000-plan export (a trust's bulk load) through the
+# same hub: the time until its records are queued is conversion and the
+# ledger's one transaction; then delivery, 64 in flight.
+bench-hub-bulk: build
+	$(GO) run ./internal/bench/cmd/benchhub -files 1 -plans 100000 -runs 1 -concurrency 64
 
 # bench-delivery: the dispatcher against a loopback receiver that is down
 # for 40 s (attempts and log lines during the outage, drain time after it,

@@ -7,8 +7,10 @@ package transform
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"io"
 	"os"
@@ -130,45 +132,41 @@ type converter struct {
 	counts   report.Counts
 	dedup    *dedupIndex
 
-	plan      record.JobPlan
-	scratch   record.JobPlan
-	pending   []finding.Finding // findings of the plan being built
-	rows      [][]byte          // raw rows of the plan being built (grouped layouts)
-	firstLine int
-	lastLine  int
-	groupKey  []byte
-	inGroup   bool
-	seenKeys  map[uint64]groupSeen // finished groups, to catch non-contiguous rows
-	groupHash uint64
-	group     planRows // rows of the plan being built (grouped layouts)
-	rowFinds  []finding.Finding
-	leftOut   filteredRun    // the last rows left out by a filter
-	filterMap record.JobPlan // scratch for the key of a row left out
-	err       error          // first output error
+	plan       record.JobPlan
+	scratch    record.JobPlan
+	pending    []finding.Finding // findings of the plan being built
+	rows       [][]byte          // raw rows of the plan being built (grouped layouts)
+	firstLine  int
+	lastLine   int
+	groupKey   []byte
+	inGroup    bool
+	seenKeys   map[uint64]groupSeen // finished groups, to catch non-contiguous rows
+	groupHash  uint64
+	group      planRows // rows of the plan being built (grouped layouts)
+	rowFinds   []finding.Finding
+	planRes    planResult            // the plan being judged (grouped layouts)
+	collectRes func(finding.Finding) // adds to planRes's findings
+	leftOut    filteredRun           // the last rows left out by a filter
+	filterMap  record.JobPlan        // scratch for the key of a row left out
+	err        error                 // first output error
+
+	onPlan   func(*Plan) error // WithOnPlan; nil if none
+	onHeader func([]string)    // WithOnHeader; nil if none
+	ended    bool              // the OnPlan hook ended the input (ErrEndInput)
+	view     Plan              // what the hook is handed
+	oneRow   [1][]byte         // Rows and RowLines of a one-row item
+	oneLine  [1]int
+	written  *Written  // WithWritten; nil if not asked for
+	sum      hash.Hash // of the records written, when written is set
 }
 
 func (c *converter) run(ctx context.Context, in io.Reader) error {
-	var r decode.Reader
-	var header []string
-	switch {
-	case c.m.Format == "csv":
-		cr, err := decode.NewCSVReader(in, c.m.CSV)
-		if err != nil {
-			return fileError(err)
-		}
-		r, header = cr, cr.Header()
-	case c.m.JSON.Lines:
-		jr, err := decode.NewJSONLinesReader(in, c.m.JSON)
-		if err != nil {
-			return fileError(err)
-		}
-		r = jr
-	default:
-		jr, err := decode.NewJSONReader(in, c.m.JSON)
-		if err != nil {
-			return fileError(err)
-		}
-		r = jr
+	r, header, err := decode.Open(in, c.m.DecodeOptions())
+	if err != nil {
+		return fileError(err)
+	}
+	if c.onHeader != nil && header != nil {
+		c.onHeader(header)
 	}
 	ap, err := c.m.Bind(header)
 	if err != nil {
@@ -180,6 +178,7 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 	if c.m.Grouped() {
 		c.seenKeys = map[uint64]groupSeen{}
 		c.group = newPlanRows(c.m)
+		c.collectRes = func(f finding.Finding) { c.planRes.findings = append(c.planRes.findings, f) }
 	}
 	target, direct := c.out.Records.(RecordFile)
 	if !direct {
@@ -198,6 +197,9 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 		return fmt.Errorf("records output: %w", err)
 	}
 	c.spool = bufio.NewWriterSize(target, 256<<10)
+	if c.written != nil {
+		c.sum = sha256.New()
+	}
 
 	if !c.m.Grouped() {
 		if err := c.runPipeline(ctx, r, header); err != nil {
@@ -227,6 +229,12 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 		if end, err = c.compact(target, start, end); err != nil {
 			return err
 		}
+		if c.written != nil {
+			c.written.drop(c.dedup.spooled, c.dedup.dropped)
+		}
+	}
+	if c.written != nil {
+		c.sum.Sum(c.written.SHA256[:0])
 	}
 	if direct {
 		return nil
@@ -255,15 +263,14 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 			c.counts.RowsRead++
 			c.progressed(1)
 			c.badRow(rowErr.Row, "M09", report.RowProblem(rowErr))
-			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return fileError(err)
+		} else {
+			c.counts.RowsRead++
+			c.progressed(1)
+			c.row(row, len(header))
 		}
-		c.counts.RowsRead++
-		c.progressed(1)
-		c.row(row, len(header))
-		if c.err != nil {
+		if c.err != nil || c.ended {
 			return c.err
 		}
 	}
@@ -289,7 +296,7 @@ func (c *converter) badRow(row decode.Row, rule, msg string) {
 	if c.inGroup {
 		c.finishPlan()
 	}
-	res := planResult{kind: resBadRow, first: row.Line, last: row.EndLine, raws: [][]byte{row.Raw}, findings: []finding.Finding{badRowFinding(rule, msg)}}
+	res := planResult{kind: KindBadRow, first: row.Line, last: row.EndLine, raws: [][]byte{row.Raw}, findings: []finding.Finding{badRowFinding(rule, msg)}}
 	c.commit(&res)
 }
 
@@ -305,8 +312,13 @@ func (c *converter) row(row *decode.Row, width int) {
 		return
 	}
 	if !keep {
-		c.counts.RowsFiltered++
 		c.leftOutRow(row)
+		res := planResult{kind: KindFiltered, first: row.Line, last: row.EndLine}
+		if c.onPlan != nil {
+			c.oneRow[0] = row.Raw
+			res.raws = c.oneRow[:]
+		}
+		c.commit(&res)
 		return
 	}
 	// Long layout: rows with the same group key are one plan.
@@ -328,6 +340,9 @@ func (c *converter) row(row *decode.Row, width int) {
 	}
 	if c.inGroup {
 		c.finishPlan()
+		if c.ended {
+			return // this row starts a plan after the end of input
+		}
 	}
 	c.startPlan(row)
 	c.plan = c.scratch
@@ -403,10 +418,13 @@ func (c *converter) collectAt(row *decode.Row) func(finding.Finding) {
 func (c *converter) finishPlan() {
 	c.inGroup = false
 	c.group.verdict(c.m, &c.pending, c.firstLine, c.lastLine)
-	res := planResult{kind: resPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, findings: c.pending}
-	c.judge(c.ap, &c.plan, &res, func(f finding.Finding) { res.findings = append(res.findings, f) })
+	// One result serves every plan, as the rows' buffers do.
+	res := &c.planRes
+	*res = planResult{kind: KindPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, rowLines: c.group.lines, findings: c.pending,
+		json: res.json[:0], canonical: res.canonical[:0], values: res.values}
+	c.judge(c.ap, &c.plan, res, c.collectRes)
 	c.pending = res.findings[:0]
-	c.commit(&res)
+	c.commit(res)
 }
 
 // groupSeen remembers a finished group of a long layout.
@@ -537,6 +555,9 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 	}
 	plans := c.dedup.spooled
 	next := uint32(0)
+	if c.sum != nil {
+		c.sum.Reset() // the records kept are hashed again as they move
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == io.EOF && len(line) == 0 {
@@ -553,6 +574,9 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 		next++
 		if !keep {
 			continue
+		}
+		if c.sum != nil {
+			c.sum.Write(line)
 		}
 		if len(buf)+len(line) > cap(buf) {
 			if err := flush(); err != nil {

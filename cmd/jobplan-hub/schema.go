@@ -110,7 +110,7 @@ func checkMappingFile(c *cli.Context, path string) int {
 		fmt.Fprintf(c.App.Writer, "stdin: ok (%s, %s)\n", m.Name, m.Format)
 	case checkInputFile(path) != nil:
 		return report(checkInputFile(path))
-	case hasSuffixFold(path, mapping.CasesSuffix):
+	case mapping.IsCasesFile(path):
 		cases, err := mapping.LoadCases(path)
 		if err != nil {
 			return report(err)

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/workbench"
 )
 
 // The mapping workbench: commands that help a hub operator write and test
@@ -68,7 +66,7 @@ the plans it read.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", input, err)
 			}
-			pv.print(c.App.Writer, input, max(c.Int("width"), 40))
+			printPreview(c.App.Writer, pv, input, max(c.Int("width"), 40))
 			return nil
 		},
 	}
@@ -167,7 +165,7 @@ differences; exit status 1 when any case fails, 2 when a file cannot be read.`,
 			if len(args) == 0 {
 				args = []string{"mappings"}
 			}
-			suites, err := findCaseFiles(args)
+			suites, err := workbench.FindSuites(args)
 			if err != nil {
 				return err
 			}
@@ -182,42 +180,3 @@ differences; exit status 1 when any case fails, 2 when a file cannot be read.`,
 		},
 	}
 }
-
-// caseSuite is a mapping and its case file.
-type caseSuite struct{ mapping, cases string }
-
-// findCaseFiles resolves the arguments of mapping test.
-func findCaseFiles(args []string) ([]caseSuite, error) {
-	var out []caseSuite
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case st.IsDir():
-			files, _ := filepath.Glob(filepath.Join(a, "*"+mapping.CasesSuffix))
-			if len(files) == 0 {
-				return nil, fmt.Errorf("%s: no *%s files", a, mapping.CasesSuffix)
-			}
-			for _, f := range files {
-				out = append(out, caseSuite{mapping: mapping.MappingPathOf(f), cases: f})
-			}
-		case hasSuffixFold(a, mapping.CasesSuffix):
-			out = append(out, caseSuite{mapping: mapping.MappingPathOf(a), cases: a})
-		default:
-			cases := mapping.CasesPath(a)
-			if _, err := os.Stat(cases); err != nil {
-				return nil, fmt.Errorf("%s: %w: write them in %s", a, mapping.ErrNoCases, cases)
-			}
-			out = append(out, caseSuite{mapping: a, cases: cases})
-		}
-	}
-	return out, nil
-}
-
-func hasSuffixFold(s, suffix string) bool {
-	return len(s) >= len(suffix) && bytes.EqualFold([]byte(s[len(s)-len(suffix):]), []byte(suffix))
-}
-
-var errPreviewDone = errors.New("preview has all the plans it shows")

@@ -303,8 +303,8 @@ func TestLoadJSONMapping(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if m.Name != "json-written" || m.Format != "jsonl" || !m.JSON.Lines {
-		t.Errorf("got name %q format %q lines %v, want json-written, jsonl, true", m.Name, m.Format, m.JSON.Lines)
+	if m.Name != "json-written" || m.Format != "jsonl" || m.DecodeOptions().Format != decode.FormatJSONLines {
+		t.Errorf("got name %q format %q, read as %q; want json-written, jsonl, jsonl", m.Name, m.Format, m.DecodeOptions().Format)
 	}
 	plans, findings := apply(t, m, `{"emp": "10000001", "dcc_hours": 336}`)
 	if len(findings) != 0 {
@@ -421,19 +421,7 @@ func apply(t *testing.T, m *mapping.Mapping, input string) ([]*record.JobPlan, [
 
 // readerFor opens input in m's format; header is nil for JSON.
 func readerFor(m *mapping.Mapping, input string) (decode.Reader, []string, error) {
-	switch {
-	case m.Format == "csv":
-		cr, err := decode.NewCSVReader(strings.NewReader(input), m.CSV)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cr, cr.Header(), nil
-	case m.JSON.Lines:
-		r, err := decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
-		return r, nil, err
-	}
-	r, err := decode.NewJSONReader(strings.NewReader(input), m.JSON)
-	return r, nil, err
+	return decode.Open(strings.NewReader(input), m.DecodeOptions())
 }
 
 // value shows a field as the tests expect it: "null" when absent, else its

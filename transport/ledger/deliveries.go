@@ -19,6 +19,10 @@ type Record struct {
 	EffectiveDate    time.Time // only the date is kept
 	Line             int       // line (or record number) in the input file
 	Payload          []byte    // JSON; stored and sent in canonical form
+	// Key, when the caller has worked it out, is the record's idempotency
+	// key (see Key): Payload is then canonical already (Canonical) and
+	// stored as it is, and neither is worked out again.
+	Key string
 }
 
 // EnqueueResult counts what Enqueue did.
@@ -141,7 +145,11 @@ func prepareQueue(q Queue) ([]preparedDelivery, error) {
 		if r.AssignmentNumber == "" || r.EffectiveDate.IsZero() {
 			return nil, fmt.Errorf("ledger: enqueue: record at line %d: assignment number and effective date are required", r.Line)
 		}
-		p, err := prepare(KindRecord, r.Payload)
+		p := preparedDelivery{kind: KindRecord, key: r.Key, payload: r.Payload}
+		var err error
+		if r.Key == "" {
+			p, err = prepare(KindRecord, r.Payload)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ledger: enqueue: record at line %d: %w", r.Line, err)
 		}

@@ -296,6 +296,10 @@ func (h *Hub) unchangedSinceRead(ctx context.Context, it Item, in *hashedInput) 
 	if in.hashed >= 0 && in.hashed != it.Size() {
 		return fmt.Sprintf("%d bytes read, %d when it was claimed", in.hashed, it.Size()), nil
 	}
+	// The processor converted what was hashed (it was told the hash).
+	if in.converted >= 0 && in.converted != it.Size() {
+		return fmt.Sprintf("%d bytes converted, %d when it was claimed", in.converted, it.Size()), nil
+	}
 	li, ok := it.(LiveItem)
 	if !ok {
 		return "", nil
@@ -360,16 +364,23 @@ func (h *Hub) source(name string) *sourceRun {
 }
 
 // convert runs the source's processor over the item, read from in, as the
-// input called name.
+// input called name. The processor is given the hash worked out before,
+// and what it reads is counted (to its end), so that unchangedSinceRead
+// can tell the content it converted is the content hashed.
 func (h *Hub) convert(ctx context.Context, s *sourceRun, name string, it Item, in *hashedInput, dir string) (Output, error) {
 	r, err := in.rewind(ctx)
 	if err != nil {
 		return Output{}, fmt.Errorf("open %s: %w", it.Name(), err)
 	}
-	out, err := s.spec.Processor.Process(ctx, name, r, it.Size(), dir)
+	counted := &countingReader{r: r}
+	out, err := s.spec.Processor.Process(ctx, Input{Name: name, Content: counted, Size: it.Size(), SHA256: in.sum}, dir)
 	if err != nil {
 		return Output{}, fmt.Errorf("process %s: %w", it.Name(), err)
 	}
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return Output{}, fmt.Errorf("read %s: %w", it.Name(), err)
+	}
+	in.converted = counted.n
 	if out.Failed && out.Reason == "" {
 		out.Reason = "the file could not be processed"
 	}
@@ -384,7 +395,7 @@ func (h *Hub) queues(s *sourceRun, id int64, out Output) ([]ledger.Queue, []*des
 	if out.Records == "" {
 		return nil, nil, 0, nil
 	}
-	recs, sum, err := readRecords(out.Records)
+	recs, err := ledgerRecords(out)
 	if err != nil || len(recs) == 0 {
 		return nil, nil, 0, err
 	}
@@ -394,7 +405,7 @@ func (h *Hub) queues(s *sourceRun, id int64, out Output) ([]ledger.Queue, []*des
 		q := ledger.Queue{Destination: d.name, Records: recs}
 		if d.files {
 			if file == nil {
-				if file, err = fileDelivery(id, filepath.Base(out.Records), sum, len(recs)); err != nil {
+				if file, err = fileDelivery(id, filepath.Base(out.Records), out.RecordsSHA256, len(recs)); err != nil {
 					return nil, nil, 0, err
 				}
 			}
@@ -533,6 +544,10 @@ type hashedInput struct {
 	// hashed is the number of bytes read to hash the content, or -1 if
 	// the item knew its hash.
 	hashed int64
+	sum    string // the content's hash
+	// converted is the number of bytes the processor was given to read,
+	// or -1 before it ran.
+	converted int64
 }
 
 // openHashed opens the item and returns its SHA-256: from the item if it
@@ -542,10 +557,10 @@ func openHashed(ctx context.Context, it Item) (*hashedInput, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	in := &hashedInput{it: it, rc: rc, fresh: true, hashed: -1}
+	in := &hashedInput{it: it, rc: rc, fresh: true, hashed: -1, converted: -1}
 	if hs, ok := it.(Hasher); ok {
-		if sum := hs.SHA256(); sum != "" {
-			return in, sum, nil
+		if in.sum = hs.SHA256(); in.sum != "" {
+			return in, in.sum, nil
 		}
 	}
 	h := sha256.New()
@@ -555,8 +570,20 @@ func openHashed(ctx context.Context, it Item) (*hashedInput, string, error) {
 		rc.Close()
 		return nil, "", err
 	}
-	in.hashed = n
-	return in, hex.EncodeToString(h.Sum(nil)), nil
+	in.hashed, in.sum = n, hex.EncodeToString(h.Sum(nil))
+	return in, in.sum, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // rewind returns a reader of the content from the start: the open one,

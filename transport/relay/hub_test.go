@@ -45,8 +45,9 @@ type csvProcessor struct {
 	calls atomic.Int32
 }
 
-func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
+func (p *csvProcessor) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
 	p.calls.Add(1)
+	name := in.Name
 	if p.block != nil {
 		select {
 		case <-p.block:
@@ -58,7 +59,7 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 	out := relay.Output{Report: filepath.Join(dir, base+".report.json")}
 	out.Reports = []string{out.Report}
 	var lines []string
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(in.Content)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
@@ -72,7 +73,15 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 		if len(f) != 3 {
 			return relay.Output{}, fmt.Errorf("bad test input %q", line)
 		}
-		lines = append(lines, fmt.Sprintf(`{"assignment_number":%q,"effective_date":%q,"dcc":%s}`, f[0], f[1], f[2]))
+		rec := fmt.Sprintf(`{"assignment_number":%q,"effective_date":%q,"dcc":%s}`, f[0], f[1], f[2])
+		lines = append(lines, rec)
+		// What transform hands over beside each record it writes.
+		payload, err := ledger.Canonical([]byte(rec))
+		if err != nil {
+			return relay.Output{}, err
+		}
+		key, _ := ledger.Key(payload)
+		out.Plans = append(out.Plans, relay.Plan{AssignmentNumber: f[0], EffectiveDate: f[1], Payload: payload, Key: key})
 	}
 	out.Counts.Accepted = len(lines)
 	status := "accepted"
@@ -80,9 +89,12 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 		status = "failed"
 	} else {
 		out.Records = filepath.Join(dir, base+".jobplans.jsonl")
-		if err := os.WriteFile(out.Records, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		records := []byte(strings.Join(lines, "\n") + "\n")
+		if err := os.WriteFile(out.Records, records, 0o644); err != nil {
 			return relay.Output{}, err
 		}
+		sum := sha256.Sum256(records)
+		out.RecordsSHA256 = hex.EncodeToString(sum[:])
 	}
 	report := fmt.Sprintf(`{"input":%q,"status":%q,"reason":%q}`, name, status, out.Reason)
 	// A second report, as the real processor writes report.html.
@@ -580,7 +592,7 @@ func TestCopyOfAClaimedFileIsFinishedUnderTheClaim(t *testing.T) {
 	if err := os.MkdirAll(staged, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.proc.Process(ctx, "a.csv", strings.NewReader(planA), int64(len(planA)), staged)
+	out, err := e.proc.Process(ctx, relay.Input{Name: "a.csv", Content: strings.NewReader(planA), Size: int64(len(planA))}, staged)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package relay_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -92,8 +91,8 @@ func TestObserverIsToldEachFileOutcome(t *testing.T) {
 // (finding D4: a later plan of their assignment was refused).
 type heldBack struct{ relay.Processor }
 
-func (p heldBack) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	out, err := p.Processor.Process(ctx, name, r, size, dir)
+func (p heldBack) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
+	out, err := p.Processor.Process(ctx, in, dir)
 	out.Counts.HeldBack, out.Counts.Accepted = out.Counts.Accepted-1, 1
 	return out, err
 }

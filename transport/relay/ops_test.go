@@ -30,8 +30,8 @@ type countingProcessor struct {
 	counts relay.RecordCounts
 }
 
-func (p countingProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	out, err := p.Processor.Process(ctx, name, r, size, dir)
+func (p countingProcessor) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
+	out, err := p.Processor.Process(ctx, in, dir)
 	out.Counts = p.counts
 	return out, err
 }

@@ -1,11 +1,8 @@
 package relay
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,68 +17,41 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
-// maxRecordLine bounds one line of a records file.
-const maxRecordLine = 16 << 20
-
-// badOutputError says the processor's records file cannot be used; the
-// input is then quarantined rather than retried.
+// badOutputError says the processor's records cannot be used; the input
+// is then quarantined rather than retried.
 type badOutputError struct{ err error }
 
 func (e *badOutputError) Error() string { return "unusable converted records: " + e.err.Error() }
 func (e *badOutputError) Unwrap() error { return e.err }
 
-// readRecords reads a JSON Lines records file into ledger records and
-// returns them with the file's SHA-256. Line is the record's line in the
-// records file.
-func readRecords(path string) ([]ledger.Record, string, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", &badOutputError{err} // the processor did not write it
+// ledgerRecords returns the processor's records as ledger records, as the
+// processor made them: nothing is parsed or hashed again. It checks what
+// the ledger relies on. Line is the record's line in the records file.
+func ledgerRecords(out Output) ([]ledger.Record, error) {
+	if _, err := os.Stat(out.Records); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &badOutputError{err} // the processor did not write it
+		}
+		return nil, err
 	}
-	if err != nil {
-		return nil, "", err
+	if out.RecordsSHA256 == "" {
+		return nil, &badOutputError{fmt.Errorf("%s: the processor did not describe its records", filepath.Base(out.Records))}
 	}
-	defer f.Close()
-	h := sha256.New()
-	sc := bufio.NewScanner(io.TeeReader(f, h))
-	sc.Buffer(make([]byte, 0, 64<<10), maxRecordLine)
-	var recs []ledger.Record
-	for line := 1; sc.Scan(); line++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
+	recs := make([]ledger.Record, len(out.Plans))
+	for i, p := range out.Plans {
+		line := i + 1
+		date, err := time.Parse(time.DateOnly, p.EffectiveDate)
+		switch {
+		case p.AssignmentNumber == "":
+			return nil, &badOutputError{fmt.Errorf("record %d: no assignment_number", line)}
+		case err != nil:
+			return nil, &badOutputError{fmt.Errorf("record %d: effective_date: %w", line, err)}
+		case len(p.Payload) == 0 || len(p.Key) != 2*sha256.Size:
+			return nil, &badOutputError{fmt.Errorf("record %d: no payload or idempotency key", line)}
 		}
-		var head struct {
-			Assignment *string `json:"assignment_number"`
-			Effective  *string `json:"effective_date"`
-		}
-		if err := json.Unmarshal(b, &head); err != nil {
-			return nil, "", &badOutputError{fmt.Errorf("line %d: %w", line, err)}
-		}
-		if head.Assignment == nil || *head.Assignment == "" {
-			return nil, "", &badOutputError{fmt.Errorf("line %d: no assignment_number", line)}
-		}
-		if head.Effective == nil {
-			return nil, "", &badOutputError{fmt.Errorf("line %d: no effective_date", line)}
-		}
-		date, err := time.Parse(time.DateOnly, *head.Effective)
-		if err != nil {
-			return nil, "", &badOutputError{fmt.Errorf("line %d: effective_date: %w", line, err)}
-		}
-		recs = append(recs, ledger.Record{
-			AssignmentNumber: *head.Assignment,
-			EffectiveDate:    date,
-			Line:             line,
-			Payload:          bytes.Clone(b),
-		})
+		recs[i] = ledger.Record{AssignmentNumber: p.AssignmentNumber, EffectiveDate: date, Line: line, Payload: p.Payload, Key: p.Key}
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, "", &badOutputError{err}
-		}
-		return nil, "", err
-	}
-	return recs, hex.EncodeToString(h.Sum(nil)), nil
+	return recs, nil
 }
 
 // filePayload is the ledger payload of a file delivery (ledger.KindFile):

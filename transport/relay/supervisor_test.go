@@ -30,8 +30,9 @@ type allowProcessor struct {
 	allowed map[string]bool
 }
 
-func (p *allowProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	b, err := io.ReadAll(r)
+func (p *allowProcessor) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
+	name := in.Name
+	b, err := io.ReadAll(in.Content)
 	if err != nil {
 		return relay.Output{}, err
 	}
@@ -42,7 +43,8 @@ func (p *allowProcessor) Process(ctx context.Context, name string, r io.Reader, 
 			return out, os.WriteFile(out.Report, []byte(`{"status":"failed"}`), 0o644)
 		}
 	}
-	return p.csvProcessor.Process(ctx, name, strings.NewReader(string(b)), size, dir)
+	in.Content = strings.NewReader(string(b))
+	return p.csvProcessor.Process(ctx, in, dir)
 }
 
 // supervised is a hub over a drop folder delivering to an outbox, whose
