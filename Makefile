@@ -13,13 +13,19 @@ test: test-deps
 	$(GO) test -count=1 ./...
 
 # Installs what the tests need from Debian when missing: OpenSSH's
-# sftp-server (the transport test against the real server) and Chromium
-# (the HTML report is checked as a browser renders it). CI runs as root.
-TEST_PACKAGES := openssh-sftp-server chromium fonts-liberation
+# sftp-server (the transport test against the real server), Chromium
+# (the HTML report is checked as a browser renders it), systemd's tools
+# (systemd-analyze verify of the units in deploy/, sysusers and tmpfiles
+# applied to a scratch root), zsh and fish (their completion scripts run
+# in them). CI runs as root.
+TEST_PACKAGES := openssh-sftp-server chromium fonts-liberation systemd zsh fish
 test-deps:
 	@missing=""; \
 	[ -x /usr/lib/openssh/sftp-server ] || [ -x /usr/lib/sftp-server ] || missing="$$missing openssh-sftp-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium fonts-liberation"; \
+	[ -x /usr/bin/systemd-analyze ] || missing="$$missing systemd"; \
+	[ -x /usr/bin/zsh ] || missing="$$missing zsh"; \
+	[ -x /usr/bin/fish ] || missing="$$missing fish"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing for the tests:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -57,9 +63,11 @@ lint:
 # and the convert benchmark leaves about a gigabyte being written back.
 bench: build
 	$(GO) run ./internal/bench/cmd/benchhub
+	$(MAKE) --no-print-directory bench-hub-bulk
 	$(GO) run ./internal/bench/cmd/benchdelivery
 	$(GO) run ./internal/bench/cmd/benchconvert -rows 1000000
 	$(GO) run ./internal/bench/cmd/benchxlsx -rows 100000
+	$(GO) run ./internal/bench/cmd/benchreconcile -plans 1000000 -payroll 1000000
 	$(GO) test ./transform -run '^$$' -bench . -benchtime 5x
 	$(GO) test ./transform/record -run '^$$' -bench .
 
@@ -84,6 +92,7 @@ fuzz:
 	$(GO) test ./transform/decode -run '^$$' -fuzz '^FuzzXLSXSheet$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzDate$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/record -run '^$$' -fuzz '^FuzzCanonicalJSON$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/decimal -run '^$$' -fuzz '^FuzzArithmetic$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transform/mapping -run '^$$' -fuzz '^FuzzInfer$$' -fuzztime 10s $(FUZZ_FLAGS)
@@ -95,7 +104,12 @@ fuzz:
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzShape$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzReportReading$$' -fuzztime 5s $(FUZZ_FLAGS)
-	$(GO) test ./cmd/jobplan-hub -run '^$$' -fuzz '^FuzzParseFileMode$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./internal/hubconfig -run '^$$' -fuzz '^FuzzParseFileMode$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzPageQuery$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/observe -run '^$$' -fuzz '^FuzzReadCounts$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./internal/cliconv -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzPlanRecord$$' -fuzztime 10s $(FUZZ_FLAGS)
+	$(GO) test ./internal/extsort -run '^$$' -fuzz '^FuzzSort$$' -fuzztime 5s $(FUZZ_FLAGS)
 
 clean:
 	rm -rf bin out .bench
@@ -104,7 +118,8 @@ clean:
 # `jobplan-hub watch` on a temporary drop folder. The sard-wide samples are
 # copied in; once status shows every file done and nothing pending, it
 # prints the receiver's counts and the status, then stops both.
-.PHONY: demo-hub bench-hub bench-delivery
+.PHONY: demo-hub bench-hub bench-delivery bench-reconcile
+.PHONY: demo-hub bench-hub bench-hub-bulk bench-delivery
 demo-hub: build
 	@set -e; tmp=$$(mktemp -d); rpid=; hpid=; \
 	trap 'test -z "$$hpid" || kill $$hpid 2>/dev/null || true; test -z "$$rpid" || kill $$rpid 2>/dev/null || true; wait; echo "demo folders kept in $$tmp"' EXIT; \
@@ -131,6 +146,16 @@ demo-hub: build
 # to a loopback receiver and marked so in the (durable) ledger.
 bench-hub: build
 	$(GO) run ./internal/bench/cmd/benchhub
+
+# bench-reconcile: 1,000,000 job plans against 1,000,000 payroll rows
+# (generated once into .bench), through the built binary; time and peak RSS.
+bench-reconcile: build
+	$(GO) run ./internal/bench/cmd/benchreconcile
+# bench-hub-bulk: one 100,000-plan export (a trust's bulk load) through the
+# same hub: the time until its records are queued is conversion and the
+# ledger's one transaction; then delivery, 64 in flight.
+bench-hub-bulk: build
+	$(GO) run ./internal/bench/cmd/benchhub -files 1 -plans 100000 -runs 1 -concurrency 64
 
 # bench-delivery: the dispatcher against a loopback receiver that is down
 # for 40 s (attempts and log lines during the outage, drain time after it,

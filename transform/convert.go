@@ -7,8 +7,10 @@ package transform
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"io"
 	"os"
@@ -36,6 +38,21 @@ func (e *FileError) Unwrap() error { return e.Err }
 // FindingSink receives findings as they are made.
 type FindingSink interface {
 	Add(finding.Finding) error
+}
+
+// PlanNamer is an optional capability of a FindingSink: it is told the
+// doctor's name on each plan as the plan is written (in plan order), when
+// the mapping gives names, so that a report can name the doctor beside
+// every finding about the plan, those made once the whole file has been
+// read (D1-D4) included.
+type PlanNamer interface {
+	PlanName(record int, surname, forenames string) error
+}
+
+// MapsNames reports whether m gives the doctors' names (surname or
+// forenames).
+func MapsNames(m *mapping.Mapping) bool {
+	return m.SourceOf(record.Surname) != "" || m.SourceOf(record.Forenames) != ""
 }
 
 // Outputs are where a conversion writes. Any may be io.Discard.
@@ -96,6 +113,9 @@ func Convert(ctx context.Context, m *mapping.Mapping, in io.Reader, out Outputs,
 	for _, o := range opts {
 		o(c)
 	}
+	if n, ok := out.Findings.(PlanNamer); ok && MapsNames(m) {
+		c.namer = n
+	}
 	err := c.run(ctx, in)
 	return c.counts, err
 }
@@ -105,58 +125,51 @@ type converter struct {
 	out      Outputs
 	checks   []PlanChecker
 	progress *atomic.Int64 // rows read, for a progress display; may be nil
+	namer    PlanNamer     // nil unless the mapping gives names
 	ap       *mapping.Applier
 	rejects  decode.RejectWriter
 	spool    *bufio.Writer
 	counts   report.Counts
 	dedup    *dedupIndex
 
-	plan      record.JobPlan
-	scratch   record.JobPlan
-	pending   []finding.Finding // findings of the plan being built
-	rows      [][]byte          // raw rows of the plan being built (grouped layouts)
-	firstLine int
-	lastLine  int
-	groupKey  []byte
-	inGroup   bool
-	seenKeys  map[uint64]groupSeen // finished groups, to catch non-contiguous rows
-	groupHash uint64
-	group     planRows // rows of the plan being built (grouped layouts)
-	rowFinds  []finding.Finding
-	leftOut   filteredRun    // the last rows left out by a filter
-	filterMap record.JobPlan // scratch for the key of a row left out
-	err       error          // first output error
+	plan       record.JobPlan
+	scratch    record.JobPlan
+	pending    []finding.Finding // findings of the plan being built
+	rows       [][]byte          // raw rows of the plan being built (grouped layouts)
+	firstLine  int
+	lastLine   int
+	groupKey   []byte
+	inGroup    bool
+	seenKeys   map[uint64]groupSeen // finished groups, to catch non-contiguous rows
+	groupHash  uint64
+	group      planRows // rows of the plan being built (grouped layouts)
+	rowFinds   []finding.Finding
+	planRes    planResult            // the plan being judged (grouped layouts)
+	collectRes func(finding.Finding) // adds to planRes's findings
+	leftOut    filteredRun           // the last rows left out by a filter
+	filterMap  record.JobPlan        // scratch for the key of a row left out
+	err        error                 // first output error
+
+	onPlan   func(*Plan) error // WithOnPlan; nil if none
+	onHeader func([]string)    // WithOnHeader; nil if none
+	ended    bool              // the OnPlan hook ended the input (ErrEndInput)
+	view     Plan              // what the hook is handed
+	oneRow   [1][]byte         // Rows and RowLines of a one-row item
+	oneLine  [1]int
+	written  *Written  // WithWritten; nil if not asked for
+	sum      hash.Hash // of the records written, when written is set
 }
 
 func (c *converter) run(ctx context.Context, in io.Reader) error {
-	var r decode.Reader
-	var header []string
-	switch {
-	case c.m.Format == "csv":
-		cr, err := decode.NewCSVReader(in, c.m.CSV)
-		if err != nil {
-			return fileError(err)
-		}
-		r, header = cr, cr.Header()
-	case c.m.Format == "xlsx":
-		xr, err := decode.NewXLSXReader(in, xlsxOptions(c.m.XLSX, c.out.SpoolDir))
-		if err != nil {
-			return fileError(err)
-		}
-		defer xr.Close()
-		r, header = xr, xr.Header()
-	case c.m.JSON.Lines:
-		jr, err := decode.NewJSONLinesReader(in, c.m.JSON)
-		if err != nil {
-			return fileError(err)
-		}
-		r = jr
-	default:
-		jr, err := decode.NewJSONReader(in, c.m.JSON)
-		if err != nil {
-			return fileError(err)
-		}
-		r = jr
+	r, header, err := decode.Open(in, c.m.DecodeOptions(c.out.SpoolDir))
+	if err != nil {
+		return fileError(err)
+	}
+	if cl, ok := r.(io.Closer); ok { // a workbook's temporary files
+		defer cl.Close()
+	}
+	if c.onHeader != nil && header != nil {
+		c.onHeader(header)
 	}
 	ap, err := c.m.Bind(header)
 	if err != nil {
@@ -168,6 +181,7 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 	if c.m.Grouped() {
 		c.seenKeys = map[uint64]groupSeen{}
 		c.group = newPlanRows(c.m)
+		c.collectRes = func(f finding.Finding) { c.planRes.findings = append(c.planRes.findings, f) }
 	}
 	target, direct := c.out.Records.(RecordFile)
 	if !direct {
@@ -186,6 +200,9 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 		return fmt.Errorf("records output: %w", err)
 	}
 	c.spool = bufio.NewWriterSize(target, 256<<10)
+	if c.written != nil {
+		c.sum = sha256.New()
+	}
 
 	if !c.m.Grouped() {
 		if err := c.runPipeline(ctx, r, header); err != nil {
@@ -215,6 +232,12 @@ func (c *converter) run(ctx context.Context, in io.Reader) error {
 		if end, err = c.compact(target, start, end); err != nil {
 			return err
 		}
+		if c.written != nil {
+			c.written.drop(c.dedup.spooled, c.dedup.dropped)
+		}
+	}
+	if c.written != nil {
+		c.sum.Sum(c.written.SHA256[:0])
 	}
 	if direct {
 		return nil
@@ -242,16 +265,15 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 		if errors.As(err, &rowErr) {
 			c.counts.RowsRead++
 			c.progressed(1)
-			c.badRow(rowErr.Row, "M09", fmt.Sprintf("Row could not be read: %v.", rowErr.Err))
-			continue
-		}
-		if err != nil {
+			c.badRow(rowErr.Row, "M09", report.RowProblem(rowErr))
+		} else if err != nil {
 			return fileError(err)
+		} else {
+			c.counts.RowsRead++
+			c.progressed(1)
+			c.row(row, len(header))
 		}
-		c.counts.RowsRead++
-		c.progressed(1)
-		c.row(row, len(header))
-		if c.err != nil {
+		if c.err != nil || c.ended {
 			return c.err
 		}
 	}
@@ -259,12 +281,6 @@ func (c *converter) runGrouped(ctx context.Context, r decode.Reader, header []st
 		c.finishPlan()
 	}
 	return c.err
-}
-
-// xlsxOptions puts excelize's temporary files beside the spool file.
-func xlsxOptions(o decode.XLSXOptions, dir string) decode.XLSXOptions {
-	o.TempDir = dir
-	return o
 }
 
 // fileError wraps errors that make a whole file unprocessable.
@@ -283,7 +299,7 @@ func (c *converter) badRow(row decode.Row, rule, msg string) {
 	if c.inGroup {
 		c.finishPlan()
 	}
-	res := planResult{kind: resBadRow, first: row.Line, last: row.EndLine, raws: [][]byte{row.Raw}, findings: []finding.Finding{badRowFinding(rule, msg)}}
+	res := planResult{kind: KindBadRow, first: row.Line, last: row.EndLine, raws: [][]byte{row.Raw}, findings: []finding.Finding{badRowFinding(rule, msg)}}
 	c.commit(&res)
 }
 
@@ -299,8 +315,13 @@ func (c *converter) row(row *decode.Row, width int) {
 		return
 	}
 	if !keep {
-		c.counts.RowsFiltered++
 		c.leftOutRow(row)
+		res := planResult{kind: KindFiltered, first: row.Line, last: row.EndLine}
+		if c.onPlan != nil {
+			c.oneRow[0] = row.Raw
+			res.raws = c.oneRow[:]
+		}
+		c.commit(&res)
 		return
 	}
 	// Long layout: rows with the same group key are one plan.
@@ -322,6 +343,9 @@ func (c *converter) row(row *decode.Row, width int) {
 	}
 	if c.inGroup {
 		c.finishPlan()
+		if c.ended {
+			return // this row starts a plan after the end of input
+		}
 	}
 	c.startPlan(row)
 	c.plan = c.scratch
@@ -338,7 +362,7 @@ func (c *converter) row(row *decode.Row, width int) {
 		c.collect(finding.Finding{Rule: "M10", Severity: finding.Error, Message: fmt.Sprintf("This plan's rows are separated from its rows at lines %d-%d by other plans' rows; neither part is sent, as each alone is an incomplete plan.", earlier.first, earlier.last)})
 		if earlier.accepted {
 			// The first part was accepted before the rest turned up: withdraw it.
-			c.dedup.dropped.set(uint32(earlier.first))
+			c.dedup.dropped.set(uint32(earlier.record))
 			c.counts.Accepted--
 			c.counts.Rejected++
 			c.addFinding(finding.Finding{Record: earlier.record, Line: earlier.first, EndLine: earlier.last, Assignment: earlier.assignment, Rule: "M10", Severity: finding.Error,
@@ -397,10 +421,13 @@ func (c *converter) collectAt(row *decode.Row) func(finding.Finding) {
 func (c *converter) finishPlan() {
 	c.inGroup = false
 	c.group.verdict(c.m, &c.pending, c.firstLine, c.lastLine)
-	res := planResult{kind: resPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, findings: c.pending}
-	c.judge(c.ap, &c.plan, &res, func(f finding.Finding) { res.findings = append(res.findings, f) })
+	// One result serves every plan, as the rows' buffers do.
+	res := &c.planRes
+	*res = planResult{kind: KindPlan, first: c.firstLine, last: c.lastLine, raws: c.rows, rowLines: c.group.lines, findings: c.pending,
+		json: res.json[:0], canonical: res.canonical[:0], values: res.values}
+	c.judge(c.ap, &c.plan, res, c.collectRes)
 	c.pending = res.findings[:0]
-	c.commit(&res)
+	c.commit(res)
 }
 
 // groupSeen remembers a finished group of a long layout.
@@ -442,7 +469,7 @@ func (c *converter) addFinding(f finding.Finding) {
 func (c *converter) decideDuplicates() {
 	c.dedup.decide(dupPolicy{keepAll: c.m.KeepAllPlans, lastWins: c.m.SameDateLastWins}, func(d dupDecision) {
 		c.counts.Accepted--
-		f := finding.Finding{Line: d.line, EndLine: d.line, Assignment: d.assignment, Field: "effective_date", Column: c.m.SourceOf(record.EffectiveDate), Value: d.date, Severity: finding.Warning}
+		f := finding.Finding{Record: d.record, Line: d.line, EndLine: d.endLine, Assignment: d.assignment, Field: "effective_date", Column: c.m.SourceOf(record.EffectiveDate), Value: d.date, Severity: finding.Warning}
 		switch d.kind {
 		case dupIdentical:
 			c.counts.Duplicates++
@@ -460,14 +487,14 @@ func (c *converter) decideDuplicates() {
 			c.counts.Rejected++
 			f.Rule, f.Severity = "D3", finding.Error
 			f.Message = fmt.Sprintf("This plan and the plan%s at %s for the same assignment have the same effective date (%s) but different values, so which one is current cannot be known; none of them is sent. These rows are not in the rejected file: correct the plans in the supplier system and export them again.",
-				plural(len(d.lines)-1, "", "s"), linesExcept(d.lines, d.line), d.date)
+				plural(len(d.lines)-1, "", "s"), linesExcept(d.lines, d.lineRecs, d.record), d.date)
 		case dupHeldBack:
 			c.counts.HeldBack++
 			f.Rule = "D4"
 			var why string
 			switch {
 			case d.causeAmbiguous:
-				why = fmt.Sprintf("the plans at %s (effective %s) have one date but different values and were refused (D3)", linesExcept(d.lines, 0), d.otherDate)
+				why = fmt.Sprintf("the plans at %s (effective %s) have one date but different values and were refused (D3)", linesExcept(d.lines, nil, 0), d.otherDate)
 			case d.otherDate == "":
 				why = fmt.Sprintf("the plan at line %d was rejected and its effective date could not be read, so it may be the latest", d.otherLine)
 			case d.otherDate == d.date:
@@ -490,12 +517,13 @@ func (c *converter) decideDuplicates() {
 	})
 }
 
-// linesExcept lists lines, but not skip: "line 4", "lines 4 and 9",
-// "lines 4, 9 and 12 (and 3 more)".
-func linesExcept(lines []int, skip int) string {
+// linesExcept lists lines, but not that of plan skip (recs are the plans
+// of lines; nil to skip none): "line 4", "lines 4 and 9", "lines 4, 9 and
+// 12 (and 3 more)".
+func linesExcept(lines, recs []int, skip int) string {
 	var ls []string
-	for _, l := range lines {
-		if l != skip {
+	for i, l := range lines {
+		if recs == nil || recs[i] != skip {
 			ls = append(ls, strconv.Itoa(l))
 		}
 	}
@@ -528,8 +556,11 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 		buf = buf[:0]
 		return nil
 	}
-	lines := c.dedup.spooled
+	plans := c.dedup.spooled
 	next := uint32(0)
+	if c.sum != nil {
+		c.sum.Reset() // the records kept are hashed again as they move
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == io.EOF && len(line) == 0 {
@@ -538,14 +569,17 @@ func (c *converter) compact(f RecordFile, start, end int64) (int64, error) {
 		if err != nil && err != io.EOF {
 			return 0, fmt.Errorf("compact records: %w", err)
 		}
-		// The k-th record written is the plan with the k-th first line.
-		for !lines.has(next) {
+		// The k-th record written is the k-th accepted plan.
+		for !plans.has(next) {
 			next++
 		}
 		keep := !c.dedup.dropped.has(next)
 		next++
 		if !keep {
 			continue
+		}
+		if c.sum != nil {
+			c.sum.Write(line)
 		}
 		if len(buf)+len(line) > cap(buf) {
 			if err := flush(); err != nil {

@@ -16,21 +16,69 @@ import (
 // the mapping keeps all), two different plans for one date (D3), and plans
 // held back because a later plan of their assignment was refused (D4). It
 // keeps 24 bytes per plan (accepted or rejected) in fixed-size chunks, so
-// memory grows smoothly and never by doubling.
+// memory grows smoothly and never by doubling, and the plans' lines in a
+// few bytes more (planLines).
 type dedupIndex struct {
 	seed     maphash.Seed
 	chunks   [][]planTuple
-	spooled  bitset // first lines of accepted plans, in file order
-	dropped  bitset // first lines of accepted plans not to send
-	rejected bitset // first lines of rejected plans
+	lines    planLines
+	spooled  bitset // numbers of accepted plans, in file order
+	dropped  bitset // numbers of accepted plans not to send
+	rejected bitset // numbers of rejected plans
 }
 
 // planTuple is what dedup needs to know of a plan.
 type planTuple struct {
-	key  uint64 // packed assignment number
-	hash uint64 // of the record's canonical JSON (0 for rejected plans)
-	line uint32 // first source line: identifies the plan in the file
-	date int32  // effective date, days since 1970; unknownDate if unreadable
+	key    uint64 // packed assignment number
+	hash   uint64 // of the record's canonical JSON (0 for rejected plans)
+	record uint32 // the plan's number in the file: identifies it
+	date   int32  // effective date, days since 1970; unknownDate if unreadable
+}
+
+// planLines keeps each plan's first and last source lines, for the
+// findings about it, in a few bytes a plan: a plan's first line is
+// usually the one after its predecessor's (one row a plan), so only where
+// that does not hold (a blank, filtered or unreadable row between plans, a
+// plan of several rows, several plans on one line) is it stored, and a
+// last line only when it is not the first. Plans are added in number
+// order.
+type planLines struct {
+	starts []recLine // where line - plan number changes, by plan number
+	ends   []recLine // last lines of plans of more than one line
+}
+
+type recLine struct{ record, line uint32 }
+
+func (p *planLines) add(record, first, last uint32) {
+	if n := len(p.starts); n == 0 || p.starts[n-1].line+(record-p.starts[n-1].record) != first {
+		p.starts = append(p.starts, recLine{record, first})
+	}
+	if last != first {
+		p.ends = append(p.ends, recLine{record, last})
+	}
+}
+
+// first is plan record's first line.
+func (p *planLines) first(record uint32) int {
+	i, _ := slices.BinarySearchFunc(p.starts, record, func(r recLine, rec uint32) int { return cmp.Compare(r.record, rec+1) })
+	if i == 0 {
+		return 0 // not added: cannot happen
+	}
+	s := p.starts[i-1]
+	return int(s.line + (record - s.record))
+}
+
+// last is plan record's last line.
+func (p *planLines) last(record uint32) int {
+	if i, ok := slices.BinarySearchFunc(p.ends, record, func(r recLine, rec uint32) int { return cmp.Compare(r.record, rec) }); ok {
+		return int(p.ends[i].line)
+	}
+	return p.first(record)
+}
+
+// planPos is where a plan is in the file.
+type planPos struct {
+	record, line, end int
 }
 
 // unknownDate sorts after every date: a rejected plan whose date could not
@@ -47,25 +95,27 @@ const (
 func newDedupIndex() *dedupIndex { return &dedupIndex{seed: maphash.MakeSeed()} }
 
 // add records an accepted plan written to the output.
-func (x *dedupIndex) add(assignment, effective string, json []byte, line int) {
-	x.spooled.set(uint32(line))
+func (x *dedupIndex) add(assignment, effective string, json []byte, at planPos) {
+	x.spooled.set(uint32(at.record))
 	key, ok := assignmentKey(assignment)
 	if !ok {
 		return // cannot happen for accepted plans (V1); never dropped
 	}
-	x.push(planTuple{key: key, hash: maphash.Bytes(x.seed, json), line: uint32(line), date: days(effective)})
+	x.lines.add(uint32(at.record), uint32(at.line), uint32(at.end))
+	x.push(planTuple{key: key, hash: maphash.Bytes(x.seed, json), record: uint32(at.record), date: days(effective)})
 }
 
 // addRejected records a rejected plan whose assignment number can be read:
 // if it is (or may be) the latest of its assignment, older plans of that
 // assignment are held back.
-func (x *dedupIndex) addRejected(assignment, effective string, line int) {
+func (x *dedupIndex) addRejected(assignment, effective string, at planPos) {
 	key, ok := assignmentKey(assignment)
 	if !ok {
 		return
 	}
-	x.rejected.set(uint32(line))
-	x.push(planTuple{key: key, line: uint32(line), date: days(effective)})
+	x.rejected.set(uint32(at.record))
+	x.lines.add(uint32(at.record), uint32(at.line), uint32(at.end))
+	x.push(planTuple{key: key, record: uint32(at.record), date: days(effective)})
 }
 
 func (x *dedupIndex) push(t planTuple) {
@@ -97,13 +147,16 @@ type dupPolicy struct {
 type dupDecision struct {
 	kind       dupKind
 	assignment string
-	line       int // the plan not sent
+	line       int // the plan not sent: its first line,
+	endLine    int // its last line
+	record     int // and its number in the file
 	date       string
 	otherLine  int // D1, D2, D3 warning: the plan sent instead; D4: the refused plan
 	otherDate  string
-	// lines are the plans of one date refused together (D3 error), or
-	// that caused a hold-back (D4 by an ambiguous date).
-	lines []int
+	// lines are the first lines of the plans of one date refused together
+	// (D3 error), or that caused a hold-back (D4 by an ambiguous date);
+	// lineRecs, for D3, their plan numbers.
+	lines, lineRecs []int
 	// causeAmbiguous: D4 because of a D3 refusal, not a rejected plan.
 	causeAmbiguous bool
 }
@@ -144,7 +197,7 @@ func compareTuples(a, b planTuple) int {
 	if c := cmp.Compare(a.key, b.key); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.line, b.line)
+	return cmp.Compare(a.record, b.record)
 }
 
 // decideGroup handles the plans of one assignment, in file order.
@@ -153,7 +206,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	// (M10), which are rejected too.
 	var acc, refused []planTuple
 	for _, t := range g {
-		if x.rejected.has(t.line) || x.dropped.has(t.line) {
+		if x.rejected.has(t.record) || x.dropped.has(t.record) {
 			refused = append(refused, t)
 		} else {
 			acc = append(acc, t)
@@ -163,9 +216,10 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		return
 	}
 	asg := assignmentOf(g[0].key)
+	line := func(t planTuple) int { return x.lines.first(t.record) }
 	emit := func(t planTuple, d dupDecision) {
-		d.assignment, d.line, d.date = asg, int(t.line), dateOf(t.date)
-		x.dropped.set(t.line)
+		d.assignment, d.line, d.endLine, d.record, d.date = asg, line(t), x.lines.last(t.record), int(t.record), dateOf(t.date)
+		x.dropped.set(t.record)
 		drop(d)
 	}
 	// 1. Two different plans for one date: which is current cannot be
@@ -179,7 +233,7 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		top = max(top, t.date)
 		byDate[t.date] = append(byDate[t.date], t)
 	}
-	done := map[uint32]bool{}
+	done := map[uint32]bool{} // by plan number
 	var ambiguous []planTuple // refused as D3
 	seen := map[int32]bool{}
 	for _, t := range acc { // dates in order of first appearance
@@ -201,25 +255,26 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 			win := same[len(same)-1]
 			for _, u := range same {
 				if u.hash != win.hash {
-					done[u.line] = true
-					emit(u, dupDecision{kind: dupConflict, otherLine: int(win.line), otherDate: dateOf(win.date)})
+					done[u.record] = true
+					emit(u, dupDecision{kind: dupConflict, otherLine: line(win), otherDate: dateOf(win.date)})
 				}
 			}
 			continue
 		}
 		lines := make([]int, len(same))
+		recs := make([]int, len(same))
 		for j, u := range same {
-			lines[j] = int(u.line)
-			done[u.line] = true
+			lines[j], recs[j] = line(u), int(u.record)
+			done[u.record] = true
 		}
 		for _, u := range same {
-			emit(u, dupDecision{kind: dupAmbiguous, lines: lines})
+			emit(u, dupDecision{kind: dupAmbiguous, lines: lines, lineRecs: recs})
 		}
 		ambiguous = append(ambiguous, same...)
 	}
 	var rest []planTuple
 	for _, t := range acc {
-		if !done[t.line] {
+		if !done[t.record] {
 			rest = append(rest, t)
 		}
 	}
@@ -233,22 +288,22 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	anyRefused, latestAmbiguous := false, false
 	for i, lists := range [2][]planTuple{refused, ambiguous} {
 		for _, f := range lists {
-			if !anyRefused || f.date > latest.date || (f.date == latest.date && f.line > latest.line) {
+			if !anyRefused || f.date > latest.date || (f.date == latest.date && f.record > latest.record) {
 				latest, anyRefused, latestAmbiguous = f, true, i == 1
 			}
 		}
 	}
 	heldBack := func(t planTuple) bool {
-		return anyRefused && (latest.date > t.date || (latest.date == t.date && (!p.lastWins || latest.line > t.line)))
+		return anyRefused && (latest.date > t.date || (latest.date == t.date && (!p.lastWins || latest.record > t.record)))
 	}
 	holdBack := func(t planTuple) {
-		d := dupDecision{kind: dupHeldBack, otherLine: int(latest.line), causeAmbiguous: latestAmbiguous}
+		d := dupDecision{kind: dupHeldBack, otherLine: line(latest), causeAmbiguous: latestAmbiguous}
 		if latest.date != unknownDate {
 			d.otherDate = dateOf(latest.date)
 		}
 		if latestAmbiguous {
 			for _, u := range byDate[latest.date] {
-				d.lines = append(d.lines, int(u.line))
+				d.lines = append(d.lines, line(u))
 			}
 		}
 		emit(t, d)
@@ -263,8 +318,8 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 		for _, t := range rest {
 			if heldBack(t) {
 				holdBack(t)
-			} else if first := firstOf[t.hash]; first.line != t.line {
-				emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
+			} else if first := firstOf[t.hash]; first.record != t.record {
+				emit(t, dupDecision{kind: dupIdentical, otherLine: line(first), otherDate: dateOf(first.date)})
 			}
 		}
 		return
@@ -289,10 +344,10 @@ func (x *dedupIndex) decideGroup(g []planTuple, p dupPolicy, drop func(dupDecisi
 	for _, t := range rest {
 		first := firstOf[t.hash]
 		switch {
-		case first.line != t.line:
-			emit(t, dupDecision{kind: dupIdentical, otherLine: int(first.line), otherDate: dateOf(first.date)})
+		case first.record != t.record:
+			emit(t, dupDecision{kind: dupIdentical, otherLine: line(first), otherDate: dateOf(first.date)})
 		case t.hash != win.hash:
-			emit(t, dupDecision{kind: dupOlder, otherLine: int(win.line), otherDate: dateOf(win.date)})
+			emit(t, dupDecision{kind: dupOlder, otherLine: line(win), otherDate: dateOf(win.date)})
 		}
 	}
 }

@@ -3,8 +3,10 @@ package transform_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -97,6 +99,13 @@ func TestRefusedLatestHoldsBackOlder(t *testing.T) {
 			if got := dedupFindings(findings.fs); got != tt.findings {
 				t.Errorf("findings: %s\nwant %s", got, tt.findings)
 			}
+			// Decided at the end of the file, each still names its plan: the
+			// plan's number (here its line - 1) and its lines.
+			for _, f := range findings.fs {
+				if strings.HasPrefix(f.Rule, "D") && (f.Record != f.Line-1 || f.EndLine != f.Line) {
+					t.Errorf("%s at line %d: plan %d, lines %d-%d; want plan %d, lines %d-%d", f.Rule, f.Line, f.Record, f.Line, f.EndLine, f.Line-1, f.Line, f.Line)
+				}
+			}
 			if counts.Accepted != tt.accepted || counts.Rejected != tt.rejected || counts.HeldBack != tt.heldBack || counts.Superseded != tt.superseded || counts.Duplicates != 0 || counts.PlansBuilt != 20 {
 				t.Errorf("counts = %+v", counts)
 			}
@@ -156,6 +165,17 @@ func TestRefusedLatestHoldsBackOlderGrouped(t *testing.T) {
 	if got := dedupFindings(findings.fs); got != "D4:warning@2 D4:warning@6" {
 		t.Errorf("findings: %s", got)
 	}
+	// A plan of several rows: its number and all its lines.
+	var pos []string
+	for _, f := range findings.fs {
+		if f.Rule == "D4" {
+			pos = append(pos, fmt.Sprintf("plan %d, lines %d-%d", f.Record, f.Line, f.EndLine))
+		}
+	}
+	sort.Strings(pos)
+	if got := strings.Join(pos, "; "); got != "plan 1, lines 2-3; plan 3, lines 6-7" {
+		t.Errorf("D4 findings are at %s; want plan 1, lines 2-3; plan 3, lines 6-7", got)
+	}
 	if counts.Accepted != 1 || counts.HeldBack != 2 || counts.Rejected != 3 {
 		t.Errorf("counts = %+v", counts)
 	}
@@ -205,4 +225,60 @@ func dedupFindings(fs []finding.Finding) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")
+}
+
+// TestPlansOnOneLine: a minified JSON export holds every plan on line 1, so
+// the line cannot tell plans apart; the duplicate decision goes by the
+// plan's number in the file. Before it did, an older plan, the current one
+// and a copy of it on one line were counted as 2 accepted but none was
+// sent: dropping the older plan dropped every plan of that line.
+func TestPlansOnOneLine(t *testing.T) {
+	m, err := mapping.LoadFile("../mappings/allocate-nested.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../samples/allocate-nested/jobplans.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var current map[string]any
+	for _, p := range doc["jobPlans"].([]any) {
+		if p := p.(map[string]any); p["employee"].(map[string]any)["assignment"] == "30000001" {
+			current = p
+		}
+	}
+	older := maps.Clone(current)
+	older["effectiveDate"] = "2025-04-01"
+	doc["jobPlans"] = []any{older, current, current}
+	minified, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(minified, []byte("\n")) {
+		t.Fatal("the export is not on one line")
+	}
+	var records bytes.Buffer
+	findings := &collected{}
+	counts, err := transform.Convert(context.Background(), m, bytes.NewReader(minified), transform.Outputs{Records: &records, Rejected: io.Discard, Findings: findings, SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(records.String(), "\n"); n != 1 || field(records.String(), "effective_date") != "2026-04-01" {
+		t.Errorf("records sent:\n%s\nwant the 2026 plan once", records.String())
+	}
+	if counts.Accepted != 1 || counts.Superseded != 1 || counts.Duplicates != 1 {
+		t.Errorf("counts = %+v, want 1 accepted, 1 superseded, 1 duplicate", counts)
+	}
+	var got []string
+	for _, f := range findings.fs {
+		got = append(got, fmt.Sprintf("%s plan %d", f.Rule, f.Record))
+	}
+	sort.Strings(got)
+	if s := strings.Join(got, ", "); s != "D1 plan 3, D2 plan 1" {
+		t.Errorf("findings %s, want D1 plan 3, D2 plan 1", s)
+	}
 }

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
+	"github.com/nhs-esr/jobplan-hub/transform/report"
 )
 
 // Layouts with one plan per row are converted by a pipeline: one goroutine
@@ -20,7 +22,13 @@ import (
 // their own Applier, and the caller's goroutine writes the results in input
 // order. Output is identical to converting row by row.
 
-const batchRows = 512
+// Batches start small and double up to batchRows, so that a caller that
+// ends the input early (a preview of the first plans) has little read
+// ahead of it.
+const (
+	firstBatchRows = 16
+	batchRows      = 512
+)
 
 type rowIn struct {
 	row    decode.Row
@@ -35,24 +43,23 @@ type batch struct {
 	done    chan struct{}
 }
 
-type resultKind uint8
-
-const (
-	resFiltered resultKind = iota
-	resPlan                // a plan: accepted, or rejected when findings hold an error
-	resBadRow              // a row that is not a plan (unreadable, wrong width)
-)
-
 // planResult is the outcome of one plan, ready to be written.
 type planResult struct {
-	kind        resultKind
+	kind        PlanKind
 	rejected    bool
 	first, last int
 	raws        [][]byte
+	rowLines    []int  // first line of each of raws; nil for one row
 	json        []byte // accepted record, without newline
 	findings    []finding.Finding
 	assignment  string
 	effective   string
+	// surname and forenames are set when the mapping gives names and the
+	// findings sink takes them (PlanNamer).
+	surname, forenames string
+	values             *record.JobPlan   // the plan's values, for an OnPlan hook
+	canonical          []byte            // accepted record in canonical form, for Written
+	key                [sha256.Size]byte // hash of canonical
 }
 
 func (b *batch) reset() {
@@ -62,6 +69,7 @@ func (b *batch) reset() {
 	for i := range b.results {
 		b.results[i].findings = b.results[i].findings[:0]
 		b.results[i].json = b.results[i].json[:0]
+		b.results[i].canonical = b.results[i].canonical[:0]
 	}
 	b.done = make(chan struct{})
 }
@@ -99,6 +107,7 @@ func (c *converter) runPipeline(ctx context.Context, r decode.Reader, header []s
 		}
 		appliers[i] = ap
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -127,14 +136,18 @@ func (c *converter) runPipeline(ctx context.Context, r decode.Reader, header []s
 	var writeErr error
 	for b := range ordered {
 		<-b.done
-		if writeErr == nil {
-			for i := range b.rows {
+		if writeErr == nil && !c.ended {
+			n := 0
+			for n < len(b.rows) && !c.ended {
 				c.counts.RowsRead++
-				c.commit(&b.results[i])
+				c.commit(&b.results[n])
+				n++
 			}
-			c.progressed(len(b.rows))
+			c.progressed(n)
 			if c.err != nil {
 				writeErr = c.err
+			}
+			if c.err != nil || c.ended {
 				cancel() // stop the reader; keep draining so it can exit
 			}
 		}
@@ -147,6 +160,8 @@ func (c *converter) runPipeline(ctx context.Context, r decode.Reader, header []s
 	switch {
 	case writeErr != nil:
 		return writeErr
+	case c.ended:
+		return parent.Err() // the reader stopped because the input ended here
 	case readErr != nil:
 		return readErr
 	}
@@ -178,6 +193,7 @@ func readBatches(ctx context.Context, r decode.Reader, free, work, ordered chan 
 		return nil
 	}
 	b := newBatch()
+	size := firstBatchRows
 	for {
 		row, err := r.Next()
 		if err == io.EOF {
@@ -195,11 +211,12 @@ func readBatches(ctx context.Context, r decode.Reader, free, work, ordered chan 
 		default:
 			b.add(row, nil)
 		}
-		if len(b.rows) == batchRows {
+		if len(b.rows) == size {
 			if err := send(b); err != nil {
 				return err
 			}
 			b = newBatch()
+			size = min(2*size, batchRows)
 		}
 	}
 	return send(b)
@@ -214,30 +231,31 @@ func (c *converter) judgeBatch(ap *mapping.Applier, b *batch, width int) {
 	for i := range b.rows {
 		in, res := &b.rows[i], &b.results[i]
 		row := &in.row
-		*res = planResult{first: row.Line, last: row.EndLine, raws: res.raws[:0], findings: res.findings[:0], json: res.json[:0]}
+		*res = planResult{first: row.Line, last: row.EndLine, raws: res.raws[:0], findings: res.findings[:0], json: res.json[:0],
+			values: res.values, canonical: res.canonical[:0]}
 		res.raws = append(res.raws, row.Raw)
 		collect := func(f finding.Finding) { res.findings = append(res.findings, f) }
 		if in.rowErr != nil {
-			res.kind = resBadRow
-			collect(badRowFinding("M09", fmt.Sprintf("Row could not be read: %v.", in.rowErr.Err)))
+			res.kind = KindBadRow
+			collect(badRowFinding("M09", report.RowProblem(in.rowErr)))
 			continue
 		}
 		if width > 0 && len(row.Fields) != width {
-			res.kind = resBadRow
+			res.kind = KindBadRow
 			collect(badRowFinding("M08", fmt.Sprintf("The row has %d columns but the header has %d.", len(row.Fields), width)))
 			continue
 		}
 		keep, err := ap.Keep(row)
 		if err != nil {
-			res.kind = resBadRow
+			res.kind = KindBadRow
 			collect(badRowFinding("M06", err.Error()+"."))
 			continue
 		}
 		if !keep {
-			res.kind = resFiltered
+			res.kind = KindFiltered
 			continue
 		}
-		res.kind = resPlan
+		res.kind = KindPlan
 		plan.Reset()
 		ap.MapRow(row, &plan, collect)
 		ap.AddActivities(row, &plan, collect)
@@ -266,8 +284,21 @@ func (c *converter) judge(ap *mapping.Applier, p *record.JobPlan, res *planResul
 	}
 	res.assignment = p.Text(record.AssignmentNumber)
 	res.effective = p.Text(record.EffectiveDate)
+	if c.namer != nil {
+		res.surname, res.forenames = p.Text(record.Surname), p.Text(record.Forenames)
+	}
+	if c.onPlan != nil {
+		if res.values == nil {
+			res.values = new(record.JobPlan)
+		}
+		*res.values = *p
+	}
 	if !res.rejected {
 		res.json = p.AppendJSON(res.json[:0])
+		if c.written != nil {
+			res.canonical = p.AppendCanonicalJSON(res.canonical[:0])
+			res.key = sha256.Sum256(res.canonical)
+		}
 	}
 }
 
@@ -280,26 +311,43 @@ func hasError(fs []finding.Finding) bool {
 	return false
 }
 
-// commit writes one result: findings, rejected rows or the record.
+// commit writes one result (findings, rejected rows or the record) and
+// hands it to the OnPlan hook. Nothing is written once the hook has ended
+// the input.
 func (c *converter) commit(res *planResult) {
-	switch res.kind {
-	case resFiltered:
-		c.counts.RowsFiltered++
+	if c.ended {
 		return
-	case resBadRow:
+	}
+	recNo := 0
+	switch res.kind {
+	case KindFiltered:
+		c.counts.RowsFiltered++
+	case KindBadRow:
 		c.counts.Rejected++
-		for _, f := range res.findings {
+		res.rejected = true
+		for i := range res.findings {
+			f := &res.findings[i]
 			f.Line, f.EndLine = res.first, res.last
-			c.addFinding(f)
+			c.addFinding(*f)
 		}
 		for _, raw := range res.raws {
 			c.reject(raw)
 		}
-		return
+	default:
+		recNo = c.commitPlan(res)
 	}
+	if c.onPlan != nil {
+		c.handOver(res, recNo)
+	}
+}
+
+// commitPlan writes a plan's findings and its record or rejected rows, and
+// returns its number.
+func (c *converter) commitPlan(res *planResult) int {
 	c.counts.PlansBuilt++
 	recNo := c.counts.PlansBuilt
-	for _, f := range res.findings {
+	for i := range res.findings {
+		f := &res.findings[i]
 		f.Record = recNo
 		f.Assignment = res.assignment
 		if f.Line == 0 {
@@ -310,21 +358,59 @@ func (c *converter) commit(res *planResult) {
 				f.Column = c.m.SourceOf(id)
 			}
 		}
-		c.addFinding(f)
+		c.addFinding(*f)
+	}
+	if c.namer != nil && (res.surname != "" || res.forenames != "") {
+		if err := c.namer.PlanName(recNo, res.surname, res.forenames); err != nil && c.err == nil {
+			c.err = fmt.Errorf("write findings: %w", err)
+		}
 	}
 	c.remember(recNo, res.assignment, !res.rejected)
+	at := planPos{record: recNo, line: res.first, end: res.last}
 	if res.rejected {
 		c.counts.Rejected++
-		c.dedup.addRejected(res.assignment, res.effective, res.first)
+		c.dedup.addRejected(res.assignment, res.effective, at)
 		for _, raw := range res.raws {
 			c.reject(raw)
 		}
-		return
+		return recNo
 	}
 	c.counts.Accepted++
-	c.dedup.add(res.assignment, res.effective, res.json, res.first)
+	c.dedup.add(res.assignment, res.effective, res.json, at)
 	res.json = append(res.json, '\n')
 	if _, err := c.spool.Write(res.json); err != nil && c.err == nil {
 		c.err = fmt.Errorf("write records: %w", err)
+	}
+	res.json = res.json[:len(res.json)-1]
+	if c.written != nil {
+		c.sum.Write(res.json)
+		c.sum.Write(newline)
+		c.written.add(res)
+	}
+	return recNo
+}
+
+var newline = []byte{'\n'}
+
+// handOver hands a committed result to the OnPlan hook.
+func (c *converter) handOver(res *planResult, recNo int) {
+	p := &c.view
+	*p = Plan{Kind: res.kind, Number: recNo, First: res.first, Last: res.last, Rows: res.raws, RowLines: res.rowLines,
+		Findings: res.findings, Rejected: res.rejected}
+	if p.RowLines == nil {
+		c.oneLine[0] = res.first
+		p.RowLines = c.oneLine[:]
+	}
+	if res.kind == KindPlan {
+		p.Values = res.values
+		if !res.rejected {
+			p.JSON = res.json
+		}
+	}
+	switch err := c.onPlan(p); {
+	case errors.Is(err, ErrEndInput):
+		c.ended = true
+	case err != nil && c.err == nil:
+		c.err = err
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 )
 
 func configCommand() *cli.Command {
@@ -19,25 +21,36 @@ func configCommand() *cli.Command {
 			Description: `Checks the hub file and everything it names: mapping files and
 staff-extract configurations (their problems are reported in their own
 positions), staff extracts, folders, key, certificate and token files,
-and ${ENV} references. Exit status 1 if there is any problem. Secrets are
-never printed.`,
+and ${ENV} references. Exit status 1 if there is any problem, 2 if the
+hub file cannot be read. Secrets are never printed.`,
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
-					return usageError(c, "give one hub FILE")
+					return usageError("give one hub FILE")
 				}
 				file := c.Args().First()
+				if err := checkInputFile(file); err != nil {
+					return err
+				}
 				cfg, err := hubconfig.Load(file)
 				if err != nil {
-					fmt.Fprintln(c.App.ErrWriter, err)
-					return exitError{1}
+					return failed(problemsOr(err), err)
 				}
 				if ps := cfg.ReadStaffExtracts(); len(ps) > 0 {
-					fmt.Fprintln(c.App.ErrWriter, ps)
-					return exitError{1}
+					return failed(exitProblems, ps)
 				}
 				fmt.Fprintf(c.App.Writer, "%s: ok (%d sources, %d destinations)\n", file, len(cfg.Sources), len(cfg.Destinations))
 				return nil
 			},
 		}},
 	}
+}
+
+// problemsOr is the exit status of a file that did not load: 1 when it
+// was read and has problems (lint.Problems), 2 when it could not be read.
+func problemsOr(err error) int {
+	var ps lint.Problems
+	if errors.As(err, &ps) {
+		return exitProblems
+	}
+	return exitCannot
 }

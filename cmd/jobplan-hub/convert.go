@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync/atomic"
+	"strings"
 	"syscall"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -34,42 +33,55 @@ func convertCommand() *cli.Command {
                      (a workbook's: an .xlsx of its title rows, header and rows)
   x.report.json      counts and every finding
   x.errors.csv       the findings, for Excel
-Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be processed.`,
+INPUT - reads standard input, whose outputs are named after --stdin-name.
+Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be
+processed (or a usage mistake).`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "mapping", Aliases: []string{"m"}, Usage: "supplier mapping `FILE` (YAML or JSON)", Required: true},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
-			&cli.BoolFlag{Name: "progress", Usage: "show a progress bar (default: when stderr is a terminal)"},
+			&cli.StringFlag{Name: "mapping", TakesFile: true, Aliases: []string{"m"}, Usage: "supplier mapping `FILE` (YAML or JSON)", Required: true},
+			&cli.StringFlag{Name: "out", TakesFile: true, Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`"},
+			&cli.BoolFlag{Name: "progress", Usage: "show a progress bar", DefaultText: "when stderr is a terminal"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary lines"},
-			&cli.StringFlag{Name: "staff", Usage: "cross-check every plan against the trust's ESR staff extract `FILE` (rules R1-R6)"},
-			&cli.StringFlag{Name: "staff-format", Usage: staffFormatUsage},
+			&cli.StringFlag{Name: "staff", TakesFile: true, Usage: "cross-check every plan against the trust's ESR staff extract `FILE` (rules R1-R6)"},
+			&cli.StringFlag{Name: "staff-format", TakesFile: true, Usage: staffFormatUsage},
+			&cli.StringFlag{Name: "stdin-name", Usage: "the input `NAME` standard input (INPUT -) stands for in outputs and reports", DefaultText: "stdin.csv, stdin.json or stdin.jsonl, as the mapping's format"},
 			fileModeFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return usageError(c, "give at least one INPUT file")
+			inputs := c.Args().Slice()
+			if len(inputs) == 0 {
+				return usageError("give at least one INPUT file (- for standard input)")
+			}
+			switch n := countOf(inputs, stdinName); {
+			case n > 1:
+				return usageError("standard input (-) can be read only once")
+			case n == 0 && c.IsSet("stdin-name"):
+				return usageError("--stdin-name names standard input: give INPUT - too")
+			case strings.ContainsAny(c.String("stdin-name"), `/\`) || c.String("stdin-name") == "." || c.String("stdin-name") == "..":
+				return usageError("--stdin-name is a file name, not a path")
+			}
+			if err := checkInputFile(c.String("mapping")); err != nil {
+				return err
 			}
 			var mode fs.FileMode
 			if m := c.String("file-mode"); m != "" {
 				var err error
 				if mode, err = hubconfig.ParseFileMode(m); err != nil {
-					return usageError(c, "--file-mode "+err.Error())
+					return usageError("--file-mode " + err.Error())
 				}
 			}
 			m, err := mapping.LoadFile(c.String("mapping"))
 			if err != nil {
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return exitError{2}
+				return err
 			}
 			checks, err := staffChecks(c)
 			if err != nil {
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return exitError{2}
+				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			showProgress := c.Bool("progress") || (!c.IsSet("progress") && isTerminal(c.App.ErrWriter))
 			worst := 0
-			for _, input := range c.Args().Slice() {
+			for _, input := range inputs {
 				code, err := convertOne(ctx, c, m, checks, mode, input, showProgress)
 				if err != nil {
 					return err
@@ -77,56 +89,61 @@ Exit status: 0 every plan accepted, 1 some rejected, 2 a file could not be proce
 				worst = max(worst, code)
 			}
 			if worst != 0 {
-				return exitError{worst}
+				return exitError{code: worst}
 			}
 			return nil
 		},
 	}
 }
 
+func countOf(list []string, s string) (n int) {
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+// convertOne converts one input and prints its summary; input - is
+// standard input.
 func convertOne(ctx context.Context, c *cli.Context, m *mapping.Mapping, checks []transform.PlanChecker, mode fs.FileMode, input string, showProgress bool) (int, error) {
 	opts := outdir.Options{Checks: checks, FileMode: mode}
-	if showProgress {
-		// The bar counts bytes (and so knows the time to go); its label,
-		// redrawn twice a second, the rows and their rate.
-		var bar atomic.Pointer[progressbar.ProgressBar]
-		name := filepath.Base(input)
-		opts.Wrap = func(r io.Reader, size int64) io.Reader {
-			b := progressbar.DefaultBytes(size, "converting "+name)
-			bar.Store(b)
-			rd := progressbar.NewReader(r, b)
-			return &rd
+	name, label := filepath.Base(input), input
+	if input == stdinName {
+		name = c.String("stdin-name")
+		if name == "" {
+			name = "stdin." + m.Format
 		}
-		opts.Rows = new(atomic.Int64)
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			t := time.NewTicker(500 * time.Millisecond)
-			defer t.Stop()
-			start := time.Now()
-			for {
-				select {
-				case <-stop:
-					return
-				case now := <-t.C:
-					if b := bar.Load(); b != nil {
-						n := opts.Rows.Load()
-						b.Describe(fmt.Sprintf("converting %s · %d rows (%.0f/s)", name, n, float64(n)/now.Sub(start).Seconds()))
-					}
-				}
-			}
-		}()
-		defer func() { close(stop); <-done }()
+		label = name + " (standard input)"
 	}
-	res, err := outdir.ConvertFile(ctx, m, input, c.String("out"), opts)
+	var prog *convertProgress
+	if showProgress {
+		prog = newConvertProgress(c.App.ErrWriter, name)
+		opts.Wrap, opts.Rows = prog.wrap, &prog.rows
+	}
+	var res *outdir.Result
+	var err error
+	switch {
+	case input == stdinName:
+		res, err = outdir.Convert(ctx, m, name, c.App.Reader, -1, c.String("out"), opts)
+	case checkInputFile(input) != nil:
+		// A folder gets a report saying so, as a missing file does.
+		res, err = outdir.Fail(m, input, c.String("out"), errors.New("it is a folder, not a file"), opts)
+	default:
+		res, err = outdir.ConvertFile(ctx, m, input, c.String("out"), opts)
+	}
+	if prog != nil {
+		prog.finish()
+	}
 	if err != nil {
-		return 2, fmt.Errorf("%s: %w", input, err)
+		return exitCannot, fmt.Errorf("%s: %w", label, err)
 	}
 	if res.Err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", input, res.Report.Reason)
+		fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", label, res.Report.Reason)
 	}
 	if !c.Bool("quiet") {
-		fmt.Fprintln(c.App.ErrWriter, summary(input, &res.Report, res.Paths))
+		fmt.Fprintln(c.App.ErrWriter, summary(label, &res.Report, res.Paths))
 	}
 	return res.ExitCode(), nil
 }
@@ -156,8 +173,3 @@ func isTerminal(w io.Writer) bool {
 
 // fileModeFlag is --file-mode of the commands that write reports.
 var fileModeFlag = &cli.StringFlag{Name: "file-mode", Usage: "permission of the reports and records files, in octal (`MODE` 0640: readable by the group too); they hold personal data (default 0600: the owner only)"}
-
-func usageError(c *cli.Context, msg string) error {
-	fmt.Fprintf(c.App.ErrWriter, "jobplan-hub %s: %s\n", c.Command.Name, msg)
-	return exitError{2}
-}

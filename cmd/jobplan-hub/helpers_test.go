@@ -38,7 +38,9 @@ var built struct {
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	built.once.Do(func() {
-		// go test puts its own GOROOT/bin first on the PATH.
+		// go test puts its own GOROOT/bin first on the PATH. -buildvcs=auto
+		// records the commit (for the version test) where git is installed,
+		// whatever GOFLAGS says.
 		goTool, err := exec.LookPath("go")
 		if err != nil {
 			built.err = err
@@ -48,7 +50,7 @@ func buildBinary(t *testing.T) string {
 			return
 		}
 		built.bin = filepath.Join(built.dir, "jobplan-hub")
-		if out, err := exec.Command(goTool, "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command(goTool, "build", "-buildvcs=auto", "-o", built.bin, ".").CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transform"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/reference"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
@@ -85,39 +84,31 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 			return func(err error) { rec.SourcePolled(source, err) }
 		}
 	}
-	for _, c := range cfg.Destinations {
-		d := relay.Destination{Name: c.Name, Dispatch: httpsink.DispatcherConfig{
+	fileDests := map[string]bool{} // destinations that take whole files
+	for i := range cfg.Destinations {
+		c := &cfg.Destinations[i]
+		build := destinationTypes[c.Type]
+		if build == nil {
+			return fail(fmt.Errorf("destination %s: unknown type %q", c.Name, c.Type))
+		}
+		d, closer, err := build(c, cfg)
+		if err != nil {
+			return fail(fmt.Errorf("destination %s: %w", c.Name, err))
+		}
+		if closer != nil {
+			closers = append(closers, closer)
+		}
+		d.Name = c.Name
+		d.Dispatch = dispatch.Config{
 			Concurrency: c.Concurrency,
 			MaxAttempts: c.MaxAttempts,
 			Backoff:     retry.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
 			Breaker:     c.Breaker,
-		}}
+		}
 		if rec != nil {
 			d.Dispatch.Observer = rec
 		}
-		switch c.Type {
-		case hubconfig.DestESR:
-			sink, err := httpsink.New(c.HTTPSink())
-			if err != nil {
-				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
-			}
-			d.Records = sink
-		case hubconfig.DestOutbox:
-			sink, err := outbox.New(c.Dir, cfg.FileMode)
-			if err != nil {
-				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
-			}
-			d.Files = sink
-		case hubconfig.DestSFTP:
-			sink, err := sftp.NewSink(c.SFTP)
-			if err != nil {
-				return fail(fmt.Errorf("destination %s: %w", c.Name, err))
-			}
-			closers = append(closers, sink.Close)
-			d.Files = sink
-		default:
-			return fail(fmt.Errorf("destination %s: unknown type %q", c.Name, c.Type))
-		}
+		fileDests[c.Name] = d.Files != nil
 		rc.Destinations = append(rc.Destinations, d)
 	}
 
@@ -126,10 +117,6 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 	maps := map[string]*mapping.Mapping{}
 	staff := map[[2]string]transform.PlanChecker{}
 	procs := map[[4]string]*convertProcessor{}
-	fileDests := map[string]bool{}
-	for _, d := range cfg.Destinations {
-		fileDests[d.Name] = d.Type != hubconfig.DestESR
-	}
 	for _, s := range cfg.Sources {
 		durable := slices.ContainsFunc(s.Destinations, func(d string) bool { return fileDests[d] })
 		key := [4]string{s.Mapping, s.Staff, s.StaffFormat, strconv.FormatBool(durable)}
@@ -203,14 +190,43 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 	return hub, release, nil
 }
 
-// openExistingLedger opens the ledger in dir, refusing to create one: a
-// typo in --state should not look like an empty hub.
-func openExistingLedger(ctx context.Context, dir string) (*ledger.Ledger, error) {
-	if _, err := os.Stat(filepath.Join(dir, ledger.FileName)); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no ledger in %s (is this the hub's state folder?)", dir)
-		}
-		return nil, err
+// destinationType builds the deliverer of a destination of one type: a
+// relay.Destination with Records or Files set (buildHub fills in the rest),
+// and what to close once the hub is done with it, or nil.
+type destinationType func(c *hubconfig.Destination, cfg *hubconfig.Config) (relay.Destination, func() error, error)
+
+// destinationTypes are the factories of the hub file's destination types:
+// a new type is one more function here.
+var destinationTypes = map[string]destinationType{
+	hubconfig.DestESR:    esrAPIDestination,
+	hubconfig.DestOutbox: outboxDestination,
+	hubconfig.DestSFTP:   sftpDestination,
+}
+
+// esrAPIDestination posts each record to the ESR API.
+func esrAPIDestination(c *hubconfig.Destination, _ *hubconfig.Config) (relay.Destination, func() error, error) {
+	sink, err := httpsink.New(c.HTTPSink())
+	if err != nil {
+		return relay.Destination{}, nil, err
 	}
-	return ledger.Open(ctx, dir)
+	return relay.Destination{Records: sink}, nil, nil
+}
+
+// outboxDestination writes each input's records file into a folder.
+func outboxDestination(c *hubconfig.Destination, cfg *hubconfig.Config) (relay.Destination, func() error, error) {
+	sink, err := outbox.New(c.Dir, cfg.FileMode)
+	if err != nil {
+		return relay.Destination{}, nil, err
+	}
+	return relay.Destination{Files: sink}, nil, nil
+}
+
+// sftpDestination uploads each input's records file to an SFTP server; its
+// connection is closed once the hub is done.
+func sftpDestination(c *hubconfig.Destination, _ *hubconfig.Config) (relay.Destination, func() error, error) {
+	sink, err := sftp.NewSink(c.SFTP)
+	if err != nil {
+		return relay.Destination{}, nil, err
+	}
+	return relay.Destination{Files: sink}, sink.Close, nil
 }

@@ -173,20 +173,26 @@ next:
 	return -1
 }
 
-// sampleReport reads the sample's report.json counts from the hub's state.
-func sampleCounts(t *testing.T, state string) (accepted, rejected int) {
+// reportCounts are the counts of a report.json.
+type reportCounts struct {
+	Accepted, Rejected, Warnings, Duplicates, Superseded int
+	HeldBack                                             int `json:"held_back"`
+}
+
+// sampleCounts reads the sample's report.json counts from the hub's state.
+func sampleCounts(t *testing.T, state string) reportCounts {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(state, "files", "1", "jobplans-2026-04.report.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var r struct {
-		Counts struct{ Accepted, Rejected int } `json:"counts"`
+		Counts reportCounts `json:"counts"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	return r.Counts.Accepted, r.Counts.Rejected
+	return r.Counts
 }
 
 func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
@@ -199,12 +205,17 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 	h := startHTTPHub(t, srv.URL+"/jobplans")
 	state := filepath.Join(filepath.Dir(h.drop), "state")
 
-	// The drop folder is scanned at start: healthy.
+	// The drop folder is scanned at start: ready, and live.
 	testutil.Eventually(t, "/healthz 200", func() bool {
 		code, body := h.get(t, "/healthz", false)
 		return code == http.StatusOK && body == "ok\n"
 	})
-	// Everything but /healthz needs the token.
+	for _, path := range []string{"/livez", "/readyz"} {
+		if code, body := h.get(t, path, false); code != http.StatusOK || body != "ok\n" {
+			t.Errorf("GET %s: %d %q, want 200 ok", path, code, body)
+		}
+	}
+	// Everything but the probes needs the token.
 	for _, path := range []string{"/", "/metrics", "/files/1/jobplans-2026-04.report.html", "/?token=wrong"} {
 		if code, _ := h.get(t, path, false); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without the token: %d, want 401", path, code)
@@ -228,10 +239,12 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 			value(mf, "jobplan_hub_delivery_seconds", "destination", "esr") ==
 				value(mf, "jobplan_hub_records_total", "source", "trust-a", "outcome", "accepted")
 	})
-	accepted, rejected := sampleCounts(t, state)
-	if accepted < 2 || rejected < 1 {
-		t.Fatalf("the sample should have accepted and rejected plans: %d, %d", accepted, rejected)
+	counts := sampleCounts(t, state)
+	accepted, rejected := counts.Accepted, counts.Rejected
+	if accepted < 2 || rejected < 1 || counts.Warnings < 1 {
+		t.Fatalf("the sample should have accepted and rejected plans, and warnings: %+v", counts)
 	}
+	checkFileProcessedLine(t, h.log.String(), counts)
 	for _, c := range []struct {
 		name   string
 		labels []string
@@ -250,6 +263,10 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 		{"jobplan_hub_delivery_seconds", []string{"destination", "esr"}, float64(accepted)}, // observations
 		{"jobplan_hub_source_poll_errors_total", []string{"source", "trust-a"}, 0},
 		{"jobplan_hub_ledger_files", []string{"state", "processed"}, 1},
+		{"jobplan_hub_queue_rejected", []string{"destination", "esr"}, 1},
+		{"jobplan_hub_reloads_total", []string{"outcome", "success"}, 0},
+		{"jobplan_hub_reloads_total", []string{"outcome", "failure"}, 0},
+		{"jobplan_hub_config_last_reload_successful", nil, 1},
 	} {
 		if got := value(mf, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
@@ -266,6 +283,7 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	checkBuildInfo(t, mf)
 
 	// A file without its header row: its first row of data is taken for
 	// the header, and the reason it is quarantined must not quote it.
@@ -298,9 +316,15 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 		return code == http.StatusServiceUnavailable && strings.HasPrefix(body, "source trust-a: ") &&
 			strings.Contains(body, "no such file or directory")
 	})
-	// Without the token, only the source's name.
-	if code, body := h.get(t, "/healthz", false); code != http.StatusServiceUnavailable || body != "source trust-a: failing\n" {
-		t.Errorf("/healthz without the token: %d %q, want 503 naming only the source", code, body)
+	// Without the token, only the source's name. The hub is not ready,
+	// but alive: a restart would not bring the folder back.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := h.get(t, path, false); code != http.StatusServiceUnavailable || body != "source trust-a: failing\n" {
+			t.Errorf("%s without the token: %d %q, want 503 naming only the source", path, code, body)
+		}
+	}
+	if code, body := h.get(t, "/livez", false); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/livez while the source fails: %d %q, want 200 ok", code, body)
 	}
 	if err := os.Rename(moved, h.drop); err != nil {
 		t.Fatal(err)
@@ -309,6 +333,8 @@ func TestRunServesHealthMetricsAndStatusPage(t *testing.T) {
 		code, _ := h.get(t, "/healthz", false)
 		return code == http.StatusOK
 	})
+
+	checkRefusedReload(t, h)
 
 	h.proc.stop(t, syscall.SIGTERM, 0)
 	if _, err := http.Get(h.base + "/healthz"); err == nil {
@@ -341,7 +367,7 @@ func checkPageInChromium(t *testing.T, h *httpHub) {
 	if !strings.Contains(dom, `<tr data-destination="esr">`) || !strings.Contains(dom, "plan refused") {
 		t.Errorf("the page lacks the esr queue or the rejected delivery's reason:\n%s", dom)
 	}
-	link := regexp.MustCompile(`<tr data-file-id="1">(?s:.*?)<a href="([^"]+)">report</a>`).FindStringSubmatch(dom)
+	link := regexp.MustCompile(`<tr data-file-id="1"[^>]*>(?s:.*?)<a href="([^"]+)">report</a>`).FindStringSubmatch(dom)
 	if link == nil {
 		t.Fatalf("no report link for file 1 in:\n%s", dom)
 	}
@@ -418,20 +444,26 @@ func checkNoPersonalDataLogged(t *testing.T, log string) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	lines := 0
 	for sc.Scan() {
-		var line struct {
-			Level string `json:"level"`
-		}
+		var line map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Errorf("not a JSON log line: %q", sc.Text())
 			continue
 		}
-		if line.Level == "DEBUG" {
+		level, _ := line["level"].(string)
+		if level == "DEBUG" {
 			continue
 		}
 		lines++
+		// The time stamp holds digits that can match a PA value ("0.25"
+		// in "20:12:30.2556"); every other attribute is checked.
+		delete(line, "time")
+		rest, err := json.Marshal(line)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, s := range values {
-			if strings.Contains(sc.Text(), s) {
-				t.Errorf("%s line holds %q: %s", line.Level, s, sc.Text())
+			if strings.Contains(string(rest), s) {
+				t.Errorf("%s line holds %q: %s", level, s, sc.Text())
 			}
 		}
 	}

@@ -21,8 +21,8 @@ const envListenToken = "JOBPLAN_HUB_LISTEN_TOKEN"
 
 var listenFlags = []cli.Flag{
 	&cli.StringFlag{Name: "listen", Value: observe.DefaultListen,
-		Usage: "serve the status page, /healthz and /metrics on `ADDR` (\"\" or off: do not); beyond loopback a token is required"},
-	&cli.StringFlag{Name: "listen-token-file", Usage: "`FILE` holding the token required by the status page and /metrics (or " + envListenToken + ")"},
+		Usage: "serve the status page, /livez, /readyz, /healthz and /metrics on `ADDR` (\"\" or off: do not); beyond loopback a token is required"},
+	&cli.StringFlag{Name: "listen-token-file", TakesFile: true, Usage: "`FILE` holding the token required by the status page and /metrics (or " + envListenToken + ")"},
 }
 
 // listenConfig is where and how the hub serves HTTP; addr "" is off.
@@ -64,8 +64,8 @@ func listenFrom(c *cli.Context, cfg *hubconfig.Config) (listenConfig, error) {
 	return lc, nil
 }
 
-// startHTTP starts serving the hub's status page, health and metrics
-// over l, unless lc is off. The recorder is returned either way: the
+// startHTTP starts serving the hub's status page, its probes (/livez,
+// /readyz, /healthz) and metrics over l, unless lc is off. The recorder is returned either way: the
 // status line uses it too. The returned stop shuts the server down and
 // waits for it.
 func startHTTP(ctx context.Context, lc listenConfig, stateDir string, l *ledger.Ledger, log *slog.Logger) (*observe.Recorder, func(), error) {

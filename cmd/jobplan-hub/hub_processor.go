@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"io"
+	"encoding/hex"
 	"io/fs"
 	"os"
 	"time"
@@ -31,8 +31,10 @@ var (
 	_ relay.SkipReporter = (*convertProcessor)(nil)
 )
 
-func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	res, err := outdir.Convert(ctx, p.m, name, r, size, dir, outdir.Options{Checks: p.checks, SingleSync: true, RecordsNotDurable: !p.recordsDurable, FileMode: p.fileMode})
+func (p *convertProcessor) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
+	var written transform.Written
+	res, err := outdir.Convert(ctx, p.m, in.Name, in.Content, in.Size, dir, outdir.Options{Checks: p.checks, SingleSync: true, RecordsNotDurable: !p.recordsDurable, FileMode: p.fileMode,
+		InputSHA256: in.SHA256, Written: &written})
 	if err != nil {
 		return relay.Output{}, err
 	}
@@ -52,8 +54,15 @@ func (p *convertProcessor) Process(ctx context.Context, name string, r io.Reader
 		return out, nil
 	}
 	out.Records = res.Paths.Records
+	// What transform knows of each record goes to the ledger as it is.
+	out.RecordsSHA256 = hex.EncodeToString(written.SHA256[:])
+	out.Plans = make([]relay.Plan, len(written.Records))
+	for i, r := range written.Records {
+		out.Plans[i] = relay.Plan{AssignmentNumber: r.Assignment, EffectiveDate: r.Effective, Payload: r.Canonical, Key: hex.EncodeToString(r.SHA256[:])}
+	}
 	c := res.Report.Counts
-	out.Counts = relay.RecordCounts{Accepted: c.Accepted, Rejected: c.Rejected, Duplicates: c.Duplicates, Superseded: c.Superseded}
+	out.Counts = relay.RecordCounts{Accepted: c.Accepted, Rejected: c.Rejected, Duplicates: c.Duplicates, Superseded: c.Superseded,
+		HeldBack: c.HeldBack, Warnings: c.Warnings}
 	return out, nil
 }
 

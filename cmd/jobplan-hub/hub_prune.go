@@ -59,7 +59,7 @@ space).`,
 		Action: func(c *cli.Context) error {
 			age, err := hubconfig.ParsePruneAge(c.String("older-than"))
 			if err != nil {
-				return usageError(c, "--older-than "+err.Error())
+				return usageError("--older-than " + err.Error())
 			}
 			l, dir, err := openStateLedger(c)
 			if err != nil {

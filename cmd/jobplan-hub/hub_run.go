@@ -31,7 +31,7 @@ const (
 var logFlags = []cli.Flag{
 	&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as `text` or json"},
 	&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log debug lines too"},
-	&cli.BoolFlag{Name: "progress", Usage: "a status line under the log: files, records delivered per second, pending, time to go (default: when stderr is a terminal and the log is text)"},
+	&cli.BoolFlag{Name: "progress", Usage: "a status line under the log: files, records delivered per second, pending, time to go", DefaultText: "when stderr is a terminal and the log is text"},
 }
 
 // newLogger returns the hub's logger and, if asked for or stderr is a
@@ -70,12 +70,15 @@ SIGHUP, or saving the hub file or a mapping or staff extract it names,
 reloads them: a file with problems is reported and the running
 configuration is kept. See README.md "## Hub" for the file.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` (YAML)", Required: true},
-			&cli.StringFlag{Name: "state", Usage: "state `DIR` (overrides state_dir)"},
+			&cli.StringFlag{Name: "config", TakesFile: true, Aliases: []string{"c"}, Usage: "hub `FILE` (YAML)", Required: true},
+			&cli.StringFlag{Name: "state", TakesFile: true, Usage: "state `DIR` (overrides state_dir)"},
 		}, append(listenFlags, logFlags...)...),
 		Action: func(c *cli.Context) error {
 			file := c.String("config")
 			return serveCommand(c, func() (*hubconfig.Config, error) {
+				if err := checkInputFile(file); err != nil {
+					return nil, err
+				}
 				cfg, err := hubconfig.Load(file)
 				if err != nil {
 					return nil, err
@@ -97,16 +100,17 @@ configuration is kept. See README.md "## Hub" for the file.`,
 func serveCommand(c *cli.Context, load func() (*hubconfig.Config, error)) error {
 	log, prog, err := newLogger(c)
 	if err != nil {
-		return usageError(c, err.Error())
+		return usageError(err.Error())
 	}
 	cfg, err := load()
 	if err != nil {
-		fmt.Fprintln(c.App.ErrWriter, err)
-		return exitError{1}
+		// A hub file that does not pass config check: the hub cannot
+		// start (status 2, as a convert whose mapping does not load).
+		return failed(exitCannot, err)
 	}
 	lc, err := listenFrom(c, cfg)
 	if err != nil {
-		return usageError(c, err.Error())
+		return usageError(err.Error())
 	}
 	return serveUntilSignalled(c.Context, cfg, load, lc, log, prog)
 }
@@ -178,7 +182,9 @@ func serve(ctx context.Context, cfg *hubconfig.Config, load func() (*hubconfig.C
 			return buildHub(ctx, cfg, l, log, rec)
 		}}
 	}
-	sup := relay.Supervisor{Signals: reload, Logger: log}
+	notifier := systemdNotifier{log: log}
+	defer notifier.stoppingWhenDone(ctx)()
+	sup := relay.Supervisor{Signals: reload, Logger: log, Observer: rec, Notify: notifier.state}
 	if load != nil {
 		sup.Load = func() (*relay.Setup, error) {
 			next, err := load()
@@ -219,31 +225,31 @@ file per input) and/or are POSTed to --forward. Without either, --out is
 ` + envSFTPPassword + ` and ` + envSFTPPassphase + `, the API token
 in ` + envToken + ` or --token-file: command lines are visible to other users.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "mapping", Aliases: []string{"m"}, Usage: "supplier mapping `FILE`", Required: true},
-			&cli.StringFlag{Name: "staff", Usage: "cross-check every plan against the trust's ESR staff extract `FILE` (rules R1-R6)"},
-			&cli.StringFlag{Name: "staff-format", Usage: staffFormatUsage},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "outbox `DIR` for the records files"},
+			&cli.StringFlag{Name: "mapping", TakesFile: true, Aliases: []string{"m"}, Usage: "supplier mapping `FILE`", Required: true},
+			&cli.StringFlag{Name: "staff", TakesFile: true, Usage: "cross-check every plan against the trust's ESR staff extract `FILE` (rules R1-R6)"},
+			&cli.StringFlag{Name: "staff-format", TakesFile: true, Usage: staffFormatUsage},
+			&cli.StringFlag{Name: "out", TakesFile: true, Aliases: []string{"o"}, Usage: "outbox `DIR` for the records files"},
 			&cli.StringFlag{Name: "forward", Usage: "ESR API `URL` to POST each record to"},
-			&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the API bearer token"},
+			&cli.StringFlag{Name: "token-file", TakesFile: true, Usage: "`FILE` holding the API bearer token"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{envToken}, Usage: "API bearer `TOKEN` (prefer the environment variable)"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "records in flight to --forward"},
-			&cli.StringFlag{Name: "state", Value: ".jobplan-hub", Usage: "state `DIR`: ledger and working files"},
+			&cli.StringFlag{Name: "state", TakesFile: true, Value: ".jobplan-hub", Usage: "state `DIR`: ledger and working files"},
 			&cli.StringFlag{Name: "pattern", Usage: "only file names matching this `GLOB`"},
-			&cli.DurationFlag{Name: "settle-time", Usage: "how long a file must stay unchanged before it is taken (default 2s)"},
+			durationFlag("settle-time", "how long (`DURATION`) a file must stay unchanged before it is taken", "2s"),
 			&cli.StringFlag{Name: "ready-marker", Usage: "take x.csv only once x.csv`SUFFIX` (e.g. .done) is beside it; archive both"},
-			&cli.DurationFlag{Name: "poll-interval", Usage: "SFTP listing / folder rescan interval (default 10s / 30s)"},
+			durationFlag("poll-interval", "SFTP listing / folder rescan interval (`DURATION`)", "10s for SFTP, 30s for a folder"),
 			&cli.IntFlag{Name: "workers", Value: 2, Usage: "files processed at once"},
 			&cli.StringFlag{Name: "prune-after", Usage: "prune the state folder of files finished `AGE` ago (e.g. 90d), at start and daily; see prune"},
 			fileModeFlag,
-			&cli.StringFlag{Name: "known-hosts", Usage: "SFTP: known_hosts `FILE` listing the server"},
+			&cli.StringFlag{Name: "known-hosts", TakesFile: true, Usage: "SFTP: known_hosts `FILE` listing the server"},
 			&cli.StringSliceFlag{Name: "host-key-fingerprint", Usage: "SFTP: pinned host key, `SHA256:...` as ssh-keygen -lf prints it (repeat for several)"},
-			&cli.StringFlag{Name: "key-file", Usage: "SFTP: private key `FILE`"},
+			&cli.StringFlag{Name: "key-file", TakesFile: true, Usage: "SFTP: private key `FILE`"},
 			&cli.StringFlag{Name: "key-passphrase", EnvVars: []string{envSFTPPassphase}, Usage: "SFTP: key passphrase (prefer the environment variable)"},
 			&cli.StringFlag{Name: "password", EnvVars: []string{envSFTPPassword}, Usage: "SFTP: password (prefer the environment variable)"},
 		}, append(listenFlags, logFlags...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return usageError(c, "give one SOURCE folder or sftp:// URL")
+				return usageError("give one SOURCE folder or sftp:// URL")
 			}
 			// Saving the mapping or staff extract (or SIGHUP) reloads them.
 			return serveCommand(c, func() (*hubconfig.Config, error) { return watchConfig(c) })
@@ -268,6 +274,11 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range []string{c.String("mapping"), c.String("staff")} {
+		if err := checkInputFile(f); err != nil {
+			return nil, err
+		}
+	}
 	cfg := &hubconfig.Config{StateDir: abs(c.String("state"))}
 	if m := c.String("file-mode"); m != "" {
 		mode, err := hubconfig.ParseFileMode(m)
@@ -290,7 +301,7 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 	src := hubconfig.Source{
 		Name: "watch", Mapping: abs(c.String("mapping")), Pattern: c.String("pattern"),
 		Staff: abs(c.String("staff")), StaffFormat: staffFormat,
-		SettleTime: c.Duration("settle-time"), Workers: c.Int("workers"),
+		SettleTime: flagDuration(c, "settle-time"), Workers: c.Int("workers"),
 	}
 	if c.IsSet("ready-marker") {
 		src.SetReadyMarker(c.String("ready-marker"))
@@ -304,7 +315,7 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 		if _, has := u.User.Password(); has {
 			return nil, fmt.Errorf("source: do not put the password in the URL; use %s", envSFTPPassword)
 		}
-		src.Type, src.Dir, src.PollInterval = hubconfig.SourceSFTP, u.Path, c.Duration("poll-interval")
+		src.Type, src.Dir, src.PollInterval = hubconfig.SourceSFTP, u.Path, flagDuration(c, "poll-interval")
 		src.SetSFTP(sftp.Config{
 			Addr: u.Host, User: u.User.Username(),
 			KnownHostsFile:      abs(c.String("known-hosts")),
@@ -314,7 +325,7 @@ func watchConfig(c *cli.Context) (*hubconfig.Config, error) {
 			Password:            c.String("password"),
 		})
 	} else {
-		src.Type, src.Dir, src.RescanInterval = hubconfig.SourceLocal, abs(arg), c.Duration("poll-interval")
+		src.Type, src.Dir, src.RescanInterval = hubconfig.SourceLocal, abs(arg), flagDuration(c, "poll-interval")
 		// The state folder inside the watched folder would be a
 		// candidate input; localdir skips dot names only.
 		if rel, err := filepath.Rel(src.Dir, cfg.StateDir); err == nil && filepath.IsLocal(rel) && !strings.HasPrefix(rel, ".") {

@@ -98,8 +98,8 @@ func TestWatchRefusesBadSources(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"watch", "--mapping", "../../mappings/sard-wide.yaml", "--state", filepath.Join(t.TempDir(), ".state")}, tc.args...)
 			code, _, stderr := runCLI(t, args...)
-			if code != 1 || !strings.Contains(stderr, tc.want) {
-				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, tc.want)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
 			}
 			if strings.Contains(stderr, "secret") || strings.Contains(stderr, "t0k3n") {
 				t.Errorf("a secret is printed: %q", stderr)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -13,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nhs-esr/jobplan-hub/internal/hubconfig"
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/observe"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
@@ -22,8 +24,8 @@ import (
 const waitPoll = 200 * time.Millisecond
 
 var stateFlags = []cli.Flag{
-	&cli.StringFlag{Name: "state", Usage: "the hub's state `DIR`"},
-	&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "hub `FILE` whose state_dir to use"},
+	&cli.StringFlag{Name: "state", TakesFile: true, Usage: "the hub's state `DIR`"},
+	&cli.StringFlag{Name: "config", TakesFile: true, Aliases: []string{"c"}, Usage: "hub `FILE` whose state_dir to use"},
 }
 
 // stateDir returns the state folder named by --state or --config.
@@ -34,6 +36,9 @@ func stateDir(c *cli.Context) (string, error) {
 	case s != "":
 		return filepath.Abs(s)
 	case f != "":
+		if err := checkInputFile(f); err != nil {
+			return "", err
+		}
 		return hubconfig.StateDirOf(f)
 	}
 	return "", fmt.Errorf("give --state DIR or --config FILE")
@@ -44,9 +49,9 @@ func stateDir(c *cli.Context) (string, error) {
 func openStateLedger(c *cli.Context) (*ledger.Ledger, string, error) {
 	dir, err := stateDir(c)
 	if err != nil {
-		return nil, "", usageError(c, err.Error())
+		return nil, "", usageError(err.Error())
 	}
-	l, err := openExistingLedger(c.Context, dir)
+	l, err := ledger.OpenExisting(c.Context, dir)
 	if err != nil {
 		return nil, "", err
 	}
@@ -71,7 +76,7 @@ With --wait, it first waits until nothing is claimed or pending and at
 least --min-files files are done, for scripts; exit status 1 on timeout.`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
-			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` for the hub to be idle"},
+			durationFlag("wait", "wait up to `DURATION` for the hub to be idle", "no wait"),
 			&cli.IntFlag{Name: "min-files", Usage: "with --wait: also wait for `N` files processed or quarantined"},
 		}, stateFlags...),
 		Action: func(c *cli.Context) error {
@@ -80,7 +85,7 @@ least --min-files files are done, for scripts; exit status 1 on timeout.`,
 				return err
 			}
 			defer l.Close()
-			st, timedOut, err := readStatus(c.Context, l, c.Duration("wait"), c.Int("min-files"))
+			st, timedOut, err := readStatus(c.Context, l, flagDuration(c, "wait"), c.Int("min-files"))
 			if err != nil {
 				return err
 			}
@@ -97,8 +102,7 @@ least --min-files files are done, for scripts; exit status 1 on timeout.`,
 				return err
 			}
 			if timedOut {
-				fmt.Fprintf(c.App.ErrWriter, "jobplan-hub status: not idle after %v\n", c.Duration("wait"))
-				return exitError{1}
+				return failed(exitProblems, fmt.Errorf("not idle after %v", flagDuration(c, "wait")))
 			}
 			return nil
 		},
@@ -165,15 +169,19 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		case d.DueNow:
 			next = "due now"
 		case d.NextAttemptAt != nil:
-			next = d.NextAttemptAt.Local().Format(time.DateTime)
+			next = observe.FormatTime(*d.NextAttemptAt)
 		}
 		fmt.Fprintf(w, "%-*s  %7d  %8s  %8d  %9d  %9d  %10d  %s\n", width, d.Name,
 			d.Pending, retrying, d.Rejected, d.Delivered, d.Duplicate, d.Superseded, next)
 	}
 	for _, d := range st.Destinations {
 		if o := d.Unavailable; o != nil {
+			next := "due now"
+			if o.NextProbeAt.After(time.Now()) {
+				next = observe.FormatTime(o.NextProbeAt)
+			}
 			fmt.Fprintf(w, "\n%s is unavailable since %s: deliveries held, %d probe(s) failed, next probe %s: %s\n",
-				d.Name, o.Since.Local().Format(time.DateTime), o.Probes, o.NextProbeAt.Local().Format(time.DateTime), oneLine(o.LastError))
+				d.Name, observe.FormatTime(o.Since), o.Probes, next, oneLine(o.LastError))
 		}
 	}
 	for _, d := range st.Destinations {
@@ -182,7 +190,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		}
 		fmt.Fprintf(w, "\nlatest ids given by %s:\n", d.Name)
 		for _, r := range d.RemoteIDs {
-			fmt.Fprintf(w, "  %s  delivery %d  %s  %s  id %s\n", r.At.Local().Format(time.DateTime), r.ID, r.Assignment, r.EffectiveDate, oneLine(r.RemoteID))
+			fmt.Fprintf(w, "  %s  delivery %d  %s  %s  id %s\n", observe.FormatTime(r.At), r.ID, r.Assignment, r.EffectiveDate, oneLine(r.RemoteID))
 		}
 	}
 	for _, d := range st.Destinations {
@@ -192,7 +200,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 		fmt.Fprintf(w, "\nlast errors for %s:\n", d.Name)
 		for _, e := range d.Errors {
 			fmt.Fprintf(w, "  %s  delivery %d  %s  %s after %d attempt(s): %s\n",
-				e.At.Local().Format(time.DateTime), e.ID, e.Assignment, e.State, e.Attempts, oneLine(e.Error))
+				observe.FormatTime(e.At), e.ID, e.Subject(), e.State, e.Attempts, oneLine(e.Error))
 		}
 	}
 	return nil
@@ -210,31 +218,42 @@ func printRefused(w io.Writer, refused []relay.RefusedFile) {
 		if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
 			reason = relay.QuoteName(reason) // never the case today; never raw
 		}
-		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, r.Since.Local().Format(time.DateTime), reason)
+		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, observe.FormatTime(r.Since), reason)
 	}
 	fmt.Fprintln(w)
 }
 
-// printHealth prints the problems the running hub reports, if one runs.
+// printHealth prints the problems the running hub reports, if one runs,
+// and a reload it refused.
 func printHealth(w io.Writer, h *observe.Health) {
 	if h == nil {
 		return
 	}
 	if len(h.Problems) == 0 {
-		fmt.Fprintf(w, "\n\nhealth: ok (the running hub, as of %s)", h.At.Local().Format(time.DateTime))
-		return
+		fmt.Fprintf(w, "\n\nhealth: ok (the running hub, as of %s)", observe.FormatTime(h.At))
+	} else {
+		fmt.Fprintf(w, "\n\nhealth: %d problem(s) (the running hub, as of %s):", len(h.Problems), observe.FormatTime(h.At))
 	}
-	fmt.Fprintf(w, "\n\nhealth: %d problem(s) (the running hub, as of %s):", len(h.Problems), h.At.Local().Format(time.DateTime))
 	for _, p := range h.Problems {
 		fmt.Fprintf(w, "\n  %s", p.Line(false))
 		if !p.Since.IsZero() {
-			fmt.Fprintf(w, " since %s", p.Since.Local().Format(time.DateTime))
+			fmt.Fprintf(w, " since %s", observe.FormatTime(p.Since))
 		}
-		if !p.RetryAt.IsZero() {
-			fmt.Fprintf(w, ", next attempt %s", p.RetryAt.Local().Format(time.DateTime))
+		switch {
+		case p.RetryAt.IsZero():
+		case !p.RetryAt.After(time.Now()):
+			fmt.Fprint(w, ", next attempt due now")
+		default:
+			fmt.Fprintf(w, ", next attempt %s", observe.FormatTime(p.RetryAt))
 		}
 		if p.Error != "" {
 			fmt.Fprintf(w, "\n    %s", oneLine(p.Error))
+		}
+	}
+	if f := h.ReloadFailed; f != nil {
+		fmt.Fprintf(w, "\n\nreload refused at %s: the hub runs on the configuration it had:", observe.FormatTime(f.At))
+		for _, p := range f.Problems {
+			fmt.Fprintf(w, "\n  %s", oneLine(p))
 		}
 	}
 }
@@ -265,9 +284,9 @@ assignment is superseded straight away.`,
 				narrowed := filter.FileID != 0 || filter.AssignmentNumber != ""
 				switch {
 				case c.Bool("all") && narrowed:
-					return usageError(c, "--all cannot be combined with --file-id or --assignment")
+					return usageError("--all cannot be combined with --file-id or --assignment")
 				case !c.Bool("all") && !narrowed:
-					return usageError(c, "choose what to requeue: --file-id, --assignment or --all")
+					return usageError("choose what to requeue: --file-id, --assignment or --all")
 				}
 				l, _, err := openStateLedger(c)
 				if err != nil {
@@ -275,6 +294,17 @@ assignment is superseded straight away.`,
 				}
 				defer l.Close()
 				dest := c.String("destination")
+				known, err := l.Destinations(c.Context)
+				if err != nil {
+					return err
+				}
+				if !slices.Contains(known, dest) {
+					if len(known) == 0 {
+						return usageError(fmt.Sprintf("--destination %q: the ledger has no deliveries for any destination yet", dest))
+					}
+					return usageError(fmt.Sprintf("--destination %q has no deliveries in the ledger (destinations with deliveries: %s)%s",
+						dest, strings.Join(known, ", "), lint.Suggest(dest, known)))
+				}
 				n, err := l.Requeue(c.Context, dest, filter)
 				if err != nil {
 					return err

@@ -52,7 +52,7 @@ func seedLedger(t *testing.T) (dir string, rejectedFile int64) {
 	must(err)
 	_, err = l.EnqueueFile(ctx, f2, "esr", []ledger.Record{rec("10000004", "2026-04-01", 1), rec("10000004", "2026-05-01", 2)})
 	must(err)
-	_, err = l.EnqueueFile(ctx, f1, "outbox", []ledger.Record{{AssignmentNumber: "file:1", EffectiveDate: time.Now(), Payload: []byte(`{"kind":"file","file_id":1}`)}})
+	_, err = l.Enqueue(ctx, f1, ledger.Queue{Destination: "outbox", File: []byte(`{"kind":"file","file_id":1}`)})
 	must(err)
 	due, err := l.Due(ctx, "esr", time.Now(), 10)
 	must(err)
@@ -61,8 +61,8 @@ func seedLedger(t *testing.T) (dir string, rejectedFile int64) {
 		byAssignment[d.AssignmentNumber] = d.ID
 	}
 	must(l.MarkDelivered(ctx, byAssignment["10000001"]))
-	must(l.MarkRetry(ctx, byAssignment["10000002"], 1, time.Now().Add(time.Hour), "httpsink: 503 Service Unavailable: try later"))
-	must(l.MarkRejected(ctx, byAssignment["10000003"], "httpsink: 422 Unprocessable Entity: bad plan"))
+	must(l.MarkRetry(ctx, byAssignment["10000002"], 1, time.Now().Add(time.Hour), "the receiver answered 503 Service Unavailable: try later"))
+	must(l.MarkRejected(ctx, byAssignment["10000003"], "the receiver answered 422 Unprocessable Entity: bad plan"))
 	must(l.MarkDelivered(ctx, byAssignment["10000004"]))
 	out, err := l.Due(ctx, "outbox", time.Now(), 10)
 	must(err)
@@ -73,7 +73,11 @@ func seedLedger(t *testing.T) (dir string, rejectedFile int64) {
 	return dir, f1
 }
 
-var timestamp = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`)
+// when matches a time as status shows it (observe.TimeLayout): local,
+// with its offset from UTC.
+const when = `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d`
+
+var timestamp = regexp.MustCompile(when)
 
 func TestStatusText(t *testing.T) {
 	dir, _ := seedLedger(t)
@@ -312,7 +316,7 @@ func TestStatusShowsAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := l.SetHealth(t.Context(), ledger.Health{Destination: "esr", Since: time.Now().Add(-time.Minute), Probes: 4,
-		NextProbeAt: time.Now().Add(5 * time.Second), LastError: "httpsink: 503 Service Unavailable: maintenance"}); err != nil {
+		NextProbeAt: time.Now().Add(5 * time.Second), LastError: "the receiver answered 503 Service Unavailable: maintenance"}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
@@ -320,7 +324,7 @@ func TestStatusShowsAnOutage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^esr is unavailable since \S+ \S+: deliveries held, 4 probe\(s\) failed, next probe \S+ \S+: httpsink: 503 Service Unavailable: maintenance$`).MatchString(stdout) {
+	if !regexp.MustCompile(`(?m)^esr is unavailable since ` + when + `: deliveries held, 4 probe\(s\) failed, next probe ` + when + `: the receiver answered 503 Service Unavailable: maintenance$`).MatchString(stdout) {
 		t.Errorf("status does not show the outage:\n%s", stdout)
 	}
 	code, stdout, _ = runCLI(t, "status", "--state", dir, "--json")
@@ -361,7 +365,7 @@ func TestStatusShowsTheReceiversIDs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^latest ids given by esr:\n  \S+ \S+  delivery \d+  10000009  2026-05-01  id ESR-JP-000042$`).MatchString(stdout) {
+	if !regexp.MustCompile(`(?m)^latest ids given by esr:\n  ` + when + `  delivery \d+  10000009  2026-05-01  id ESR-JP-000042$`).MatchString(stdout) {
 		t.Errorf("status does not list the receiver's id:\n%s", stdout)
 	}
 	if code, stdout, _ = runCLI(t, "status", "--state", dir, "--json"); code != 0 || !strings.Contains(stdout, `"remote_id": "ESR-JP-000042"`) {

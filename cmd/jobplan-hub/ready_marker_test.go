@@ -47,7 +47,7 @@ func TestConfigCheckReadyMarker(t *testing.T) {
 func TestWatchRefusesABadReadyMarker(t *testing.T) {
 	code, _, stderr := runCLI(t, "watch", "--mapping", "../../mappings/sard-wide.yaml", "--state", filepath.Join(t.TempDir(), ".state"),
 		"--ready-marker", ".part", t.TempDir())
-	if code != 1 || !strings.Contains(stderr, `ready_marker ".part": the ready marker ends in .part`) {
+	if code != 2 || !strings.Contains(stderr, `ready_marker ".part": the ready marker ends in .part`) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }

@@ -38,6 +38,9 @@ func loadStaff(path, format string, w io.Writer) (*reference.Index, reference.Co
 	if err != nil {
 		return nil, cfg, err
 	}
+	if err := checkInputFile(path); err != nil {
+		return nil, cfg, err
+	}
 	x, err := reference.LoadFile(path, cfg)
 	if err != nil {
 		return nil, cfg, err
@@ -98,24 +101,24 @@ func referenceCommand() *cli.Command {
 every problem with it (unreadable lines, repeated assignment numbers).
 Exit status: 0 no problems, 1 problems, 2 the extract cannot be used.`,
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "staff", Usage: "the staff extract `FILE`", Required: true},
-				&cli.StringFlag{Name: "staff-format", Usage: staffFormatUsage},
+				&cli.StringFlag{Name: "staff", TakesFile: true, Usage: "the staff extract `FILE`", Required: true},
+				&cli.StringFlag{Name: "staff-format", TakesFile: true, Usage: staffFormatUsage},
 				&cli.StringSliceFlag{Name: "lookup", Usage: "also print the staff record of assignment `NUMBER` (repeatable)"},
 			},
 			Action: func(c *cli.Context) error {
 				cfg, err := staffFormat(c.String("staff-format"))
 				if err != nil {
-					fmt.Fprintln(c.App.ErrWriter, err)
-					return exitError{2}
+					return err
+				}
+				if err := checkInputFile(c.String("staff")); err != nil {
+					return err
 				}
 				x, err := reference.LoadFile(c.String("staff"), cfg)
 				if err != nil {
-					fmt.Fprintln(c.App.ErrWriter, err)
-					return exitError{2}
+					return err
 				}
 				if _, err := reference.NewChecker(x, cfg.Checks); err != nil {
-					fmt.Fprintln(c.App.ErrWriter, err)
-					return exitError{2}
+					return err
 				}
 				printStaffSummary(c.App.Writer, c.String("staff"), x)
 				for _, a := range c.StringSlice("lookup") {
@@ -130,7 +133,7 @@ Exit status: 0 no problems, 1 problems, 2 the extract cannot be used.`,
 					}
 				}
 				if len(x.Problems) > 0 {
-					return exitError{1}
+					return exitError{code: exitProblems}
 				}
 				return nil
 			},

@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nhs-esr/jobplan-hub/internal/lint"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
 )
@@ -57,30 +60,75 @@ func mappingCommand() *cli.Command {
 		Usage: "work with supplier mapping files",
 		Subcommands: append([]*cli.Command{{
 			Name:      "check",
-			Usage:     "check mapping files, reporting every problem as file:line:col",
+			Usage:     "check mapping files (and their case files), reporting every problem as file:line:col",
 			ArgsUsage: "FILE...",
+			Description: `Checks each mapping FILE (YAML or JSON; - reads standard input) and
+prints "ok" with its name and format, or every problem at its line and
+column. A case file (NAME.cases.yaml, as mappings/*.yaml also matches) is
+checked as a case file: its cases are read and checked, and its mapping
+NAME.yaml must be beside it; mapping test runs them. Exit status: 0 no
+problems, 1 problems, 2 a file could not be read.`,
 			Action: func(c *cli.Context) error {
 				if c.NArg() == 0 {
-					return usageError(c, "give at least one mapping FILE")
+					return usageError("give at least one mapping FILE")
 				}
-				bad := false
+				worst := 0
 				for _, path := range c.Args().Slice() {
-					m, err := mapping.LoadFile(path)
-					if err != nil {
-						fmt.Fprintln(c.App.ErrWriter, err)
-						bad = true
-						continue
-					}
-					fmt.Fprintf(c.App.Writer, "%s: ok (%s, %s)\n", path, m.Name, m.Format)
-					if m.Description != "" {
-						fmt.Fprintf(c.App.Writer, "  %s\n", m.Description)
-					}
+					worst = max(worst, checkMappingFile(c, path))
 				}
-				if bad {
-					return exitError{1}
+				if worst != 0 {
+					return exitError{code: worst}
 				}
 				return nil
 			},
 		}}, workbenchCommands()...),
 	}
+}
+
+// checkMappingFile checks one argument of mapping check and returns its
+// exit status.
+func checkMappingFile(c *cli.Context, path string) int {
+	report := func(err error) int {
+		code := problemsOr(err)
+		if code == exitProblems {
+			fmt.Fprintln(c.App.ErrWriter, err)
+		} else {
+			fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", c.Command.HelpName, err)
+		}
+		return code
+	}
+	switch {
+	case path == stdinName:
+		data, err := io.ReadAll(c.App.Reader)
+		if err != nil {
+			return report(fmt.Errorf("read standard input: %w", err))
+		}
+		m, err := mapping.Load("stdin", data)
+		if err != nil {
+			return report(err)
+		}
+		fmt.Fprintf(c.App.Writer, "stdin: ok (%s, %s)\n", m.Name, m.Format)
+	case checkInputFile(path) != nil:
+		return report(checkInputFile(path))
+	case mapping.IsCasesFile(path):
+		cases, err := mapping.LoadCases(path)
+		if err != nil {
+			return report(err)
+		}
+		of := mapping.MappingPathOf(path)
+		if _, err := os.Stat(of); err != nil {
+			return report(lint.Problems{{File: path, Message: fmt.Sprintf("a case file needs its mapping beside it: %s", of)}})
+		}
+		fmt.Fprintf(c.App.Writer, "%s: ok (%d cases of %s; run them with mapping test)\n", path, len(cases), filepath.Base(of))
+	default:
+		m, err := mapping.LoadFile(path)
+		if err != nil {
+			return report(err)
+		}
+		fmt.Fprintf(c.App.Writer, "%s: ok (%s, %s)\n", path, m.Name, m.Format)
+		if m.Description != "" {
+			fmt.Fprintf(c.App.Writer, "  %s\n", m.Description)
+		}
+	}
+	return 0
 }

@@ -61,8 +61,8 @@ func scriptParams(dir string) testscript.Params {
 			// exitcode N PROG ARGS... (or status N ...) runs PROG as exec
 			// does and requires exit status N, as ! exec cannot tell
 			// status 1 from 2.
-			"exitcode": exitStatus,
-			"status":   exitStatus,
+			"exitcode": scriptExitStatus,
+			"status":   scriptExitStatus,
 			// writehex FILE HEX... writes the bytes the hex digits spell,
 			// for binary inputs a txtar archive cannot hold.
 			"writehex": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -77,7 +77,7 @@ func scriptParams(dir string) testscript.Params {
 	}
 }
 
-func exitStatus(ts *testscript.TestScript, neg bool, args []string) {
+func scriptExitStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: exitcode N PROG ARGS...")
 	}

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
+	"github.com/nhs-esr/jobplan-hub/transform/workbench"
 )
 
 // The mapping workbench: commands that help a hub operator write and test
@@ -37,38 +34,39 @@ shown, so a preview of a large export is quick. Duplicates and superseded plans
 are decided by convert over the whole file, so preview only shows those among
 the plans it read.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "mapping", Aliases: []string{"m"}, Usage: "supplier mapping `FILE` (required)"},
+			&cli.StringFlag{Name: "mapping", TakesFile: true, Aliases: []string{"m"}, Usage: "supplier mapping `FILE`", Required: true},
 			&cli.IntFlag{Name: "rows", Aliases: []string{"n"}, Value: 5, Usage: "how many plans to show"},
 			&cli.IntFlag{Name: "width", Value: 80, Usage: "wrap output at `COLUMNS`"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsAndLateFlags(c)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
+			args := c.Args().Slice()
 			if len(args) != 1 {
-				return usageError(c, "give one INPUT file")
-			}
-			if c.String("mapping") == "" {
-				return usageError(c, "give the mapping with --mapping FILE")
+				return usageError("give one INPUT file")
 			}
 			if c.Int("rows") < 1 {
-				return usageError(c, "--rows must be at least 1")
+				return usageError("--rows must be at least 1")
+			}
+			input := args[0]
+			if input == stdinName {
+				// It reads the plans, then their findings: two passes.
+				return usageError("preview reads INPUT twice, so it cannot be standard input; save it to a file first")
+			}
+			for _, f := range []string{c.String("mapping"), input} {
+				if err := checkInputFile(f); err != nil {
+					return err
+				}
 			}
 			m, err := mapping.LoadFile(c.String("mapping"))
 			if err != nil {
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return exitError{2}
+				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			input := args[0]
 			pv, err := runPreview(ctx, m, input, c.Int("rows"))
 			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", input, err)
-				return exitError{2}
+				return fmt.Errorf("%s: %w", input, err)
 			}
-			pv.print(c.App.Writer, input, max(c.Int("width"), 40))
+			printPreview(c.App.Writer, pv, input, max(c.Int("width"), 40))
 			return nil
 		},
 	}
@@ -89,42 +87,46 @@ column whose name matches a record field. Values are translated only when
 their meaning is sure (contract codes, staff groups, plan statuses, activity
 codes); matches it is unsure of, date formats it had to assume and values it
 could not read are written as comments with the reason. The draft always
-passes mapping check; run mapping preview on it next.`,
+passes mapping check; run mapping preview on it next. INPUT - reads standard input.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the draft to `FILE` (default: standard output)"},
+			&cli.StringFlag{Name: "out", TakesFile: true, Aliases: []string{"o"}, Usage: "write the draft to `FILE`", DefaultText: "standard output"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite --out if it exists"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsAndLateFlags(c)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
+			args := c.Args().Slice()
 			if len(args) != 1 {
-				return usageError(c, "give one INPUT sample file")
+				return usageError("give one INPUT sample file")
 			}
 			input := args[0]
-			f, err := os.Open(input)
-			if err != nil {
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return exitError{2}
+			in := c.App.Reader
+			if input != stdinName {
+				if err := checkInputFile(input); err != nil {
+					return err
+				}
+				f, err := os.Open(input)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
 			}
-			sample, err := io.ReadAll(io.LimitReader(f, inferSampleBytes))
-			f.Close()
+			sample, err := io.ReadAll(io.LimitReader(in, inferSampleBytes))
 			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", input, err)
-				return exitError{2}
+				return fmt.Errorf("%s: %w", input, err)
 			}
-			d, err := mapping.Infer(input, sample)
+			name := input
+			if input == stdinName {
+				name = "stdin"
+			}
+			d, err := mapping.Infer(name, sample)
 			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", input, err)
-				return exitError{2}
+				return fmt.Errorf("%s: %w", input, err)
 			}
 			draft := d.YAML()
 			// The draft is only useful if it loads: check it as mapping
 			// check would, and say so rather than write a broken file.
 			if _, err := mapping.Load(d.Name+".yaml", draft); err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "%s: the draft does not pass mapping check (a bug in infer):\n%v\n", input, err)
-				return exitError{2}
+				return fmt.Errorf("%s: the draft does not pass mapping check (a bug in infer):\n%v", input, err)
 			}
 			out := c.String("out")
 			if out == "" {
@@ -133,7 +135,7 @@ passes mapping check; run mapping preview on it next.`,
 			}
 			if !c.Bool("force") {
 				if _, err := os.Stat(out); err == nil {
-					return usageError(c, out+" exists; use --force to overwrite it")
+					return usageError(out + " exists; use --force to overwrite it")
 				}
 			}
 			if err := os.WriteFile(out, draft, 0o644); err != nil {
@@ -161,114 +163,22 @@ differences; exit status 1 when any case fails, 2 when a file cannot be read.`,
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show what each case produced"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := argsAndLateFlags(c)
-			if err != nil {
-				return usageError(c, err.Error())
-			}
+			args := c.Args().Slice()
 			if len(args) == 0 {
 				args = []string{"mappings"}
 			}
-			suites, err := findCaseFiles(args)
+			suites, err := workbench.FindSuites(args)
 			if err != nil {
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return exitError{2}
+				return err
 			}
 			res := runCaseFiles(c.Context, c.App.Writer, suites, c.String("run"), c.Bool("verbose"))
 			switch {
 			case res.broken > 0:
-				return exitError{2}
+				return exitError{code: exitCannot}
 			case res.failed > 0:
-				return exitError{1}
+				return exitError{code: exitProblems}
 			}
 			return nil
 		},
 	}
-}
-
-// caseSuite is a mapping and its case file.
-type caseSuite struct{ mapping, cases string }
-
-// findCaseFiles resolves the arguments of mapping test.
-func findCaseFiles(args []string) ([]caseSuite, error) {
-	var out []caseSuite
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case st.IsDir():
-			files, _ := filepath.Glob(filepath.Join(a, "*"+mapping.CasesSuffix))
-			if len(files) == 0 {
-				return nil, fmt.Errorf("%s: no *%s files", a, mapping.CasesSuffix)
-			}
-			for _, f := range files {
-				out = append(out, caseSuite{mapping: mapping.MappingPathOf(f), cases: f})
-			}
-		case hasSuffixFold(a, mapping.CasesSuffix):
-			out = append(out, caseSuite{mapping: mapping.MappingPathOf(a), cases: a})
-		default:
-			cases := mapping.CasesPath(a)
-			if _, err := os.Stat(cases); err != nil {
-				return nil, fmt.Errorf("%s: %w: write them in %s", a, mapping.ErrNoCases, cases)
-			}
-			out = append(out, caseSuite{mapping: a, cases: cases})
-		}
-	}
-	return out, nil
-}
-
-func hasSuffixFold(s, suffix string) bool {
-	return len(s) >= len(suffix) && bytes.EqualFold([]byte(s[len(s)-len(suffix):]), []byte(suffix))
-}
-
-var errPreviewDone = errors.New("preview has all the plans it shows")
-
-// positional returns the command's arguments with any flags written after
-// them (mapping infer x.csv --out y.yaml) applied: urfave/cli stops
-// reading flags at the first argument.
-func argsAndLateFlags(c *cli.Context) ([]string, error) {
-	var args []string
-	in := c.Args().Slice()
-	for i := 0; i < len(in); i++ {
-		a := in[i]
-		if a == "--" {
-			args = append(args, in[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			args = append(args, a)
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		f := findFlag(c.Command.Flags, name)
-		if f == nil {
-			return nil, fmt.Errorf("flag provided but not defined: %s", a)
-		}
-		if _, isBool := f.(*cli.BoolFlag); isBool && !hasValue {
-			value, hasValue = "true", true
-		}
-		if !hasValue {
-			if i+1 == len(in) {
-				return nil, fmt.Errorf("flag needs an argument: %s", a)
-			}
-			i++
-			value = in[i]
-		}
-		if err := c.Set(f.Names()[0], value); err != nil {
-			return nil, fmt.Errorf("invalid value %q for flag %s: %w", value, a, err)
-		}
-	}
-	return args, nil
-}
-
-func findFlag(flags []cli.Flag, name string) cli.Flag {
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return f
-			}
-		}
-	}
-	return nil
 }

@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
-	"github.com/nhs-esr/jobplan-hub/transform"
-	"github.com/nhs-esr/jobplan-hub/transform/finding"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
-	"github.com/nhs-esr/jobplan-hub/transform/report"
+	"github.com/nhs-esr/jobplan-hub/transform/workbench"
 )
 
 // caseResults totals a run of mapping test.
@@ -21,51 +16,46 @@ type caseResults struct {
 	passed, failed, broken int
 }
 
-// runCaseFiles runs every case of every suite, printing one line per case
-// and the differences of each failure.
-func runCaseFiles(ctx context.Context, w io.Writer, suites []caseSuite, only string, verbose bool) caseResults {
+// runCaseFiles runs every case of every suite (transform/workbench),
+// printing one line per case and the differences of each failure.
+func runCaseFiles(ctx context.Context, w io.Writer, suites []workbench.Suite, only string, verbose bool) caseResults {
 	var total caseResults
 	for _, s := range suites {
-		m, err := mapping.LoadFile(s.mapping)
-		if err != nil {
-			fmt.Fprintf(w, "BROKEN %s: the mapping does not load:\n%s\n", s.mapping, indentLines(err.Error(), "  "))
+		sr := workbench.RunSuite(ctx, s, only)
+		switch {
+		case sr.MappingErr != nil:
+			fmt.Fprintf(w, "BROKEN %s: the mapping does not load:\n%s\n", s.Mapping, indentLines(sr.MappingErr.Error(), "  "))
+			total.broken++
+			continue
+		case sr.CasesErr != nil:
+			fmt.Fprintf(w, "BROKEN %s:\n%s\n", s.Cases, indentLines(sr.CasesErr.Error(), "  "))
 			total.broken++
 			continue
 		}
-		cases, err := mapping.LoadCases(s.cases)
-		if err != nil {
-			fmt.Fprintf(w, "BROKEN %s:\n%s\n", s.cases, indentLines(err.Error(), "  "))
-			total.broken++
-			continue
-		}
+		name := sr.Mapping.Name
 		var res caseResults
-		for i := range cases {
-			c := &cases[i]
-			if only != "" && !strings.Contains(c.Name, only) {
-				continue
-			}
-			out, err := runCase(ctx, m, c)
-			if err != nil {
-				fmt.Fprintf(w, "BROKEN %s: %s (%s:%d): %v\n", m.Name, c.Name, s.cases, c.Line, err)
+		for _, cr := range sr.Cases {
+			c := cr.Case
+			if cr.Err != nil {
+				fmt.Fprintf(w, "BROKEN %s: %s (%s:%d): %v\n", name, c.Name, s.Cases, c.Line, cr.Err)
 				res.broken++
 				continue
 			}
-			diffs := c.Check(out)
-			if len(diffs) == 0 {
-				fmt.Fprintf(w, "PASS %s: %s\n", m.Name, c.Name)
+			if len(cr.Diffs) == 0 {
+				fmt.Fprintf(w, "PASS %s: %s\n", name, c.Name)
 				res.passed++
 			} else {
-				fmt.Fprintf(w, "FAIL %s: %s (%s:%d)\n", m.Name, c.Name, s.cases, c.Line)
-				for _, d := range diffs {
+				fmt.Fprintf(w, "FAIL %s: %s (%s:%d)\n", name, c.Name, s.Cases, c.Line)
+				for _, d := range cr.Diffs {
 					fmt.Fprintf(w, "    %s\n", d)
 				}
 				res.failed++
 			}
-			if verbose || len(diffs) > 0 {
-				showOutcome(w, out)
+			if verbose || len(cr.Diffs) > 0 {
+				showOutcome(w, cr.Outcome)
 			}
 		}
-		fmt.Fprintf(w, "%s: %d passed, %d failed", s.cases, res.passed, res.failed)
+		fmt.Fprintf(w, "%s: %d passed, %d failed", s.Cases, res.passed, res.failed)
 		if res.broken > 0 {
 			fmt.Fprintf(w, ", %d could not run", res.broken)
 		}
@@ -78,47 +68,6 @@ func runCaseFiles(ctx context.Context, w io.Writer, suites []caseSuite, only str
 		fmt.Fprintf(w, "total: %d passed, %d failed\n", total.passed, total.failed)
 	}
 	return total
-}
-
-// runCase converts a case's input with transform.Convert, as convert does.
-func runCase(ctx context.Context, m *mapping.Mapping, c *mapping.Case) (*mapping.Outcome, error) {
-	in, err := c.InputBytes(m)
-	if err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp("", "jobplan-case-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	var records bytes.Buffer
-	sink := &caseFindings{}
-	counts, err := transform.Convert(ctx, m, bytes.NewReader(in), transform.Outputs{Records: &records, Rejected: io.Discard, Findings: sink, SpoolDir: tmp})
-	out := &mapping.Outcome{Findings: sink.list, Counts: countMap(counts)}
-	var fe *transform.FileError
-	switch {
-	case errors.As(err, &fe):
-		out.FileError = fe.Reason
-		return out, nil
-	case err != nil:
-		return nil, err
-	}
-	out.Records, err = mapping.DecodeRecords(records.Bytes())
-	return out, err
-}
-
-type caseFindings struct{ list []finding.Finding }
-
-func (l *caseFindings) Add(f finding.Finding) error {
-	l.list = append(l.list, f)
-	return nil
-}
-
-func countMap(c report.Counts) map[string]int {
-	b, _ := json.Marshal(c)
-	var m map[string]int
-	json.Unmarshal(b, &m)
-	return m
 }
 
 // showOutcome prints what a case produced, to help write or fix it.

@@ -2,18 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/nhs-esr/jobplan-hub/transform"
-	"github.com/nhs-esr/jobplan-hub/transform/finding"
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 )
 
@@ -116,13 +111,7 @@ func TestMappingTestReportsFailures(t *testing.T) {
 }
 
 func workbenchSample(name string) string {
-	files, _ := filepath.Glob(filepath.Join("../../samples", name, "*.*"))
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".md") {
-			return f
-		}
-	}
-	return ""
+	return testutil.SampleInput(filepath.Join("../../samples", name))
 }
 
 func TestPreview(t *testing.T) {
@@ -165,130 +154,6 @@ func TestPreview(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "mapping", "preview", in); code != 2 {
 		t.Errorf("preview without --mapping: exit %d, want 2", code)
-	}
-}
-
-// TestPreviewMatchesConvert checks that preview shows what convert does:
-// every finding of a whole-file conversion lands on a plan or row of the
-// preview, and the records preview builds for accepted plans are those
-// convert writes.
-func TestPreviewMatchesConvert(t *testing.T) {
-	for _, name := range []string{"sard-wide", "excel-long", "allocate-nested", "wales-sessions"} {
-		t.Run(name, func(t *testing.T) {
-			m, err := mapping.LoadFile(filepath.Join(bundledMappings, name+".yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			in := workbenchSample(name)
-			pv, err := runPreview(context.Background(), m, in, 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !pv.eof {
-				t.Fatal("preview of 1000 plans did not reach the end of the sample")
-			}
-			data, _ := os.ReadFile(in)
-			var records bytes.Buffer
-			sink := &caseFindings{}
-			if _, err := transform.Convert(context.Background(), m, bytes.NewReader(data), transform.Outputs{Records: &records, Rejected: io.Discard, Findings: sink, SpoolDir: t.TempDir()}); err != nil {
-				t.Fatal(err)
-			}
-			attached := 0
-			var sent []string
-			for _, it := range pv.items {
-				attached += len(it.findings)
-				if it.kind != itemPlan || notSent(it.findings) {
-					continue
-				}
-				sent = append(sent, string(it.rec.AppendJSON(nil)))
-			}
-			if attached != len(sink.list) || len(pv.file) != 0 {
-				t.Errorf("preview placed %d of %d findings (%d not on a row)", attached, len(sink.list), len(pv.file))
-			}
-			want := strings.Split(strings.TrimSpace(records.String()), "\n")
-			if strings.Join(sent, "\n") != strings.Join(want, "\n") {
-				t.Errorf("preview's accepted records differ from convert's:\n got %d: %.300s\nwant %d: %.300s", len(sent), sent, len(want), want)
-			}
-		})
-	}
-}
-
-// dropped reports whether a plan with these findings is not sent.
-func notSent(fs []finding.Finding) bool {
-	for _, f := range fs {
-		if f.Severity == finding.Error || f.Rule == "D1" || f.Rule == "D2" || f.Rule == "D3" || f.Rule == "D4" {
-			return true
-		}
-	}
-	return false
-}
-
-type byteCounter struct {
-	r io.Reader
-	n int64
-}
-
-func (c *byteCounter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// bigExport is a sard-wide export of n plans, each over 12 PAs (a V8
-// warning), so every plan has a finding.
-func bigExport(n int) []byte {
-	data, _ := os.ReadFile(workbenchSample("sard-wide"))
-	header := data[:bytes.IndexByte(data, '\n')+1]
-	var b bytes.Buffer
-	b.Write(header)
-	for i := range n {
-		fmt.Fprintf(&b, "%08d,%08d,Test,Person,Medical and Dental,Consultant (2003),Signed Off,01/04/2026,12.5,2.5,9.5,3,0,0,0,0,1 in 6,Cat A,5,3,2,1,2.5,2,0.5,0,0,0,0.5,0.5,1.5,0.25,0,0.75,0,0,0,123\r\n", 10000000+i, 10000000+i)
-	}
-	return b.Bytes()
-}
-
-// TestPreviewStopsEarly checks both ways preview stops convert: cutting
-// the input after the last plan shown, and cancelling it at the first
-// finding past that plan.
-func TestPreviewStopsEarly(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // bound convert's read-ahead
-	m, err := mapping.LoadFile(filepath.Join(bundledMappings, "sard-wide.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := bigExport(100_000)
-	total := int64(len(data))
-	for _, cut := range []bool{true, false} {
-		t.Run(fmt.Sprintf("cut=%v", cut), func(t *testing.T) {
-			pv := &preview{m: m}
-			first := &byteCounter{r: bytes.NewReader(data)}
-			if err := pv.collect(context.Background(), first, 3); err != nil {
-				t.Fatal(err)
-			}
-			pv.lastLine = pv.items[len(pv.items)-1].last
-			second := &byteCounter{r: bytes.NewReader(data)}
-			if err := pv.findings(context.Background(), second, cut); err != nil {
-				t.Fatal(err)
-			}
-			if pv.plans != 3 || pv.lastLine != 4 {
-				t.Errorf("collected %d plans up to line %d, want 3 up to line 4", pv.plans, pv.lastLine)
-			}
-			for _, it := range pv.items {
-				if len(it.findings) != 1 || it.findings[0].Rule != "V8" {
-					t.Errorf("plan %d: findings %v, want one V8", it.plan, it.findings)
-				}
-			}
-			if first.n > 1<<20 {
-				t.Errorf("collecting 3 plans read %d of %d bytes", first.n, total)
-			}
-			limit := total / 2
-			if cut {
-				limit = 1 << 20
-			}
-			if second.n > limit {
-				t.Errorf("convert read %d of %d bytes before stopping (limit %d)", second.n, total, limit)
-			}
-		})
 	}
 }
 

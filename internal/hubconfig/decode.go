@@ -173,7 +173,7 @@ func (d *decoder) destinationKeys(c *Destination) keys {
 		"dir":          func(v *yaml.Node) { c.Dir = d.str(v) },
 		"sftp":         func(v *yaml.Node) { c.SFTP = d.sftp(v, c.pos, false) },
 
-		// The breaker (httpsink.BreakerConfig).
+		// The breaker (dispatch.BreakerConfig).
 		"breaker_failures":   func(v *yaml.Node) { c.Breaker.Failures = d.integer(v, 1, 1000) },
 		"probe_interval":     func(v *yaml.Node) { c.Breaker.ProbeInterval = d.duration(v) },
 		"probe_interval_max": func(v *yaml.Node) { c.Breaker.ProbeIntervalMax = d.duration(v) },
@@ -336,16 +336,25 @@ func (d *decoder) duration(n *yaml.Node) time.Duration {
 	if s == "" {
 		return 0
 	}
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
-		d.addf(n, "%q is not a duration (write it like 500ms, 2s or 5m)", n.Value)
-		return 0
-	}
-	if v < 0 {
-		d.addf(n, "%q: a duration must not be negative", n.Value)
+		d.addf(n, "%v", err)
 		return 0
 	}
 	return v
+}
+
+// ParseDuration reads a duration as the hub file and the command line
+// write them (500ms, 2s, 5m, 1h30m); the error says how to write one.
+func ParseDuration(s string) (time.Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (write it like 500ms, 2s or 5m)", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("%q: a duration must not be negative", s)
+	}
+	return v, nil
 }
 
 func (d *decoder) integer(n *yaml.Node, lo, hi int) int {

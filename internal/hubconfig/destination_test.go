@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 )
 
 func TestHubFileBreakerKeys(t *testing.T) {
@@ -31,7 +31,7 @@ destinations:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := httpsink.BreakerConfig{Failures: 3, ProbeInterval: 2 * time.Second, ProbeIntervalMax: 30 * time.Second}
+	want := dispatch.BreakerConfig{Failures: 3, ProbeInterval: 2 * time.Second, ProbeIntervalMax: 30 * time.Second}
 	if got := cfg.Destinations[0].Breaker; got != want {
 		t.Errorf("breaker %+v, want %+v", got, want)
 	}

@@ -29,6 +29,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nhs-esr/jobplan-hub/internal/lint"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/sftp"
 )
@@ -107,7 +108,7 @@ type Destination struct {
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
 	// every type: the destination-level breaker
-	Breaker httpsink.BreakerConfig
+	Breaker dispatch.BreakerConfig
 	// esr_api: the receiver's contract (payload, oauth2, response_id);
 	// the OAuth2 client secret may also come from a file or a variable.
 	API                               httpsink.APIOptions

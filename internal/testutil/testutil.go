@@ -116,3 +116,15 @@ func (b *Buffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// SampleInput returns the export in a folder of samples/: its one file
+// that is not a README; "" if there is none.
+func SampleInput(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.*"))
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".md") {
+			return f
+		}
+	}
+	return ""
+}

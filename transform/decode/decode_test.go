@@ -177,7 +177,7 @@ func TestJSONFormatErrors(t *testing.T) {
 
 func TestJSONLines(t *testing.T) {
 	in := "{\"a\":1}\n\nnot json\n{\"a\":2}"
-	r, err := NewJSONLinesReader(strings.NewReader(in), JSONOptions{Lines: true})
+	r, err := NewJSONLinesReader(strings.NewReader(in), JSONOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,9 @@ import (
 	"strings"
 )
 
-// JSONOptions describes a JSON export.
+// JSONOptions describes a JSON or JSON Lines export (Open tells them
+// apart by Options.Format).
 type JSONOptions struct {
-	// Lines selects JSON Lines: one record per line.
-	Lines bool
 	// RecordsPath is the dotted path of the array of records inside the
 	// top-level object ("data.jobPlans"); empty for a top-level array.
 	RecordsPath string

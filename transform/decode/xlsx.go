@@ -763,7 +763,6 @@ func tagAttr(tag []byte, name string) string {
 	return ""
 }
 
-
 // cellMeta is what the attributes of a <c> element say.
 type cellMeta struct {
 	col         int

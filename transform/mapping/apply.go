@@ -611,10 +611,16 @@ type parsed struct {
 }
 
 func (a *Applier) fail(r *fieldRule, column, value, rule, msg string) {
+	a.failFix(r, column, value, rule, msg, finding.Rules[rule].Fix)
+}
+
+// failFix is fail with advice of its own, for advice that depends on the
+// mapping.
+func (a *Applier) failFix(r *fieldRule, column, value, rule, msg, fix string) {
 	if column == "" {
 		column = r.describe()
 	}
-	f := finding.Finding{Column: column, Value: value, Rule: rule, Severity: a.m.Validator.Severity(rule), Message: msg, Fix: finding.Rules[rule].Fix}
+	f := finding.Finding{Column: column, Value: value, Rule: rule, Severity: a.m.Validator.Severity(rule), Message: msg, Fix: fix}
 	if r.id < record.NumFields {
 		f.Field = r.id.String()
 	}
@@ -841,7 +847,13 @@ func (a *Applier) value(r *fieldRule, raw, column string) (parsed, bool) {
 			return parsed{}, false
 		}
 		if err != nil {
-			a.fail(r, column, raw, "M01", fmt.Sprintf("%s %q is not a number.", a.label(r, column), v))
+			msg, fix := fmt.Sprintf("%s %q is not a number.", a.label(r, column), v), finding.Rules["M01"].Fix
+			if a.m.decimalComma {
+				// The catalogue's advice (7.5) would be refused again here.
+				msg = fmt.Sprintf("%s %q is not a number with a decimal comma, as this export's mapping declares (numbers.decimal_comma).", a.label(r, column), v)
+				fix = "Enter the value as a plain number with a decimal comma, such as 7,5, without units, text or a decimal point."
+			}
+			a.failFix(r, column, raw, "M01", msg, fix)
 			return parsed{}, false
 		}
 		if r.divisor != decimal.One {

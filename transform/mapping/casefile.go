@@ -44,6 +44,12 @@ import (
 // CasesSuffix ends the name of a case file.
 const CasesSuffix = ".cases.yaml"
 
+// IsCasesFile says whether path names a case file (by its suffix, in any
+// case: mappings/*.yaml matches case files too).
+func IsCasesFile(path string) bool {
+	return len(path) >= len(CasesSuffix) && strings.EqualFold(path[len(path)-len(CasesSuffix):], CasesSuffix)
+}
+
 // CasesPath returns the case file of the mapping at path.
 func CasesPath(mappingPath string) string {
 	return strings.TrimSuffix(mappingPath, filepath.Ext(mappingPath)) + CasesSuffix
@@ -338,11 +344,7 @@ func (c *Case) InputBytes(m *Mapping) ([]byte, error) {
 	if m.Format == "xlsx" {
 		return nil, errors.New("a workbook is not text: give the case's workbook as input_file")
 	}
-	name := m.CSV.Encoding
-	if m.Format != "csv" {
-		name = m.JSON.Encoding
-	}
-	return encodeText(c.Input, name)
+	return encodeText(c.Input, m.DecodeOptions("").Encoding())
 }
 
 func encodeText(text, name string) ([]byte, error) {

@@ -154,6 +154,17 @@ func TestCaseInputBytes(t *testing.T) {
 	if got, err := fc.InputBytes(load("windows-1252")); err != nil || string(got) != "raw\xff" {
 		t.Errorf("input_file: got %q, %v", got, err)
 	}
+	// A workbook is not text: its case gives the workbook as input_file.
+	wb, err := mapping.Load("wb.yaml", []byte("version: 1\nname: wb\nformat: xlsx\nfields: {assignment_number: {column: A}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.InputBytes(wb); err == nil || !strings.Contains(err.Error(), "a workbook is not text: give the case's workbook as input_file") {
+		t.Errorf("inline input for a workbook: got %q, %v; want it refused", got, err)
+	}
+	if got, err := fc.InputBytes(wb); err != nil || string(got) != "raw\xff" {
+		t.Errorf("input_file for a workbook: got %q, %v", got, err)
+	}
 }
 
 func TestDecodeRecordsKeepsNumbersExact(t *testing.T) {

@@ -347,7 +347,7 @@ func (c *compiler) dialect() {
 			}
 		}
 	default:
-		c.m.JSON = decode.JSONOptions{Lines: s.Format == "jsonl", RecordsPath: s.JSON.Records, Encoding: s.JSON.Encoding}
+		c.m.JSON = decode.JSONOptions{RecordsPath: s.JSON.Records, Encoding: s.JSON.Encoding}
 		if s.Format == "jsonl" && s.JSON.Records != "" {
 			c.doc.add(c.doc.node("json", "records"), "json.records: a records path is for format json; each line of a jsonl file is one record")
 		}

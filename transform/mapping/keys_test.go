@@ -272,13 +272,13 @@ func keyOutcome(t *testing.T, text, input string) string {
 	var out, rejected bytes.Buffer
 	found := &findings{}
 	counts, err := transform.Convert(context.Background(), m, strings.NewReader(input), transform.Outputs{Records: &out, Rejected: &rejected, Findings: found, SpoolDir: t.TempDir()})
-	return fmt.Sprintf("check: %s %s %s\nerr: %v\ncounts: %+v\nrecords:\n%sfindings:\n%s\nvalues:\n%s", m.Name, m.Format, m.Description, err, counts, out.String(), strings.Join(found.lines, "\n"), mappedValues(m, input))
+	return fmt.Sprintf("check: %s %s %s\nerr: %v\ncounts: %+v\nrecords:\n%sfindings:\n%s\nvalues:\n%s", m.Name, m.Format, m.Description, err, counts, out.String(), strings.Join(found.lines, "\n"), mappedValues(t, m, input))
 }
 
 // mappedValues shows every field of every plan as mapped, before the
 // contract rules, so that a key's effect is seen on a rejected plan too.
-func mappedValues(m *mapping.Mapping, input string) string {
-	r, header, err := readerFor(m, input)
+func mappedValues(t *testing.T, m *mapping.Mapping, input string) string {
+	r, header, err := readerFor(t, m, input)
 	if err != nil {
 		return err.Error()
 	}

@@ -303,8 +303,8 @@ func TestLoadJSONMapping(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if m.Name != "json-written" || m.Format != "jsonl" || !m.JSON.Lines {
-		t.Errorf("got name %q format %q lines %v, want json-written, jsonl, true", m.Name, m.Format, m.JSON.Lines)
+	if m.Name != "json-written" || m.Format != "jsonl" || m.DecodeOptions("").Format != decode.FormatJSONLines {
+		t.Errorf("got name %q format %q, read as %q; want json-written, jsonl, jsonl", m.Name, m.Format, m.DecodeOptions("").Format)
 	}
 	plans, findings := apply(t, m, `{"emp": "10000001", "dcc_hours": 336}`)
 	if len(findings) != 0 {
@@ -354,7 +354,7 @@ func TestBundledMappingsLoad(t *testing.T) {
 // Findings are written "line rule field value".
 func apply(t *testing.T, m *mapping.Mapping, input string) ([]*record.JobPlan, []string) {
 	t.Helper()
-	r, header, err := readerFor(m, input)
+	r, header, err := readerFor(t, m, input)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -419,27 +419,19 @@ func apply(t *testing.T, m *mapping.Mapping, input string) ([]*record.JobPlan, [
 	return plans, findings
 }
 
-// readerFor opens input in m's format; header is nil for JSON.
-func readerFor(m *mapping.Mapping, input string) (decode.Reader, []string, error) {
-	switch {
-	case m.Format == "csv":
-		cr, err := decode.NewCSVReader(strings.NewReader(input), m.CSV)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cr, cr.Header(), nil
-	case m.Format == "xlsx":
-		xr, err := decode.NewXLSXReader(strings.NewReader(input), m.XLSX)
-		if err != nil {
-			return nil, nil, err
-		}
-		return xr, xr.Header(), nil
-	case m.JSON.Lines:
-		r, err := decode.NewJSONLinesReader(strings.NewReader(input), m.JSON)
-		return r, nil, err
+// readerFor opens input in m's format; header is nil for JSON. A reader
+// that is an io.Closer (a workbook's) is closed when the test ends.
+func readerFor(t *testing.T, m *mapping.Mapping, input string) (decode.Reader, []string, error) {
+	t.Helper()
+	r, header, err := decode.Open(strings.NewReader(input), m.DecodeOptions(t.TempDir()))
+	if c, ok := r.(io.Closer); ok {
+		t.Cleanup(func() {
+			if err := c.Close(); err != nil {
+				t.Errorf("close reader: %v", err)
+			}
+		})
 	}
-	r, err := decode.NewJSONReader(strings.NewReader(input), m.JSON)
-	return r, nil, err
+	return r, header, err
 }
 
 // value shows a field as the tests expect it: "null" when absent, else its

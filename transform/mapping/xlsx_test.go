@@ -3,12 +3,14 @@ package mapping_test
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/xuri/excelize/v2"
 
 	"github.com/nhs-esr/jobplan-hub/transform"
+	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/mapping"
 )
 
@@ -59,7 +61,7 @@ fields:
 	if _, err := transform.Convert(context.Background(), m, bytes.NewReader(book.Bytes()), transform.Outputs{Records: &out, Rejected: &bytes.Buffer{}, Findings: found, SpoolDir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
-	values := mappedValues(m, book.String())
+	values := mappedValues(t, m, book.String())
 	for _, want := range []string{
 		`key "": assignment_number=10000001 effective_date=2026-04-01 dcc=7.5 on_call_supplement_pct=5`,
 		`key "": assignment_number=10000002 effective_date=2026-04-01 dcc=7.5 on_call_supplement_pct=5`,
@@ -94,7 +96,22 @@ func TestWorkbookYYYYMMDDNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := mappedValues(m, book.String()); !strings.Contains(got, "effective_date=2026-04-01") {
+	if got := mappedValues(t, m, book.String()); !strings.Contains(got, "effective_date=2026-04-01") {
 		t.Errorf("got %s", got)
+	}
+}
+
+// TestWorkbookDecodeOptions: the options decode.Open reads a workbook
+// with are the mapping's xlsx block, its decimal comma and the caller's
+// folder for temporary files.
+func TestWorkbookDecodeOptions(t *testing.T) {
+	m, err := mapping.Load("wb.yaml", []byte("version: 1\nname: wb\nformat: xlsx\nxlsx: {sheet: Plans, skip_rows: 2, header_row: 2}\nnumbers: {decimal_comma: true}\nfields:\n  assignment_number: {column: Asg}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.DecodeOptions("/spool")
+	want := decode.Options{Format: decode.FormatXLSX, XLSX: decode.XLSXOptions{Sheet: "Plans", SkipRows: 2, HeaderRow: 2, DecimalComma: true, TempDir: "/spool"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeOptions = %+v, want %+v", got, want)
 	}
 }

@@ -89,6 +89,14 @@ type Options struct {
 	// atomicfile.DefaultMode (0600, owner only: outputs hold personal
 	// data).
 	FileMode fs.FileMode
+	// InputSHA256 is the input's SHA-256 (lowercase hex) when the caller
+	// has worked it out already, as the hub does before it claims a file:
+	// the report quotes it, and the input is not hashed again.
+	InputSHA256 string
+	// Written, if set, is filled with the records published, each with its
+	// canonical form and key, and the records file's hash
+	// (transform.WithWritten).
+	Written *transform.Written
 }
 
 // ConvertFile converts the file at inputPath into dir. The returned error is
@@ -135,22 +143,35 @@ func Convert(ctx context.Context, m *mapping.Mapping, name string, r io.Reader, 
 		return nil, err
 	}
 	defer findings.Close()
+	if transform.MapsNames(m) {
+		findings.ShowNames()
+	}
 
+	counter := &countingReader{r: r}
 	h := sha256.New()
-	counter := &countingReader{r: io.TeeReader(r, h)}
+	if opts.InputSHA256 == "" {
+		counter.r = io.TeeReader(r, h)
+	}
 	var in io.Reader = counter
 	if opts.Wrap != nil {
 		in = opts.Wrap(in, size)
 	}
-	counts, convErr := transform.Convert(ctx, m, in, transform.Outputs{Records: records, Rejected: rejected, Findings: findings, SpoolDir: dir}, transform.WithChecks(opts.Checks...), transform.WithProgress(opts.Rows))
+	convOpts := []transform.Option{transform.WithChecks(opts.Checks...), transform.WithProgress(opts.Rows)}
+	if opts.Written != nil {
+		convOpts = append(convOpts, transform.WithWritten(opts.Written))
+	}
+	counts, convErr := transform.Convert(ctx, m, in, transform.Outputs{Records: records, Rejected: rejected, Findings: findings, SpoolDir: dir}, convOpts...)
 	if convErr != nil && !isFileError(convErr) {
 		return nil, convErr // I/O failure or cancellation: publish nothing
 	}
-	// Hash the whole input even if conversion stopped early.
+	// Hash (or count) the whole input even if conversion stopped early.
 	if _, err := io.Copy(io.Discard, counter); err != nil && convErr == nil {
 		return nil, fmt.Errorf("read input: %w", err)
 	}
-	res.Report.InputSHA256 = hex.EncodeToString(h.Sum(nil))
+	res.Report.InputSHA256 = opts.InputSHA256
+	if res.Report.InputSHA256 == "" {
+		res.Report.InputSHA256 = hex.EncodeToString(h.Sum(nil))
+	}
 	res.Report.InputBytes = counter.n
 	res.Report.Counts = counts
 	res.Report.Status = transform.Status(counts, convErr)

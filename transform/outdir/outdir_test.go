@@ -167,7 +167,7 @@ func TestRejectedRowsPublishRejectedAndErrorsWithHeaders(t *testing.T) {
 		t.Errorf("rejected file holds %d rows, want %d", got, res.Report.Counts.Rejected)
 	}
 	errorsCSV := read(t, res.Paths.Errors)
-	if got, want := firstLine(errorsCSV), "record,line,end_line,assignment_number,field,column,value,rule,severity,message,fix"; got != want {
+	if got, want := firstLine(errorsCSV), "\ufeffLine,Last line,Assignment number,Name,Field,Column,Value,Rule,Rule title,Severity,What was found,How to fix,Plan number"; got != want {
 		t.Errorf("errors file's first line %q, want %q", got, want)
 	}
 	// The sample's golden outputs, written by the same conversion.
@@ -252,7 +252,7 @@ func TestLargeRejectedOutputIsWrittenInFull(t *testing.T) {
 			len(got), strings.Count(got, "\n"), in.Len(), n+1)
 	}
 	errorsCSV := read(t, res.Paths.Errors)
-	if lines := strings.Count(errorsCSV, "\n"); lines < n+1 || !strings.HasPrefix(errorsCSV, "record,line,") {
+	if lines := strings.Count(errorsCSV, "\n"); lines < n+1 || !strings.HasPrefix(errorsCSV, "\ufeffLine,Last line,") {
 		t.Errorf("errors file: %d lines, want the header and at least one per row (%d)", lines, n)
 	}
 	want := []string{"big.errors.csv", "big.jobplans.jsonl", "big.rejected.csv", "big.report.html", "big.report.json"}

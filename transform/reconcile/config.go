@@ -64,6 +64,9 @@ type Columns struct {
 	WalesBand        string `yaml:"wales_band"`
 	BasicSalary      string `yaml:"basic_salary"` // annual; without it no £ estimate
 	FTE              string `yaml:"fte"`
+	// Department is a department, cost centre or directorate column: the
+	// totals are then broken down by it.
+	Department string `yaml:"department"`
 }
 
 // Value bases.

@@ -8,22 +8,31 @@ import (
 	"strings"
 )
 
-// HTMLOptions tune reconcile.html.
+// HTMLOptions tune reconcile.html. How many lines it lists is set when
+// reconciling (Options.Largest, Options.MaxRows): the page is capped like
+// the convert report, and points to reconcile.csv for the rest.
 type HTMLOptions struct {
-	Largest int    // rows in "largest discrepancies" (default 15)
-	MaxRows int    // rows in the full table of misaligned assignments (default 500)
-	Title   string // default "Job plans and payroll: reconciliation"
+	Title string // default "Job plans and payroll: reconciliation"
 	// Generated is printed as the time of the run ("" to leave it out, as
 	// the golden files do).
 	Generated string
+	// MaxDepartments is the departments listed and charted (default 30);
+	// the rest are shown as one row.
+	MaxDepartments int
 }
+
+// Colours: red for a possible over-payment, blue for a possible
+// under-payment. Green would read as "fine", which an under-payment is not.
+const (
+	overColour  = "#d5281b"
+	underColour = "#005eb8"
+)
 
 // bin is one bar of the distribution chart.
 type bin struct {
 	Label    string
 	Label1   string // Label on two lines, for the axis
 	Label2   string
-	Lo, Hi   int64 // pence, [Lo, Hi)
 	Count    int
 	Over     bool
 	X, Y, H  int // SVG geometry
@@ -38,37 +47,36 @@ const chartLeft, chartBar, chartGap = 40, 60, 10
 // under-payments of the same size sit at the same distance from the middle.
 var binEdges = []int64{-20000, -10000, -5000, -1000, 0, 1000, 5000, 10000, 20000}
 
+// binOf is the bar of an estimate in pence: under-payments fall in
+// (lo, hi], over-payments in [lo, hi), so −£1,000 and +£1,000 land in
+// mirror-image bars.
+func binOf(pence int64) int {
+	for i, edge := range binEdges {
+		e := edge * 100
+		if (pence < 0 && pence <= e) || (pence >= 0 && pence < e) {
+			return i
+		}
+	}
+	return len(binEdges)
+}
+
 func (r *Result) bins() []bin {
-	const inf = int64(1) << 62
-	edges := append(append([]int64{-inf}, binEdges...), inf)
-	var bins []bin
-	for i := 0; i+1 < len(edges); i++ {
-		lo, hi := edges[i], edges[i+1]
-		b := bin{Lo: lo * 100, Hi: hi * 100, Over: lo >= 0}
+	bins := make([]bin, len(binEdges)+1)
+	for i := range bins {
+		b := &bins[i]
+		b.Count = r.Histogram[i]
 		switch {
-		case lo == -inf:
-			b.Label1, b.Label2 = "below", money(hi)
-		case hi == inf:
-			b.Label1, b.Label2 = money(lo), "or more"
+		case i == 0:
+			b.Label1, b.Label2 = "below", money(binEdges[0])
+			b.Over = false
+		case i == len(binEdges):
+			b.Label1, b.Label2 = money(binEdges[i-1]), "or more"
+			b.Over = true
 		default:
-			b.Label1, b.Label2 = money(lo)+" to", money(hi)
+			b.Label1, b.Label2 = money(binEdges[i-1])+" to", money(binEdges[i])
+			b.Over = binEdges[i-1] >= 0
 		}
 		b.Label = b.Label1 + " " + b.Label2
-		bins = append(bins, b)
-	}
-	for _, l := range r.Lines {
-		if l.Status != Misaligned || l.EstTotal == nil {
-			continue
-		}
-		v := int64(*l.EstTotal)
-		for i := range bins {
-			// Under-payments fall in (lo, hi], over-payments in [lo, hi),
-			// so −£1,000 and +£1,000 land in mirror-image bars.
-			if (v < 0 && v > bins[i].Lo && v <= bins[i].Hi) || (v >= 0 && v >= bins[i].Lo && v < bins[i].Hi) {
-				bins[i].Count++
-				break
-			}
-		}
 	}
 	// Geometry: 10 bars of 60px, 10px apart, after a 40px margin.
 	maxCount := 1
@@ -147,8 +155,7 @@ func orNone(s string) string {
 
 type htmlPage struct {
 	Title, Generated                 string
-	Summary                          []string
-	Over, Under, Net                 string
+	Over, Under                      string
 	OverPAs, OverSupp                string
 	UnderPAs, UnderSupp              string
 	Counts                           map[string]int
@@ -157,8 +164,13 @@ type htmlPage struct {
 	Misaligned                       []htmlLine
 	MoreMisaligned                   int
 	PlanOnly, PayrollOnly            []htmlLine
+	MorePlanOnly, MorePayrollOnly    int
 	Bins                             []bin
 	Valued                           int
+	Departments                      []deptRow
+	DeptChart                        deptChart
+	HasDepartments                   bool
+	DepartmentColumn                 string
 	Assumptions                      []string
 	PlanFiles                        []string
 	PlansRead, Superseded            int
@@ -167,25 +179,84 @@ type htmlPage struct {
 	TolerancePAs, TolerancePct       string
 	Unvalued                         int
 	ChartW, ChartH, AxisY, ZeroLineX int
+	OverColour, UnderColour          string
+}
+
+// deptRow is one department in the table and the chart.
+type deptRow struct {
+	Name                              string
+	Assignments, Misaligned, Unvalued int
+	PayrollOnly                       int
+	Over, Under, Net                  string
+	NetOver                           bool
+	// Chart geometry: the under-payment bar runs left from the axis, the
+	// over-payment bar right.
+	Y, TextY, UnderX, UnderW, OverW int
+	Short                           string // Name, cut for the chart's label
+}
+
+type deptChart struct {
+	W, H, AxisX, LabelX, Half int
+}
+
+// Department chart geometry: a row per department, labels on the left,
+// a diverging bar either side of the axis.
+const deptRowH, deptLabelW, deptHalf = 22, 230, 300
+
+func (r *Result) departmentRows(limit int) ([]deptRow, deptChart) {
+	ds := r.Departments
+	var rest *Department
+	if len(ds) > limit {
+		rest = &Department{Name: fmt.Sprintf("the other %d departments", len(ds)-limit)}
+		for _, d := range ds[limit:] {
+			rest.Assignments += d.Assignments
+			rest.Misaligned += d.Misaligned
+			rest.PayrollOnly += d.PayrollOnly
+			rest.Unvalued += d.Unvalued
+			rest.Over += d.Over
+			rest.Under += d.Under
+		}
+		ds = append(ds[:limit:limit], rest)
+	}
+	scale := int64(1)
+	for _, d := range ds {
+		scale = max(scale, int64(d.Over), int64(-d.Under))
+	}
+	chart := deptChart{W: deptLabelW + 2*deptHalf + 20, H: len(ds)*deptRowH + 10, AxisX: deptLabelW + deptHalf, LabelX: deptLabelW - 6, Half: deptHalf}
+	rows := make([]deptRow, len(ds))
+	for i, d := range ds {
+		name := d.Name
+		if name == "" && d != rest {
+			name = "(blank)"
+		}
+		short := name
+		if rs := []rune(short); len(rs) > 32 {
+			short = string(rs[:31]) + "…"
+		}
+		under := int(int64(-d.Under) * deptHalf / scale)
+		rows[i] = deptRow{Name: name, Short: short, Assignments: d.Assignments, Misaligned: d.Misaligned, Unvalued: d.Unvalued, PayrollOnly: d.PayrollOnly,
+			Over: d.Over.Pounds(), Under: (-d.Under).Pounds(), Net: (d.Over + d.Under).Pounds(), NetOver: d.Over+d.Under > 0,
+			Y: 5 + i*deptRowH, TextY: 5 + i*deptRowH + 15, UnderX: chart.AxisX - under, UnderW: under, OverW: int(int64(d.Over) * deptHalf / scale)}
+	}
+	return rows, chart
 }
 
 // WriteHTML writes reconcile.html: one self-contained page (no scripts,
 // no external files) with the totals, the largest discrepancies, a chart
-// of their distribution drawn in inline SVG, the one-sided assignments and
-// the method and assumptions.
+// of their distribution drawn in inline SVG, the breakdown by department
+// when the extract has one, the misaligned and one-sided assignments (the
+// first Options.MaxRows of each; reconcile.csv has them all) and the
+// method and assumptions.
 func (r *Result) WriteHTML(w io.Writer, o HTMLOptions) error {
-	if o.Largest == 0 {
-		o.Largest = 15
-	}
-	if o.MaxRows == 0 {
-		o.MaxRows = 500
-	}
 	if o.Title == "" {
 		o.Title = "Job plans and payroll: reconciliation"
 	}
+	if o.MaxDepartments <= 0 {
+		o.MaxDepartments = 30
+	}
 	pg := htmlPage{
-		Title: o.Title, Generated: o.Generated, Summary: r.Summary(),
-		Over: r.Over.Pounds(), Under: (-r.Under).Pounds(), Net: (r.Over + r.Under).Pounds(),
+		Title: o.Title, Generated: o.Generated,
+		Over: r.Over.Pounds(), Under: (-r.Under).Pounds(),
 		OverPAs: r.OverPAs.Pounds(), OverSupp: r.OverSupplement.Pounds(),
 		UnderPAs: (-r.UnderPAs).Pounds(), UnderSupp: (-r.UnderSupplement).Pounds(),
 		Counts: r.Counts, Bins: r.bins(), Assumptions: r.Assumptions,
@@ -193,6 +264,14 @@ func (r *Result) WriteHTML(w io.Writer, o HTMLOptions) error {
 		PayrollFile: filepath.Base(r.Payroll.Path), PayrollConfig: r.Config.Name, PayrollRows: r.Payroll.Rows,
 		TolerancePAs: r.Options.TolerancePAs.String(), TolerancePct: r.Options.TolerancePct.String(),
 		Unvalued: r.Unvalued, ChartW: chartLeft + 10*(chartBar+chartGap), ChartH: 256, AxisY: 190, ZeroLineX: chartLeft + 5*(chartBar+chartGap) - chartGap/2,
+		OverColour: overColour, UnderColour: underColour,
+		MoreMisaligned:  r.Counts[Misaligned] - len(r.Kept.Misaligned),
+		MorePlanOnly:    r.Counts[PlanOnly] - len(r.Kept.PlanOnly),
+		MorePayrollOnly: r.Counts[PayrollOnly] - len(r.Kept.PayrollOnly),
+	}
+	if r.Departments != nil {
+		pg.HasDepartments, pg.DepartmentColumn = true, r.Config.Columns.Department
+		pg.Departments, pg.DeptChart = r.departmentRows(o.MaxDepartments)
 	}
 	for _, f := range r.Plans.Files {
 		pg.PlanFiles = append(pg.PlanFiles, filepath.Base(f))
@@ -200,25 +279,17 @@ func (r *Result) WriteHTML(w io.Writer, o HTMLOptions) error {
 	for _, c := range r.Counts {
 		pg.Total += c
 	}
-	for _, l := range r.Largest(o.Largest) {
-		pg.Largest = append(pg.Largest, view(l))
+	views := func(ls []Line) []htmlLine {
+		out := make([]htmlLine, len(ls))
+		for i, l := range ls {
+			out[i] = view(l)
+		}
+		return out
 	}
+	pg.Largest, pg.Misaligned = views(r.Largest), views(r.Kept.Misaligned)
+	pg.PlanOnly, pg.PayrollOnly = views(r.Kept.PlanOnly), views(r.Kept.PayrollOnly)
 	for _, b := range pg.Bins {
 		pg.Valued += b.Count
-	}
-	for _, l := range r.Lines {
-		switch l.Status {
-		case Misaligned:
-			if len(pg.Misaligned) < o.MaxRows {
-				pg.Misaligned = append(pg.Misaligned, view(l))
-			} else {
-				pg.MoreMisaligned++
-			}
-		case PlanOnly:
-			pg.PlanOnly = append(pg.PlanOnly, view(l))
-		case PayrollOnly:
-			pg.PayrollOnly = append(pg.PayrollOnly, view(l))
-		}
 	}
 	return page.Execute(w, pg)
 }
@@ -227,25 +298,28 @@ var page = template.Must(template.New("reconcile").Parse(`<!DOCTYPE html>
 <html lang="en-GB">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body{font-family:Arial,Helvetica,sans-serif;margin:1.5em auto;max-width:70em;padding:0 1em;color:#212b32;line-height:1.4}
+body{font-family:Arial,Helvetica,sans-serif;margin:1.5em auto;max-width:76em;padding:0 1em;color:#212b32;line-height:1.4}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:2px solid #005eb8;padding-bottom:.2em}
 .sub{color:#4c6272;margin-top:0}
 .cards{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0}
-.card{border:1px solid #d8dde0;border-left:6px solid #005eb8;padding:.6em 1em;min-width:13em;background:#f7f9fa}
-.card.over{border-left-color:#d5281b}.card.under{border-left-color:#007f3b}
+.card{border:1px solid #d8dde0;border-left:6px solid #768692;padding:.6em 1em;min-width:13em;background:#f7f9fa}
+.card.over{border-left-color:{{.OverColour}}}.card.under{border-left-color:{{.UnderColour}}}
 .card .n{font-size:1.5em;font-weight:bold;display:block}
 .card .d{color:#4c6272;font-size:.9em}
 .wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.92em;margin:.6em 0}
 th,td{border:1px solid #d8dde0;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#eef2f4}td.num{text-align:right;white-space:nowrap}
-.overv{color:#d5281b;font-weight:bold}.underv{color:#007f3b;font-weight:bold}
+td.who{min-width:9em;overflow-wrap:anywhere}td.notes{overflow-wrap:anywhere}
+.overv{color:{{.OverColour}};font-weight:bold}.underv{color:{{.UnderColour}};font-weight:bold}
 ol.method li{margin-bottom:.4em}
-.note{color:#4c6272;font-size:.9em}
-svg text{font-family:Arial,Helvetica,sans-serif}
+.note{color:#4c6272;font-size:.9em;overflow-wrap:anywhere}
+.key{display:inline-block;width:.9em;height:.9em;vertical-align:-.1em;margin:0 .2em}.key.over{background:{{.OverColour}}}.key.under{background:{{.UnderColour}}}
+svg{max-width:100%;height:auto}svg text{font-family:Arial,Helvetica,sans-serif}
 </style>
 </head>
 <body>
@@ -258,40 +332,53 @@ svg text{font-family:Arial,Helvetica,sans-serif}
 <div class="card"><span class="n">{{index .Counts "misaligned"}} of {{.Total}}</span><span class="d">assignments misaligned beyond tolerance<br>(±{{.TolerancePAs}} PA, ±{{.TolerancePct}}% supplement)</span></div>
 <div class="card"><span class="n">{{index .Counts "plan_only"}} + {{index .Counts "payroll_only"}}</span><span class="d">on one side only<br>(plan without payroll, payroll without plan)</span></div>
 </div>
-<p class="note">These are estimates, not amounts owed or to be recovered; basic pay and on-call supplement only. See <a href="#method">method and assumptions</a>.{{if .Unvalued}} {{.Unvalued}} misaligned assignment(s) have a difference not valued in pounds.{{end}}</p>
+<p class="note">These are estimates, not amounts owed or to be recovered; basic pay and on-call supplement only. See <a href="#method">method and assumptions</a>.{{if .Unvalued}} {{.Unvalued}} misaligned assignment(s) have a difference not valued in pounds.{{end}} <span class="key over"></span>red: possible over-payment; <span class="key under"></span>blue: possible under-payment.</p>
 
 <h2>Largest discrepancies</h2>
 {{if .Largest}}<table>
 <tr><th>Assignment</th><th>Name</th><th>PAs planned → paid</th><th>Supplement % planned → paid</th><th>Estimate a year</th><th>Notes</th></tr>
-{{range .Largest}}<tr><td>{{.Assignment}}</td><td>{{.Name}}</td><td class="num">{{.PlannedPAs}} → {{.PaidPAs}} ({{.Delta}})</td><td class="num">{{if .HasPct}}{{.PlannedPct}} → {{.PaidPct}} ({{.DeltaPct}}){{else}}{{.Band}}{{end}}</td><td class="num {{if .Over}}overv{{else}}underv{{end}}">{{.Est}}</td><td>{{.Notes}}</td></tr>
+{{range .Largest}}<tr><td>{{.Assignment}}</td><td>{{.Name}}</td><td class="num">{{.PlannedPAs}} → {{.PaidPAs}} ({{.Delta}})</td><td class="num">{{if .HasPct}}{{.PlannedPct}} → {{.PaidPct}} ({{.DeltaPct}}){{else}}{{.Band}}{{end}}</td><td class="num {{if .Over}}overv{{else}}underv{{end}}">{{.Est}}</td><td class="notes">{{.Notes}}</td></tr>
 {{end}}</table>{{else}}<p>No misalignment valued in pounds.</p>{{end}}
 
 <h2>Distribution of the estimates</h2>
-<p class="note">Number of misaligned assignments by estimated annual amount ({{.Valued}} valued). Red: possible over-payment; green: possible under-payment.</p>
+<p class="note">Number of misaligned assignments by estimated annual amount ({{.Valued}} valued). Red: possible over-payment; blue: possible under-payment.</p>
 <svg xmlns="http://www.w3.org/2000/svg" width="{{.ChartW}}" height="{{.ChartH}}" viewBox="0 0 {{.ChartW}} {{.ChartH}}" role="img" aria-label="Bar chart of the number of assignments by estimated annual over- or under-payment">
 <line x1="36" y1="{{.AxisY}}" x2="{{.ChartW}}" y2="{{.AxisY}}" stroke="#4c6272"/>
 <line x1="{{.ZeroLineX}}" y1="10" x2="{{.ZeroLineX}}" y2="{{.AxisY}}" stroke="#aeb7bd" stroke-dasharray="4 3"/>
-{{range .Bins}}<rect x="{{.X}}" y="{{.Y}}" width="60" height="{{.H}}" fill="{{if .Over}}#d5281b{{else}}#007f3b{{end}}"><title>{{.Label}}: {{.Count}}</title></rect>
+{{range .Bins}}<rect x="{{.X}}" y="{{.Y}}" width="60" height="{{.H}}" fill="{{if .Over}}{{$.OverColour}}{{else}}{{$.UnderColour}}{{end}}"><title>{{.Label}}: {{.Count}}</title></rect>
 {{if .HasCount}}<text x="{{.LabelX}}" y="{{.CountY}}" font-size="12" text-anchor="middle">{{.Count}}</text>
 {{end}}<text x="{{.LabelX}}" y="205" font-size="11" text-anchor="middle">{{.Label1}}</text><text x="{{.LabelX}}" y="219" font-size="11" text-anchor="middle">{{.Label2}}</text>
 {{end}}<text x="{{.ZeroLineX}}" y="246" font-size="12" text-anchor="middle" fill="#4c6272">← under-paid | over-paid →</text>
 </svg>
-
-<h2>Misaligned assignments</h2>
+{{if .HasDepartments}}
+<h2 id="departments">By department</h2>
+<p class="note">Estimated over- and under-payments a year by the payroll extract's {{.DepartmentColumn}} column, largest first. Assignments with a plan but no payroll row have no department and are not counted here.</p>
+<svg xmlns="http://www.w3.org/2000/svg" width="{{.DeptChart.W}}" height="{{.DeptChart.H}}" viewBox="0 0 {{.DeptChart.W}} {{.DeptChart.H}}" role="img" aria-label="Bar chart of the estimated over- and under-payments by department">
+<line x1="{{.DeptChart.AxisX}}" y1="0" x2="{{.DeptChart.AxisX}}" y2="{{.DeptChart.H}}" stroke="#4c6272"/>
+{{range .Departments}}<text x="{{$.DeptChart.LabelX}}" y="{{.TextY}}" font-size="12" text-anchor="end"><title>{{.Name}}</title>{{.Short}}</text>
+<rect x="{{.UnderX}}" y="{{.Y}}" width="{{.UnderW}}" height="16" fill="{{$.UnderColour}}"><title>{{.Name}}: under-payment {{.Under}}</title></rect>
+<rect x="{{$.DeptChart.AxisX}}" y="{{.Y}}" width="{{.OverW}}" height="16" fill="{{$.OverColour}}"><title>{{.Name}}: over-payment {{.Over}}</title></rect>
+{{end}}</svg>
+<div class="wrap"><table>
+<tr><th>{{.DepartmentColumn}}</th><th>Assignments compared</th><th>Misaligned</th><th>In payroll, no plan</th><th>Over-payment a year</th><th>Under-payment a year</th><th>Net a year</th></tr>
+{{range .Departments}}<tr><td class="who">{{.Name}}</td><td class="num">{{.Assignments}}</td><td class="num">{{.Misaligned}}{{if .Unvalued}} ({{.Unvalued}} not valued){{end}}</td><td class="num">{{.PayrollOnly}}</td><td class="num overv">{{.Over}}</td><td class="num underv">{{.Under}}</td><td class="num {{if .NetOver}}overv{{else}}underv{{end}}">{{.Net}}</td></tr>
+{{end}}</table></div>
+{{end}}
+<h2 id="misaligned">Misaligned assignments</h2>
 {{if .Misaligned}}<div class="wrap"><table>
-<tr><th>Assignment</th><th>Employee</th><th>Name</th><th>Plan</th><th>PAs planned → paid</th><th>Supplement % planned → paid</th><th>Welsh band</th><th>PAs £</th><th>Supplement £</th><th>Total £ a year</th><th>Notes</th></tr>
-{{range .Misaligned}}<tr><td>{{.Assignment}}</td><td>{{.Employee}}</td><td>{{.Name}}</td><td>{{.Plan.EffectiveDate}}<br><span class="note">{{.Plan.Source}}</span></td><td class="num">{{.PlannedPAs}} → {{.PaidPAs}} ({{.Delta}})</td><td class="num">{{if .HasPct}}{{.PlannedPct}} → {{.PaidPct}} ({{.DeltaPct}}){{end}}</td><td>{{.Band}}</td><td class="num">{{.EstPAs}}</td><td class="num">{{.EstSupp}}</td><td class="num {{if .Over}}overv{{else}}underv{{end}}">{{.Est}}</td><td>{{.Notes}}</td></tr>
-{{end}}</table></div>{{if .MoreMisaligned}}<p class="note">… and {{.MoreMisaligned}} more in reconcile.csv.</p>{{end}}{{else}}<p>None.</p>{{end}}
+<tr><th>Assignment</th><th>Plan</th><th>PAs planned → paid</th><th>Supplement planned → paid</th><th>PAs £</th><th>Supplement £</th><th>Total £ a year</th><th>Notes</th></tr>
+{{range .Misaligned}}<tr><td class="who">{{.Assignment}}{{with .Name}}<br>{{.}}{{end}}{{if .Employee}}<br><span class="note">employee {{.Employee}}</span>{{end}}</td><td>{{.Plan.EffectiveDate}}<br><span class="note">{{.Plan.Source}}</span></td><td class="num">{{.PlannedPAs}} → {{.PaidPAs}}<br>({{.Delta}})</td><td class="num">{{if .HasPct}}{{.PlannedPct}}% → {{.PaidPct}}%<br>({{.DeltaPct}}){{end}}{{if and .HasPct .Band}}<br>{{end}}{{with .Band}}Welsh {{.}}{{end}}</td><td class="num">{{.EstPAs}}</td><td class="num">{{.EstSupp}}</td><td class="num {{if .Over}}overv{{else}}underv{{end}}">{{.Est}}</td><td class="notes">{{.Notes}}</td></tr>
+{{end}}</table></div>{{if .MoreMisaligned}}<p class="note">… and {{.MoreMisaligned}} more in reconcile.csv, which lists every assignment.</p>{{end}}{{else}}<p>None.</p>{{end}}
 
 <h2>On one side only</h2>
-<h3>Job plan, not in payroll ({{len .PlanOnly}})</h3>
+<h3>Job plan, not in payroll ({{index .Counts "plan_only"}})</h3>
 {{if .PlanOnly}}<table><tr><th>Assignment</th><th>Employee</th><th>Plan effective</th><th>PAs planned</th><th>From</th></tr>
 {{range .PlanOnly}}<tr><td>{{.Assignment}}</td><td>{{.Employee}}</td><td>{{.Plan.EffectiveDate}}</td><td class="num">{{.PlannedPAs}}</td><td class="note">{{.Plan.Source}}</td></tr>
-{{end}}</table>{{else}}<p>None.</p>{{end}}
-<h3>In payroll, no job plan ({{len .PayrollOnly}})</h3>
+{{end}}</table>{{if .MorePlanOnly}}<p class="note">… and {{.MorePlanOnly}} more in reconcile.csv.</p>{{end}}{{else}}<p>None.</p>{{end}}
+<h3>In payroll, no job plan ({{index .Counts "payroll_only"}})</h3>
 {{if .PayrollOnly}}<table><tr><th>Assignment</th><th>Employee</th><th>Name</th><th>PAs paid</th><th>Payroll line</th></tr>
 {{range .PayrollOnly}}<tr><td>{{.Assignment}}</td><td>{{.Employee}}</td><td>{{.Name}}</td><td class="num">{{.PaidPAs}}</td><td class="note">{{.Pay.Line}}</td></tr>
-{{end}}</table>{{else}}<p>None.</p>{{end}}
+{{end}}</table>{{if .MorePayrollOnly}}<p class="note">… and {{.MorePayrollOnly}} more in reconcile.csv.</p>{{end}}{{else}}<p>None.</p>{{end}}
 
 <h2 id="method">Method and assumptions</h2>
 <ol class="method">

@@ -2,39 +2,113 @@ package reconcile
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/nhs-esr/jobplan-hub/internal/extsort"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/decode"
 	"github.com/nhs-esr/jobplan-hub/transform/record"
+	"github.com/nhs-esr/jobplan-hub/transform/report"
 	"github.com/nhs-esr/jobplan-hub/transform/validate"
 )
 
 // InputError means an input cannot be used: unreadable, not the expected
-// format, or holding values that cannot be read. Problems lists them all.
+// format, or holding values that cannot be read. Problems lists them, in
+// line order, up to maxProblems; More counts the rest.
 type InputError struct {
 	Path     string
 	Problems []string
+	More     int
 }
 
 func (e *InputError) Error() string {
 	const shown = 20
 	ps := e.Problems
 	more := ""
-	if len(ps) > shown {
-		more = fmt.Sprintf("\n... and %d more", len(ps)-shown)
-		ps = ps[:shown]
+	if n := len(ps) - min(len(ps), shown) + e.More; n > 0 {
+		more = fmt.Sprintf("\n... and %d more", n)
+		ps = ps[:min(len(ps), shown)]
 	}
 	return e.Path + ": " + strings.Join(ps, "\n"+e.Path+": ") + more
+}
+
+// maxProblems bounds the problems kept of one input: a file that is wrong
+// throughout says so in its first lines, and memory stays bounded.
+const maxProblems = 1000
+
+// problems collects an input's problems, keeping the first maxProblems by
+// line.
+type problems struct {
+	list []problem
+	more int
+}
+
+type problem struct {
+	line, order int
+	text        string
+}
+
+func (ps *problems) add(line int, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	if line > 0 {
+		text = fmt.Sprintf("line %d: ", line) + text
+	}
+	ps.list = append(ps.list, problem{line: line, order: len(ps.list), text: text})
+	if len(ps.list) > 2*maxProblems {
+		ps.trim()
+	}
+}
+
+// trim keeps the first maxProblems in line order (problems of one line in
+// the order found) and counts the rest.
+func (ps *problems) trim() {
+	slices.SortStableFunc(ps.list, func(a, b problem) int {
+		return cmp.Or(cmp.Compare(sortLine(a.line), sortLine(b.line)), cmp.Compare(a.order, b.order))
+	})
+	if len(ps.list) > maxProblems {
+		ps.more += len(ps.list) - maxProblems
+		ps.list = ps.list[:maxProblems]
+	}
+	for i := range ps.list {
+		ps.list[i].order = i
+	}
+}
+
+// sortLine puts a problem of no line (the file as a whole) last.
+func sortLine(line int) int {
+	if line <= 0 {
+		return math.MaxInt
+	}
+	return line
+}
+
+func (ps *problems) any() bool { return len(ps.list) > 0 || ps.more > 0 }
+
+// err is the problems as an *InputError for path, nil when there are none.
+func (ps *problems) err(path string) error {
+	if !ps.any() {
+		return nil
+	}
+	ps.trim()
+	e := &InputError{Path: path, More: ps.more}
+	for _, p := range ps.list {
+		e.Problems = append(e.Problems, p.text)
+	}
+	return e
 }
 
 // Plan is an assignment's latest job plan.
@@ -49,22 +123,46 @@ type Plan struct {
 	Source           string       // file:line
 }
 
-// Plans are the latest plans by assignment number.
+// Plans are the job-plan records read, sorted by assignment number (in
+// memory up to a bound, beyond it in sorted runs on disk), for Reconcile
+// to take each assignment's latest plan from. Close removes the runs.
 type Plans struct {
-	ByAssignment map[string]*Plan
-	Read         int // records read
-	Superseded   int // earlier plans of an assignment, not compared
-	Files        []string
+	Read       int // records read
+	Superseded int // earlier plans of an assignment, not compared
+	Files      []string
 	// Reading is the APA reading every file was converted under (the
 	// mapping's rules.apa_reading): what a record's total holds.
 	Reading validate.APAReading
 	// ReadingFrom says how Reading is known: a report, or the operator.
 	ReadingFrom string
+
+	sorted *extsort.Sorter // planRecs by assignment, then effective date
+	rec    []byte
 }
 
-// ReadPlans reads job-plan records (jobplans.jsonl as convert writes them)
-// and keeps each assignment's latest plan: the latest effective date, and
-// for equal dates the one read last (as convert does within a file).
+// ReadOptions say where the sorted runs of a large input go and how the
+// reading is shown.
+type ReadOptions struct {
+	TempDir  string   // for sorted runs (default os.TempDir())
+	Progress Progress // nil for none
+}
+
+// sortBudget is the memory each input's records may hold before sorted runs
+// of them go to a temporary file (a variable for tests).
+var sortBudget = 8 << 20
+
+// Close removes the temporary files.
+func (ps *Plans) Close() error {
+	if ps.sorted == nil {
+		return nil
+	}
+	return ps.sorted.Close()
+}
+
+// ReadPlans reads job-plan records (jobplans.jsonl as convert writes them).
+// Reconcile compares each assignment's latest plan: the latest effective
+// date, and for equal dates the one read last (as convert does within a
+// file).
 //
 // It also establishes the APA reading the files were converted under, as
 // PAs planned depend on it. For x.jobplans.jsonl that is the apa_reading of
@@ -74,21 +172,56 @@ type Plans struct {
 // "" when not given. The reading is never guessed: a file whose reading is
 // unknown, a statement a report contradicts, or files converted under
 // different readings are an *InputError.
-func ReadPlans(paths []string, stated validate.APAReading) (*Plans, error) {
-	ps := &Plans{ByAssignment: map[string]*Plan{}}
-	if stated != "" && !slices.Contains(validate.APAReadings, stated) {
-		return nil, &InputError{Path: "--plans-apa-reading", Problems: []string{fmt.Sprintf("%q is not in_total or outside_total", stated)}}
+func ReadPlans(ctx context.Context, paths []string, stated validate.APAReading, o ReadOptions) (*Plans, error) {
+	ps := &Plans{sorted: extsort.New(o.TempDir, sortBudget, comparePlanRecs)}
+	if err := ps.readAll(ctx, paths, stated, o); err != nil {
+		ps.Close()
+		return nil, err
 	}
+	return ps, nil
+}
+
+func (ps *Plans) readAll(ctx context.Context, paths []string, stated validate.APAReading, o ReadOptions) error {
+	if stated != "" && !slices.Contains(validate.APAReadings, stated) {
+		return &InputError{Path: "--plans-apa-reading", Problems: []string{fmt.Sprintf("%q is not in_total or outside_total", stated)}}
+	}
+	var total int64
+	for _, path := range paths {
+		if st, err := os.Stat(path); err == nil {
+			total += st.Size()
+		}
+	}
+	stage(o.Progress, "reading job plans", total, true)
 	for _, path := range paths {
 		if err := ps.fileReading(path, stated); err != nil {
-			return nil, err
+			return err
 		}
-		if err := ps.readFile(path); err != nil {
-			return nil, err
+		if err := ps.readFile(ctx, path, o.Progress); err != nil {
+			return err
 		}
 		ps.Files = append(ps.Files, path)
 	}
-	return ps, nil
+	// The plans of an assignment are together once sorted: all but its
+	// latest are superseded.
+	it, err := ps.sorted.Sorted()
+	if err != nil {
+		return err
+	}
+	groups := 0
+	var prev []byte
+	for n := 0; it.Next(); n++ {
+		if n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if asg := (recReader{b: it.Record()}).first(); n == 0 || !bytes.Equal(asg, prev) {
+			groups++
+			prev = append(prev[:0], asg...)
+		}
+	}
+	ps.Superseded = ps.Read - groups
+	return it.Err()
 }
 
 // fileReading finds the APA reading of one records file and checks it
@@ -186,76 +319,173 @@ func convertedReading(path string) (reading validate.APAReading, report string, 
 	return r, report, nil
 }
 
-func (ps *Plans) readFile(path string) error {
+func (ps *Plans) readFile(ctx context.Context, path string, pr Progress) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return &InputError{Path: path, Problems: []string{err.Error()}}
 	}
 	defer f.Close()
-	return ps.read(path, f)
+	return ps.read(ctx, path, len(ps.Files), &progressReader{r: f, p: pr})
 }
 
-func (ps *Plans) read(path string, r io.Reader) error {
-	type rec struct {
-		Emp      string       `json:"employee_number"`
-		Asg      string       `json:"assignment_number"`
-		Contract string       `json:"contract_type"`
-		Date     string       `json:"effective_date"`
-		Total    *decimal.Dec `json:"total_contracted_pas"`
-		APA      *decimal.Dec `json:"apa_eps"`
-		Pct      *decimal.Dec `json:"on_call_supplement_pct"`
-		Band     *decimal.Dec `json:"on_call_band_wales"`
-	}
-	var problems []string
+// planRecord is the part of a job-plan record reconcile reads.
+type planRecord struct {
+	Emp      string       `json:"employee_number"`
+	Asg      string       `json:"assignment_number"`
+	Contract string       `json:"contract_type"`
+	Date     string       `json:"effective_date"`
+	Total    *decimal.Dec `json:"total_contracted_pas"`
+	APA      *decimal.Dec `json:"apa_eps"`
+	Pct      *decimal.Dec `json:"on_call_supplement_pct"`
+	Band     *decimal.Dec `json:"on_call_band_wales"`
+}
+
+// read reads the records of file number file (of ps.Files) into the sort.
+func (ps *Plans) read(ctx context.Context, path string, file int, r io.Reader) error {
+	var probs problems
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	line := 0
-	base := filepath.Base(path)
 	for sc.Scan() {
 		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
+		if line&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
 			continue
 		}
-		var x rec
-		if err := json.Unmarshal([]byte(text), &x); err != nil {
-			problems = append(problems, fmt.Sprintf("line %d: not a job-plan record: %v", line, err))
+		var x planView
+		if err := decodePlanRecord(text, &x); err != nil {
+			probs.add(line, "not a job-plan record: %v", err)
 			continue
 		}
 		switch {
-		case x.Asg == "":
-			problems = append(problems, fmt.Sprintf("line %d: no assignment_number", line))
+		case len(x.asg) == 0:
+			probs.add(line, "no assignment_number")
 			continue
-		case x.Total == nil:
-			problems = append(problems, fmt.Sprintf("line %d: no total_contracted_pas", line))
+		case !x.total.ok:
+			probs.add(line, "no total_contracted_pas")
 			continue
-		case !weekly(*x.Total) || (x.APA != nil && !weekly(*x.APA)):
+		case !weekly(x.total.v) || (x.apa.ok && !weekly(x.apa.v)):
 			// convert never writes such a record; refused so that every sum
 			// below stays far from overflow.
-			problems = append(problems, fmt.Sprintf("line %d: total_contracted_pas or apa_eps is not between 0 and %s PAs a week", line, record.MaxWeeklyPAs))
+			probs.add(line, "total_contracted_pas or apa_eps is not between 0 and %s PAs a week", record.MaxWeeklyPAs)
 			continue
 		}
 		ps.Read++
-		p := &Plan{EmployeeNumber: x.Emp, AssignmentNumber: x.Asg, ContractType: x.Contract, EffectiveDate: x.Date,
-			Total: *x.Total, SupplementPct: x.Pct, WalesBand: x.Band, Source: base + ":" + strconv.Itoa(line)}
-		if x.APA != nil {
-			p.APA = *x.APA
+		if probs.any() {
+			continue // the file is refused: nothing more to sort
 		}
-		if old, ok := ps.ByAssignment[x.Asg]; ok {
-			ps.Superseded++
-			if old.EffectiveDate > p.EffectiveDate {
-				continue
-			}
+		ps.rec = appendPlanRec(ps.rec[:0], &x, file, line)
+		if err := ps.sorted.Add(ps.rec); err != nil {
+			return err
 		}
-		ps.ByAssignment[x.Asg] = p
 	}
 	if err := sc.Err(); err != nil {
-		problems = append(problems, err.Error())
+		probs.add(0, "%v", err)
 	}
-	if len(problems) > 0 {
-		return &InputError{Path: path, Problems: problems}
+	return probs.err(path)
+}
+
+// A plan's sort record: assignment and effective date (the sort key, each
+// length first), then the rest. The sort is stable, so plans of one
+// assignment and date stay in the order read, the last read last.
+func appendPlanRec(b []byte, x *planView, file, line int) []byte {
+	b = appendBytes(b, x.asg)
+	b = appendBytes(b, x.date)
+	b = binary.AppendUvarint(b, uint64(file))
+	b = binary.AppendUvarint(b, uint64(line))
+	b = appendBytes(b, x.emp)
+	b = appendBytes(b, x.contract)
+	b = binary.AppendVarint(b, int64(x.total.v))
+	b = appendOptDec(b, x.apa.ptr())
+	b = appendOptDec(b, x.pct.ptr())
+	return appendOptDec(b, x.band.ptr())
+}
+
+func comparePlanRecs(a, b []byte) int {
+	r, s := recReader{b: a}, recReader{b: b}
+	if c := bytes.Compare(r.bytes(), s.bytes()); c != 0 {
+		return c
 	}
-	return nil
+	return bytes.Compare(r.bytes(), s.bytes())
+}
+
+// decodePlan reads a plan's sort record into p.
+func (ps *Plans) decodePlan(b []byte, p *Plan) (asg []byte, err error) {
+	r := recReader{b: b}
+	asg = r.bytes()
+	date := r.bytes()
+	file, line := r.uvarint(), r.uvarint()
+	emp, contract := r.bytes(), r.bytes()
+	total := r.varint()
+	apa, pct, band := r.optDec(), r.optDec(), r.optDec()
+	if r.bad || file >= uint64(len(ps.Files)) {
+		return nil, errCorrupt
+	}
+	*p = Plan{EmployeeNumber: string(emp), AssignmentNumber: string(asg), ContractType: string(contract), EffectiveDate: string(date),
+		Total: decimal.Dec(total), SupplementPct: pct, WalesBand: band, Source: ps.source(int(file), int(line))}
+	if apa != nil {
+		p.APA = *apa
+	}
+	return asg, nil
+}
+
+func (ps *Plans) source(file, line int) string {
+	return filepath.Base(ps.Files[file]) + ":" + strconv.Itoa(line)
+}
+
+// planGroups yields the latest plan of each assignment in turn.
+type planGroups struct {
+	ps      *Plans
+	it      *extsort.Iter
+	pending []byte // the record read ahead, nil at the end
+	asg     []byte
+	read    int // records consumed
+}
+
+func (ps *Plans) groups() (*planGroups, error) {
+	it, err := ps.sorted.Sorted()
+	if err != nil {
+		return nil, err
+	}
+	g := &planGroups{ps: ps, it: it}
+	g.advance()
+	return g, it.Err()
+}
+
+func (g *planGroups) advance() {
+	if g.it.Next() {
+		g.pending = g.it.Record()
+		g.read++
+	} else {
+		g.pending = nil
+	}
+}
+
+// next returns the latest plan of the next assignment, nil at the end.
+func (g *planGroups) next() (*Plan, error) {
+	if g.pending == nil {
+		return nil, g.it.Err()
+	}
+	p := &Plan{}
+	var last []byte
+	for g.pending != nil {
+		asg := recReader{b: g.pending}.first()
+		if last != nil && !bytes.Equal(asg, g.asg) {
+			break
+		}
+		last = append(last[:0], g.pending...)
+		g.asg = append(g.asg[:0], asg...)
+		g.advance()
+	}
+	if _, err := g.ps.decodePlan(last, p); err != nil {
+		return nil, err
+	}
+	return p, g.it.Err()
 }
 
 // Pay is one assignment's row of the payroll extract.
@@ -263,6 +493,7 @@ type Pay struct {
 	AssignmentNumber string
 	EmployeeNumber   string
 	Name             string
+	Department       string // department or cost centre; "" when not configured
 	PAs              decimal.Dec
 	SupplementPct    *decimal.Dec // nil: blank
 	WalesBand        *decimal.Dec // nil: blank
@@ -271,28 +502,48 @@ type Pay struct {
 	Line             int
 }
 
-// Payroll is the payroll extract by assignment number.
+// Payroll is the payroll extract, sorted by assignment number (in memory up
+// to a bound, beyond it in sorted runs on disk). Close removes the runs.
 type Payroll struct {
-	ByAssignment map[string]*Pay
-	Rows         int
-	Path         string
+	Rows int
+	Path string
+
+	sorted *extsort.Sorter // payRecs by assignment, in line order
+	rec    []byte
+}
+
+// Close removes the temporary files.
+func (pr *Payroll) Close() error {
+	if pr.sorted == nil {
+		return nil
+	}
+	return pr.sorted.Close()
 }
 
 // ReadPayroll reads a payroll extract with configuration c. Every value
-// that cannot be read is reported (all at once, in an *InputError): money
-// estimates are not made from a partly read extract.
-func ReadPayroll(path string, c *Config) (*Payroll, error) {
+// that cannot be read, and every assignment with more than one row, is
+// reported (the first maxProblems, in an *InputError): money estimates are
+// not made from a partly read extract.
+func ReadPayroll(ctx context.Context, path string, c *Config, o ReadOptions) (*Payroll, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &InputError{Path: path, Problems: []string{err.Error()}}
 	}
 	defer f.Close()
-	pr, err := readPayroll(f, c)
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	stage(o.Progress, "reading payroll", size, true)
+	pr, err := readPayroll(ctx, &progressReader{r: f, p: o.Progress}, c, o)
 	if err != nil {
 		var ie *InputError
 		if errors.As(err, &ie) {
 			ie.Path = path
 			return nil, ie
+		}
+		if ctx.Err() != nil {
+			return nil, err
 		}
 		return nil, &InputError{Path: path, Problems: []string{err.Error()}}
 	}
@@ -300,10 +551,19 @@ func ReadPayroll(path string, c *Config) (*Payroll, error) {
 	return pr, nil
 }
 
-func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
+func readPayroll(ctx context.Context, r io.Reader, c *Config, o ReadOptions) (*Payroll, error) {
+	pr := &Payroll{sorted: extsort.New(o.TempDir, sortBudget, comparePayRecs)}
+	if err := pr.read(ctx, r, c); err != nil {
+		pr.Close()
+		return nil, err
+	}
+	return pr, nil
+}
+
+func (pr *Payroll) read(ctx context.Context, r io.Reader, c *Config) error {
 	cr, err := decode.NewCSVReader(r, c.csvOptions())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	header := cr.Header()
 	var missing []string
@@ -322,26 +582,30 @@ func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
 	cols := c.Columns
 	iAsg, iEmp, iName, iPAs := col(cols.AssignmentNumber), col(cols.EmployeeNumber), col(cols.Name), col(cols.PAsPaid)
 	iPct, iBand, iBasic, iFTE := col(cols.SupplementPct), col(cols.WalesBand), col(cols.BasicSalary), col(cols.FTE)
+	iDept := col(cols.Department)
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("column(s) %s not in the header (%s)", strings.Join(missing, ", "), strings.Join(header, ", "))
+		return fmt.Errorf("column(s) %s not in the header (%s)", strings.Join(missing, ", "), strings.Join(header, ", "))
 	}
-	pr := &Payroll{ByAssignment: map[string]*Pay{}}
-	var problems []string
-	bad := func(line int, format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("line %d: ", line)+fmt.Sprintf(format, args...))
-	}
-	for {
+	var probs problems
+	bad := probs.add
+	var p Pay
+	for n := 0; ; n++ {
+		if n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		row, err := cr.Next()
 		if err == io.EOF {
 			break
 		}
 		var rowErr *decode.RowError
 		if errors.As(err, &rowErr) {
-			bad(rowErr.Row.Line, "cannot be read: %v", rowErr.Err)
+			bad(rowErr.Row.Line, "cannot be read: %s", strings.TrimPrefix(report.RowProblem(rowErr), "Row could not be read: "))
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pr.Rows++
 		if len(row.Fields) != len(header) {
@@ -354,7 +618,7 @@ func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
 			}
 			return strings.TrimSpace(row.Fields[i])
 		}
-		p := &Pay{AssignmentNumber: get(iAsg), EmployeeNumber: get(iEmp), Name: get(iName), Line: row.Line}
+		p = Pay{AssignmentNumber: get(iAsg), EmployeeNumber: get(iEmp), Name: get(iName), Department: get(iDept), Line: row.Line}
 		if p.AssignmentNumber == "" {
 			bad(row.Line, "no assignment number")
 			continue
@@ -407,16 +671,74 @@ func readPayroll(r io.Reader, c *Config) (*Payroll, error) {
 		if iFTE >= 0 {
 			p.FTE = num(iFTE, header[iFTE], false)
 		}
-		if old, dup := pr.ByAssignment[p.AssignmentNumber]; dup {
-			bad(row.Line, "assignment %s appears again (first at line %d): the extract must have one row per assignment", p.AssignmentNumber, old.Line)
+		// Rows with bad values are sorted too, so that an assignment's
+		// repeated rows are reported with them.
+		pr.rec = appendPayRec(pr.rec[:0], &p)
+		if err := pr.sorted.Add(pr.rec); err != nil {
+			return err
+		}
+	}
+	// One row per assignment: the rows of an assignment are together once
+	// sorted, in line order.
+	it, err := pr.sorted.Sorted()
+	if err != nil {
+		return err
+	}
+	var prev []byte
+	first := 0
+	for n := 0; it.Next(); n++ {
+		if n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec := recReader{b: it.Record()}
+		asg, line := rec.bytes(), int(rec.uvarint())
+		if prev != nil && bytes.Equal(asg, prev) {
+			bad(line, "assignment %s appears again (first at line %d): the extract must have one row per assignment", asg, first)
 			continue
 		}
-		pr.ByAssignment[p.AssignmentNumber] = p
+		prev, first = append(prev[:0], asg...), line
 	}
-	if len(problems) > 0 {
-		return nil, &InputError{Problems: problems}
+	if err := it.Err(); err != nil {
+		return err
 	}
-	return pr, nil
+	return probs.err("")
+}
+
+// A payroll row's sort record: the assignment number (the sort key, its
+// length first), its line, then the rest. The sort is stable: an
+// assignment's rows stay in line order.
+func appendPayRec(b []byte, p *Pay) []byte {
+	b = appendString(b, p.AssignmentNumber)
+	b = binary.AppendUvarint(b, uint64(p.Line))
+	b = appendString(b, p.EmployeeNumber)
+	b = appendString(b, p.Name)
+	b = appendString(b, p.Department)
+	b = binary.AppendVarint(b, int64(p.PAs))
+	for _, d := range []*decimal.Dec{p.SupplementPct, p.WalesBand, p.Basic, p.FTE} {
+		b = appendOptDec(b, d)
+	}
+	return b
+}
+
+func comparePayRecs(a, b []byte) int {
+	return bytes.Compare(recReader{b: a}.first(), recReader{b: b}.first())
+}
+
+func decodePay(b []byte, p *Pay) error {
+	r := recReader{b: b}
+	asg := r.bytes()
+	line := r.uvarint()
+	emp, name, dept := r.bytes(), r.bytes(), r.bytes()
+	pas := r.varint()
+	pct, band, basic, fte := r.optDec(), r.optDec(), r.optDec(), r.optDec()
+	if r.bad {
+		return errCorrupt
+	}
+	*p = Pay{AssignmentNumber: string(asg), EmployeeNumber: string(emp), Name: string(name), Department: string(dept),
+		PAs: decimal.Dec(pas), SupplementPct: pct, WalesBand: band, Basic: basic, FTE: fte, Line: int(line)}
+	return nil
 }
 
 var hundred = decimal.Int(100)

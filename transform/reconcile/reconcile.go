@@ -1,9 +1,12 @@
 package reconcile
 
 import (
+	"bytes"
+	"cmp"
+	"context"
 	"fmt"
 	"math/big"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
@@ -18,10 +21,25 @@ const (
 	PayrollOnly = "payroll_only" // a payroll row but no plan
 )
 
-// Options are the tolerances: differences no larger are treated as none.
+// Options are the tolerances (differences no larger are treated as none)
+// and how much of the result is kept for reconcile.html; every line goes to
+// the caller's function (reconcile.csv) whatever is kept.
 type Options struct {
 	TolerancePAs decimal.Dec // default 0.01 (set by the caller)
 	TolerancePct decimal.Dec // default 0
+	Largest      int         // misaligned lines kept as the largest (default 15)
+	MaxRows      int         // lines kept of each of misaligned, plan only, payroll only (default 500)
+	Progress     Progress    // nil for none
+}
+
+func (o Options) withDefaults() Options {
+	if o.Largest <= 0 {
+		o.Largest = 15
+	}
+	if o.MaxRows <= 0 {
+		o.MaxRows = 500
+	}
+	return o
 }
 
 // Pence is an amount of money in pence (exact; totals of any size).
@@ -88,9 +106,9 @@ type Line struct {
 	Notes                           []string
 }
 
-// Result is a whole reconciliation.
+// Result is a whole reconciliation: its totals, and the lines
+// reconcile.html shows (every line goes to Reconcile's caller).
 type Result struct {
-	Lines []Line
 	// Counts by status.
 	Counts map[string]int
 	// Totals of the estimates: over-payments (+), under-payments (−).
@@ -100,12 +118,47 @@ type Result struct {
 	// Misaligned lines with a difference not valued in pounds.
 	Unvalued int
 
+	// Largest are the misaligned lines with the largest estimates, largest
+	// first (Options.Largest of them).
+	Largest []Line
+	// Kept are the first Options.MaxRows lines of each status the page
+	// lists, by assignment.
+	Kept struct{ Misaligned, PlanOnly, PayrollOnly []Line }
+	// Histogram counts the valued misaligned lines by estimate: bar i holds
+	// the estimates up to binEdges[i] (html.go, binOf).
+	Histogram []int
+	// Departments break the totals down by the payroll extract's department
+	// column (Config.Columns.Department), largest differences first; nil
+	// when there is none.
+	Departments []*Department
+
 	Options     Options
 	Config      *Config
 	Plans       *Plans
 	Payroll     *Payroll
 	Assumptions []string
+
+	largest lineHeap
+	depts   map[string]*Department
 }
+
+// Department is one department's (or cost centre's) share of the result.
+type Department struct {
+	Name        string // "" for rows with the column blank
+	Assignments int    // payroll rows compared
+	Misaligned  int
+	PayrollOnly int
+	Unvalued    int
+	Over, Under Pence
+}
+
+// maxDepartments bounds the departments told apart; beyond it the rest are
+// counted together (OtherDepartments), so memory stays bounded.
+const maxDepartments = 5000
+
+// OtherDepartments names the departments counted together beyond
+// maxDepartments.
+const OtherDepartments = "(other departments)"
 
 // Misaligned reports whether anything is out of line beyond tolerance,
 // including assignments on one side only.
@@ -126,52 +179,264 @@ func (e *ReadingError) Error() string {
 	return fmt.Sprintf("%s: declares apa_reading %s, but the job plans were converted under %s (%s); PAs planned would be wrong. Make the two agree: set apa_reading: %s in the payroll configuration if that is what the plans' total holds, or convert the plans again under the reading payroll uses", e.ConfigName, e.Config, e.Plans, e.PlansFrom, e.Plans)
 }
 
-// Reconcile compares every assignment's latest plan with its payroll row.
-// It refuses (*ReadingError) when c declares another APA reading than the
-// plans' (plans.Reading; "" for plans not read by ReadPlans means c's).
-func Reconcile(plans *Plans, pay *Payroll, c *Config, opts Options) (*Result, error) {
+// Reconcile compares every assignment's latest plan with its payroll row,
+// in assignment order, and calls each (when not nil) with every line.
+// Memory is bounded: the inputs are read in order from their sorts, and
+// the result keeps only what reconcile.html shows. It refuses (*ReadingError)
+// when c declares another APA reading than the plans' (plans.Reading; ""
+// for plans read without one means c's).
+func Reconcile(ctx context.Context, plans *Plans, pay *Payroll, c *Config, opts Options, each func(*Line) error) (*Result, error) {
 	if plans.Reading != "" && plans.Reading != c.APAReading {
 		return nil, &ReadingError{Config: c.APAReading, Plans: plans.Reading, ConfigName: c.Name, PlansFrom: plans.ReadingFrom}
 	}
-	res := &Result{Counts: map[string]int{}, Options: opts, Config: c, Plans: plans, Payroll: pay}
-	keys := map[string]bool{}
-	for k := range plans.ByAssignment {
-		keys[k] = true
+	opts = opts.withDefaults()
+	res := &Result{Counts: map[string]int{}, Histogram: make([]int, len(binEdges)+1), Options: opts, Config: c, Plans: plans, Payroll: pay}
+	if c.Columns.Department != "" {
+		res.depts = map[string]*Department{}
 	}
-	for k := range pay.ByAssignment {
-		keys[k] = true
+	stage(opts.Progress, "comparing", int64(plans.Read+pay.Rows), false)
+	groups, err := plans.groups()
+	if err != nil {
+		return nil, err
 	}
-	for k := range keys {
-		l := compare(k, plans.ByAssignment[k], pay.ByAssignment[k], c, opts)
-		res.Counts[l.Status]++
-		add := func(e *Pence, over, under *Pence) {
-			if e == nil {
-				return
+	payIt, err := pay.sorted.Sorted()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := groups.next()
+	if err != nil {
+		return nil, err
+	}
+	var row *Pay
+	var rowAsg []byte
+	nextRow := func() error {
+		row, rowAsg = nil, nil
+		if payIt.Next() {
+			row = &Pay{}
+			if err := decodePay(payIt.Record(), row); err != nil {
+				return err
 			}
-			if *e > 0 {
-				*over += *e
-			} else {
-				*under += *e
+			rowAsg = []byte(row.AssignmentNumber)
+		}
+		return payIt.Err()
+	}
+	if err := nextRow(); err != nil {
+		return nil, err
+	}
+	done, told := 0, 0
+	for n := 0; plan != nil || row != nil; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if opts.Progress != nil {
+				now := groups.read + done
+				opts.Progress.Add(int64(now - told))
+				told = now
 			}
 		}
-		add(l.EstTotal, &res.Over, &res.Under)
-		add(l.EstPAs, &res.OverPAs, &res.UnderPAs)
-		add(l.EstSupplement, &res.OverSupplement, &res.UnderSupplement)
-		if l.PartlyValued() {
-			res.Unvalued++
+		var p *Plan
+		var y *Pay
+		var asg string
+		switch {
+		case row == nil:
+			p, asg = plan, plan.AssignmentNumber
+		case plan == nil:
+			y, asg = row, row.AssignmentNumber
+		default:
+			switch c := bytes.Compare([]byte(plan.AssignmentNumber), rowAsg); {
+			case c < 0:
+				p, asg = plan, plan.AssignmentNumber
+			case c > 0:
+				y, asg = row, row.AssignmentNumber
+			default:
+				p, y, asg = plan, row, plan.AssignmentNumber
+			}
 		}
-		res.Lines = append(res.Lines, l)
+		l := compare(asg, p, y, c, opts)
+		res.add(&l)
+		if each != nil {
+			if err := each(&l); err != nil {
+				return nil, err
+			}
+		}
+		if p != nil {
+			if plan, err = groups.next(); err != nil {
+				return nil, err
+			}
+		}
+		if y != nil {
+			done++
+			if err := nextRow(); err != nil {
+				return nil, err
+			}
+		}
 	}
-	order := map[string]int{Misaligned: 0, PlanOnly: 1, PayrollOnly: 2, Aligned: 3}
-	sort.Slice(res.Lines, func(i, j int) bool {
-		a, b := &res.Lines[i], &res.Lines[j]
-		if order[a.Status] != order[b.Status] {
-			return order[a.Status] < order[b.Status]
-		}
-		return a.Assignment < b.Assignment
-	})
+	if opts.Progress != nil {
+		opts.Progress.Add(int64(groups.read + done - told))
+	}
+	res.finish()
 	res.Assumptions = assumptions(c, opts)
 	return res, nil
+}
+
+// add counts one line into the totals and keeps what the page shows.
+func (r *Result) add(l *Line) {
+	r.Counts[l.Status]++
+	add := func(e *Pence, over, under *Pence) {
+		if e == nil {
+			return
+		}
+		if *e > 0 {
+			*over += *e
+		} else {
+			*under += *e
+		}
+	}
+	add(l.EstTotal, &r.Over, &r.Under)
+	add(l.EstPAs, &r.OverPAs, &r.UnderPAs)
+	add(l.EstSupplement, &r.OverSupplement, &r.UnderSupplement)
+	if l.PartlyValued() {
+		r.Unvalued++
+	}
+	keep := func(list *[]Line) {
+		if len(*list) < r.Options.MaxRows {
+			*list = append(*list, *l)
+		}
+	}
+	switch l.Status {
+	case Misaligned:
+		keep(&r.Kept.Misaligned)
+		if l.EstTotal != nil {
+			r.Histogram[binOf(int64(*l.EstTotal))]++
+			if *l.EstTotal != 0 {
+				r.largest.offer(l, r.Options.Largest)
+			}
+		}
+	case PlanOnly:
+		keep(&r.Kept.PlanOnly)
+	case PayrollOnly:
+		keep(&r.Kept.PayrollOnly)
+	}
+	if r.depts != nil && l.Pay != nil {
+		d := r.department(l.Pay.Department)
+		switch l.Status {
+		case PayrollOnly:
+			d.PayrollOnly++
+		default:
+			d.Assignments++
+		}
+		if l.Status == Misaligned {
+			d.Misaligned++
+		}
+		if l.PartlyValued() {
+			d.Unvalued++
+		}
+		add(l.EstTotal, &d.Over, &d.Under)
+	}
+}
+
+func (r *Result) department(name string) *Department {
+	if d := r.depts[name]; d != nil {
+		return d
+	}
+	if len(r.depts) >= maxDepartments {
+		name = OtherDepartments
+		if d := r.depts[name]; d != nil {
+			return d
+		}
+	}
+	d := &Department{Name: name}
+	r.depts[name] = d
+	return d
+}
+
+// finish orders what was kept.
+func (r *Result) finish() {
+	r.Largest = r.largest.sorted()
+	if r.depts == nil {
+		return
+	}
+	for _, d := range r.depts {
+		r.Departments = append(r.Departments, d)
+	}
+	slices.SortFunc(r.Departments, func(a, b *Department) int {
+		if c := cmp.Compare(int64(b.Over-b.Under), int64(a.Over-a.Under)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}
+
+// lineHeap keeps the misaligned lines with the largest estimates: a
+// min-heap whose top is the one to drop first (the smallest estimate; of
+// equal ones the later assignment, as lines come in assignment order).
+type lineHeap []Line
+
+func absEst(l *Line) int64 { return abs(int64(*l.EstTotal)) }
+
+// offer keeps l if it is among the n largest so far. Lines come in
+// assignment order, so l loses a tie with one already kept.
+func (h *lineHeap) offer(l *Line, n int) {
+	if len(*h) < n {
+		*h = append(*h, *l)
+		h.up(len(*h) - 1)
+		return
+	}
+	if absEst(l) <= absEst(&(*h)[0]) {
+		return
+	}
+	(*h)[0] = *l
+	h.down(0)
+}
+
+// less: a is dropped before b.
+func (h lineHeap) less(i, j int) bool {
+	a, b := absEst(&h[i]), absEst(&h[j])
+	if a != b {
+		return a < b
+	}
+	return h[i].Assignment > h[j].Assignment
+}
+
+func (h lineHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (h lineHeap) down(i int) {
+	for {
+		l, small := 2*i+1, i
+		if l < len(h) && h.less(l, small) {
+			small = l
+		}
+		if l+1 < len(h) && h.less(l+1, small) {
+			small = l + 1
+		}
+		if small == i {
+			return
+		}
+		h[i], h[small] = h[small], h[i]
+		i = small
+	}
+}
+
+// sorted returns the lines kept, largest first, ties by assignment.
+func (h lineHeap) sorted() []Line {
+	out := slices.Clone(h)
+	slices.SortFunc(out, func(a, b Line) int {
+		if c := cmp.Compare(absEst(&b), absEst(&a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Assignment, b.Assignment)
+	})
+	return out
 }
 
 func compare(asg string, p *Plan, pay *Pay, c *Config, opts Options) Line {
@@ -364,28 +629,6 @@ func toPence(r *big.Rat) Pence {
 // roundPence rounds a decimal amount of pounds to whole pence.
 func roundPence(d decimal.Dec) decimal.Dec {
 	return decimal.Dec(int64(toPence(ratio(int64(d), decimal.Scale))) * (decimal.Scale / 100))
-}
-
-// Largest returns up to n misaligned lines with the largest estimates,
-// largest first.
-func (r *Result) Largest(n int) []Line {
-	var out []Line
-	for _, l := range r.Lines {
-		if l.Status == Misaligned && l.EstTotal != nil && *l.EstTotal != 0 {
-			out = append(out, l)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := abs(int64(*out[i].EstTotal)), abs(int64(*out[j].EstTotal))
-		if a != b {
-			return a > b
-		}
-		return out[i].Assignment < out[j].Assignment
-	})
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
 }
 
 // assumptions states the method in plain words, for both outputs.

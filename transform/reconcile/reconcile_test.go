@@ -19,7 +19,19 @@ import (
 
 const samples = "../../samples"
 
-func sampleResult(t *testing.T) *Result {
+// result is a reconciliation with every line, for the tests.
+type result struct {
+	*Result
+	lines []Line
+}
+
+func sampleResult(t *testing.T) *result {
+	t.Helper()
+	plans, pay, cfg := sampleInputs(t)
+	return reconcileOK(t, plans, pay, cfg, Options{TolerancePAs: dec("0.01")})
+}
+
+func sampleInputs(t *testing.T) (*Plans, *Payroll, *Config) {
 	t.Helper()
 	// The sample payroll extract pays the plans of these four samples.
 	var files []string
@@ -31,7 +43,7 @@ func sampleResult(t *testing.T) *Result {
 	if len(files) != 4 {
 		t.Fatalf("found %d sample record files, want 4", len(files))
 	}
-	plans, err := ReadPlans(files, "")
+	plans, err := ReadPlans(t.Context(), files, "", ReadOptions{TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,15 +54,12 @@ func sampleResult(t *testing.T) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay, err := ReadPayroll(samples+"/payroll/input/payroll-2026-04.csv", cfg)
+	pay, err := ReadPayroll(t.Context(), samples+"/payroll/input/payroll-2026-04.csv", cfg, ReadOptions{TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Reconcile(plans, pay, cfg, Options{TolerancePAs: dec("0.01")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	t.Cleanup(func() { plans.Close(); pay.Close() })
+	return plans, pay, cfg
 }
 
 func dec(s string) decimal.Dec {
@@ -61,9 +70,9 @@ func dec(s string) decimal.Dec {
 	return d
 }
 
-func line(t *testing.T, r *Result, asg string) Line {
+func line(t *testing.T, r *result, asg string) Line {
 	t.Helper()
-	for _, l := range r.Lines {
+	for _, l := range r.lines {
 		if l.Assignment == asg {
 			return l
 		}
@@ -150,7 +159,7 @@ func TestPlantedMismatches(t *testing.T) {
 	if r.Unvalued != 1 || !r.Misaligned() {
 		t.Errorf("unvalued %d misaligned %v", r.Unvalued, r.Misaligned())
 	}
-	if got := r.Largest(2); len(got) != 2 || got[0].Assignment != "20000002-2" || got[1].Assignment != "40000006" {
+	if got := r.Largest; len(got) != 4 || got[0].Assignment != "20000002-2" || got[1].Assignment != "40000006" || got[2].Assignment != "30000001" || got[3].Assignment != "20000001" {
 		t.Errorf("largest: %v", got)
 	}
 }
@@ -158,19 +167,13 @@ func TestPlantedMismatches(t *testing.T) {
 // TestGolden compares reconcile.csv and reconcile.html for the samples
 // with samples/payroll/expected (make golden-update rewrites them).
 func TestGolden(t *testing.T) {
-	r := sampleResult(t)
-	var c, h bytes.Buffer
-	if err := r.WriteCSV(&c); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.WriteHTML(&h, HTMLOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	plans, pay, cfg := sampleInputs(t)
+	c, h := writeOutputs(t, plans, pay, cfg, Options{TolerancePAs: dec("0.01")})
 	golden := testutil.NewGoldenDir(t, filepath.Join(samples, "payroll", "expected"))
-	golden.Check("reconcile.csv", c.Bytes())
-	golden.Check("reconcile.html", h.Bytes())
+	golden.Check("reconcile.csv", c)
+	golden.Check("reconcile.html", h)
 	golden.Finish()
-	html := h.String()
+	html := string(h)
 	for _, banned := range []string{"<script", "src=", "href=\"http", "@import", "url("} {
 		if strings.Contains(html, banned) {
 			t.Errorf("reconcile.html is not self-contained: contains %q", banned)
@@ -181,7 +184,7 @@ func TestGolden(t *testing.T) {
 			t.Errorf("reconcile.html lacks %q", want)
 		}
 	}
-	csvText := c.String()
+	csvText := string(c)
 	for _, want := range []string{"\ufeffassignment_number,", "\r\n\r\n", "Method and assumptions:", "basic salary ÷ FTE"} {
 		if !strings.Contains(csvText, want) {
 			t.Errorf("reconcile.csv lacks %q", want)
@@ -192,15 +195,11 @@ func TestGolden(t *testing.T) {
 func TestCSVIsFormulaSafe(t *testing.T) {
 	cfg := testConfig(t, "")
 	plans := readPlansString(t, `{"employee_number":"10000001","assignment_number":"10000001","effective_date":"2026-04-01","total_contracted_pas":10}`)
-	pay, err := readPayroll(strings.NewReader("asg,pas,name,pct,band,basic,fte\n10000001,11,\"=HYPERLINK(\"\"x\"\")\",,,,\n"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pay := payrollString(t, "asg,pas,name,pct,band,basic,fte\n10000001,11,\"=HYPERLINK(\"\"x\"\")\",,,,\n", cfg)
 	r := reconcileOK(t, plans, pay, cfg, Options{})
-	var b bytes.Buffer
-	r.WriteCSV(&b)
-	if !strings.Contains(b.String(), `"'=HYPERLINK(""x"")"`) || strings.Contains(b.String(), ",=HYPERLINK") {
-		t.Errorf("formula not neutralised:\n%s", b.String())
+	b, _ := writeOutputs(t, plans, pay, cfg, Options{})
+	if !strings.Contains(string(b), `"'=HYPERLINK(""x"")"`) || strings.Contains(string(b), ",=HYPERLINK") {
+		t.Errorf("formula not neutralised:\n%s", b)
 	}
 	if l := line(t, r, "10000001"); l.Status != Misaligned || l.EstTotal != nil || !strings.Contains(strings.Join(l.Notes, ";"), "no basic salary") {
 		t.Errorf("line without salary: %+v", l)
@@ -216,13 +215,61 @@ func testConfig(t *testing.T, extra string) *Config {
 	return c
 }
 
+// readPlansString reads records from a file t.jsonl (converted under
+// in_total).
 func readPlansString(t *testing.T, lines ...string) *Plans {
 	t.Helper()
-	ps := &Plans{ByAssignment: map[string]*Plan{}}
-	if err := ps.read("t.jsonl", strings.NewReader(strings.Join(lines, "\n"))); err != nil {
+	ps, err := plansString(t, lines...)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ps
+}
+
+func plansString(t *testing.T, lines ...string) (*Plans, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "t.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := ReadPlans(t.Context(), []string{path}, validate.APAInTotal, ReadOptions{TempDir: t.TempDir()})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { ps.Close() })
+	ps.Reading = "" // no reading: the configuration's applies
+	return ps, nil
+}
+
+func payrollString(t *testing.T, text string, cfg *Config) *Payroll {
+	t.Helper()
+	pay, err := readPayroll(t.Context(), strings.NewReader(text), cfg, ReadOptions{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pay.Close() })
+	return pay
+}
+
+// writeOutputs runs Write and returns reconcile.csv and reconcile.html.
+func writeOutputs(t *testing.T, plans *Plans, pay *Payroll, cfg *Config, opts Options) (csvText, html []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := Write(t.Context(), dir, plans, pay, cfg, opts, HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.ReadFile(filepath.Join(dir, "reconcile.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := os.ReadFile(filepath.Join(dir, "reconcile.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("output folder holds %d files, want reconcile.csv and reconcile.html", len(entries))
+	}
+	return c, h
 }
 
 func TestValuationSettings(t *testing.T) {
@@ -232,8 +279,8 @@ func TestValuationSettings(t *testing.T) {
 		// an older plan of 10000001 in a later line: the later date wins
 		`{"employee_number":"10000001","assignment_number":"10000001","contract_type":"consultant_england_2003","effective_date":"2025-04-01","total_contracted_pas":5,"apa_eps":0}`,
 	)
-	if plans.Superseded != 1 || plans.ByAssignment["10000001"].Total != dec("8") {
-		t.Fatalf("latest plan not kept: %+v", plans.ByAssignment["10000001"])
+	if plans.Superseded != 1 || plans.Read != 3 {
+		t.Fatalf("superseded %d of %d read, want 1 of 3", plans.Superseded, plans.Read)
 	}
 	payroll := "asg,pas,pct,band,basic,fte\n10000001,10,3,,\"£80,000.00\",0.8\n10000002,10,,Band 3,100000,1\n"
 	cases := []struct {
@@ -260,10 +307,7 @@ func TestValuationSettings(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(t, c.extra)
 			cfg.Columns.Name = "" // not in this payroll's header
-			pay, err := readPayroll(strings.NewReader(payroll), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			pay := payrollString(t, payroll, cfg)
 			if c.opts.TolerancePAs == 0 {
 				c.opts.TolerancePAs = dec("0.01")
 			}
@@ -301,12 +345,11 @@ func TestUnreadableInputs(t *testing.T) {
 		"PAs beyond a week": "asg,pas,pct,band,basic,fte\n10000001,18446752,,,,\n",
 		"supplement 101%":   "asg,pas,pct,band,basic,fte\n10000001,10,101,,,\n",
 	} {
-		if _, err := readPayroll(strings.NewReader(in), cfg); err == nil {
+		if _, err := readPayroll(t.Context(), strings.NewReader(in), cfg, ReadOptions{TempDir: t.TempDir()}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	ps := &Plans{ByAssignment: map[string]*Plan{}}
-	err := ps.read("x.jsonl", strings.NewReader("{\"assignment_number\":\"1\"}\nnot json\n{\"total_contracted_pas\":1}\n"))
+	_, err := plansString(t, "{\"assignment_number\":\"1\"}\nnot json\n{\"total_contracted_pas\":1}\n")
 	var ie *InputError
 	if !errors.As(err, &ie) || len(ie.Problems) != 3 {
 		t.Errorf("plans: %v", err)
@@ -316,12 +359,11 @@ func TestUnreadableInputs(t *testing.T) {
 		`{"assignment_number":"10000001","total_contracted_pas":10,"apa_eps":9223372036854}`,
 		`{"assignment_number":"10000001","total_contracted_pas":-1}`,
 	} {
-		ps := &Plans{ByAssignment: map[string]*Plan{}}
-		if err := ps.read("x.jsonl", strings.NewReader(rec)); !errors.As(err, &ie) || !strings.Contains(err.Error(), "not between 0 and 168 PAs a week") {
+		if _, err := plansString(t, rec); !errors.As(err, &ie) || !strings.Contains(err.Error(), "not between 0 and 168 PAs a week") {
 			t.Errorf("plan %s: err = %v", rec, err)
 		}
 	}
-	if _, err := ReadPlans([]string{"no/such.jsonl"}, validate.APAInTotal); err == nil {
+	if _, err := ReadPlans(t.Context(), []string{"no/such.jsonl"}, validate.APAInTotal, ReadOptions{}); err == nil {
 		t.Error("missing plans file accepted")
 	}
 	for _, bad := range []string{
@@ -409,13 +451,14 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-func reconcileOK(t *testing.T, plans *Plans, pay *Payroll, cfg *Config, opts Options) *Result {
+func reconcileOK(t *testing.T, plans *Plans, pay *Payroll, cfg *Config, opts Options) *result {
 	t.Helper()
-	r, err := Reconcile(plans, pay, cfg, opts)
+	var lines []Line
+	r, err := Reconcile(t.Context(), plans, pay, cfg, opts, func(l *Line) error { lines = append(lines, *l); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return &result{r, lines}
 }
 
 // writePlans writes records as dir/name.jobplans.jsonl and, when reportJSON
@@ -475,7 +518,7 @@ func TestAPAReadings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writePlans(t, t.TempDir(), "plans", reportJSON("plans", tt.reading), tt.records...)
-			plans, err := ReadPlans([]string{path}, "")
+			plans, err := ReadPlans(t.Context(), []string{path}, "", ReadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -484,10 +527,7 @@ func TestAPAReadings(t *testing.T) {
 			}
 			cfg := testConfig(t, "apa_reading: "+tt.reading+"\n")
 			cfg.Columns.Name = ""
-			pay, err := readPayroll(strings.NewReader(payroll), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			pay := payrollString(t, payroll, cfg)
 			r := reconcileOK(t, plans, pay, cfg, Options{TolerancePAs: dec("0.01")})
 			for asg, planned := range tt.planned {
 				l := line(t, r, asg)
@@ -541,7 +581,7 @@ func TestAPAReadingMustBeKnownAndAgree(t *testing.T) {
 		{"bad statement", []string{bare}, "total", `--plans-apa-reading: "total" is not in_total or outside_total`},
 	}
 	for _, tt := range refused {
-		_, err := ReadPlans(tt.files, tt.stated)
+		_, err := ReadPlans(t.Context(), tt.files, tt.stated, ReadOptions{})
 		var ie *InputError
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v\nwant an InputError containing %q", tt.name, err, tt.want)
@@ -561,31 +601,28 @@ func TestAPAReadingMustBeKnownAndAgree(t *testing.T) {
 		{[]string{old, plain}, validate.APAInTotal, validate.APAInTotal, "--plans-apa-reading"},
 		{[]string{bare, outside}, validate.APAOutsideTotal, validate.APAOutsideTotal, "b.report.json"},
 	} {
-		ps, err := ReadPlans(tt.files, tt.stated)
+		ps, err := ReadPlans(t.Context(), tt.files, tt.stated, ReadOptions{})
 		if err != nil || ps.Reading != tt.want || ps.ReadingFrom != tt.from {
 			t.Errorf("ReadPlans(%v, %q) = %v from %v, %v; want %s from %s", tt.files, tt.stated, ps.Reading, ps.ReadingFrom, err, tt.want, tt.from)
 		}
 	}
 
 	// The payroll configuration must declare the plans' reading.
-	plans, err := ReadPlans([]string{outside}, "")
+	plans, err := ReadPlans(t.Context(), []string{outside}, "", ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t, "") // apa_reading defaults to in_total
 	cfg.Columns.Name = ""
-	pay, err := readPayroll(strings.NewReader("asg,pas,pct,band,basic,fte\n10000001,11,,,100000,1\n"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Reconcile(plans, pay, cfg, Options{})
+	pay := payrollString(t, "asg,pas,pct,band,basic,fte\n10000001,11,,,100000,1\n", cfg)
+	_, err = Reconcile(t.Context(), plans, pay, cfg, Options{}, nil)
 	var re *ReadingError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "t.yaml: declares apa_reading in_total, but the job plans were converted under outside_total (b.report.json); PAs planned would be wrong") {
 		t.Errorf("Reconcile with another reading: err = %v", err)
 	}
 	cfg.APAReading = validate.APAOutsideTotal
-	if r, err := Reconcile(plans, pay, cfg, Options{TolerancePAs: dec("0.01")}); err != nil || line(t, r, "10000001").PlannedPAs != dec("12") {
-		t.Errorf("Reconcile with the same reading: %v", err)
+	if r := reconcileOK(t, plans, pay, cfg, Options{TolerancePAs: dec("0.01")}); line(t, r, "10000001").PlannedPAs != dec("12") {
+		t.Errorf("Reconcile with the same reading: %v", line(t, r, "10000001").PlannedPAs)
 	}
 
 	// The replaced setting is refused with what took its place.
@@ -629,4 +666,63 @@ func FuzzReportReading(f *testing.F) {
 			t.Fatalf("reading %q is not one of the readings", reading)
 		}
 	})
+}
+
+// FuzzPlanRecord: the fast reading of a job-plan record gives what
+// json.Unmarshal gives, or leaves the line to it.
+func FuzzPlanRecord(f *testing.F) {
+	for _, seed := range []string{
+		`{"employee_number":"20000001","assignment_number":"20000001","vpd_code":"123","staff_group":"Medical and Dental","contract_type":"consultant_england_2003","effective_date":"2026-04-01","total_contracted_pas":10,"apa_eps":0,"dcc":7.5,"on_call_frequency_n":6,"on_call_category":"A","on_call_supplement_pct":5,"on_call_band_wales":null}`,
+		`{"assignment_number":"1","assignment_number":null,"total_contracted_pas":1e2,"apa_eps":-0.5}`,
+		`{"Assignment_Number":"2","total_contracted_pas":"10"}`, `{"a\u00e9":"x","assignment_number":"Si\u00e2n"}`,
+		`{"assignment_number":"Siân","x":[1,{"y":2}],"total_contracted_pas":01}`, ` { } `, `{"total_contracted_pas":1.}`,
+		`{"employee_number":7}`, `{"on_call_band_wales":true}`, `{"aſsignment_number":"3"}`, "{\"assignment_number\":\"a\xffb\"}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast, slow planView
+		if !fastPlanRecord(data, &fast) {
+			return
+		}
+		if err := slowPlanRecord(data, &slow); err != nil {
+			t.Fatalf("fast path read %q, json.Unmarshal refuses it: %v", data, err)
+		}
+		if !samePlanView(fast, slow) {
+			t.Fatalf("%q: fast path read %+v, json.Unmarshal %+v", data, fast, slow)
+		}
+	})
+}
+
+// TestFastPathReadsConvertsRecords: the records convert writes are read by
+// the fast path (json.Unmarshal was half of reconcile's time), and give
+// what json.Unmarshal gives.
+func TestFastPathReadsConvertsRecords(t *testing.T) {
+	files, _ := filepath.Glob(samples + "/*/expected/*.jobplans.jsonl")
+	n := 0
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var fast, slow planView
+			if !fastPlanRecord([]byte(line), &fast) {
+				t.Errorf("%s: the fast path leaves %.80s… to json.Unmarshal", path, line)
+				continue
+			}
+			if err := slowPlanRecord([]byte(line), &slow); err != nil || !samePlanView(fast, slow) {
+				t.Errorf("%s: fast %+v, json.Unmarshal %+v (%v)", path, fast, slow, err)
+			}
+			n++
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d sample records read", n)
+	}
+}
+
+func samePlanView(a, b planView) bool {
+	return bytes.Equal(a.emp, b.emp) && bytes.Equal(a.asg, b.asg) && bytes.Equal(a.contract, b.contract) && bytes.Equal(a.date, b.date) &&
+		a.total == b.total && a.apa == b.apa && a.pct == b.pct && a.band == b.band
 }

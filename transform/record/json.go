@@ -5,24 +5,36 @@ import (
 )
 
 // AppendJSON appends p as one JSON object, keys in schema order, without
-// aux fields. The encoding is canonical: the same plan always gives the
-// same bytes, so its sha256 serves as an idempotency key.
+// aux fields: the records file's form. The same plan always gives the
+// same bytes.
 func (p *JobPlan) AppendJSON(b []byte) []byte {
-	b = append(b, '{')
-	first := true
+	return p.appendObject(b, schemaOrder, &htmlSafe, false)
+}
+
+// schemaOrder lists the fields AppendJSON writes, in schema order.
+var schemaOrder = func() []ID {
+	var ids []ID
 	for i := range Fields {
-		f := &Fields[i]
-		if f.Aux {
-			continue
+		if !Fields[i].Aux {
+			ids = append(ids, ID(i))
 		}
-		if !first {
+	}
+	return ids
+}()
+
+// appendObject appends the fields ids of p as one JSON object, strings
+// written by appendString(safe, shortEscapes).
+func (p *JobPlan) appendObject(b []byte, ids []ID, safe *[utf8.RuneSelf]bool, shortEscapes bool) []byte {
+	b = append(b, '{')
+	for n, id := range ids {
+		if n > 0 {
 			b = append(b, ',')
 		}
-		first = false
+		f := &Fields[id]
 		b = append(b, '"')
 		b = append(b, f.Key...)
 		b = append(b, '"', ':')
-		if !p.present[i] {
+		if !p.present[id] {
 			switch {
 			case f.Nullable:
 				b = append(b, "null"...)
@@ -35,9 +47,9 @@ func (p *JobPlan) AppendJSON(b []byte) []byte {
 		}
 		switch f.Kind {
 		case Text, Date:
-			b = AppendString(b, p.text[i])
+			b = appendString(b, p.text[id], safe, shortEscapes)
 		case Decimal, Band:
-			b = p.num[i].Append(b)
+			b = p.num[id].Append(b)
 		}
 	}
 	return append(b, '}')
@@ -46,29 +58,48 @@ func (p *JobPlan) AppendJSON(b []byte) []byte {
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func AppendString(b []byte, s string) []byte {
+// Control characters and HTML-significant bytes are escaped, so a record
+// is safe to embed in an HTML report.
+func AppendString(b []byte, s string) []byte { return appendString(b, s, &htmlSafe, false) }
+
+// htmlSafe and jsonSafe mark the ASCII bytes written as they are, in
+// AppendJSON and in the canonical form (which leaves <, > and & alone).
+var htmlSafe, jsonSafe = func() (html, plain [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return html, plain
+}()
+
+// appendString appends s as a JSON string, the bytes safe[c] as they are;
+// shortEscapes writes \b and \f as encoding/json does rather than as
+// \u0008 and \u000c.
+func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, shortEscapes bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if safe[c] {
 				i++
 				continue
 			}
 			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
+			switch {
+			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
-			case '\n':
+			case c == '\n':
 				b = append(b, '\\', 'n')
-			case '\r':
+			case c == '\r':
 				b = append(b, '\\', 'r')
-			case '\t':
+			case c == '\t':
 				b = append(b, '\\', 't')
+			case c == '\b' && shortEscapes:
+				b = append(b, '\\', 'b')
+			case c == '\f' && shortEscapes:
+				b = append(b, '\\', 'f')
 			default:
-				// Control characters and HTML-significant bytes, escaped
-				// so a record is safe to embed in an HTML report.
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,7 +204,10 @@ func (a *aggregate) add(f finding.Finding) {
 	g := a.rules[f.Rule]
 	if g == nil {
 		rule, known := finding.Rules[f.Rule]
-		g = &ruleGroup{Code: f.Rule, Title: rule.Title, Fix: rule.Fix, Explain: ruleExplanations[f.Rule]}
+		// A finding's own advice, where it has one, fits the mapping
+		// (M01 under decimal commas); the findings of one rule in one
+		// file share it.
+		g = &ruleGroup{Code: f.Rule, Title: rule.Title, Fix: cmp.Or(f.Fix, rule.Fix), Explain: ruleExplanations[f.Rule]}
 		if !known {
 			g.Title = "Rule " + f.Rule
 		}

@@ -6,15 +6,14 @@ package report
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/spool"
 	"github.com/nhs-esr/jobplan-hub/transform/decimal"
 	"github.com/nhs-esr/jobplan-hub/transform/finding"
 )
@@ -71,28 +70,25 @@ type Outputs struct {
 	Errors   string `json:"errors,omitempty"`
 }
 
-// Writer collects findings while a file is converted.
+// Writer collects findings while a file is converted: report.json's
+// findings in the order they are found, and errors.csv's rows in line
+// order (errorscsv.go).
 type Writer struct {
-	spool *spool // findings as JSON array elements
+	spool *spool.Spool // findings as JSON array elements
 	buf   *bufio.Writer
-	csvw  *csv.Writer
 	n     int
+	csv   *csvRows // nil when there is no errors.csv
 }
 
-// CSVHeader is the header row of errors.csv.
-var CSVHeader = []string{"record", "line", "end_line", "assignment_number", "field", "column", "value", "rule", "severity", "message", "fix"}
-
-// NewWriter streams findings into a temporary file in dir, and as CSV rows
-// into errorsCSV (nil for none).
+// NewWriter streams findings into a temporary file in dir, and the rows of
+// errors.csv (nil for none) into a sort by line whose runs, beyond a small
+// budget, go to a temporary file in dir too: memory stays bounded however
+// many findings there are.
 func NewWriter(dir string, errorsCSV io.Writer) (*Writer, error) {
-	sp := &spool{dir: dir}
+	sp := spool.New(dir, ".findings-", spoolInMemory)
 	w := &Writer{spool: sp, buf: bufio.NewWriterSize(sp, 64<<10)}
 	if errorsCSV != nil {
-		w.csvw = csv.NewWriter(errorsCSV)
-		w.csvw.UseCRLF = true // Excel's native line ending
-		if err := w.csvw.Write(CSVHeader); err != nil {
-			return nil, err
-		}
+		w.csv = newCSVRows(dir, errorsCSV)
 	}
 	return w, nil
 }
@@ -112,26 +108,42 @@ func (w *Writer) Add(f finding.Finding) error {
 	if _, err := w.buf.Write(b); err != nil {
 		return fmt.Errorf("write findings: %w", err)
 	}
-	if w.csvw != nil {
-		return w.csvw.Write([]string{
-			strconv.Itoa(f.Record), strconv.Itoa(f.Line), strconv.Itoa(f.EndLine),
-			SafeCell(f.Assignment), SafeCell(f.Field), SafeCell(f.Column), SafeCell(f.Value),
-			f.Rule, string(f.Severity), SafeCell(f.Message), SafeCell(f.Fix),
-		})
+	if w.csv != nil {
+		return w.csv.add(&f)
 	}
 	return nil
+}
+
+// ShowNames gives errors.csv a Name column, filled from PlanName: call it
+// before the first finding when the mapping gives the doctors' names.
+func (w *Writer) ShowNames() {
+	if w.csv != nil {
+		w.csv.showNames()
+	}
+}
+
+// PlanName tells the writer the doctor's name on plan record (the plan's
+// number in the file), for the Name column of every finding about that
+// plan, those made at the end of the file (D1-D4) included: "Surname,
+// Forenames", or the one given. Plans are told in record order. It does
+// nothing unless ShowNames was called.
+func (w *Writer) PlanName(record int, surname, forenames string) error {
+	if w.csv == nil {
+		return nil
+	}
+	return w.csv.planName(record, strings.TrimSpace(surname), strings.TrimSpace(forenames))
 }
 
 // Count is the number of findings added.
 func (w *Writer) Count() int { return w.n }
 
-// FlushCSV flushes errors.csv; call it before publishing that file.
+// FlushCSV writes errors.csv, its rows in line order; call it once, before
+// publishing that file.
 func (w *Writer) FlushCSV() error {
-	if w.csvw == nil {
+	if w.csv == nil {
 		return nil
 	}
-	w.csvw.Flush()
-	if err := w.csvw.Error(); err != nil {
+	if err := w.csv.flush(); err != nil {
 		return fmt.Errorf("write errors.csv: %w", err)
 	}
 	return nil
@@ -149,7 +161,7 @@ func (w *Writer) Finish(out io.Writer, r *Report) error {
 	bw := bufio.NewWriter(out)
 	bw.Write(head[:len(head)-2]) // drop "\n}"
 	bw.WriteString(",\n  \"findings\": [")
-	spooled, err := w.spool.reader()
+	spooled, err := w.spool.Reader()
 	if err != nil {
 		return fmt.Errorf("read findings: %w", err)
 	}
@@ -163,64 +175,19 @@ func (w *Writer) Finish(out io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
-// Close removes the findings spool.
+// Close removes the temporary files.
 func (w *Writer) Close() error {
-	return w.spool.close()
+	err := w.spool.Close()
+	if w.csv != nil {
+		err = errors.Join(err, w.csv.close())
+	}
+	return err
 }
 
 // spoolInMemory is how many bytes of findings stay in memory before they
 // spill to a temporary file. Most files have few findings, and a file
 // created and removed per input costs more than converting it.
 const spoolInMemory = 256 << 10
-
-// spool holds findings in memory up to spoolInMemory, then in a temporary
-// file in dir: memory stays bounded however many findings there are.
-type spool struct {
-	dir string
-	mem []byte
-	f   *os.File
-}
-
-func (s *spool) Write(p []byte) (int, error) {
-	if s.f == nil && len(s.mem)+len(p) <= spoolInMemory {
-		s.mem = append(s.mem, p...)
-		return len(p), nil
-	}
-	if s.f == nil {
-		f, err := os.CreateTemp(s.dir, ".findings-*.tmp")
-		if err != nil {
-			return 0, fmt.Errorf("create findings spool: %w", err)
-		}
-		s.f = f
-		if _, err := f.Write(s.mem); err != nil {
-			return 0, err
-		}
-		s.mem = nil
-	}
-	return s.f.Write(p)
-}
-
-// reader returns everything written, from the start.
-func (s *spool) reader() (io.Reader, error) {
-	if s.f == nil {
-		return bytes.NewReader(s.mem), nil
-	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return s.f, nil
-}
-
-func (s *spool) close() error {
-	s.mem = nil
-	if s.f == nil {
-		return nil
-	}
-	name := s.f.Name()
-	s.f.Close()
-	s.f = nil
-	return os.Remove(name)
-}
 
 // SafeCell neutralises text that a spreadsheet would run as a formula
 // (CSV injection): a leading = + - @ tab or CR gets a leading apostrophe.

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch/dispatchtest"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
@@ -20,6 +23,7 @@ import (
 )
 
 const (
+	dest         = "esr"
 	clientID     = "jobplan-hub-trust-a"
 	clientSecret = "s3cret-client-value"
 )
@@ -174,17 +178,17 @@ func esrConfig(t *testing.T, e *esrStandIn, pki *testPKI, secret string) httpsin
 func TestESRAPIWithOAuth2MutualTLSPayloadShapeAndIDs(t *testing.T) {
 	pki := newTestPKI(t)
 	e := newESRStandIn(t, pki)
-	l := openLedger(t)
+	l := dispatchtest.OpenLedger(t)
 	sink := newSink(t, esrConfig(t, e, pki, clientSecret))
-	d := start(t, l, sink, httpsink.DispatcherConfig{PollInterval: time.Hour})
+	d := dispatchtest.Start(t, l, sink, dispatch.Config{Destination: dest, PollInterval: time.Hour})
 
-	enqueue(t, l, "a.csv", 0, 10)
+	dispatchtest.Enqueue(t, l, dest, "a.csv", 0, 10)
 	d.Wake()
-	eventually(t, "the first records delivered", func() bool { return counts(t, l)[ledger.Delivered] == 10 })
+	testutil.Eventually(t, "the first records delivered", func() bool { return dispatchtest.Counts(t, l, dest)[ledger.Delivered] == 10 })
 	e.revoke() // revoked before it expired: the next request gets a 401
-	enqueue(t, l, "b.csv", 10, 10)
+	dispatchtest.Enqueue(t, l, dest, "b.csv", 10, 10)
 	d.Wake()
-	eventually(t, "the next records delivered", func() bool { return counts(t, l)[ledger.Delivered] == 20 })
+	testutil.Eventually(t, "the next records delivered", func() bool { return dispatchtest.Counts(t, l, dest)[ledger.Delivered] == 20 })
 
 	e.mu.Lock()
 	if len(e.badShape) > 0 {
@@ -234,7 +238,7 @@ func TestESRAPIRefusedCredentialsHoldTheQueue(t *testing.T) {
 	pki := newTestPKI(t)
 	e := newESRStandIn(t, pki)
 	sink := newSink(t, esrConfig(t, e, pki, "wrong-secret-value"))
-	rc, err := sink.Deliver(t.Context(), "k", []byte(`{"assignment_number":"10000001","effective_date":"2025-04-01","dcc":7.5}`))
+	rc, err := sink.Deliver(t.Context(), dispatch.Parcel{Key: "k", Record: []byte(`{"assignment_number":"10000001","effective_date":"2025-04-01","dcc":7.5}`)})
 	if err == nil || !retry.IsRetryable(err) || !strings.Contains(err.Error(), "invalid_client") {
 		t.Fatalf("Deliver = %+v, %v; want a temporary error naming invalid_client", rc, err)
 	}
@@ -255,7 +259,7 @@ func TestDeliverReportsAMissingID(t *testing.T) {
 	for code, want := range map[int]string{201: "no id at /id", 409: ""} {
 		srv := httptest.NewServer(&recorder{respond: status(code, `{"status":"ok"}`)})
 		s := newSink(t, httpsink.Config{URL: srv.URL, API: httpsink.APIOptions{ResponseID: &ptr}})
-		rc, err := s.Deliver(t.Context(), "k", []byte(`{}`))
+		rc, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "k", Record: []byte(`{}`)})
 		srv.Close()
 		if err != nil || rc.RemoteID != "" || !strings.HasPrefix(rc.RemoteIDProblem, want) || (want == "") != (rc.RemoteIDProblem == "") {
 			t.Errorf("%d: Deliver = %+v, %v; want the problem %q", code, rc, err, want)

@@ -1,6 +1,6 @@
 // Package httpsink delivers records to the ESR HTTP API, one record per
-// request, and runs the dispatcher that drains the ledger's delivery queue
-// into it.
+// request: its Sink is the Deliverer of an esr_api destination, which the
+// dispatcher (transport/dispatch) drains the ledger's queue into.
 //
 // Each record is POSTed as JSON with an Idempotency-Key header (the
 // ledger's key), so a request repeated after a lost response is recognised
@@ -15,7 +15,7 @@
 //	network errors       temporary
 //
 // Temporary failures of every request in a row make the destination
-// unavailable as a whole (see Breaker).
+// unavailable as a whole (see dispatch.Breaker).
 package httpsink
 
 import (
@@ -38,6 +38,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
@@ -65,7 +66,7 @@ type Config struct {
 	// Connections is how many connections to the receiver are kept open
 	// between requests: the dispatcher's concurrency. Go's default of two
 	// makes every other request dial (and with TLS, handshake) afresh.
-	// Default DefaultConcurrency.
+	// Default dispatch.DefaultConcurrency.
 	Connections int
 	// Timeout bounds one whole request, including reading the response.
 	// Default 30s.
@@ -102,44 +103,6 @@ type APIOptions struct {
 	ResponseID *Pointer
 }
 
-// Result says how a successful delivery ended.
-type Result int
-
-// Results of Deliver.
-const (
-	// Delivered means the receiver accepted the record (2xx).
-	Delivered Result = iota + 1
-	// AlreadyDelivered means the receiver already had a record with this
-	// idempotency key (409).
-	AlreadyDelivered
-)
-
-func (r Result) String() string {
-	switch r {
-	case Delivered:
-		return "delivered"
-	case AlreadyDelivered:
-		return "already delivered"
-	}
-	return "unknown"
-}
-
-// Receipt is what one call of Deliver came to, beside its error.
-type Receipt struct {
-	// Result is how a successful delivery ended; zero with an error.
-	Result Result
-	// Requests counts the requests written to the receiver, each of which
-	// it may have acted on: more than one when a token was refreshed
-	// after a 401, none when nothing reached it (no connection). It is
-	// set with an error too. Zero from a Deliverer that does not count
-	// counts as one.
-	Requests int
-	// RemoteID is the receiver's id for the record, read from its answer
-	// at APIOptions.ResponseID; RemoteIDProblem says why there is none
-	// when a ResponseID is configured and the answer was a 2xx.
-	RemoteID, RemoteIDProblem string
-}
-
 // Sink posts records to one endpoint. It is safe for concurrent use.
 type Sink struct {
 	url           string
@@ -154,51 +117,54 @@ type Sink struct {
 }
 
 // New checks cfg, loads any certificates and returns a Sink.
+//
+// Its errors name what failed, not this package: the caller says which
+// source or destination it is, and operators read them (a refused reload).
 func New(cfg Config) (*Sink, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("httpsink: url: %w", err)
+		return nil, fmt.Errorf("url: %w", err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("httpsink: url %q: want an http(s)://host/path address", cfg.URL)
+		return nil, fmt.Errorf("url %q: want an http(s)://host/path address", cfg.URL)
 	}
 	if u.Scheme == "http" && cfg.Token != "" && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("httpsink: refusing to send a bearer token over plain http to %s", u.Host)
+		return nil, fmt.Errorf("refusing to send a bearer token over plain http to %s", u.Host)
 	}
 	if o := cfg.API.OAuth2; o != nil {
 		if cfg.Token != "" {
-			return nil, errors.New("httpsink: give a bearer token or oauth2, not both")
+			return nil, errors.New("give a bearer token or oauth2, not both")
 		}
 		if err := o.Check(); err != nil {
-			return nil, fmt.Errorf("httpsink: %w", err)
+			return nil, err
 		}
 		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("httpsink: refusing to send an oauth2 token over plain http to %s", u.Host)
+			return nil, fmt.Errorf("refusing to send an oauth2 token over plain http to %s", u.Host)
 		}
 	}
 	if (cfg.ClientCertFile == "") != (cfg.ClientKeyFile == "") {
-		return nil, errors.New("httpsink: client certificate and key must be given together")
+		return nil, errors.New("client certificate and key must be given together")
 	}
 	if u.Scheme == "http" && (cfg.ClientCertFile != "" || cfg.CAFile != "") {
-		return nil, fmt.Errorf("httpsink: TLS settings given for plain http url %q", cfg.URL)
+		return nil, fmt.Errorf("TLS settings given for plain http url %q", cfg.URL)
 	}
 
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.ClientCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("httpsink: client certificate: %w", err)
+			return nil, fmt.Errorf("client certificate: %w", err)
 		}
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("httpsink: ca file: %w", err)
+			return nil, fmt.Errorf("ca file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("httpsink: ca file %s: no PEM certificates found", cfg.CAFile)
+			return nil, fmt.Errorf("ca file %s: no PEM certificates found", cfg.CAFile)
 		}
 		tlsConfig.RootCAs = pool
 	}
@@ -206,7 +172,7 @@ func New(cfg Config) (*Sink, error) {
 	transport.TLSClientConfig = tlsConfig
 	transport.MaxIdleConnsPerHost = cfg.Connections
 	if transport.MaxIdleConnsPerHost <= 0 {
-		transport.MaxIdleConnsPerHost = DefaultConcurrency
+		transport.MaxIdleConnsPerHost = dispatch.DefaultConcurrency
 	}
 
 	s := &Sink{
@@ -254,17 +220,24 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Deliver posts one record. key is its idempotency key and body its JSON
-// (shaped first if a payload shape is configured). With OAuth2, a 401
-// fetches a new token and sends the record once more. On failure the
+// Deliver posts one record, p.Record, with its idempotency key p.Key (the
+// record is shaped first if a payload shape is configured). With OAuth2, a
+// 401 fetches a new token and sends the record once more. On failure the
 // error is classified with retry.Permanent or retry.Temporary; an
-// unclassified error means ctx ended.
-func (s *Sink) Deliver(ctx context.Context, key string, body []byte) (Receipt, error) {
-	var rc Receipt
+// unclassified error means ctx ended. Its text is for operators (it is
+// the delivery's reason in the ledger, on the status page and in status):
+// it says what happened, without this package's name. A file (p.File) is
+// refused: the ESR API takes records.
+func (s *Sink) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
+	var rc dispatch.Receipt
+	if p.File != nil {
+		return rc, retry.Permanent(errors.New("an esr_api destination takes records, not whole files"))
+	}
+	key, body := p.Key, p.Record
 	if s.shape != nil {
 		shaped, err := s.shape.Apply(body)
 		if err != nil {
-			return rc, retry.Permanent(fmt.Errorf("httpsink: %w", err))
+			return rc, retry.Permanent(err) // "payload shape: ..."
 		}
 		body = shaped
 	}
@@ -303,7 +276,7 @@ func (s *Sink) authorization(ctx context.Context) (string, *oauth2.Token, error)
 // answer is what one request came to.
 type answer struct {
 	status        int
-	result        Result
+	result        dispatch.Result
 	id, idProblem string
 }
 
@@ -322,7 +295,7 @@ func (s *Sink) post(ctx context.Context, key string, body []byte, auth string, w
 	var a answer
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return a, retry.Permanent(fmt.Errorf("httpsink: build request: %w", err))
+		return a, retry.Permanent(fmt.Errorf("build the request: %w", err))
 	}
 	// Go's transport re-sends a request whose connection was lost after
 	// it was written if the request is "replayable", and a POST that
@@ -343,36 +316,37 @@ func (s *Sink) post(ctx context.Context, key string, body []byte, auth string, w
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return a, fmt.Errorf("httpsink: post: %w", ctx.Err())
+			return a, fmt.Errorf("request cut off: %w", ctx.Err())
 		}
 		// Network and TLS failures are retried, TLS ones included: a bad
 		// certificate is fixed by an operator, and the queue should then
 		// drain by itself rather than every record needing a requeue.
-		return a, retry.Temporary(fmt.Errorf("httpsink: post: %w", err), 0)
+		// The error names the method and address: Post "https://...": ...
+		return a, retry.Temporary(err, 0)
 	}
 	defer resp.Body.Close()
 	a.status = resp.StatusCode
 
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300, code == http.StatusConflict:
-		a.result = Delivered
+		a.result = dispatch.Delivered
 		if code == http.StatusConflict {
-			a.result = AlreadyDelivered
+			a.result = dispatch.AlreadyDelivered
 		}
 		a.id, a.idProblem = s.readID(resp.Body, code != http.StatusConflict)
 		// Drain so the connection can be reused.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return a, nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		err := fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body))
+		err := fmt.Errorf("the receiver answered %s: %s", resp.Status, readSnippet(resp.Body))
 		return a, retry.Temporary(err, s.retryAfter(resp.Header.Get("Retry-After")))
 	case code == http.StatusUnauthorized:
 		// Credentials are the destination's, not the record's: every
 		// record would be refused alike. Temporary, so the breaker holds
 		// the queue until an operator fixes them, and it then drains.
-		return a, retry.Temporary(fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body)), 0)
+		return a, retry.Temporary(fmt.Errorf("the receiver answered %s: %s", resp.Status, readSnippet(resp.Body)), 0)
 	default:
-		return a, retry.Permanent(fmt.Errorf("httpsink: %s: %s", resp.Status, readSnippet(resp.Body)))
+		return a, retry.Permanent(fmt.Errorf("the receiver answered %s: %s", resp.Status, readSnippet(resp.Body)))
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
@@ -47,24 +49,11 @@ func (rec *recorder) count() int {
 	return len(rec.requests)
 }
 
-func status(code int, body string, header ...string) func(http.ResponseWriter, *http.Request, int) {
-	return func(w http.ResponseWriter, _ *http.Request, _ int) {
-		for i := 0; i+1 < len(header); i += 2 {
-			w.Header().Set(header[i], header[i+1])
-		}
-		w.WriteHeader(code)
-		io.WriteString(w, body)
-	}
-}
-
-// hangUp drops the connection without any response.
-func hangUp(w http.ResponseWriter, _ *http.Request) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(err)
-	}
-	conn.Close()
-}
+// status and hangUp answer a test request (testutil).
+var (
+	status = testutil.Status
+	hangUp = testutil.HangUp
+)
 
 func newSink(t *testing.T, cfg httpsink.Config) *httpsink.Sink {
 	t.Helper()
@@ -81,8 +70,8 @@ func TestDeliverPostsRecordWithKeyAndToken(t *testing.T) {
 	defer srv.Close()
 
 	s := newSink(t, httpsink.Config{URL: srv.URL + "/jobplans", Token: "s3cret"})
-	res, err := s.Deliver(t.Context(), "abc123", []byte(`{"dcc":7.5}`))
-	if err != nil || res != (httpsink.Receipt{Result: httpsink.Delivered, Requests: 1}) {
+	res, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "abc123", Record: []byte(`{"dcc":7.5}`)})
+	if err != nil || res != (dispatch.Receipt{Result: dispatch.Delivered, Requests: 1}) {
 		t.Fatalf("Deliver = %v, %v; want Delivered", res, err)
 	}
 	got := rec.requests[0]
@@ -92,7 +81,7 @@ func TestDeliverPostsRecordWithKeyAndToken(t *testing.T) {
 	}
 
 	anon := newSink(t, httpsink.Config{URL: srv.URL})
-	if _, err := anon.Deliver(t.Context(), "k2", []byte(`{}`)); err != nil {
+	if _, err := anon.Deliver(t.Context(), dispatch.Parcel{Key: "k2", Record: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if a := rec.requests[1].auth; a != "" {
@@ -105,14 +94,14 @@ func TestDeliverClassifiesResponses(t *testing.T) {
 	tests := []struct {
 		name      string
 		respond   func(http.ResponseWriter, *http.Request, int)
-		result    httpsink.Result
+		result    dispatch.Result
 		retryable bool
 		after     time.Duration
 		inMessage string
 	}{
-		{name: "200", respond: status(200, "ok"), result: httpsink.Delivered},
-		{name: "204", respond: status(204, ""), result: httpsink.Delivered},
-		{name: "409 already delivered", respond: status(409, "duplicate key"), result: httpsink.AlreadyDelivered},
+		{name: "200", respond: status(200, "ok"), result: dispatch.Delivered},
+		{name: "204", respond: status(204, ""), result: dispatch.Delivered},
+		{name: "409 already delivered", respond: status(409, "duplicate key"), result: dispatch.AlreadyDelivered},
 		{name: "400 permanent", respond: status(400, `{"error":"dcc must be a number"}`), inMessage: "dcc must be a number"},
 		{name: "422 permanent", respond: status(422, "unknown assignment"), inMessage: "422"},
 		// Wrong credentials are wrong for every record: held, not rejected.
@@ -133,7 +122,7 @@ func TestDeliverClassifiesResponses(t *testing.T) {
 			srv := httptest.NewServer(&recorder{respond: tt.respond})
 			defer srv.Close()
 			s := newSink(t, httpsink.Config{URL: srv.URL})
-			res, err := s.Deliver(t.Context(), "k", []byte(`{}`))
+			res, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "k", Record: []byte(`{}`)})
 			if tt.result != 0 {
 				if err != nil || res.Result != tt.result {
 					t.Fatalf("Deliver = %v, %v; want %v", res, err, tt.result)
@@ -165,7 +154,7 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 		"Retry-After", now.Add(90*time.Second).Format(http.TimeFormat))})
 	defer srv.Close()
 	s := newSink(t, httpsink.Config{URL: srv.URL, Now: func() time.Time { return now }})
-	_, err := s.Deliver(t.Context(), "k", []byte(`{}`))
+	_, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "k", Record: []byte(`{}`)})
 	if got := retry.After(err); got != 90*time.Second {
 		t.Fatalf("retry after %v, want 90s (err: %v)", got, err)
 	}
@@ -193,7 +182,7 @@ func TestMutualTLS(t *testing.T) {
 
 	s := newSink(t, httpsink.Config{URL: srv.URL, CAFile: pki.caFile,
 		ClientCertFile: pki.clientCert, ClientKeyFile: pki.clientKey})
-	if res, err := s.Deliver(t.Context(), "k", []byte(`{}`)); err != nil || res.Result != httpsink.Delivered {
+	if res, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "k", Record: []byte(`{}`)}); err != nil || res.Result != dispatch.Delivered {
 		t.Fatalf("Deliver with client certificate = %v, %v", res, err)
 	}
 	mu.Lock()
@@ -209,7 +198,7 @@ func TestMutualTLS(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := newSink(t, cfg)
-			if res, err := s.Deliver(t.Context(), "k", []byte(`{}`)); err == nil {
+			if res, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "k", Record: []byte(`{}`)}); err == nil {
 				t.Fatalf("Deliver = %v, want a TLS failure", res)
 			}
 		})
@@ -261,7 +250,7 @@ func TestConnectionsAreReused(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				key := strings.Repeat("a", 60) + string(rune('a'+w)) + string(rune('a'+i)) + "aa"
-				if _, err := s.Deliver(t.Context(), key, []byte(`{"a":1}`)); err != nil {
+				if _, err := s.Deliver(t.Context(), dispatch.Parcel{Key: key, Record: []byte(`{"a":1}`)}); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -296,10 +285,10 @@ func TestDeliverLeavesResendingToTheDispatcher(t *testing.T) {
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	s := newSink(t, httpsink.Config{URL: srv.URL})
-	if rc, err := s.Deliver(t.Context(), "k1", []byte(`{}`)); err != nil || rc.Requests != 1 {
+	if rc, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "k1", Record: []byte(`{}`)}); err != nil || rc.Requests != 1 {
 		t.Fatalf("first Deliver = %+v, %v", rc, err)
 	}
-	rc, err := s.Deliver(t.Context(), "k2", []byte(`{}`))
+	rc, err := s.Deliver(t.Context(), dispatch.Parcel{Key: "k2", Record: []byte(`{}`)})
 	if err == nil || !retry.IsRetryable(err) {
 		t.Fatalf("second Deliver = %+v, %v; want a temporary error", rc, err)
 	}

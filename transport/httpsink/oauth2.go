@@ -132,7 +132,7 @@ func (ts *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
 		if errors.As(err, &re) && re.Response != nil {
 			after = re.Response.Header.Get("Retry-After")
 		}
-		return nil, retry.Temporary(fmt.Errorf("httpsink: oauth2 token: %w", err), ts.retryAfter(after))
+		return nil, retry.Temporary(fmt.Errorf("get an OAuth2 token: %w", err), ts.retryAfter(after))
 	}
 	ts.mu.Lock()
 	ts.tok = tok

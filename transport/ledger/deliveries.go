@@ -13,15 +13,19 @@ import (
 	"time"
 )
 
-// Record is one output record to deliver.
+// Record is one output record to deliver (a delivery of KindRecord).
 type Record struct {
 	AssignmentNumber string
 	EffectiveDate    time.Time // only the date is kept
 	Line             int       // line (or record number) in the input file
 	Payload          []byte    // JSON; stored and sent in canonical form
+	// Key, when the caller has worked it out, is the record's idempotency
+	// key (see Key): Payload is then canonical already (Canonical) and
+	// stored as it is, and neither is worked out again.
+	Key string
 }
 
-// EnqueueResult counts what EnqueueFile did.
+// EnqueueResult counts what Enqueue did.
 type EnqueueResult struct {
 	// Enqueued counts newly inserted deliveries. Some of them may already
 	// be superseded by a later record in the same call.
@@ -34,39 +38,51 @@ type EnqueueResult struct {
 	Superseded int
 }
 
-// Delivery is one record queued for one destination.
+// Delivery is one record, or one whole file, queued for one destination.
 type Delivery struct {
-	ID               int64
-	Destination      string
-	Key              string // idempotency key
+	ID          int64
+	Destination string
+	Kind        DeliveryKind
+	Key         string // idempotency key
+	// AssignmentNumber and EffectiveDate are a record's; a file delivery
+	// has neither ("" and the zero time).
 	AssignmentNumber string
 	EffectiveDate    time.Time
-	FileID           int64
-	Line             int
-	Payload          []byte
-	State            DeliveryState
-	Attempts         int
-	NextAttemptAt    time.Time
-	LastError        string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// FileID is the input file the delivery came from; Line is a record's
+	// line in that file's records (0 for a file delivery).
+	FileID        int64
+	Line          int
+	Payload       []byte
+	State         DeliveryState
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 	// RemoteID is the receiver's id for the record, if its answer gave one.
 	RemoteID string
 }
 
-const deliveryColumns = `id, destination, idempotency_key, assignment_number, effective_date, file_id,
+// deliveryColumns are what scanDelivery reads; the kind as a flag, which
+// costs nothing to read.
+const deliveryColumns = `id, destination, kind = 'file', idempotency_key, assignment_number, effective_date, file_id,
 	record_line, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at, remote_id`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*Delivery, error) {
 	var d Delivery
 	var date string
 	var next, created, updated int64
-	err := row.Scan(&d.ID, &d.Destination, &d.Key, &d.AssignmentNumber, &date, &d.FileID,
+	var file bool
+	err := row.Scan(&d.ID, &d.Destination, &file, &d.Key, &d.AssignmentNumber, &date, &d.FileID,
 		&d.Line, &d.Payload, &d.State, &d.Attempts, &next, &d.LastError, &created, &updated, &d.RemoteID)
 	if err != nil {
 		return nil, err
 	}
-	if d.EffectiveDate, err = time.Parse(dateLayout, date); err != nil {
+	d.Kind = KindRecord
+	if file {
+		d.Kind = KindFile
+	}
+	if d.EffectiveDate, err = parseDate(date); err != nil {
 		return nil, fmt.Errorf("delivery %d: effective date: %w", d.ID, err)
 	}
 	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromMS(next), fromMS(created), fromMS(updated)
@@ -74,72 +90,109 @@ func scanDelivery(row interface{ Scan(...any) error }) (*Delivery, error) {
 }
 
 // EnqueueFile queues a whole file's records for one destination in a single
-// transaction: either all of them are recorded or none.
-//
-// A record whose key is already known for the destination, in any state,
-// is counted as a duplicate and not queued again. Of the pending records
-// for one assignment, only the newest plan stays pending (latest effective
-// date; for equal dates, the one queued last) and the others become
-// superseded, whichever order they arrived in. Delivered records are never
-// touched: ESR keeps effective-dated history.
+// transaction: Enqueue with a Queue of records.
 func (l *Ledger) EnqueueFile(ctx context.Context, fileID int64, destination string, records []Record) (EnqueueResult, error) {
-	if destination == "" {
-		return EnqueueResult{}, errors.New("ledger: enqueue: no destination")
-	}
+	return l.Enqueue(ctx, fileID, Queue{Destination: destination, Records: records})
+}
+
+// Enqueue queues what file fileID gives one destination (q) in a single
+// transaction: either all of it is recorded or none.
+//
+// A delivery whose key is already known for the destination, in any
+// state, is counted as a duplicate and not queued again. Of the pending
+// records for one assignment, only the newest plan stays pending (latest
+// effective date; for equal dates, the one queued last) and the others
+// become superseded, whichever order they arrived in; likewise, of the
+// pending file deliveries of one input file only the one queued last
+// stays pending. Delivered records are never touched: ESR keeps
+// effective-dated history.
+func (l *Ledger) Enqueue(ctx context.Context, fileID int64, q Queue) (EnqueueResult, error) {
 	// Canonicalise outside the transaction so the write lock is held only
 	// for the inserts.
-	prep, err := prepareRecords(records)
+	prep, err := prepareQueue(q)
 	if err != nil {
 		return EnqueueResult{}, err
 	}
 	var res EnqueueResult
 	err = l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		res, err = l.enqueueTx(ctx, tx, fileID, destination, records, prep, ms(time.Now()))
+		res, err = l.enqueueTx(ctx, tx, fileID, q.Destination, prep, ms(time.Now()))
 		return err
 	})
 	if err != nil {
-		return EnqueueResult{}, fmt.Errorf("ledger: enqueue file %d for %s: %w", fileID, destination, err)
+		return EnqueueResult{}, fmt.Errorf("ledger: enqueue file %d for %s: %w", fileID, q.Destination, err)
 	}
 	return res, nil
 }
 
-// preparedRecord is a record's canonical payload, key and date.
-type preparedRecord struct {
-	key, date string
-	payload   []byte
+// preparedDelivery is a delivery ready to insert: its canonical payload
+// and key, and a record's assignment, date and line.
+type preparedDelivery struct {
+	kind       DeliveryKind
+	key, date  string
+	assignment string
+	line       int
+	payload    []byte
 }
 
-func prepareRecords(records []Record) ([]preparedRecord, error) {
-	prep := make([]preparedRecord, len(records))
-	for i, r := range records {
+// prepareQueue checks q and canonicalises its payloads.
+func prepareQueue(q Queue) ([]preparedDelivery, error) {
+	if q.Destination == "" {
+		return nil, errors.New("ledger: enqueue: no destination")
+	}
+	prep := make([]preparedDelivery, 0, len(q.Records)+1)
+	for _, r := range q.Records {
 		if r.AssignmentNumber == "" || r.EffectiveDate.IsZero() {
 			return nil, fmt.Errorf("ledger: enqueue: record at line %d: assignment number and effective date are required", r.Line)
 		}
-		c, err := Canonical(r.Payload)
+		p := preparedDelivery{kind: KindRecord, key: r.Key, payload: r.Payload}
+		var err error
+		if r.Key == "" {
+			p, err = prepare(KindRecord, r.Payload)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ledger: enqueue: record at line %d: %w", r.Line, err)
 		}
-		sum := sha256.Sum256(c) // Key of a payload already canonical
-		prep[i] = preparedRecord{key: hex.EncodeToString(sum[:]), date: r.EffectiveDate.Format(dateLayout), payload: c}
+		p.assignment, p.date, p.line = r.AssignmentNumber, r.EffectiveDate.Format(dateLayout), r.Line
+		prep = append(prep, p)
+	}
+	if q.File != nil {
+		p, err := prepare(KindFile, q.File)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: enqueue: file delivery: %w", err)
+		}
+		prep = append(prep, p)
 	}
 	return prep, nil
 }
 
-// enqueueTx is EnqueueFile inside tx.
-func (l *Ledger) enqueueTx(ctx context.Context, tx *sql.Tx, fileID int64, destination string, records []Record, prep []preparedRecord, now int64) (EnqueueResult, error) {
+// prepare canonicalises a payload and computes its key.
+func prepare(kind DeliveryKind, payload []byte) (preparedDelivery, error) {
+	c, err := Canonical(payload)
+	if err != nil {
+		return preparedDelivery{}, err
+	}
+	sum := sha256.Sum256(c) // Key of a payload already canonical
+	return preparedDelivery{kind: kind, key: hex.EncodeToString(sum[:]), payload: c}, nil
+}
+
+// enqueueTx is Enqueue inside tx.
+func (l *Ledger) enqueueTx(ctx context.Context, tx *sql.Tx, fileID int64, destination string, prep []preparedDelivery, now int64) (EnqueueResult, error) {
 	var res EnqueueResult
 	ins, err := l.txStmt(ctx, tx, enqueueSQL)
 	if err != nil {
 		return res, err
 	}
-	touched := make(map[string]bool)
-	for i, r := range records {
-		p := prep[i]
-		out, err := ins.ExecContext(ctx, destination, p.key, r.AssignmentNumber, p.date,
-			fileID, r.Line, p.payload, now, now)
+	touched := make(map[string]bool) // assignments with a new record
+	fileQueued := false
+	for _, p := range prep {
+		out, err := ins.ExecContext(ctx, destination, p.kind, p.key, p.assignment, p.date,
+			fileID, p.line, p.payload, now, now)
 		if err != nil {
-			return res, fmt.Errorf("record at line %d: %w", r.Line, err)
+			if p.kind == KindFile {
+				return res, fmt.Errorf("file delivery: %w", err)
+			}
+			return res, fmt.Errorf("record at line %d: %w", p.line, err)
 		}
 		n, err := out.RowsAffected()
 		if err != nil {
@@ -150,10 +203,21 @@ func (l *Ledger) enqueueTx(ctx context.Context, tx *sql.Tx, fileID int64, destin
 			continue
 		}
 		res.Enqueued++
-		touched[r.AssignmentNumber] = true
+		if p.kind == KindFile {
+			fileQueued = true
+		} else {
+			touched[p.assignment] = true
+		}
 	}
 	for _, a := range sortedKeys(touched) {
 		n, err := l.supersede(ctx, tx, destination, a, now)
+		if err != nil {
+			return res, err
+		}
+		res.Superseded += n
+	}
+	if fileQueued {
+		n, err := l.supersedeFile(ctx, tx, destination, fileID, now)
 		if err != nil {
 			return res, err
 		}
@@ -163,26 +227,56 @@ func (l *Ledger) enqueueTx(ctx context.Context, tx *sql.Tx, fileID int64, destin
 }
 
 const enqueueSQL = `INSERT INTO deliveries
-	(destination, idempotency_key, assignment_number, effective_date, file_id, record_line,
+	(destination, kind, idempotency_key, assignment_number, effective_date, file_id, record_line,
 	 payload, state, next_attempt_at, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
 	ON CONFLICT (destination, idempotency_key) DO NOTHING`
 
 // supersede keeps only the newest pending plan for an assignment pending.
 // Besides not sending stale plans, this means a destination never has two
-// pending records for one assignment that could race each other.
+// pending records for one assignment that could race each other. (Only
+// records have an assignment, so the kind need not be asked: the index
+// then covers the update's search.)
 func (l *Ledger) supersede(ctx context.Context, tx *sql.Tx, destination, assignment string, now int64) (int, error) {
-	st, err := l.txStmt(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
+	if assignment == "" {
+		return 0, errors.New("supersede: no assignment")
+	}
+	n, err := l.txCount(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
 		WHERE destination = ? AND assignment_number = ? AND state = 'pending'
 		  AND id <> (SELECT id FROM deliveries
 		             WHERE destination = ? AND assignment_number = ? AND state = 'pending'
-		             ORDER BY effective_date DESC, id DESC LIMIT 1)`)
+		             ORDER BY effective_date DESC, id DESC LIMIT 1)`,
+		now, destination, assignment, destination, assignment)
 	if err != nil {
 		return 0, fmt.Errorf("supersede %s: %w", assignment, err)
 	}
-	out, err := st.ExecContext(ctx, now, destination, assignment, destination, assignment)
+	return n, nil
+}
+
+// supersedeFile keeps only the file delivery of file fileID queued last
+// pending: the output of the same input processed again (after a
+// restart) replaces an older one not yet put.
+func (l *Ledger) supersedeFile(ctx context.Context, tx *sql.Tx, destination string, fileID, now int64) (int, error) {
+	n, err := l.txCount(ctx, tx, `UPDATE deliveries SET state = 'superseded', updated_at = ?
+		WHERE destination = ? AND file_id = ? AND state = 'pending' AND kind = 'file'
+		  AND id <> (SELECT MAX(id) FROM deliveries
+		             WHERE destination = ? AND file_id = ? AND state = 'pending' AND kind = 'file')`,
+		now, destination, fileID, destination, fileID)
 	if err != nil {
-		return 0, fmt.Errorf("supersede %s: %w", assignment, err)
+		return 0, fmt.Errorf("supersede file %d: %w", fileID, err)
+	}
+	return n, nil
+}
+
+// txCount runs a prepared statement in tx and returns the rows it changed.
+func (l *Ledger) txCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int, error) {
+	st, err := l.txStmt(ctx, tx, query)
+	if err != nil {
+		return 0, err
+	}
+	out, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
 	}
 	n, err := out.RowsAffected()
 	return int(n), err
@@ -416,15 +510,17 @@ func existsIfUnchanged(ctx context.Context, tx *sql.Tx, out sql.Result, id int64
 
 // RequeueFilter narrows Requeue. Zero fields match everything.
 type RequeueFilter struct {
-	IDs              []int64
-	FileID           int64
+	IDs    []int64
+	FileID int64
+	// AssignmentNumber matches records only: a file delivery has none.
 	AssignmentNumber string
 }
 
 // Requeue moves the destination's rejected deliveries that match filter
 // back to pending, due at once with the attempt count reset, and returns
 // how many moved. A requeued record that is older than another pending
-// plan for its assignment is superseded straight away.
+// plan for its assignment is superseded straight away, and so is a
+// requeued file delivery older than another pending one of its file.
 func (l *Ledger) Requeue(ctx context.Context, destination string, filter RequeueFilter) (int, error) {
 	// A payload emptied by Prune (a delivery superseded while in flight,
 	// pruned, then refused) cannot be sent again.
@@ -449,18 +545,25 @@ func (l *Ledger) Requeue(ctx context.Context, destination string, filter Requeue
 	var moved int
 	now := ms(time.Now())
 	err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT assignment_number FROM deliveries WHERE `+cond, args...)
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT kind, assignment_number, file_id FROM deliveries WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
 		touched := make(map[string]bool)
+		var files []int64
 		for rows.Next() {
+			var kind DeliveryKind
 			var a string
-			if err := rows.Scan(&a); err != nil {
+			var file int64
+			if err := rows.Scan(&kind, &a, &file); err != nil {
 				rows.Close()
 				return err
 			}
-			touched[a] = true
+			if kind == KindFile {
+				files = append(files, file)
+			} else {
+				touched[a] = true
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -479,6 +582,11 @@ func (l *Ledger) Requeue(ctx context.Context, destination string, filter Requeue
 		moved = int(n)
 		for _, a := range sortedKeys(touched) {
 			if _, err := l.supersede(ctx, tx, destination, a, now); err != nil {
+				return err
+			}
+		}
+		for _, f := range files {
+			if _, err := l.supersedeFile(ctx, tx, destination, f, now); err != nil {
 				return err
 			}
 		}

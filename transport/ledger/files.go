@@ -130,14 +130,21 @@ type FileOutcome struct {
 	Reports    []string
 }
 
-// Queue is one destination's share of a file's records.
+// Queue is one destination's share of a file's outputs: its records, one
+// delivery each (a record destination), or the whole file as one delivery
+// (a destination that takes files).
 type Queue struct {
 	Destination string
 	Records     []Record
+	// File, if not nil, is queued as one delivery of KindFile: JSON that
+	// tells the destination's dispatcher which staged file to put (the
+	// ledger only keeps it). Its key, like a record's, is the hash of its
+	// canonical form, so the same output of the same input is put once.
+	File []byte
 }
 
-// FinishFile queues the file's records for each destination, as
-// EnqueueFile does, and records its outcome, as MarkFile does, in one
+// FinishFile queues the file's outputs for each destination, as Enqueue
+// does, and records its outcome, as MarkFile does, in one
 // transaction: a crash leaves both done or neither. It returns what was
 // queued, one result per queue.
 func (l *Ledger) FinishFile(ctx context.Context, id int64, o FileOutcome, queues []Queue) ([]EnqueueResult, error) {
@@ -154,13 +161,10 @@ func (l *Ledger) FinishFile(ctx context.Context, id int64, o FileOutcome, queues
 		}
 		list = string(b)
 	}
-	preps := make([][]preparedRecord, len(queues))
+	preps := make([][]preparedDelivery, len(queues))
 	for i, q := range queues {
-		if q.Destination == "" {
-			return nil, errors.New("ledger: enqueue: no destination")
-		}
 		var err error
-		if preps[i], err = prepareRecords(q.Records); err != nil {
+		if preps[i], err = prepareQueue(q); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +173,7 @@ func (l *Ledger) FinishFile(ctx context.Context, id int64, o FileOutcome, queues
 		now := ms(time.Now())
 		results = make([]EnqueueResult, len(queues))
 		for i, q := range queues {
-			res, err := l.enqueueTx(ctx, tx, id, q.Destination, q.Records, preps[i], now)
+			res, err := l.enqueueTx(ctx, tx, id, q.Destination, preps[i], now)
 			if err != nil {
 				return fmt.Errorf("enqueue for %s: %w", q.Destination, err)
 			}

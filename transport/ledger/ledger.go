@@ -58,6 +58,21 @@ const (
 	FileQuarantined FileState = "quarantined"
 )
 
+// DeliveryKind is what a delivery carries.
+type DeliveryKind string
+
+// Delivery kinds.
+const (
+	// KindRecord is one record (a plan), with its assignment number and
+	// effective date: what a record destination (the ESR API) takes.
+	KindRecord DeliveryKind = "record"
+	// KindFile is a whole file of one input's accepted records, for a
+	// destination that takes files (an outbox folder, an SFTP server). It
+	// has no assignment number or effective date; its payload says which
+	// staged file it is, in the words of whoever queued it.
+	KindFile DeliveryKind = "file"
+)
+
 // DeliveryState is where a record is on its way to a destination.
 type DeliveryState string
 
@@ -104,8 +119,28 @@ type Ledger struct {
 }
 
 // Open opens (creating if needed) the ledger in dir and brings its schema up
-// to date.
+// to date; a ledger written by a newer jobplan-hub is refused with a
+// *SchemaError. The hub opens its ledger so.
 func Open(ctx context.Context, dir string) (*Ledger, error) {
+	return open(ctx, dir, true)
+}
+
+// OpenExisting opens the ledger in dir for a command beside the hub
+// (status, prune, deliveries retry): the ledger must exist and be at this
+// program's schema version (a *SchemaError otherwise). It neither creates
+// nor upgrades one, so that a newer binary run beside an older hub does
+// not change the ledger under it.
+func OpenExisting(ctx context.Context, dir string) (*Ledger, error) {
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger in %s (is this the hub's state folder?)", dir)
+		}
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	return open(ctx, dir, false)
+}
+
+func open(ctx context.Context, dir string, upgrade bool) (*Ledger, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
@@ -130,20 +165,30 @@ func Open(ctx context.Context, dir string) (*Ledger, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	l := &Ledger{db: db, stmts: make(map[string]*sql.Stmt), writer: make(chan struct{}, 1)}
-	if err := l.init(ctx); err != nil {
+	if err := l.init(ctx, upgrade); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
 	return l, nil
 }
 
-func (l *Ledger) init(ctx context.Context) error {
+func (l *Ledger) init(ctx context.Context, upgrade bool) error {
 	var mode string
 	if err := l.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return err
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal mode is %q, want wal", mode)
+	}
+	if !upgrade {
+		v, err := version(ctx, l.db)
+		if err != nil {
+			return err
+		}
+		if v != len(migrations) {
+			return &SchemaError{Have: v, Want: len(migrations)}
+		}
+		return nil
 	}
 	return l.migrate(ctx)
 }
@@ -317,6 +362,15 @@ func (l *Ledger) txLocked(ctx context.Context, fn func(*sql.Tx) error) error {
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// parseDate reads a stored effective date; "" (a file delivery's) is the
+// zero time.
+func parseDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(dateLayout, s)
+}
 
 // Key returns the idempotency key of a record: the lowercase hex SHA-256 of
 // its canonical JSON.

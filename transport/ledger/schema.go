@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -86,6 +87,67 @@ var migrations = [][]string{
 		// answer (an esr_api destination's response_id).
 		`ALTER TABLE deliveries ADD COLUMN remote_id TEXT NOT NULL DEFAULT ''`,
 	},
+	{
+		// The status page lists the files of one state a page at a time,
+		// newest first (see Files): the index holds the id (the rowid)
+		// after the state.
+		`CREATE INDEX files_state ON files (state)`,
+	},
+	{
+		// What a delivery carries (DeliveryKind): one record, or a whole
+		// file for a destination that takes files. File deliveries were
+		// queued before as records of assignment "file:<file id>" with
+		// the date they were queued; they have neither.
+		`ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'record' CHECK (kind IN ('record', 'file'))`,
+		`UPDATE deliveries SET kind = 'file', assignment_number = '', effective_date = ''
+			WHERE assignment_number = 'file:' || file_id`,
+	},
+}
+
+// SchemaVersion is the version of the ledger's schema this program
+// writes: a ledger at an older version is brought up to it when the hub
+// opens it (Open), and one at a newer version, written by a newer
+// jobplan-hub, is refused.
+var SchemaVersion = len(migrations)
+
+// ErrNewerSchema means the ledger was written by a newer version of
+// jobplan-hub, whose schema this one does not know.
+var ErrNewerSchema = errors.New("written by a newer version of jobplan-hub")
+
+// ErrOlderSchema means the ledger is at an older schema version than this
+// program's, and was opened by a command that does not upgrade it
+// (OpenExisting).
+var ErrOlderSchema = errors.New("at an older schema version")
+
+// SchemaError says which schema version a ledger is at and which this
+// program uses; it wraps ErrNewerSchema or ErrOlderSchema.
+type SchemaError struct {
+	Have, Want int
+}
+
+func (e *SchemaError) Error() string {
+	if e.Have > e.Want {
+		return fmt.Sprintf("the ledger is at schema version %d, %v (this one knows versions up to %d): "+
+			"run that version, or restore a backup of the ledger taken before the upgrade", e.Have, ErrNewerSchema, e.Want)
+	}
+	return fmt.Sprintf("the ledger is %v (%d) than this jobplan-hub's (%d): "+
+		"start the hub (run or watch) with this version once to upgrade it", ErrOlderSchema, e.Have, e.Want)
+}
+
+func (e *SchemaError) Unwrap() error {
+	if e.Have > e.Want {
+		return ErrNewerSchema
+	}
+	return ErrOlderSchema
+}
+
+// version reads the schema version of the ledger (0: none yet).
+func version(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var v int
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	return v, err
 }
 
 // migrate applies the migrations the database has not seen yet. Each runs
@@ -101,13 +163,12 @@ func (l *Ledger) migrate(ctx context.Context) error {
 		err := l.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			// Read the version inside the write transaction so two processes
 			// opening a new ledger at once cannot both apply a migration.
-			var v int
-			if err := tx.QueryRowContext(ctx,
-				`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+			v, err := version(ctx, tx)
+			if err != nil {
 				return err
 			}
 			if v > len(migrations) {
-				return fmt.Errorf("schema version %d is newer than this program supports (%d)", v, len(migrations))
+				return &SchemaError{Have: v, Want: len(migrations)}
 			}
 			if v == len(migrations) {
 				done = true
@@ -118,9 +179,13 @@ func (l *Ledger) migrate(ctx context.Context) error {
 					return fmt.Errorf("to version %d: %w", v+1, err)
 				}
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v+1)
+			_, err = tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v+1)
 			return err
 		})
+		var se *SchemaError
+		if errors.As(err, &se) {
+			return se // says all there is to say
+		}
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}

@@ -43,9 +43,13 @@ type RemoteID struct {
 
 // DeliveryError is a delivery's most recent failure.
 type DeliveryError struct {
-	ID               int64
-	Key              string
+	ID   int64
+	Kind DeliveryKind
+	Key  string
+	// AssignmentNumber is a record's ("" for a file delivery); FileID is
+	// the input file the delivery came from.
 	AssignmentNumber string
+	FileID           int64
 	State            DeliveryState
 	Attempts         int
 	Error            string
@@ -109,7 +113,7 @@ func (l *Ledger) Stats(ctx context.Context) (*Stats, error) {
 }
 
 func (l *Ledger) recentErrors(ctx context.Context, destination string) ([]DeliveryError, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT id, idempotency_key, assignment_number, state, attempts, last_error, updated_at
+	rows, err := l.db.QueryContext(ctx, `SELECT id, kind, idempotency_key, assignment_number, file_id, state, attempts, last_error, updated_at
 		FROM deliveries
 		WHERE destination = ? AND state IN ('pending', 'rejected') AND last_error <> ''
 		ORDER BY updated_at DESC, id DESC LIMIT ?`, destination, recentErrors)
@@ -121,7 +125,7 @@ func (l *Ledger) recentErrors(ctx context.Context, destination string) ([]Delive
 	for rows.Next() {
 		var e DeliveryError
 		var at int64
-		if err := rows.Scan(&e.ID, &e.Key, &e.AssignmentNumber, &e.State, &e.Attempts, &e.Error, &at); err != nil {
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Key, &e.AssignmentNumber, &e.FileID, &e.State, &e.Attempts, &e.Error, &at); err != nil {
 			return nil, err
 		}
 		e.At = fromMS(at)
@@ -147,7 +151,7 @@ func (l *Ledger) recentRemoteIDs(ctx context.Context, destination string) ([]Rem
 		if err := rows.Scan(&r.ID, &r.AssignmentNumber, &date, &r.RemoteID, &at); err != nil {
 			return nil, err
 		}
-		if r.EffectiveDate, err = time.Parse(dateLayout, date); err != nil {
+		if r.EffectiveDate, err = parseDate(date); err != nil {
 			return nil, fmt.Errorf("delivery %d: effective date: %w", r.ID, err)
 		}
 		r.At = fromMS(at)
@@ -205,4 +209,26 @@ func (l *Ledger) Retrying(ctx context.Context, destination string) (int, error) 
 		return 0, fmt.Errorf("ledger: retrying for %s: %w", destination, err)
 	}
 	return n, nil
+}
+
+// Destinations lists, sorted, the destinations that have deliveries in
+// the ledger.
+func (l *Ledger) Destinations(ctx context.Context) ([]string, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT DISTINCT destination FROM deliveries ORDER BY destination`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: destinations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("ledger: destinations: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: destinations: %w", err)
+	}
+	return out, nil
 }

@@ -159,25 +159,28 @@ var (
 // New starts watching opts.Dir. The background watch loop runs until Close
 // is called or ctx is done; after either, Next returns relay.ErrSourceClosed
 // and the watcher is released.
+//
+// Its errors name what failed, not this package: the caller says which
+// source or destination it is, and operators read them (a refused reload).
 func New(ctx context.Context, opts Options) (*Source, error) {
 	if opts.Dir == "" {
-		return nil, errors.New("localdir: no directory configured")
+		return nil, errors.New("no directory configured")
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("localdir: %w", err)
+		return nil, err
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("localdir: %w", err)
+		return nil, err
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("localdir: %s is not a directory", dir)
+		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
 	state := dir
 	if opts.StateDir != "" {
 		if state, err = filepath.Abs(opts.StateDir); err != nil {
-			return nil, fmt.Errorf("localdir: %w", err)
+			return nil, err
 		}
 	}
 	s := &Source{
@@ -203,11 +206,11 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		s.pattern = DefaultPattern
 	}
 	if _, err := filepath.Match(s.pattern, ""); err != nil {
-		return nil, fmt.Errorf("localdir: pattern %q: %w", s.pattern, err)
+		return nil, fmt.Errorf("pattern %q: %w", s.pattern, err)
 	}
 	if s.marker != "" {
 		if p := relay.ReadyMarkerProblem(s.marker); p != "" {
-			return nil, fmt.Errorf("localdir: ready marker %q: %s", s.marker, p)
+			return nil, fmt.Errorf("ready marker %q: %s", s.marker, p)
 		}
 	}
 	if s.settle <= 0 {
@@ -222,12 +225,12 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 	s.log = s.log.With("source", "localdir", "dir", dir)
 	for _, d := range []string{s.work, s.archive, s.quarantine} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
-			return nil, fmt.Errorf("localdir: %w", err)
+			return nil, err
 		}
 	}
 	for _, d := range []string{s.archive, s.quarantine} {
 		if err := removeDebris(d); err != nil {
-			return nil, fmt.Errorf("localdir: %w", err)
+			return nil, err
 		}
 	}
 	if s.recovered, err = s.recover(); err != nil {
@@ -238,11 +241,11 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		// that save by rename would otherwise silently end the watch.
 		w, err := fsnotify.NewWatcher()
 		if err != nil {
-			return nil, fmt.Errorf("localdir: start watcher: %w", err)
+			return nil, fmt.Errorf("start watcher: %w", err)
 		}
 		if err := w.Add(dir); err != nil {
 			w.Close()
-			return nil, fmt.Errorf("localdir: watch %s: %w", dir, err)
+			return nil, fmt.Errorf("watch %s: %w", dir, err)
 		}
 		s.watcher = w
 	}

@@ -53,6 +53,10 @@ type Health struct {
 	// At is when the hub reported it.
 	At       time.Time `json:"at"`
 	Problems []Problem `json:"problems"`
+	// ReloadFailed is set while the latest reload was refused: the hub
+	// runs on, on the configuration it had. It is not a problem of
+	// health.
+	ReloadFailed *ReloadFailed `json:"reload_failed,omitempty"`
 }
 
 // Problem is one source, destination or the hub itself failing.
@@ -162,9 +166,9 @@ func retryAt(now time.Time, err error) time.Time {
 	return time.Time{}
 }
 
-// Health returns the hub's problems now: a paused hub first, then failing
-// sources (and sources not reached yet) and destinations in configuration
-// order.
+// Health returns the hub's problems now: a paused hub first, then
+// stalled loops by name, failing sources (and sources not reached yet)
+// and destinations in configuration order; and a refused reload.
 func (r *Recorder) Health() Health {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -175,6 +179,11 @@ func (r *Recorder) healthLocked() Health {
 	h := Health{At: r.now(), Problems: []Problem{}}
 	if r.paused != nil {
 		h.Problems = append(h.Problems, Problem{Kind: ProblemHub, Condition: ConditionStorageFull, Error: r.paused.err, Since: r.paused.since})
+	}
+	h.Problems = append(h.Problems, r.stalledLocked(h.At)...)
+	if r.reloadFailed != nil {
+		f := *r.reloadFailed
+		h.ReloadFailed = &f
 	}
 	for _, name := range r.order {
 		st := r.sources[name]
@@ -205,24 +214,37 @@ func (r *Recorder) healthChanged() {
 
 // WriteHealth keeps path (the state folder's HealthFile) holding the
 // hub's Health for the status command, rewriting it whenever a problem
-// starts, changes or ends, until ctx ends; then it removes the file,
-// since a hub that is not running reports nothing. A write that fails (a
-// full disk) is tried again at the next change. It returns once done.
+// starts, changes or ends (a loop that stalls included), until ctx ends;
+// then it removes the file, since a hub that is not running reports
+// nothing. A write that fails (a full disk) is tried again at the next
+// change. It returns once done.
 func (r *Recorder) WriteHealth(ctx context.Context, path string) {
-	var written []Problem
+	var written Health
 	first := true
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		h := r.Health()
-		if first || !reflect.DeepEqual(h.Problems, written) {
+		if first || !reflect.DeepEqual(h.Problems, written.Problems) || !reflect.DeepEqual(h.ReloadFailed, written.ReloadFailed) {
 			if err := writeHealth(path, h); err == nil {
-				written, first = h.Problems, false
+				written, first = h, false
 			}
 		}
+		// A loop that misses its time is no event: look again then.
+		r.mu.Lock()
+		next := r.nextDueLocked(h.At)
+		r.mu.Unlock()
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = next.Sub(h.At) + time.Millisecond
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			os.Remove(path)
 			return
 		case <-r.healthWake:
+		case <-timer.C:
 		}
 	}
 }

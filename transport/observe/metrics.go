@@ -1,8 +1,9 @@
 // Package observe lets people and programs see a running hub: Prometheus
-// metrics, a health check, and a self-contained status page with links
-// to each file's report. A Recorder collects what the hub reports through
-// relay.Observer and httpsink.DeliveryObserver; a Server serves it over
-// HTTP. cmd/jobplan-hub wires both.
+// metrics, liveness and readiness probes, and a self-contained status
+// page with links to each file's reports. A Recorder collects what the
+// hub reports through relay.Observer (and its optional HealthObserver and
+// LoopObserver), relay.ReloadObserver and dispatch.DeliveryObserver; a
+// Server serves it over HTTP. cmd/jobplan-hub wires both.
 package observe
 
 import (
@@ -16,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
 )
@@ -34,6 +35,10 @@ const (
 	MetricLastPollSuccess   = "jobplan_hub_source_last_success_timestamp_seconds"
 	MetricLedgerFiles       = "jobplan_hub_ledger_files"
 	MetricDestinationUp     = "jobplan_hub_destination_available"
+	MetricQueueRejected     = "jobplan_hub_queue_rejected"
+	MetricBuildInfo         = "jobplan_hub_build_info"
+	MetricReloads           = "jobplan_hub_reloads_total"
+	MetricReloadOK          = "jobplan_hub_config_last_reload_successful"
 	recordOutcomeAccepted   = "accepted"
 	recordOutcomeRejected   = "rejected"
 	recordOutcomeDuplicate  = "duplicate"
@@ -47,13 +52,13 @@ const scrapeTimeout = 5 * time.Second
 var (
 	fileOutcomes     = []string{relay.FileProcessed, relay.FileQuarantined, relay.FileSkipped, relay.FileRetaken}
 	recordOutcomes   = []string{recordOutcomeAccepted, recordOutcomeRejected, recordOutcomeDuplicate, recordOutcomeSuperseded}
-	deliveryOutcomes = []string{httpsink.OutcomeDelivered, httpsink.OutcomeDuplicate, httpsink.OutcomeRejected, httpsink.OutcomeRetried}
+	deliveryOutcomes = []string{dispatch.OutcomeDelivered, dispatch.OutcomeDuplicate, dispatch.OutcomeRejected, dispatch.OutcomeRetried}
 )
 
 // Recorder collects a hub's metrics in its own prometheus.Registry (with
 // the Go and process collectors) and keeps each source's latest poll for
 // the health check and the status page. It implements relay.Observer and
-// httpsink.DeliveryObserver. It is safe for concurrent use.
+// dispatch.DeliveryObserver. It is safe for concurrent use.
 type Recorder struct {
 	reg        *prometheus.Registry
 	files      *prometheus.CounterVec
@@ -64,6 +69,8 @@ type Recorder struct {
 	pollErrors *prometheus.CounterVec
 	lastOK     *prometheus.GaugeVec
 	available  *prometheus.GaugeVec
+	reloads    *prometheus.CounterVec
+	reloadOK   prometheus.Gauge
 	now        func() time.Time
 
 	totals totalCounters // the same counts, summed, for the progress line
@@ -79,6 +86,8 @@ type Recorder struct {
 	// destProblems are the destinations failing as a whole.
 	destProblems map[string]*DestinationState
 	paused       *pauseState // nil: not paused
+	loops        map[string]loopState
+	reloadFailed *ReloadFailed // nil: the latest reload succeeded, or none was made
 	// healthWake tells WriteHealth that the health may have changed.
 	healthWake chan struct{}
 }
@@ -112,8 +121,8 @@ func (r *Recorder) Totals() Totals {
 
 var (
 	_ relay.Observer                = (*Recorder)(nil)
-	_ httpsink.DeliveryObserver     = (*Recorder)(nil)
-	_ httpsink.AvailabilityObserver = (*Recorder)(nil)
+	_ dispatch.DeliveryObserver     = (*Recorder)(nil)
+	_ dispatch.AvailabilityObserver = (*Recorder)(nil)
 )
 
 // SourceState is what the hub knows of one source's reachability.
@@ -180,12 +189,25 @@ func NewRecorder(l *ledger.Ledger) *Recorder {
 			Name: MetricDestinationUp,
 			Help: "1 while a destination answers, 0 while it fails as a whole (its deliveries held, probed one request at a time).",
 		}, []string{"destination"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricReloads,
+			Help: "Reloads of the configuration (SIGHUP, a file changed), by outcome: success (the new one runs), failure (the running one was kept).",
+		}, []string{"outcome"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: MetricReloadOK,
+			Help: "0 while the latest reload was refused (the hub runs on the configuration it had), else 1.",
+		}),
 		now:          time.Now,
+		loops:        make(map[string]loopState),
 		sources:      make(map[string]*SourceState),
 		destProblems: make(map[string]*DestinationState),
 		healthWake:   make(chan struct{}, 1),
 	}
+	r.reloads.WithLabelValues(ReloadOutcomeSuccess)
+	r.reloads.WithLabelValues(ReloadOutcomeFailure)
+	r.reloadOK.Set(1)
 	r.reg.MustRegister(r.files, r.records, r.deliveries, r.fileSecs, r.delivSecs, r.pollErrors, r.lastOK, r.available,
+		r.reloads, r.reloadOK, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if l != nil {
 		r.reg.MustRegister(&ledgerCollector{l: l, r: r, files: cached[map[ledger.FileState]int]{now: time.Now}})
@@ -296,21 +318,21 @@ func (r *Recorder) SourcePolled(source string, err error) {
 	r.healthChanged()
 }
 
-// Delivered implements httpsink.DeliveryObserver.
+// Delivered implements dispatch.DeliveryObserver.
 func (r *Recorder) Delivered(destination, outcome string, d time.Duration) {
 	switch outcome {
-	case httpsink.OutcomeDelivered, httpsink.OutcomeDuplicate:
+	case dispatch.OutcomeDelivered, dispatch.OutcomeDuplicate:
 		r.totals.delivered.Add(1)
-	case httpsink.OutcomeRejected:
+	case dispatch.OutcomeRejected:
 		r.totals.deliveriesRejected.Add(1)
-	case httpsink.OutcomeRetried:
+	case dispatch.OutcomeRetried:
 		r.totals.retries.Add(1)
 	}
 	r.deliveries.WithLabelValues(destination, outcome).Inc()
 	r.delivSecs.WithLabelValues(destination).Observe(d.Seconds())
 }
 
-// DestinationAvailable implements httpsink.AvailabilityObserver.
+// DestinationAvailable implements dispatch.AvailabilityObserver.
 func (r *Recorder) DestinationAvailable(destination string, available bool) {
 	v := 0.0
 	if available {
@@ -338,8 +360,8 @@ func (r *Recorder) destinations() []string {
 }
 
 // ledgerCollector reads the ledger's counts at scrape time: the pending
-// deliveries of the recorder's destinations each time (an index range
-// each), the files per state through a cache (the ledger counts those
+// and rejected deliveries of the recorder's destinations each time (an
+// index range each), the files per state through a cache (the ledger counts those
 // only together with every delivery).
 type ledgerCollector struct {
 	l     *ledger.Ledger
@@ -352,10 +374,13 @@ var (
 		"Deliveries waiting for an attempt (retries included), by destination.", []string{"destination"}, nil)
 	descLedgerFiles = prometheus.NewDesc(MetricLedgerFiles,
 		"Input files in the ledger, by state (claimed, processed, quarantined).", []string{"state"}, nil)
+	descRejected = prometheus.NewDesc(MetricQueueRejected,
+		"Deliveries refused for good and waiting for an operator (deliveries retry), by destination.", []string{"destination"}, nil)
 )
 
 func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descQueue
+	ch <- descRejected
 	ch <- descLedgerFiles
 }
 
@@ -369,6 +394,11 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 			return
 		}
 		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), d)
+		if n, err = c.l.Rejected(ctx, d); err != nil {
+			ch <- prometheus.NewInvalidMetric(descRejected, fmt.Errorf("observe: read ledger: %w", err))
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(descRejected, prometheus.GaugeValue, float64(n), d)
 	}
 	files, err := c.files.get(c.r.filesGen.Load(), func() (map[ledger.FileState]int, error) {
 		return c.l.FileCounts(ctx)

@@ -125,7 +125,7 @@ func TestOutageShowsInMetricsAndOnThePage(t *testing.T) {
 	_, page := f.get(t, "/", "")
 	want := `<span class="bad">unavailable</span> since`
 	if !strings.Contains(page, want) || !strings.Contains(page, "3 probe(s) failed") || !strings.Contains(page, "connection refused") ||
-		!strings.Contains(page, "<td>"+next.Local().Format(time.DateTime)+"</td>") || strings.Contains(page, "due now") {
+		!strings.Contains(page, "<td>"+strings.ReplaceAll(observe.FormatTime(next), "+", "&#43;")+"</td>") || strings.Contains(page, "due now") {
 		t.Errorf("the page does not show the outage, with the next probe as next attempt:\n%s", page)
 	}
 }

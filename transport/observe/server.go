@@ -38,16 +38,18 @@ type ServerConfig struct {
 	Ledger *ledger.Ledger
 	// Recorder holds the metrics and the sources' health.
 	Recorder *Recorder
-	// Token, if set, is required from every request but /healthz, as
-	// "Authorization: Bearer <token>" or "?token=<token>". Without it,
-	// /healthz names the failing sources but not their errors.
+	// Token, if set, is required from every request but /livez, /readyz
+	// and /healthz, as "Authorization: Bearer <token>" or
+	// "?token=<token>". Without it, those name what fails but not its
+	// errors.
 	Token string
 	// Logger receives server errors. Default slog.Default().
 	Logger *slog.Logger
 }
 
-// Server serves a hub's status page (/), its reports
-// (/files/{id}/{name}), /healthz and /metrics.
+// Server serves a hub's status page (/), its reports and errors.csv
+// files (/files/{id}/{name}), /livez, /readyz (and /healthz, the same),
+// and /metrics.
 type Server struct {
 	cfg     ServerConfig
 	handler http.Handler
@@ -66,7 +68,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, page: newPageCache(), ledgerStatus: cached[*relay.Status]{now: time.Now}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /livez", s.livez)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	// /healthz was the only check before /livez and /readyz: kept, as
+	// /readyz.
+	mux.HandleFunc("GET /healthz", s.readyz)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(cfg.Recorder.Registry(), promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	})))
@@ -169,28 +175,6 @@ func requestToken(r *http.Request) (string, bool) {
 		return q.Get("token"), true
 	}
 	return "", false
-}
-
-// healthz answers 200 "ok" once every source has been reached and its
-// latest look succeeded, no destination is failing as a whole (a refused
-// login) and the hub is not paused; else 503 with one line per problem.
-// The line gives the error (host names, paths) only to a request with
-// the token, if one is configured; others read what kind of failure it
-// is ("authentication refused") or "failing".
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	detail := s.authorized(r)
-	var problems []string
-	for _, p := range s.cfg.Recorder.Health().Problems {
-		problems = append(problems, p.Line(detail))
-	}
-	if len(problems) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, strings.Join(problems, "\n"))
-		return
-	}
-	fmt.Fprintln(w, "ok")
 }
 
 func oneLine(s string) string {

@@ -43,6 +43,8 @@ func newFixture(t *testing.T, token string) *fixture {
 	write(t, filepath.Join(files, "plans.report.html"), "<!DOCTYPE html><title>report</title><p>the report</p>")
 	write(t, filepath.Join(files, "plans.jobplans.jsonl"), `{"assignment_number":"20000001"}`)
 	write(t, filepath.Join(files, "plans.rejected.csv"), "Surname\nTestperson\n")
+	write(t, filepath.Join(files, "plans.errors.csv"), "\ufeffLine,Rule\r\n3,V01\r\n")
+	write(t, filepath.Join(files, "other.errors.csv"), "not this file's\r\n")
 	if err := os.Symlink(filepath.Join(dir, ledger.FileName), filepath.Join(files, "escape.report.json")); err != nil {
 		t.Fatal(err)
 	}

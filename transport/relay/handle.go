@@ -25,170 +25,264 @@ func (h *Hub) fileDir(id int64) string {
 	return filepath.Join(h.stateDir, FilesDir, strconv.FormatInt(id, 10))
 }
 
-// handle takes one item from its content hash to its acknowledgement. Every
-// step can be repeated, so a failed or interrupted call is simply made
-// again, in this run or the next.
+// handle is one attempt at one item, from its content hash to its
+// acknowledgement, in steps: decide what to do from what the ledger knows
+// of the content; claim (or resume) the file, convertAndQueue it, and
+// finish it. Every step can be repeated, so a failed or interrupted call
+// is simply made again, in this run or the next.
 func (h *Hub) handle(ctx context.Context, s *sourceRun, it Item) error {
-	start := time.Now()
+	f := &fileRun{s: s, it: it, ps: s, name: it.Name(), start: time.Now(), log: s.log.With("file", it.Name())}
 	in, sum, err := openHashed(ctx, it)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", it.Name(), err)
 	}
 	defer in.Close()
+	f.in, f.sum = in, sum
 	unlock, err := h.locks.lock(ctx, sum)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	log := s.log.With("file", it.Name())
 
 	seen, err := h.ledger.FileSeen(ctx, sum)
 	if err != nil {
 		return err
 	}
+	switch decide(s, it, seen) {
+	case skipSeen:
+		return h.skipSeen(ctx, f, seen)
+	case reacknowledge:
+		return h.reacknowledge(ctx, f, seen)
+	case resume:
+		h.resume(f, seen)
+	case claim:
+		if err := h.claim(ctx, f, seen); err != nil {
+			return err
+		}
+	}
+	c, err := h.convertAndQueue(ctx, f)
+	if err != nil {
+		return err
+	}
+	return h.finish(ctx, f, c)
+}
 
-	var id int64
+// fileRun is one item on its way through handle.
+type fileRun struct {
+	s     *sourceRun // the source the item came from
+	it    Item
+	in    *hashedInput
+	sum   string // the content's SHA-256
+	start time.Time
+	log   *slog.Logger
+	// id is the file's ledger id, once claimed or resumed.
+	id int64
 	// The file is processed as name, by ps (its processor, its
 	// destinations); copyOf is set when that is another file's identity.
-	name, ps := it.Name(), s
-	var copyOf *ledger.FileRecord
+	name   string
+	ps     *sourceRun
+	copyOf *ledger.FileRecord
+}
+
+// decision is what handle does with an item.
+type decision int
+
+const (
+	// claim: the content is new, or was quarantined before (the mapping
+	// may have been fixed since): claim it and convert it.
+	claim decision = iota
+	// resume: a run that stopped before finishing claimed the content:
+	// convert it again under that claim.
+	resume
+	// reacknowledge: this very item was finished by a run that stopped
+	// before acknowledging it: acknowledge it as decided then.
+	reacknowledge
+	// skipSeen: the content was processed before: acknowledge the item
+	// with an "already processed" report.
+	skipSeen
+)
+
+func (d decision) String() string {
+	return [...]string{"claim", "resume", "reacknowledge", "skipSeen"}[d]
+}
+
+// decide is handle's first step: what to do with item it of source s,
+// given seen, the ledger's record of its content (nil if none).
+func decide(s *sourceRun, it Item, seen *ledger.FileRecord) decision {
 	switch {
 	case seen == nil:
+		return claim
 	case seen.State == ledger.FileClaimed:
-		// A previous run claimed this content and stopped before
-		// finishing. If the claim was for another file of the same
-		// content (a copy, or the same file dropped elsewhere), finish it
-		// as that file: outputs named as before, so nothing already put
-		// is put again under a second name; this item then gets an
-		// "already processed" report.
-		id = seen.ID
-		if seen.Source != s.spec.Name || seen.Name != it.Name() {
-			copyOf, name = seen, seen.Name
-			if orig := h.source(seen.Source); orig != nil {
-				ps = orig
-			}
-		}
-		log.Info("resuming a file claimed before a restart", "id", id, "claimed_as", seen.Name)
+		return resume
 	case unacknowledged(s, it, seen):
-		// A previous run finished it but stopped before the item was
-		// acknowledged: acknowledge it the same way now.
-		log.Info("acknowledging a file finished before a restart", "id", seen.ID, "state", seen.State)
-		in.Close() // acknowledge with no file open
-		if retaken, err := h.retakeIfChanged(ctx, s, it, in, 0, "", start); retaken || err != nil {
-			return err
-		}
-		return h.ack(ctx, it, h.savedAck(seen))
+		return reacknowledge
 	case seen.State == ledger.FileProcessed:
-		in.Close()
-		// A file still being written may, so far, hold what an earlier
-		// file held (an empty export, say): archiving it now would cut
-		// its writer off.
-		if retaken, err := h.retakeIfChanged(ctx, s, it, in, 0, "", start); retaken || err != nil {
-			return err
-		}
-		if err := h.skip(ctx, s, it, sum, seen); err != nil {
-			return err
-		}
-		if h.obs != nil {
-			h.obs.FileDone(s.spec.Name, FileSkipped, time.Since(start))
-		}
-		return nil
-	default:
-		// Quarantined before: try again, since the mapping may have been
-		// fixed since.
-		log.Info("processing again a file quarantined before", "earlier", seen.ID)
+		return skipSeen
 	}
-	if id == 0 {
-		id, err = h.ledger.ClaimFile(ctx, ledger.FileInfo{
-			Source: s.spec.Name, Name: it.Name(), Size: it.Size(), ModTime: it.ModTime(), SHA256: sum,
-		})
-		if err != nil {
-			return err
-		}
-	}
+	return claim
+}
 
-	dir := h.fileDir(id)
-	// Outputs of an interrupted attempt (temporary files included) go.
+// claim records a new claim of the file in the ledger. seen, if not nil,
+// is the same content quarantined before: tried again, since the mapping
+// may have been fixed since.
+func (h *Hub) claim(ctx context.Context, f *fileRun, seen *ledger.FileRecord) error {
+	if seen != nil {
+		f.log.Info("processing again a file quarantined before", "earlier", seen.ID)
+	}
+	id, err := h.ledger.ClaimFile(ctx, ledger.FileInfo{
+		Source: f.s.spec.Name, Name: f.it.Name(), Size: f.it.Size(), ModTime: f.it.ModTime(), SHA256: f.sum,
+	})
+	f.id = id
+	return err
+}
+
+// resume takes over the claim seen of a run that stopped before finishing.
+// If the claim was for another file of the same content (a copy, or the
+// same file dropped elsewhere), the file is finished as that file: its
+// outputs named as before, so nothing already put is put again under a
+// second name; this item then gets an "already processed" report.
+func (h *Hub) resume(f *fileRun, seen *ledger.FileRecord) {
+	f.id = seen.ID
+	if seen.Source != f.s.spec.Name || seen.Name != f.it.Name() {
+		f.copyOf, f.name = seen, seen.Name
+		if orig := h.source(seen.Source); orig != nil {
+			f.ps = orig
+		}
+	}
+	f.log.Info("resuming a file claimed before a restart", "id", f.id, "claimed_as", seen.Name)
+}
+
+// reacknowledge acknowledges an item finished by an earlier run that
+// stopped before acknowledging it, the same way as then.
+func (h *Hub) reacknowledge(ctx context.Context, f *fileRun, seen *ledger.FileRecord) error {
+	f.log.Info("acknowledging a file finished before a restart", "id", seen.ID, "state", seen.State)
+	f.in.Close() // acknowledge with no file open
+	if retaken, err := h.retakeIfChanged(ctx, f); retaken || err != nil {
+		return err
+	}
+	return h.ack(ctx, f.it, h.savedAck(seen))
+}
+
+// skipSeen acknowledges an item whose content was processed before.
+func (h *Hub) skipSeen(ctx context.Context, f *fileRun, seen *ledger.FileRecord) error {
+	f.in.Close()
+	// A file still being written may, so far, hold what an earlier file
+	// held (an empty export, say): archiving it now would cut its writer
+	// off.
+	if retaken, err := h.retakeIfChanged(ctx, f); retaken || err != nil {
+		return err
+	}
+	if err := h.skip(ctx, f.s, f.it, f.sum, seen); err != nil {
+		return err
+	}
+	if h.obs != nil {
+		h.obs.FileDone(f.s.spec.Name, FileSkipped, time.Since(f.start))
+	}
+	return nil
+}
+
+// converted is what convertAndQueue made of a file.
+type converted struct {
+	out Output
+	// queues are what to queue for dests, in the same order; none if the
+	// file failed.
+	queues []ledger.Queue
+	dests  []*destRun
+	// records is the number of accepted records read back.
+	records int
+}
+
+// convertAndQueue converts the claimed file into its folder (outputs of
+// an interrupted attempt go first) and reads back what to queue for each
+// of its destinations. Output the hub cannot use fails the file, to be
+// quarantined.
+func (h *Hub) convertAndQueue(ctx context.Context, f *fileRun) (converted, error) {
+	dir := h.fileDir(f.id)
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("clear %s: %w", dir, err)
+		return converted{}, fmt.Errorf("clear %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
+		return converted{}, err
 	}
 	// The folder's own name must be on disk before the ledger points at
 	// it (the processor syncs what is inside it); synced while the file
 	// converts.
 	parentSynced := make(chan error, 1)
 	go func() { parentSynced <- h.filesDirSync.Sync() }()
-	out, err := h.convert(ctx, ps, name, it, in, dir)
-	in.Close()
+	out, err := h.convert(ctx, f.ps, f.name, f.it, f.in, dir)
+	f.in.Close()
 	if perr := <-parentSynced; err == nil && perr != nil {
 		err = perr
 	}
 	if err != nil {
+		return converted{}, err
+	}
+	c := converted{out: out}
+	if out.Failed {
+		return c, nil
+	}
+	c.queues, c.dests, c.records, err = h.queues(f.ps, f.id, out)
+	var bad *badOutputError
+	switch {
+	case errors.As(err, &bad):
+		c.out.Failed, c.out.Reason = true, bad.Error()
+		c.queues, c.dests = nil, nil
+	case err != nil:
+		return converted{}, err
+	}
+	return c, nil
+}
+
+// finish is handle's last step. Unless the file changed since it was read
+// (retakeIfChanged), it queues what c holds and records the file's
+// outcome in one ledger transaction, wakes the destinations, logs and
+// reports the outcome, and acknowledges the item.
+func (h *Hub) finish(ctx context.Context, f *fileRun, c converted) error {
+	if retaken, err := h.retakeIfChanged(ctx, f); retaken || err != nil {
 		return err
 	}
-
-	attrs := []any{"id", id}
-	var queues []ledger.Queue
-	var dests []*destRun
-	if !out.Failed {
-		var n int
-		queues, dests, n, err = h.queues(ps, id, out)
-		var bad *badOutputError
-		switch {
-		case errors.As(err, &bad):
-			out.Failed, out.Reason = true, bad.Error()
-		case err != nil:
-			return err
-		default:
-			attrs = append(attrs, "records", n)
-		}
-	}
-
+	out := c.out
 	ack := Ack{Outcome: Processed, Reports: out.Reports}
 	state := ledger.FileProcessed
 	if out.Failed {
 		ack = Ack{Outcome: Quarantined, Reason: out.Reason, Reports: out.Reports}
 		state = ledger.FileQuarantined
-		queues, dests = nil, nil
 	}
-	if retaken, err := h.retakeIfChanged(ctx, s, it, in, id, dir, start); retaken || err != nil {
-		return err
-	}
-	// The records are queued and the file marked in one transaction. All
-	// the reports go in the ledger too, so that a restart between here
+	// All the reports go in the ledger too, so that a restart between here
 	// and the acknowledgement repeats it exactly.
-	results, err := h.ledger.FinishFile(ctx, id, ledger.FileOutcome{
+	dir := h.fileDir(f.id)
+	results, err := h.ledger.FinishFile(ctx, f.id, ledger.FileOutcome{
 		State: state, Reason: ack.Reason, ReportPath: out.Report, Reports: relativeTo(dir, ack.Reports),
-	}, queues)
+	}, c.queues)
 	if err != nil {
 		return err
 	}
-	for i, d := range dests {
+	attrs := []any{"id", f.id}
+	if !out.Failed {
+		attrs = append(attrs, "records", c.records)
+	}
+	for i, d := range c.dests {
 		d.disp.Wake()
 		res := results[i]
 		attrs = append(attrs, slog.Group(d.name, "queued", res.Enqueued, "duplicates", res.Duplicates, "superseded", res.Superseded))
 	}
+	outcome := FileProcessed
 	if out.Failed {
-		log.Warn("file quarantined", append(attrs, "reason", out.Reason)...)
+		outcome = FileQuarantined
+		f.log.Warn("file quarantined", append(attrs, "reason", out.Reason)...)
 	} else {
-		log.Info("file processed", attrs...)
+		f.log.Info("file processed", append(attrs, out.Counts.logAttrs()...)...)
 	}
 	if h.obs != nil {
-		outcome := FileProcessed
-		if out.Failed {
-			outcome = FileQuarantined
-		}
-		h.obs.FileDone(ps.spec.Name, outcome, time.Since(start))
-		h.obs.RecordsCounted(ps.spec.Name, out.Counts)
+		h.obs.FileDone(f.ps.spec.Name, outcome, time.Since(f.start))
+		h.obs.RecordsCounted(f.ps.spec.Name, out.Counts)
 	}
-	if copyOf != nil && !out.Failed {
-		done := *copyOf
+	if f.copyOf != nil && !out.Failed {
+		done := *f.copyOf
 		done.State, done.ReportPath, done.UpdatedAt = ledger.FileProcessed, out.Report, time.Now()
-		return h.skip(ctx, s, it, sum, &done)
+		return h.skip(ctx, f.s, f.it, f.sum, &done)
 	}
-	return h.ack(ctx, it, ack)
+	return h.ack(ctx, f.it, ack)
 }
 
 // unchangedSinceRead is the step before the ledger records what became of
@@ -202,6 +296,10 @@ func (h *Hub) unchangedSinceRead(ctx context.Context, it Item, in *hashedInput) 
 	if in.hashed >= 0 && in.hashed != it.Size() {
 		return fmt.Sprintf("%d bytes read, %d when it was claimed", in.hashed, it.Size()), nil
 	}
+	// The processor converted what was hashed (it was told the hash).
+	if in.converted >= 0 && in.converted != it.Size() {
+		return fmt.Sprintf("%d bytes converted, %d when it was claimed", in.converted, it.Size()), nil
+	}
 	li, ok := it.(LiveItem)
 	if !ok {
 		return "", nil
@@ -214,12 +312,13 @@ func (h *Hub) unchangedSinceRead(ctx context.Context, it Item, in *hashedInput) 
 }
 
 // retakeIfChanged runs unchangedSinceRead and, if the file changed, throws
-// its conversion away: the claim id (if not 0) leaves the ledger with
-// nothing queued, its outputs in dir go, and the item goes back to its
-// source, which hands it out again once it has settled. It reports
-// whether it did.
-func (h *Hub) retakeIfChanged(ctx context.Context, s *sourceRun, it Item, in *hashedInput, id int64, dir string, start time.Time) (bool, error) {
-	change, err := h.unchangedSinceRead(ctx, it, in)
+// its conversion away: its claim (if f has one) leaves the ledger with
+// nothing queued, its outputs go, and the item goes back to its source,
+// which hands it out again once it has settled. It reports whether it
+// did.
+func (h *Hub) retakeIfChanged(ctx context.Context, f *fileRun) (bool, error) {
+	it := f.it
+	change, err := h.unchangedSinceRead(ctx, it, f.in)
 	if err != nil || change == "" {
 		return false, err
 	}
@@ -229,14 +328,15 @@ func (h *Hub) retakeIfChanged(ctx context.Context, s *sourceRun, it Item, in *ha
 		// content that is not the file's.
 		return false, fmt.Errorf("%s changed while it was read (%s)", it.Name(), change)
 	}
-	if id != 0 {
-		dropped, err := h.ledger.DropClaim(ctx, id)
+	if f.id != 0 {
+		dropped, err := h.ledger.DropClaim(ctx, f.id)
 		if err != nil {
 			return false, err
 		}
 		// A claim with deliveries queued (by an older version, before a
 		// crash) stays, and so do the outputs they are read from.
 		if dropped {
+			dir := h.fileDir(f.id)
 			if err := os.RemoveAll(dir); err != nil {
 				return false, fmt.Errorf("discard %s: %w", dir, err)
 			}
@@ -245,10 +345,10 @@ func (h *Hub) retakeIfChanged(ctx context.Context, s *sourceRun, it Item, in *ha
 	if err := li.Retake(ctx); err != nil {
 		return false, fmt.Errorf("give back %s: %w", it.Name(), err)
 	}
-	s.log.Info("file changed while it was read; conversion discarded, it is taken again once it settles",
+	f.s.log.Info("file changed while it was read; conversion discarded, it is taken again once it settles",
 		"file", it.Name(), "change", change)
 	if h.obs != nil {
-		h.obs.FileDone(s.spec.Name, FileRetaken, time.Since(start))
+		h.obs.FileDone(f.s.spec.Name, FileRetaken, time.Since(f.start))
 	}
 	return true, nil
 }
@@ -264,16 +364,23 @@ func (h *Hub) source(name string) *sourceRun {
 }
 
 // convert runs the source's processor over the item, read from in, as the
-// input called name.
+// input called name. The processor is given the hash worked out before,
+// and what it reads is counted (to its end), so that unchangedSinceRead
+// can tell the content it converted is the content hashed.
 func (h *Hub) convert(ctx context.Context, s *sourceRun, name string, it Item, in *hashedInput, dir string) (Output, error) {
 	r, err := in.rewind(ctx)
 	if err != nil {
 		return Output{}, fmt.Errorf("open %s: %w", it.Name(), err)
 	}
-	out, err := s.spec.Processor.Process(ctx, name, r, it.Size(), dir)
+	counted := &countingReader{r: r}
+	out, err := s.spec.Processor.Process(ctx, Input{Name: name, Content: counted, Size: it.Size(), SHA256: in.sum}, dir)
 	if err != nil {
 		return Output{}, fmt.Errorf("process %s: %w", it.Name(), err)
 	}
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return Output{}, fmt.Errorf("read %s: %w", it.Name(), err)
+	}
+	in.converted = counted.n
 	if out.Failed && out.Reason == "" {
 		out.Reason = "the file could not be processed"
 	}
@@ -282,29 +389,29 @@ func (h *Hub) convert(ctx context.Context, s *sourceRun, name string, it Item, i
 
 // queues reads the file's records and returns what to queue for each of
 // the source's destinations (the records themselves for record
-// destinations, the whole file for file destinations), the destinations
-// in the same order, and the number of records.
+// destinations, one file delivery for file destinations), the
+// destinations in the same order, and the number of records.
 func (h *Hub) queues(s *sourceRun, id int64, out Output) ([]ledger.Queue, []*destRun, int, error) {
 	if out.Records == "" {
 		return nil, nil, 0, nil
 	}
-	recs, sum, err := readRecords(out.Records)
+	recs, err := ledgerRecords(out)
 	if err != nil || len(recs) == 0 {
 		return nil, nil, 0, err
 	}
 	var queues []ledger.Queue
-	var fileRec ledger.Record
+	var file []byte
 	for _, d := range s.dests {
-		batch := recs
+		q := ledger.Queue{Destination: d.name, Records: recs}
 		if d.files {
-			if fileRec.Payload == nil {
-				if fileRec, err = fileRecord(id, filepath.Base(out.Records), sum, len(recs)); err != nil {
+			if file == nil {
+				if file, err = fileDelivery(id, filepath.Base(out.Records), out.RecordsSHA256, len(recs)); err != nil {
 					return nil, nil, 0, err
 				}
 			}
-			batch = []ledger.Record{fileRec}
+			q = ledger.Queue{Destination: d.name, File: file}
 		}
-		queues = append(queues, ledger.Queue{Destination: d.name, Records: batch})
+		queues = append(queues, q)
 	}
 	return queues, s.dests, len(recs), nil
 }
@@ -437,6 +544,10 @@ type hashedInput struct {
 	// hashed is the number of bytes read to hash the content, or -1 if
 	// the item knew its hash.
 	hashed int64
+	sum    string // the content's hash
+	// converted is the number of bytes the processor was given to read,
+	// or -1 before it ran.
+	converted int64
 }
 
 // openHashed opens the item and returns its SHA-256: from the item if it
@@ -446,10 +557,10 @@ func openHashed(ctx context.Context, it Item) (*hashedInput, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	in := &hashedInput{it: it, rc: rc, fresh: true, hashed: -1}
+	in := &hashedInput{it: it, rc: rc, fresh: true, hashed: -1, converted: -1}
 	if hs, ok := it.(Hasher); ok {
-		if sum := hs.SHA256(); sum != "" {
-			return in, sum, nil
+		if in.sum = hs.SHA256(); in.sum != "" {
+			return in, in.sum, nil
 		}
 	}
 	h := sha256.New()
@@ -459,8 +570,20 @@ func openHashed(ctx context.Context, it Item) (*hashedInput, string, error) {
 		rc.Close()
 		return nil, "", err
 	}
-	in.hashed = n
-	return in, hex.EncodeToString(h.Sum(nil)), nil
+	in.hashed, in.sum = n, hex.EncodeToString(h.Sum(nil))
+	return in, in.sum, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // rewind returns a reader of the content from the start: the open one,

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nhs-esr/jobplan-hub/internal/atomicfile"
-	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
@@ -39,18 +40,18 @@ const (
 type Destination struct {
 	// Name identifies the destination in the ledger and in logs.
 	Name string
-	// Records delivers one record per call, with its idempotency key (the
+	// Records takes one record per delivery, with its idempotency key (the
 	// ESR API: *httpsink.Sink).
-	Records httpsink.Deliverer
-	// Files receives each input's accepted records as one JSON Lines file
-	// named after the input (<input base>.jobplans.jsonl): outbox folders,
-	// SFTP servers.
-	Files Sink
+	Records dispatch.Deliverer
+	// Files takes each input's accepted records as one JSON Lines file
+	// named after the input (<input base>.jobplans.jsonl), one delivery
+	// per file: outbox folders (*outbox.Sink), SFTP servers (*sftp.Sink).
+	Files dispatch.Deliverer
 	// Dispatch tunes the destination's dispatcher (concurrency, backoff,
-	// attempts). Destination and Logger are filled in by the hub. File
-	// destinations default to a concurrency of 1, so files arrive in the
-	// order they were processed.
-	Dispatch httpsink.DispatcherConfig
+	// attempts). Destination, Logger and Files are filled in by the hub.
+	// File destinations default to a concurrency of 1, so files arrive in
+	// the order they were processed.
+	Dispatch dispatch.Config
 }
 
 // SourceSpec is one configured source and what to do with its files.
@@ -100,27 +101,45 @@ type Config struct {
 	// ("already processed" reports of processors without a SkipReporter);
 	// 0 means atomicfile.DefaultMode (0600).
 	FileMode fs.FileMode
+	// Heartbeat is how often the hub reports its loop alive to an
+	// Observer that is a LoopObserver. Default DefaultHeartbeat.
+	Heartbeat time.Duration
 }
 
 // Hub moves files from sources through their processor into the ledger
-// and on to destinations. For each file it:
+// and on to destinations. For each file it (handle.go):
 //
 //  1. obtains the content's SHA-256 (Hasher, or by reading it);
-//  2. asks the ledger whether that content was seen: content processed
-//     before is acknowledged at once with a small "already processed"
-//     report pointing at the earlier one;
-//  3. claims the file in the ledger (or, after a crash, resumes the claim)
-//     and converts it with the source's Processor into
-//     <state>/files/<id>/;
-//  4. queues the accepted records for every record destination, one
-//     ledger transaction per destination, and one file delivery per file
-//     destination (the whole JSON Lines file, tracked in the ledger like a
-//     record, so that a crash neither loses nor repeats it);
-//  5. marks the file processed (or quarantined) in the ledger, and only
-//     then acknowledges the item, which archives it beside its reports.
+//  2. decides from what the ledger knows of that content: content
+//     processed before is acknowledged at once with a small "already
+//     processed" report pointing at the earlier one; a file finished but
+//     not acknowledged before a restart is acknowledged as it was then;
+//     otherwise the file is claimed in the ledger (or, after a crash, its
+//     claim resumed);
+//  3. converts it with the source's Processor into <state>/files/<id>/
+//     and reads back what to queue: the accepted records for every record
+//     destination, and one file delivery (ledger.KindFile: the whole JSON
+//     Lines file) per file destination, so that a crash neither loses nor
+//     repeats it;
+//  4. checks that the file is unchanged since it was read, queues it all
+//     and marks the file processed (or quarantined) in one ledger
+//     transaction, and only then acknowledges the item, which archives it
+//     beside its reports.
 //
-// Each destination has a dispatcher (httpsink.Dispatcher) that drains its
+// Each destination has a dispatcher (transport/dispatch) that drains its
 // queue concurrently with the sources and is woken after every enqueue.
+//
+// The loops, from the top:
+//
+//	Hub.Run                    the hub: starts the loops below and stops them
+//	├─ Hub.runDestination      one per destination: its dispatcher, stopped
+//	│                          while the hub is paused (pause.go)
+//	├─ Hub.probeStorage        while the hub is paused: can it resume?
+//	├─ Hub.beat                with a LoopObserver: reports the hub alive
+//	└─ Hub.sourceWorker        SourceSpec.Workers per source: takes its files
+//	   └─ Hub.handleUntilDone  one file: handles it again (backing off)
+//	      │                    until it is done or the hub stops
+//	      └─ Hub.handle        one attempt: decide, convertAndQueue, finish
 //
 // Crash safety: every step is either a ledger transaction or an atomic
 // file operation, and every step can be repeated. After a kill at any
@@ -154,12 +173,14 @@ type Hub struct {
 	gate         *storageGate
 	probe        retry.Backoff
 	fileMode     fs.FileMode
+	loops        LoopObserver // nil: not observed
+	heartbeat    time.Duration
 }
 
 type destRun struct {
 	name  string
 	files bool
-	disp  *httpsink.Dispatcher
+	disp  *dispatch.Dispatcher
 }
 
 type sourceRun struct {
@@ -179,16 +200,18 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	h := &Hub{
-		stateDir: dir,
-		ledger:   cfg.Ledger,
-		log:      cfg.Logger,
-		grace:    cfg.Grace,
-		backoff:  cfg.Backoff,
-		obs:      cfg.Observer,
-		gate:     newStorageGate(),
-		probe:    cfg.StorageProbe,
-		fileMode: cfg.FileMode,
+		stateDir:  dir,
+		ledger:    cfg.Ledger,
+		log:       cfg.Logger,
+		grace:     cfg.Grace,
+		backoff:   cfg.Backoff,
+		obs:       cfg.Observer,
+		gate:      newStorageGate(),
+		probe:     cfg.StorageProbe,
+		fileMode:  cfg.FileMode,
+		heartbeat: cmp.Or(cfg.Heartbeat, DefaultHeartbeat),
 	}
+	h.loops, _ = cfg.Observer.(LoopObserver)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -219,14 +242,19 @@ func New(cfg Config) (*Hub, error) {
 		if dc.Logger == nil {
 			dc.Logger = h.log
 		}
-		var deliverer httpsink.Deliverer = d.Records
+		if h.loops != nil {
+			loop := DispatcherLoop(d.Name)
+			dc.Heartbeat = func(within time.Duration) { h.loops.LoopAlive(loop, within) }
+		}
+		deliverer := d.Records
 		if d.Files != nil {
-			deliverer = &fileDeliverer{hub: h, name: d.Name, sink: d.Files}
+			deliverer = reachReporter{hub: h, dest: d.Name, next: d.Files}
+			dc.Files = stagedFiles{h}
 			if dc.Concurrency <= 0 {
 				dc.Concurrency = 1
 			}
 		}
-		disp, err := httpsink.NewDispatcher(cfg.Ledger, deliverer, dc)
+		disp, err := dispatch.New(cfg.Ledger, deliverer, dc)
 		if err != nil {
 			return nil, fmt.Errorf("relay: destination %q: %w", d.Name, err)
 		}
@@ -272,7 +300,9 @@ func New(cfg Config) (*Hub, error) {
 // the Observer (HealthObserver), checks with growing delays whether the
 // ledger and the state folder can be written again, and then resumes by
 // itself. A file being handled when the pause began is handled again
-// after it; deliveries stay pending.
+// after it. Requests in flight when it began go on; an outcome the ledger
+// has no room for is recorded once the hub resumes, so the request is not
+// sent again; nothing else is sent while the hub is paused.
 func (h *Hub) Run(ctx context.Context) error {
 	if !h.running.CompareAndSwap(false, true) {
 		return errors.New("relay: hub already running")
@@ -300,12 +330,20 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.probeStorage(gctx)
 		return nil
 	})
+	if h.loops != nil {
+		g.Go(func() error {
+			h.beat(gctx)
+			return nil
+		})
+		// The supervisor starts the next hub, or the process ends.
+		defer h.loops.LoopAlive(LoopHub, NextHubWithin)
+	}
 	for _, d := range h.dests {
-		g.Go(func() error { return h.dispatch(gctx, d) })
+		g.Go(func() error { return h.runDestination(gctx, d) })
 	}
 	for _, s := range h.sources {
 		for range s.workers {
-			g.Go(func() error { return h.work(gctx, wctx, s) })
+			g.Go(func() error { return h.sourceWorker(gctx, wctx, s) })
 		}
 	}
 	h.log.Info("hub started", "sources", len(h.sources), "destinations", len(h.dests), "state", h.stateDir)
@@ -318,9 +356,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	return err
 }
 
-// work is one worker of a source: it takes files until ctx ends. Files it
-// has taken are handled under wctx.
-func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
+// sourceWorker is one worker of a source: it takes the source's files one
+// at a time until ctx ends, retrying a source that failed. Files it has
+// taken are handled under wctx.
+func (h *Hub) sourceWorker(ctx, wctx context.Context, s *sourceRun) error {
 	for failures := 0; ; {
 		if h.gate.wait(ctx) != nil {
 			return nil
@@ -336,7 +375,7 @@ func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 			// the grace period.
 			failures = 0
 			h.polled(s, nil)
-			h.process(wctx, s, it)
+			h.handleUntilDone(wctx, s, it)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -361,9 +400,9 @@ func (h *Hub) work(ctx, wctx context.Context, s *sourceRun) error {
 	}
 }
 
-// process handles one item, retrying failures that are not the file's
-// fault, until it is done or ctx ends (then it stays claimed).
-func (h *Hub) process(ctx context.Context, s *sourceRun, it Item) {
+// handleUntilDone handles one item, retrying failures that are not the
+// file's fault, until it is done or ctx ends (then it stays claimed).
+func (h *Hub) handleUntilDone(ctx context.Context, s *sourceRun, it Item) {
 	for attempt := 1; ; attempt++ {
 		if h.gate.wait(ctx) != nil {
 			s.log.Info("file left claimed for the next start", "file", it.Name())
@@ -426,24 +465,58 @@ func (h *Hub) refusalRecorder(s *sourceRun) func(context.Context, Refusal) {
 	}
 }
 
-// dispatch runs d's dispatcher until ctx ends, stopping it for as long as
-// the hub is paused. It returns an error only if the dispatcher failed
-// for a reason other than full storage.
-func (h *Hub) dispatch(ctx context.Context, d *destRun) error {
+// beat reports the hub's loop alive every h.heartbeat until ctx ends,
+// then gives the time the hub has to stop. Each beat first takes the
+// locks every worker takes, so that a worker wedged holding one stops
+// the beats.
+func (h *Hub) beat(ctx context.Context) {
+	t := time.NewTicker(h.heartbeat)
+	defer t.Stop()
 	for {
+		h.gate.isPaused()
+		// Taken and given back at once: a worker wedged holding it stops
+		// the beats, which is what /livez is to see.
+		h.locks.mu.Lock()
+		//lint:ignore SA2001 the empty critical section is the point
+		h.locks.mu.Unlock()
+		h.loops.LoopAlive(LoopHub, 3*h.heartbeat)
+		select {
+		case <-ctx.Done():
+			// Files in flight have the grace period; then Run returns.
+			h.loops.LoopAlive(LoopHub, h.grace+StopMargin)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// runDestination runs d's dispatcher until ctx ends, stopping it for as
+// long as the hub is paused. A pause lets the requests in flight end and
+// their outcomes be recorded; what the ledger had no room for is recorded
+// when the dispatcher runs again, so that nothing is sent twice because of
+// a pause. It returns an error only if the dispatcher failed for a reason
+// other than full storage.
+func (h *Hub) runDestination(ctx context.Context, d *destRun) error {
+	if h.loops != nil {
+		defer h.loops.LoopStopped(DispatcherLoop(d.name))
+	}
+	defer d.disp.Close()
+	for {
+		if paused, _ := h.gate.isPaused(); paused && h.loops != nil {
+			h.loops.LoopAlive(DispatcherLoop(d.name), 0) // until the storage prober resumes the hub
+		}
 		if h.gate.wait(ctx) != nil {
 			return nil
 		}
-		dctx, cancel := h.gate.untilPause(ctx)
-		err := d.disp.Run(dctx)
+		pctx, cancel := h.gate.untilPause(ctx)
+		err := d.disp.RunUntil(ctx, pctx.Done())
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil, h.storageFull(err):
 			// Stopped by a pause, or its own write failed for want of
-			// room: deliveries in flight stay pending, to be sent
-			// again once the hub resumes.
+			// room (which pauses the hub): run again once it resumes.
 		default:
 			return fmt.Errorf("relay: destination %s: %w", d.name, err)
 		}

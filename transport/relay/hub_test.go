@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
@@ -44,8 +45,9 @@ type csvProcessor struct {
 	calls atomic.Int32
 }
 
-func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
+func (p *csvProcessor) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
 	p.calls.Add(1)
+	name := in.Name
 	if p.block != nil {
 		select {
 		case <-p.block:
@@ -57,7 +59,7 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 	out := relay.Output{Report: filepath.Join(dir, base+".report.json")}
 	out.Reports = []string{out.Report}
 	var lines []string
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(in.Content)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
@@ -71,7 +73,15 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 		if len(f) != 3 {
 			return relay.Output{}, fmt.Errorf("bad test input %q", line)
 		}
-		lines = append(lines, fmt.Sprintf(`{"assignment_number":%q,"effective_date":%q,"dcc":%s}`, f[0], f[1], f[2]))
+		rec := fmt.Sprintf(`{"assignment_number":%q,"effective_date":%q,"dcc":%s}`, f[0], f[1], f[2])
+		lines = append(lines, rec)
+		// What transform hands over beside each record it writes.
+		payload, err := ledger.Canonical([]byte(rec))
+		if err != nil {
+			return relay.Output{}, err
+		}
+		key, _ := ledger.Key(payload)
+		out.Plans = append(out.Plans, relay.Plan{AssignmentNumber: f[0], EffectiveDate: f[1], Payload: payload, Key: key})
 	}
 	out.Counts.Accepted = len(lines)
 	status := "accepted"
@@ -79,9 +89,12 @@ func (p *csvProcessor) Process(ctx context.Context, name string, r io.Reader, si
 		status = "failed"
 	} else {
 		out.Records = filepath.Join(dir, base+".jobplans.jsonl")
-		if err := os.WriteFile(out.Records, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		records := []byte(strings.Join(lines, "\n") + "\n")
+		if err := os.WriteFile(out.Records, records, 0o644); err != nil {
 			return relay.Output{}, err
 		}
+		sum := sha256.Sum256(records)
+		out.RecordsSHA256 = hex.EncodeToString(sum[:])
 	}
 	report := fmt.Sprintf(`{"input":%q,"status":%q,"reason":%q}`, name, status, out.Reason)
 	// A second report, as the real processor writes report.html.
@@ -100,8 +113,9 @@ type receiver struct {
 	// failBody is the body of those answers.
 	failBody string
 	// hold, if set before the hub starts, holds every request until it
-	// is closed.
+	// is closed; held counts the requests that waited on it.
 	hold chan struct{}
+	held atomic.Int64
 
 	mu       sync.Mutex
 	accepted map[string]string // key → body, accepted with 201
@@ -114,6 +128,7 @@ func newReceiver(t *testing.T) *receiver {
 		key := r.Header.Get("Idempotency-Key")
 		body, _ := io.ReadAll(r.Body)
 		if rc.hold != nil {
+			rc.held.Add(1)
 			<-rc.hold
 		}
 		rc.mu.Lock()
@@ -172,9 +187,11 @@ type env struct {
 	recv                *receiver
 	proc                *csvProcessor
 	wrapProc            func(relay.Processor) relay.Processor
-	marker              string       // the local source's ready marker
-	logger              *slog.Logger // the hub's; default quiet
-	scans               atomic.Int64 // full scans of the drop folder
+	marker              string        // the local source's ready marker
+	logger              *slog.Logger  // the hub's; default quiet
+	apiTimeout          time.Duration // of a request to the receiver; default 2s
+	scans               atomic.Int64  // full scans of the drop folder
+	onScan              func(error)   // told each scan, if set
 	wrap                func(relay.Source) relay.Source
 	obs                 relay.Observer
 	cancel              context.CancelFunc
@@ -209,7 +226,12 @@ func (e *env) start() {
 	t.Helper()
 	src, err := localdir.New(t.Context(), localdir.Options{
 		Dir: e.drop, SettleTime: 20 * time.Millisecond, RescanInterval: 50 * time.Millisecond, Logger: quiet,
-		ReadyMarker: e.marker, OnScan: func(error) { e.scans.Add(1) },
+		ReadyMarker: e.marker, OnScan: func(err error) {
+			e.scans.Add(1)
+			if e.onScan != nil {
+				e.onScan(err)
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +247,7 @@ func (e *env) startWith(src relay.Source) {
 	if e.wrap != nil {
 		source = e.wrap(src)
 	}
-	api, err := httpsink.New(httpsink.Config{URL: e.recv.srv.URL, Timeout: 2 * time.Second})
+	api, err := httpsink.New(httpsink.Config{URL: e.recv.srv.URL, Timeout: cmp.Or(e.apiTimeout, 2*time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +255,7 @@ func (e *env) startWith(src relay.Source) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := httpsink.DispatcherConfig{
+	fast := dispatch.Config{
 		Backoff:      retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},
 		PollInterval: 50 * time.Millisecond,
 	}
@@ -265,6 +287,35 @@ func (e *env) startWith(src relay.Source) {
 	e.done = make(chan error, 1)
 	go func() { e.done <- hub.Run(ctx) }()
 	t.Cleanup(func() { e.stop() })
+}
+
+// runHub makes a hub of cfg and runs it until the test ends, failing the
+// test if Run fails.
+func runHub(t *testing.T, cfg relay.Config) {
+	t.Helper()
+	hub, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// holdRequests makes the receiver hold every request until release is
+// called (when the test ends at the latest).
+func holdRequests(t *testing.T, e *env) (release func()) {
+	e.recv.hold = make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(e.recv.hold) }) }
+	t.Cleanup(release)
+	return release
 }
 
 // stop stops the hub and fails the test if Run failed or hung.
@@ -541,7 +592,7 @@ func TestCopyOfAClaimedFileIsFinishedUnderTheClaim(t *testing.T) {
 	if err := os.MkdirAll(staged, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.proc.Process(ctx, "a.csv", strings.NewReader(planA), int64(len(planA)), staged)
+	out, err := e.proc.Process(ctx, relay.Input{Name: "a.csv", Content: strings.NewReader(planA), Size: int64(len(planA))}, staged)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,9 +608,7 @@ func TestCopyOfAClaimedFileIsFinishedUnderTheClaim(t *testing.T) {
 	}
 	recSum := sha256.Sum256(records)
 	payload := fmt.Sprintf(`{"kind":"file","file_id":%d,"name":"a.jobplans.jsonl","sha256":%q,"records":3}`, id, hex.EncodeToString(recSum[:]))
-	if _, err := e.ledger.EnqueueFile(ctx, id, "outbox", []ledger.Record{{
-		AssignmentNumber: fmt.Sprintf("file:%d", id), EffectiveDate: time.Now(), Payload: []byte(payload),
-	}}); err != nil {
+	if _, err := e.ledger.Enqueue(ctx, id, ledger.Queue{Destination: "outbox", File: []byte(payload)}); err != nil {
 		t.Fatal(err)
 	}
 	due, err := e.ledger.Due(ctx, "outbox", time.Now(), 10)
@@ -621,8 +670,8 @@ type nopSource struct{}
 func (nopSource) Next(ctx context.Context) (relay.Item, error) { <-ctx.Done(); return nil, ctx.Err() }
 func (nopSource) Close() error                                 { return nil }
 
-type deliverFunc func(ctx context.Context, key string, body []byte) (httpsink.Receipt, error)
+type deliverFunc func(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error)
 
-func (f deliverFunc) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
-	return f(ctx, key, body)
+func (f deliverFunc) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
+	return f(ctx, p)
 }

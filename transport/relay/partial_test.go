@@ -2,7 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,9 +110,9 @@ type slowConversion struct {
 	w *slowWriter
 }
 
-func (p slowConversion) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
+func (p slowConversion) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
 	p.w.waitForMore(ctx)
-	return p.Processor.Process(ctx, name, r, size, dir)
+	return p.Processor.Process(ctx, in, dir)
 }
 
 // chunks are the slow writer's rows, and whole the file they make.
@@ -136,7 +135,7 @@ func (e *env) wantWhole(name string) {
 		return exists(outboxFile) && e.dest("esr").Delivered == len(chunks)*2-1 && e.status().Idle
 	}, "%s staged and delivered; status %+v", name, e.status())
 
-	want, err := (&csvProcessor{}).Process(t.Context(), name, strings.NewReader(whole), int64(len(whole)), t.TempDir())
+	want, err := (&csvProcessor{}).Process(t.Context(), relay.Input{Name: name, Content: strings.NewReader(whole), Size: int64(len(whole))}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
 	"github.com/nhs-esr/jobplan-hub/transport/observe"
@@ -120,15 +122,7 @@ func TestFullLedgerPausesDeliveries(t *testing.T) {
 	e.obs = obs
 	e.recv.fail.Store(true)
 	e.recv.failBody = strings.Repeat("the service is down for maintenance ", 14) // 504 bytes: each failed attempt grows the ledger
-	e.recv.hold = make(chan struct{})
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(e.recv.hold)
-		}
-	}
-	t.Cleanup(release)
+	release := holdRequests(t, e)
 	e.start()
 	e.dropFile("a.csv", plans(10000001, 100))
 	transporttest.Eventually(t, waitLimit, func() bool { return e.dest("esr").Pending == 100 }, "a.csv's records queued")
@@ -159,6 +153,53 @@ func TestFullLedgerPausesDeliveries(t *testing.T) {
 	}
 	if n := e.recv.maxPosts(); n > 2 {
 		t.Errorf("a record was posted %d times", n)
+	}
+	e.stop() // fails the test if Run returned an error
+}
+
+// TestPauseLetsRequestsInFlightEnd: requests in flight when the hub
+// pauses (here because a new file finds the ledger full) are not cut off:
+// they end, their outcomes are recorded (once there is room, if there is
+// none), and nothing is sent twice. Before, the pause cut them off, and
+// the receiver, which had acted on them, got each again after the pause.
+func TestPauseLetsRequestsInFlightEnd(t *testing.T) {
+	e := newEnv(t)
+	obs := newPauseCounter(e)
+	e.obs = obs
+	e.apiTimeout = time.Minute // the requests are held for as long as the test needs
+	release := holdRequests(t, e)
+	e.start()
+	e.dropFile("a.csv", plans(10000001, 20))
+	// The dispatcher's four workers each have a request in flight.
+	transporttest.Eventually(t, waitLimit, func() bool { return e.recv.held.Load() == dispatch.DefaultConcurrency }, "requests in flight")
+
+	if err := e.ledger.LimitGrowth(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	e.dropFile("b.csv", plans(20000001, 200)) // needs room in the ledger
+	transporttest.Eventually(t, waitLimit, obs.paused, "the hub to pause")
+	inFlight := e.recv.held.Load()
+	release() // the requests in flight are answered while the hub is paused
+	transporttest.Eventually(t, waitLimit, func() bool { return len(e.recv.bodies()) >= int(inFlight) }, "the requests in flight to be answered")
+	if got := e.recv.held.Load(); got != inFlight {
+		t.Errorf("%d requests sent while the hub was paused, want the %d in flight when it began", got, inFlight)
+	}
+
+	e.ledger.LiftLimit()
+	transporttest.Eventually(t, waitLimit, func() bool {
+		d := e.dest("esr")
+		return !obs.paused() && d.Delivered+d.Duplicate == 220 && e.dest("outbox").Delivered == 2
+	}, "every record delivered after the room came back")
+	want := slices.Concat(keys(10000001, 20), keys(20000001, 200))
+	slices.Sort(want)
+	if got := e.recv.bodies(); !slices.Equal(got, want) {
+		t.Errorf("the receiver holds %d records, want %d, each once", len(got), len(want))
+	}
+	if n := e.recv.maxPosts(); n != 1 {
+		t.Errorf("a record was posted %d times, want once", n)
+	}
+	if d := e.dest("esr"); d.Duplicate != 0 {
+		t.Errorf("%d records were sent again and answered as duplicates", d.Duplicate)
 	}
 	e.stop() // fails the test if Run returned an error
 }

@@ -11,21 +11,37 @@ import (
 // directory; cmd/jobplan-hub wires an adapter around transform/outdir, so
 // that transport never imports transform.
 type Processor interface {
-	// Process reads the input called name (size bytes, if known) from r and
-	// writes its outputs into dir. Problems with the content are not
-	// errors: they are reported in Output (Failed and Reason), and the
-	// file is quarantined. An error means the conversion could not run at
-	// all (disk full, cancellation); the hub leaves the file claimed and
-	// tries again.
-	Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (Output, error)
+	// Process reads the input from in.Content and writes its outputs into
+	// dir. Problems with the content are not errors: they are reported in
+	// Output (Failed and Reason), and the file is quarantined. An error
+	// means the conversion could not run at all (disk full,
+	// cancellation); the hub leaves the file claimed and tries again.
+	Process(ctx context.Context, in Input, dir string) (Output, error)
+}
+
+// Input is one file for a Processor.
+type Input struct {
+	Name    string    // the name to convert it as: its outputs are named after it
+	Content io.Reader // the content, from its first byte
+	Size    int64     // bytes, if known
+	// SHA256 is the lowercase hex SHA-256 of the content, which the hub
+	// worked out before it claimed the file: the processor need not hash
+	// the content again. (The hub checks that what the processor read is
+	// as long as what it hashed.)
+	SHA256 string
 }
 
 // Output is what a Processor produced for one input.
 type Output struct {
 	// Records is the path of the accepted records, one JSON object per
-	// line, each with "assignment_number" and "effective_date"
-	// (YYYY-MM-DD). It is empty when the file failed.
+	// line. It is empty when the file failed.
 	Records string
+	// RecordsSHA256 is the lowercase hex SHA-256 of the Records file, and
+	// Plans its records, in its order, each with what the ledger needs of
+	// it: the hub queues them as they are, without reading the file back.
+	// Both are required with Records.
+	RecordsSHA256 string
+	Plans         []Plan
 	// Report is the path of the main report (the one a later "already
 	// processed" report points to).
 	Report string
@@ -44,13 +60,37 @@ type Output struct {
 	Counts RecordCounts
 }
 
-// RecordCounts counts one file's records (plans) by outcome.
+// Plan is one accepted record of a processor's output.
+type Plan struct {
+	AssignmentNumber string
+	EffectiveDate    string // YYYY-MM-DD
+	// Payload is the record as record destinations are sent it: canonical
+	// JSON (ledger.Canonical's form), and Key its idempotency key, the
+	// lowercase hex SHA-256 of Payload (ledger.Key).
+	Payload []byte
+	Key     string
+}
+
+// RecordCounts counts one file's records (plans) by outcome. Each plan
+// built has one outcome, so they add up to the plans built.
 type RecordCounts struct {
-	// Accepted and Rejected plans passed or failed validation.
+	// Accepted plans passed validation and are sent; Rejected ones failed.
 	Accepted, Rejected int
 	// Duplicates repeated an earlier plan of the file; Superseded were
 	// replaced by a newer plan for the same assignment in the file.
 	Duplicates, Superseded int
+	// HeldBack are accepted plans not sent because a later plan of their
+	// assignment in the file was refused (finding D4).
+	HeldBack int
+	// Warnings counts the findings of severity warning (about plans
+	// accepted or not).
+	Warnings int
+}
+
+// logAttrs are the counts as the "file processed" log line gives them.
+func (c RecordCounts) logAttrs() []any {
+	return []any{"accepted", c.Accepted, "rejected", c.Rejected, "warnings", c.Warnings, "held_back", c.HeldBack,
+		"duplicates", c.Duplicates, "superseded", c.Superseded}
 }
 
 // Skipped describes an input whose exact content was processed before.

@@ -1,7 +1,8 @@
-// Package relay moves files from sources through a processor to sinks.
-// The interfaces it needs are declared here, where they are used; the
-// packages beside it (localdir, sftp, httpsink, outbox, ledger) provide
-// concrete types that satisfy them.
+// Package relay moves files from sources through a processor into the
+// ledger, whose queues each destination's dispatcher (transport/dispatch)
+// drains. The interfaces it needs are declared here, where they are used;
+// the packages beside it (localdir, sftp) provide concrete types that
+// satisfy them.
 package relay
 
 import (
@@ -85,10 +86,4 @@ type Ack struct {
 	// Reports are paths of report files to place beside the archived or
 	// quarantined input where the source can (local folders).
 	Reports []string
-}
-
-// Sink receives one whole output file. Readers on the far side must see the
-// whole file or nothing.
-type Sink interface {
-	Put(ctx context.Context, name string, r io.Reader) error
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/internal/sftptest"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
@@ -49,7 +50,7 @@ func TestSFTPSourceAndSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := httpsink.DispatcherConfig{Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}, PollInterval: 50 * time.Millisecond}
+	fast := dispatch.Config{Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}, PollInterval: 50 * time.Millisecond}
 	hub, err := relay.New(relay.Config{
 		StateDir: e.state, Ledger: e.ledger, Logger: quiet,
 		Sources: []relay.SourceSpec{{Name: "supplier", Source: src, Processor: e.proc, Destinations: []string{"esr", "partner"}}},
@@ -126,7 +127,7 @@ func TestSFTPLoginRefusalsBackOffAndShow(t *testing.T) {
 	t.Cleanup(func() { sink.Close() })
 	rec := observe.NewRecorder(e.ledger)
 	rec.Configure([]string{"supplier", "drop"}, []string{"partner"})
-	fast := httpsink.DispatcherConfig{Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}, PollInterval: 50 * time.Millisecond}
+	fast := dispatch.Config{Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}, PollInterval: 50 * time.Millisecond}
 	hub, err := relay.New(relay.Config{
 		StateDir: e.state, Ledger: e.ledger, Logger: quiet, Observer: rec,
 		Backoff: retry.Backoff{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond},

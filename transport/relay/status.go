@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
@@ -86,13 +87,26 @@ type Outage struct {
 
 // DeliveryError is one delivery's latest failure.
 type DeliveryError struct {
-	ID         int64                `json:"id"`
-	Key        string               `json:"idempotency_key"`
-	Assignment string               `json:"assignment_number"`
+	ID  int64  `json:"id"`
+	Key string `json:"idempotency_key"`
+	// Kind is what the delivery carries: a record (of Assignment) or a
+	// whole file (of input file File).
+	Kind       ledger.DeliveryKind  `json:"kind"`
+	Assignment string               `json:"assignment_number,omitempty"`
+	File       int64                `json:"file_id"`
 	State      ledger.DeliveryState `json:"state"`
 	Attempts   int                  `json:"attempts"`
 	Error      string               `json:"error"`
 	At         time.Time            `json:"at"`
+}
+
+// Subject names what the delivery carries: its record's assignment
+// number, or "file <id>" for a whole file.
+func (e DeliveryError) Subject() string {
+	if e.Kind == ledger.KindFile {
+		return fmt.Sprintf("file %d", e.File)
+	}
+	return e.Assignment
 }
 
 // ReadStatus reads the status of the hub whose ledger is l.
@@ -121,7 +135,7 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 		}
 		for _, e := range d.RecentErrors {
 			ds.Errors = append(ds.Errors, DeliveryError{
-				ID: e.ID, Key: e.Key, Assignment: e.AssignmentNumber, State: e.State,
+				ID: e.ID, Key: e.Key, Kind: e.Kind, Assignment: e.AssignmentNumber, File: e.FileID, State: e.State,
 				Attempts: e.Attempts, Error: e.Error, At: e.At,
 			})
 		}
@@ -134,10 +148,11 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 		}
 		// A new delivery's next attempt is stored as 0 (1970): due now.
 		// During an outage the next attempt is the next probe.
-		switch at := d.NextAttemptAt; {
-		case ds.Unavailable != nil && ds.Pending > 0:
-			next := ds.Unavailable.NextProbeAt
-			ds.NextAttemptAt = &next
+		at := d.NextAttemptAt
+		if ds.Unavailable != nil && ds.Pending > 0 {
+			at = ds.Unavailable.NextProbeAt
+		}
+		switch {
 		case ds.Pending == 0 || at.IsZero():
 		case !at.After(now):
 			ds.DueNow = true

@@ -60,6 +60,30 @@ type Supervisor struct {
 	Quiet, Recheck time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told how each reload went (metrics, the
+	// status page's banner).
+	Observer ReloadObserver
+	// Notify, if set, is told when a hub is running (Ready: the first
+	// one, or again after a reload, whichever way the reload ended) and
+	// when a reload begins (Reloading), for a service manager's readiness
+	// protocol (systemd's sd_notify). It must not block.
+	Notify func(State)
+}
+
+// State is what Supervisor.Notify is told.
+type State int
+
+const (
+	// Ready: a hub runs, with its sources watching.
+	Ready State = iota
+	// Reloading: the configuration is being read again; Ready follows.
+	Reloading
+)
+
+func (s *Supervisor) notify(st State) {
+	if s.Notify != nil {
+		s.Notify(st)
+	}
 }
 
 // Run runs first's hub, and after each reload the new one, until ctx
@@ -83,8 +107,12 @@ func (s *Supervisor) Run(ctx context.Context, first *Setup) error {
 				return err
 			}
 			log.Error("reloaded configuration could not be started; going back to the previous one", "err", err)
+			s.reloaded(err)
 			setup, previous = previous, nil
 			continue
+		}
+		if previous != nil {
+			s.reloaded(nil)
 		}
 		select {
 		case <-changed: // seen by the last watcher, and read since
@@ -94,6 +122,7 @@ func (s *Supervisor) Run(ctx context.Context, first *Setup) error {
 		runCtx, stopHub := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- hub.Run(runCtx) }()
+		s.notify(Ready)
 
 		next, nextSums, err := s.waitForReload(ctx, done, changed, sums, log)
 		stopWatching()
@@ -171,10 +200,13 @@ func (s *Supervisor) waitForReload(ctx context.Context, done <-chan error, chang
 			continue // stopping: the hub's exit comes next
 		}
 		log.Info("reading the configuration again", why...)
+		s.notify(Reloading)
 		before := filewatch.SumsOf(slices.Collect(maps.Keys(sums)))
 		next, err := s.Load()
 		if err != nil {
 			log.Error("reload: the configuration has problems; keeping the running one", append(why, "problems", err.Error())...)
+			s.reloaded(err)
+			s.notify(Ready)
 			continue
 		}
 		nextSums := make(map[string]filewatch.Sum, len(next.Files))
@@ -186,6 +218,13 @@ func (s *Supervisor) waitForReload(ctx context.Context, done <-chan error, chang
 			}
 		}
 		return next, nextSums, nil
+	}
+}
+
+// reloaded tells the observer, if any, how a reload went.
+func (s *Supervisor) reloaded(err error) {
+	if s.Observer != nil {
+		s.Observer.Reloaded(err)
 	}
 }
 

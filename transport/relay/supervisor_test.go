@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/localdir"
 	"github.com/nhs-esr/jobplan-hub/transport/outbox"
@@ -29,8 +30,9 @@ type allowProcessor struct {
 	allowed map[string]bool
 }
 
-func (p *allowProcessor) Process(ctx context.Context, name string, r io.Reader, size int64, dir string) (relay.Output, error) {
-	b, err := io.ReadAll(r)
+func (p *allowProcessor) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
+	name := in.Name
+	b, err := io.ReadAll(in.Content)
 	if err != nil {
 		return relay.Output{}, err
 	}
@@ -41,7 +43,8 @@ func (p *allowProcessor) Process(ctx context.Context, name string, r io.Reader, 
 			return out, os.WriteFile(out.Report, []byte(`{"status":"failed"}`), 0o644)
 		}
 	}
-	return p.csvProcessor.Process(ctx, name, strings.NewReader(string(b)), size, dir)
+	in.Content = strings.NewReader(string(b))
+	return p.csvProcessor.Process(ctx, in, dir)
 }
 
 // supervised is a hub over a drop folder delivering to an outbox, whose
@@ -55,6 +58,8 @@ type supervised struct {
 	starts              atomic.Int32 // hubs started
 	failStart, failLoad atomic.Bool  // the next setup cannot start, the next load fails
 	signals             chan os.Signal
+	observer            relay.ReloadObserver
+	notified            testutil.Buffer // what Notify was told, one letter a state
 	cancel              context.CancelFunc
 	done                chan error
 }
@@ -122,7 +127,8 @@ func (s *supervised) run() {
 	}
 	sup := relay.Supervisor{
 		Load: s.load, Signals: s.signals, Quiet: 30 * time.Millisecond, Recheck: time.Second,
-		Logger: slog.New(slog.NewTextHandler(s.log, nil)),
+		Logger: slog.New(slog.NewTextHandler(s.log, nil)), Observer: s.observer,
+		Notify: func(st relay.State) { s.notified.Write([]byte{"RL"[st]}) },
 	}
 	ctx, cancel := context.WithCancel(s.t.Context())
 	s.cancel, s.done = cancel, make(chan error, 1)
@@ -274,8 +280,37 @@ func TestSupervisorReturnsWhatStopsIt(t *testing.T) {
 type closedSource struct{}
 
 func (closedSource) Next(context.Context) (relay.Item, error) { return nil, relay.ErrSourceClosed }
-func (closedSource) Close() error                             { return nil }
+
+func (closedSource) Close() error { return nil }
 
 type discardSink struct{}
 
-func (discardSink) Put(context.Context, string, io.Reader) error { return nil }
+func (discardSink) Deliver(context.Context, dispatch.Parcel) (dispatch.Receipt, error) {
+	return dispatch.Receipt{Result: dispatch.Delivered}, nil
+}
+
+// TestSupervisorNotifiesReadiness: Ready once a hub runs, Reloading when a
+// reload begins and Ready again however it ends: a new hub, a
+// configuration with problems kept out, a hub that could not start
+// replaced by the previous one.
+func TestSupervisorNotifiesReadiness(t *testing.T) {
+	s := newSupervised(t, "10000001\n")
+	s.run()
+	want := func(what, states string) {
+		t.Helper()
+		testutil.Eventually(t, what, func() bool { return s.notified.String() == states })
+	}
+	want("ready", "R")
+	s.signals <- syscall.SIGHUP
+	want("a reload", "RLR")
+	s.failLoad.Store(true)
+	s.signals <- syscall.SIGHUP
+	want("a refused reload", "RLRLR")
+	s.failLoad.Store(false)
+	s.failStart.Store(true)
+	s.signals <- syscall.SIGHUP
+	want("a reload that fell back", "RLRLRLR")
+	if n := s.starts.Load(); n != 3 {
+		t.Errorf("%d hubs started, want 3 (first, reloaded, previous again)", n)
+	}
+}

@@ -12,11 +12,12 @@ import (
 
 	pkgsftp "github.com/pkg/sftp"
 
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
-// Sink uploads whole files to cfg.Dir. It satisfies relay.Sink and is safe
-// for concurrent use.
+// Sink uploads whole files to cfg.Dir. It is a dispatch.Deliverer and is
+// safe for concurrent use.
 //
 // By default a file is written under a hidden temporary name
 // (".name.<random>.part") and renamed into place, so readers on the server
@@ -28,6 +29,8 @@ type Sink struct {
 	cfg  Config
 	conn *conn
 }
+
+var _ dispatch.Deliverer = (*Sink)(nil)
 
 // NewSink checks cfg and returns a Sink. It connects on the first Put.
 func NewSink(cfg Config) (*Sink, error) {
@@ -69,6 +72,18 @@ func (s *Sink) Put(ctx context.Context, name string, r io.Reader) error {
 		return classify(fmt.Errorf("sftp put %s on %s: %w", final, s.cfg.Addr, err))
 	}
 	return nil
+}
+
+// Deliver uploads a file delivery's file as Put does. A record is
+// refused: an sftp destination takes whole files.
+func (s *Sink) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
+	if p.File == nil {
+		return dispatch.Receipt{}, retry.Permanent(errors.New("an sftp destination takes whole files, not records"))
+	}
+	if err := s.Put(ctx, p.Name, p.File); err != nil {
+		return dispatch.Receipt{}, err
+	}
+	return dispatch.Receipt{Result: dispatch.Delivered}, nil
 }
 
 // upload writes r to p and, unless NoStat, checks the size the server

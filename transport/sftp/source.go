@@ -29,7 +29,6 @@ var (
 	_ relay.RefusalReporter = (*Source)(nil)
 	_ relay.Item            = (*Item)(nil)
 	_ relay.LiveItem        = (*Item)(nil)
-	_ relay.Sink            = (*Sink)(nil)
 )
 
 // SourceOptions are the local settings of a Source.

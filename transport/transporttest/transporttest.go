@@ -1,5 +1,5 @@
 // Package transporttest holds conformance checks that every relay.Source
-// and relay.Sink implementation runs in its own tests, so that local
+// and every file destination (Sink) runs in its own tests, so that local
 // folders, SFTP and the outbox keep the same contract.
 package transporttest
 
@@ -15,16 +15,26 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/relay"
+	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
 // Eventually polls cond until it returns true, and fails the test if that
 // has not happened within timeout (testutil.EventuallyWithin).
 var Eventually = testutil.EventuallyWithin
 
+// Sink is a file destination: it puts one whole file, and it is the
+// dispatcher's Deliverer of file deliveries (Put by another name), which
+// refuses records.
+type Sink interface {
+	Put(ctx context.Context, name string, r io.Reader) error
+	dispatch.Deliverer
+}
+
 // SinkTarget is a Sink under test and a view of where it writes.
 type SinkTarget struct {
-	Sink relay.Sink
+	Sink Sink
 	// Read returns the content published under name.
 	Read func(name string) ([]byte, error)
 	// List returns every file name at the destination, hidden and
@@ -32,8 +42,9 @@ type SinkTarget struct {
 	List func() ([]string, error)
 }
 
-// TestSink checks that files appear whole under their final names, that an
-// existing file is replaced, and that nothing else is left behind.
+// TestSink checks that files appear whole under their final names, put or
+// delivered, that an existing file is replaced, that a record delivery is
+// refused for good, and that nothing else is left behind.
 func TestSink(t *testing.T, target SinkTarget) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -46,9 +57,19 @@ func TestSink(t *testing.T, target SinkTarget) {
 		"empty.ndjson":  {},
 	}
 	for name, data := range files {
+		if name == "plan-b.ndjson" {
+			rc, err := target.Sink.Deliver(ctx, dispatch.Parcel{Key: "k", Name: name, File: bytes.NewReader(data)})
+			if err != nil || rc.Result != dispatch.Delivered {
+				t.Fatalf("Deliver(%s) = %+v, %v", name, rc, err)
+			}
+			continue
+		}
 		if err := target.Sink.Put(ctx, name, bytes.NewReader(data)); err != nil {
 			t.Fatalf("Put(%s): %v", name, err)
 		}
+	}
+	if _, err := target.Sink.Deliver(ctx, dispatch.Parcel{Key: "k", Record: []byte(`{"id":1}`)}); err == nil || retry.IsRetryable(err) {
+		t.Errorf("Deliver of a record: %v, want a permanent error", err)
 	}
 	replacement := []byte("replaced\n")
 	if err := target.Sink.Put(ctx, "plan-a.ndjson", bytes.NewReader(replacement)); err != nil {

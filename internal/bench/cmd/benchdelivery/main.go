@@ -1,5 +1,5 @@
 // Command benchdelivery is `make bench-delivery`: the delivery dispatcher
-// (transport/httpsink) against a loopback receiver, in two parts.
+// (transport/dispatch) against a loopback receiver, in two parts.
 //
 // Outage: a queue of records (200) meets a receiver that is down (its
 // port refusing connections, or answering 503) for a while (40 s) and
@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 )
@@ -42,7 +43,7 @@ func main() {
 	records := flag.Int("records", 200, "records queued")
 	outage := flag.Duration("outage", 40*time.Second, "how long the receiver is down")
 	mode := flag.String("mode", "refuse", "how the receiver is down: refuse (connections refused) or 503")
-	concurrency := flag.Int("concurrency", httpsink.DefaultConcurrency, "deliveries in flight")
+	concurrency := flag.Int("concurrency", dispatch.DefaultConcurrency, "deliveries in flight")
 	target := flag.Duration("target", 10*time.Second, "drain time target with the breaker")
 	lostRecords := flag.Int("lost-records", 2000, "records sent to the receiver that loses answers")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up a drain after")
@@ -99,13 +100,13 @@ type outageResult struct {
 
 // counting passes deliveries on and counts them.
 type counting struct {
-	next  httpsink.Deliverer
+	next  dispatch.Deliverer
 	calls atomic.Int64
 }
 
-func (c *counting) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
+func (c *counting) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
 	c.calls.Add(1)
-	return c.next.Deliver(ctx, key, body)
+	return c.next.Deliver(ctx, p)
 }
 
 // logMeter counts the lines and bytes written to it.
@@ -147,9 +148,9 @@ func runOutage(records int, outage time.Duration, mode string, concurrency int, 
 	}
 	meter := &logMeter{}
 	deliverer := &counting{next: sink}
-	d, err := httpsink.NewDispatcher(l, deliverer, httpsink.DispatcherConfig{
+	d, err := dispatch.New(l, deliverer, dispatch.Config{
 		Destination: destination, Concurrency: concurrency,
-		Breaker: httpsink.BreakerConfig{Disabled: !withBreaker},
+		Breaker: dispatch.BreakerConfig{Disabled: !withBreaker},
 		Logger:  slog.New(slog.NewJSONHandler(meter, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
@@ -306,7 +307,7 @@ func runLostAnswers(n, concurrency int, timeout time.Duration) (lostResult, erro
 	if err != nil {
 		return r, err
 	}
-	d, err := httpsink.NewDispatcher(l, sink, httpsink.DispatcherConfig{
+	d, err := dispatch.New(l, sink, dispatch.Config{
 		Destination: destination, Concurrency: concurrency,
 		Logger: slog.New(slog.DiscardHandler),
 	})

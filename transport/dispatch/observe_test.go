@@ -1,4 +1,4 @@
-package httpsink_test
+package dispatch_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
@@ -19,12 +19,12 @@ type scripted struct {
 	tried map[string]int
 }
 
-func (s *scripted) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
+func (s *scripted) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
 	var rec struct {
 		A string `json:"assignment_number"`
 	}
-	if err := json.Unmarshal(body, &rec); err != nil {
-		return httpsink.Receipt{}, retry.Permanent(err)
+	if err := json.Unmarshal(p.Record, &rec); err != nil {
+		return dispatch.Receipt{}, retry.Permanent(err)
 	}
 	s.mu.Lock()
 	s.tried[rec.A]++
@@ -32,13 +32,13 @@ func (s *scripted) Deliver(ctx context.Context, key string, body []byte) (httpsi
 	s.mu.Unlock()
 	switch {
 	case rec.A == "10000001":
-		return httpsink.Receipt{Result: httpsink.AlreadyDelivered}, nil
+		return dispatch.Receipt{Result: dispatch.AlreadyDelivered}, nil
 	case rec.A == "10000002":
-		return httpsink.Receipt{}, retry.Permanent(errors.New("422 refused"))
+		return dispatch.Receipt{}, retry.Permanent(errors.New("422 refused"))
 	case rec.A == "10000003" && n == 1:
-		return httpsink.Receipt{}, retry.Temporary(errors.New("503 busy"), 0)
+		return dispatch.Receipt{}, retry.Temporary(errors.New("503 busy"), 0)
 	}
-	return httpsink.Receipt{Result: httpsink.Delivered}, nil
+	return dispatch.Receipt{Result: dispatch.Delivered}, nil
 }
 
 // outcomes counts what a DeliveryObserver is told.
@@ -66,14 +66,14 @@ func TestDispatcherTellsItsObserverEveryOutcome(t *testing.T) {
 	l := openLedger(t)
 	enqueue(t, l, "a.csv", 0, 4)
 	obs := &outcomes{n: map[string]int{}}
-	start(t, l, &scripted{tried: map[string]int{}}, httpsink.DispatcherConfig{Observer: obs, PollInterval: 10 * time.Millisecond})
+	start(t, l, &scripted{tried: map[string]int{}}, dispatch.Config{Observer: obs, PollInterval: 10 * time.Millisecond})
 	eventually(t, "four final outcomes", func() bool {
-		return obs.get(httpsink.OutcomeDelivered) == 2 && obs.get(httpsink.OutcomeDuplicate) == 1 &&
-			obs.get(httpsink.OutcomeRejected) == 1
+		return obs.get(dispatch.OutcomeDelivered) == 2 && obs.get(dispatch.OutcomeDuplicate) == 1 &&
+			obs.get(dispatch.OutcomeRejected) == 1
 	})
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
-	want := map[string]int{httpsink.OutcomeDelivered: 2, httpsink.OutcomeDuplicate: 1, httpsink.OutcomeRejected: 1, httpsink.OutcomeRetried: 1}
+	want := map[string]int{dispatch.OutcomeDelivered: 2, dispatch.OutcomeDuplicate: 1, dispatch.OutcomeRejected: 1, dispatch.OutcomeRetried: 1}
 	if len(obs.n) != len(want) {
 		t.Errorf("outcomes %v, want %v", obs.n, want)
 	}

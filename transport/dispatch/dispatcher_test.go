@@ -1,10 +1,8 @@
-package httpsink_test
+package dispatch_test
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nhs-esr/jobplan-hub/internal/testutil"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch/dispatchtest"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
@@ -23,90 +23,66 @@ import (
 const dest = "esr"
 
 // quiet keeps expected retries and rejections out of the test output.
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = dispatchtest.Quiet
 
 // eventually polls cond until it holds or the deadline passes.
 var eventually = testutil.Eventually
 
-func openLedger(t *testing.T) *ledger.Ledger {
-	t.Helper()
-	l, err := ledger.Open(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
+// status and hangUp answer a test request.
+var (
+	status = testutil.Status
+	hangUp = testutil.HangUp
+)
 
-// enqueue queues n records with distinct assignments and returns them.
+func openLedger(t *testing.T) *ledger.Ledger { return dispatchtest.OpenLedger(t) }
+
+// enqueue queues n records of file for dest, with distinct assignments.
 func enqueue(t *testing.T, l *ledger.Ledger, file string, first, n int) {
 	t.Helper()
-	id, err := l.ClaimFile(t.Context(), ledger.FileInfo{Source: "drop", Name: file, SHA256: file})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []ledger.Record
-	for i := first; i < first+n; i++ {
-		a := fmt.Sprintf("%08d", 10000000+i)
-		recs = append(recs, ledger.Record{
-			AssignmentNumber: a, EffectiveDate: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), Line: i + 2,
-			Payload: []byte(fmt.Sprintf(`{"assignment_number":%q,"dcc":7.5,"effective_date":"2025-04-01"}`, a)),
-		})
-	}
-	res, err := l.EnqueueFile(t.Context(), id, dest, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Enqueued != n {
-		t.Fatalf("enqueued %d of %d", res.Enqueued, n)
-	}
+	dispatchtest.Enqueue(t, l, dest, file, first, n)
 }
 
 func counts(t *testing.T, l *ledger.Ledger) map[ledger.DeliveryState]int {
 	t.Helper()
-	st, err := l.Stats(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range st.Destinations {
-		if d.Destination == dest {
-			return d.Counts
-		}
-	}
-	return nil
+	return dispatchtest.Counts(t, l, dest)
 }
 
-// start runs a dispatcher until the test ends and checks that Run returns
-// cleanly once its context is cancelled.
-func start(t *testing.T, l *ledger.Ledger, sink httpsink.Deliverer, cfg httpsink.DispatcherConfig) *httpsink.Dispatcher {
+// start runs a dispatcher for dest until the test ends.
+func start(t *testing.T, l *ledger.Ledger, sink dispatch.Deliverer, cfg dispatch.Config) *dispatch.Dispatcher {
 	t.Helper()
 	cfg.Destination = dest
-	cfg.Logger = quiet
-	if cfg.Backoff == (retry.Backoff{}) {
-		cfg.Backoff = retry.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond}
-	}
-	if cfg.Breaker == (httpsink.BreakerConfig{}) {
-		cfg.Breaker = httpsink.BreakerConfig{ProbeInterval: time.Millisecond, ProbeIntervalMax: 10 * time.Millisecond}
-	}
-	d, err := httpsink.NewDispatcher(l, sink, cfg)
+	return dispatchtest.Start(t, l, sink, cfg)
+}
+
+func newSink(t *testing.T, cfg httpsink.Config) *httpsink.Sink {
+	t.Helper()
+	s, err := httpsink.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	return d
+	return s
+}
+
+// recorder answers every request with respond, counting them.
+type recorder struct {
+	mu      sync.Mutex
+	n       int
+	respond func(w http.ResponseWriter, r *http.Request, n int)
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.ReadAll(r.Body)
+	rec.mu.Lock()
+	rec.n++
+	n := rec.n
+	rec.mu.Unlock()
+	rec.respond(w, r, n)
+}
+
+func (rec *recorder) count() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.n
 }
 
 // flakyESR accepts each idempotency key once and answers repeats with 409.
@@ -163,7 +139,7 @@ func TestDispatcherDeliversEveryRecordExactlyOnceToAFlakyReceiver(t *testing.T) 
 
 	const n = 150
 	enqueue(t, l, "a.csv", 0, n/2)
-	d := start(t, l, sink, httpsink.DispatcherConfig{PollInterval: time.Hour})
+	d := start(t, l, sink, dispatch.Config{PollInterval: time.Hour})
 	enqueue(t, l, "b.csv", n/2, n/2)
 	d.Wake()
 
@@ -233,7 +209,7 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 
 	enqueue(t, l, "a.csv", 0, 1)
 	d := start(t, l, newSink(t, httpsink.Config{URL: srv.URL}),
-		httpsink.DispatcherConfig{PollInterval: time.Hour, Now: clock.Now})
+		dispatch.Config{PollInterval: time.Hour, Now: clock.Now})
 
 	var retryAt time.Time
 	eventually(t, "the first attempt to be recorded", func() bool {
@@ -279,7 +255,7 @@ func TestDispatcherRejectsPermanentFailuresWithoutRetrying(t *testing.T) {
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	enqueue(t, l, "a.csv", 0, 1)
-	start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), httpsink.DispatcherConfig{PollInterval: 10 * time.Millisecond})
+	start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), dispatch.Config{PollInterval: 10 * time.Millisecond})
 
 	eventually(t, "rejection", func() bool { return counts(t, l)[ledger.Rejected] == 1 })
 	st, _ := l.Stats(t.Context())
@@ -308,7 +284,7 @@ func TestDispatcherRetriesDroppedConnections(t *testing.T) {
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	enqueue(t, l, "a.csv", 0, 1)
-	start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), httpsink.DispatcherConfig{})
+	start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), dispatch.Config{})
 
 	eventually(t, "delivery", func() bool { return counts(t, l)[ledger.Delivered] == 1 })
 	if n := rec.count(); n != 3 {
@@ -325,7 +301,7 @@ func TestDispatcherMarksConflictAsDuplicate(t *testing.T) {
 	srv := httptest.NewServer(&recorder{respond: status(http.StatusConflict, "")})
 	defer srv.Close()
 	enqueue(t, l, "a.csv", 0, 3)
-	start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), httpsink.DispatcherConfig{})
+	start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), dispatch.Config{})
 	eventually(t, "duplicates recorded", func() bool { return counts(t, l)[ledger.Duplicate] == 3 })
 }
 
@@ -336,7 +312,7 @@ func TestWakePicksUpNewRecordsWithoutPolling(t *testing.T) {
 	defer srv.Close()
 	// The poll interval is far beyond the test's deadline, so only Wake
 	// can explain a delivery.
-	d := start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), httpsink.DispatcherConfig{PollInterval: time.Hour})
+	d := start(t, l, newSink(t, httpsink.Config{URL: srv.URL}), dispatch.Config{PollInterval: time.Hour})
 	enqueue(t, l, "a.csv", 0, 5)
 	d.Wake()
 	eventually(t, "delivery after Wake", func() bool { return counts(t, l)[ledger.Delivered] == 5 })
@@ -351,7 +327,7 @@ type slowDeliverer struct {
 	release      chan struct{}
 }
 
-func (s *slowDeliverer) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
+func (s *slowDeliverer) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
 	s.mu.Lock()
 	s.active++
 	s.calls++
@@ -364,9 +340,9 @@ func (s *slowDeliverer) Deliver(ctx context.Context, key string, body []byte) (h
 	}()
 	select {
 	case <-s.release:
-		return httpsink.Receipt{Result: httpsink.Delivered}, nil
+		return dispatch.Receipt{Result: dispatch.Delivered}, nil
 	case <-ctx.Done():
-		return httpsink.Receipt{}, ctx.Err()
+		return dispatch.Receipt{}, ctx.Err()
 	}
 }
 
@@ -380,7 +356,7 @@ func TestDispatcherLimitsConcurrencyAndStopsOnCancel(t *testing.T) {
 	l := openLedger(t)
 	enqueue(t, l, "a.csv", 0, 20)
 	sink := &slowDeliverer{release: make(chan struct{})}
-	d, err := httpsink.NewDispatcher(l, sink, httpsink.DispatcherConfig{Destination: dest, Concurrency: 3, Logger: quiet})
+	d, err := dispatch.New(l, sink, dispatch.Config{Destination: dest, Concurrency: 3, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +453,7 @@ func TestEveryRequestTheReceiverSeesIsCounted(t *testing.T) {
 	enqueue(t, l, "a.csv", 0, n)
 	obs := &outcomes{n: map[string]int{}}
 	start(t, l, newSink(t, httpsink.Config{URL: srv.URL, Connections: 2}),
-		httpsink.DispatcherConfig{Concurrency: 2, Observer: obs, PollInterval: 10 * time.Millisecond,
+		dispatch.Config{Concurrency: 2, Observer: obs, PollInterval: 10 * time.Millisecond,
 			Backoff: retry.Backoff{Base: time.Microsecond, Max: time.Microsecond}})
 	eventually(t, "every record delivered", func() bool {
 		c := counts(t, l)
@@ -500,7 +476,7 @@ func TestEveryRequestTheReceiverSeesIsCounted(t *testing.T) {
 	if attempts != seen {
 		t.Errorf("the ledger counts %d attempts, the receiver saw %d requests", attempts, seen)
 	}
-	told := obs.get(httpsink.OutcomeDelivered) + obs.get(httpsink.OutcomeDuplicate) + obs.get(httpsink.OutcomeRetried)
+	told := obs.get(dispatch.OutcomeDelivered) + obs.get(dispatch.OutcomeDuplicate) + obs.get(dispatch.OutcomeRetried)
 	if told != seen {
 		t.Errorf("the observer was told of %d attempts (%v), the receiver saw %d requests", told, obs.n, seen)
 	}

@@ -1,4 +1,4 @@
-package httpsink_test
+package dispatch_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nhs-esr/jobplan-hub/transport/dispatch"
 	"github.com/nhs-esr/jobplan-hub/transport/httpsink"
 	"github.com/nhs-esr/jobplan-hub/transport/ledger"
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
@@ -22,15 +23,15 @@ var errDown = errors.New("connection refused")
 
 func TestBreakerOpensOnFailuresInARowOnly(t *testing.T) {
 	t0 := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
-	b := httpsink.NewBreaker(httpsink.BreakerConfig{Failures: 3, ProbeInterval: time.Second, ProbeIntervalMax: 4 * time.Second})
-	fail := func(at time.Duration) httpsink.Transition {
+	b := dispatch.NewBreaker(dispatch.BreakerConfig{Failures: 3, ProbeInterval: time.Second, ProbeIntervalMax: 4 * time.Second})
+	fail := func(at time.Duration) dispatch.Transition {
 		change, _ := b.Record(t0.Add(at), false, false, 0, errDown)
 		return change
 	}
 	// A refusal of one record (up) breaks the run of failures.
 	fail(0)
 	fail(time.Second)
-	if change, _ := b.Record(t0.Add(2*time.Second), true, false, 0, nil); change != httpsink.Unchanged || b.Open() {
+	if change, _ := b.Record(t0.Add(2*time.Second), true, false, 0, nil); change != dispatch.Unchanged || b.Open() {
 		t.Fatalf("an answer opened the breaker")
 	}
 	fail(3 * time.Second)
@@ -38,7 +39,7 @@ func TestBreakerOpensOnFailuresInARowOnly(t *testing.T) {
 	if b.Open() {
 		t.Fatal("open after two failures in a row, want three")
 	}
-	if change := fail(5 * time.Second); change != httpsink.Opened || !b.Open() {
+	if change := fail(5 * time.Second); change != dispatch.Opened || !b.Open() {
 		t.Fatalf("third failure in a row: %v, open %v", change, b.Open())
 	}
 	st := b.State()
@@ -46,7 +47,7 @@ func TestBreakerOpensOnFailuresInARowOnly(t *testing.T) {
 		t.Errorf("state %+v: want since the first failure of the run, the next probe a second later", st)
 	}
 
-	disabled := httpsink.NewBreaker(httpsink.BreakerConfig{Disabled: true, Failures: 1})
+	disabled := dispatch.NewBreaker(dispatch.BreakerConfig{Disabled: true, Failures: 1})
 	disabled.Record(t0, false, false, 0, errDown)
 	if disabled.Open() {
 		t.Error("a disabled breaker opened")
@@ -55,7 +56,7 @@ func TestBreakerOpensOnFailuresInARowOnly(t *testing.T) {
 
 func TestBreakerProbesOneAtATimeBackingOffAndHonouringRetryAfter(t *testing.T) {
 	t0 := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
-	b := httpsink.NewBreaker(httpsink.BreakerConfig{Failures: 1, ProbeInterval: time.Second, ProbeIntervalMax: 4 * time.Second})
+	b := dispatch.NewBreaker(dispatch.BreakerConfig{Failures: 1, ProbeInterval: time.Second, ProbeIntervalMax: 4 * time.Second})
 	if ok, _ := b.Probe(t0); ok {
 		t.Fatal("a closed breaker granted a probe")
 	}
@@ -72,7 +73,7 @@ func TestBreakerProbesOneAtATimeBackingOffAndHonouringRetryAfter(t *testing.T) {
 		if ok, _ := b.Probe(at); ok {
 			t.Fatalf("a second probe granted while probe %d is in flight", i+1)
 		}
-		if change, _ := b.Record(at, false, true, 0, errDown); change != httpsink.ProbeFailed {
+		if change, _ := b.Record(at, false, true, 0, errDown); change != dispatch.ProbeFailed {
 			t.Fatalf("failed probe %d: %v", i+1, change)
 		}
 		if next := b.State().NextProbe; next.Sub(at) != want {
@@ -87,13 +88,13 @@ func TestBreakerProbesOneAtATimeBackingOffAndHonouringRetryAfter(t *testing.T) {
 		t.Errorf("after Retry-After: 90 the next probe is in %v", next.Sub(at))
 	}
 	// A failure of a request sent before the breaker opened is no probe.
-	if change, _ := b.Record(at, false, false, 0, errDown); change != httpsink.Unchanged || b.State().Probes != 4 {
+	if change, _ := b.Record(at, false, false, 0, errDown); change != dispatch.Unchanged || b.State().Probes != 4 {
 		t.Errorf("a straggler's failure: %v, %d probes; want unchanged, 4", change, b.State().Probes)
 	}
 	at = b.State().NextProbe
 	b.Probe(at)
 	change, ended := b.Record(at, true, true, 0, nil)
-	if change != httpsink.Closed || b.Open() || ended.Probes != 4 || !ended.Since.Equal(t0) {
+	if change != dispatch.Closed || b.Open() || ended.Probes != 4 || !ended.Since.Equal(t0) {
 		t.Errorf("good probe: %v, open %v, ended %+v", change, b.Open(), ended)
 	}
 }
@@ -102,7 +103,7 @@ func TestBreakerProbesOneAtATimeBackingOffAndHonouringRetryAfter(t *testing.T) {
 // order they began, whether another call was in flight and whether the
 // receiver was up when it began.
 type countingDeliverer struct {
-	next httpsink.Deliverer
+	next dispatch.Deliverer
 	up   *atomic.Bool
 
 	mu     sync.Mutex
@@ -114,7 +115,7 @@ type deliveryCall struct {
 	alone, up, failed bool
 }
 
-func (c *countingDeliverer) Deliver(ctx context.Context, key string, body []byte) (httpsink.Receipt, error) {
+func (c *countingDeliverer) Deliver(ctx context.Context, p dispatch.Parcel) (dispatch.Receipt, error) {
 	c.mu.Lock()
 	i := len(c.calls)
 	// A call that begins while another is in flight is not alone; the
@@ -122,7 +123,7 @@ func (c *countingDeliverer) Deliver(ctx context.Context, key string, body []byte
 	c.calls = append(c.calls, deliveryCall{alone: c.active == 0, up: c.up.Load()})
 	c.active++
 	c.mu.Unlock()
-	rc, err := c.next.Deliver(ctx, key, body)
+	rc, err := c.next.Deliver(ctx, p)
 	c.mu.Lock()
 	c.active--
 	c.calls[i].failed = err != nil
@@ -275,10 +276,10 @@ func TestBreakerHoldsAnUnavailableDestinationAndDrainsOnTheFirstGoodProbe(t *tes
 			clock := &fakeClock{now: time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)}
 			logs := &logCapture{}
 			obs := &availability{outcomes: outcomes{n: map[string]int{}}}
-			d, err := httpsink.NewDispatcher(l, sink, httpsink.DispatcherConfig{
+			d, err := dispatch.New(l, sink, dispatch.Config{
 				Destination: dest, Concurrency: workers, PollInterval: time.Hour, Now: clock.Now,
 				Backoff:  retry.Backoff{Base: time.Hour, Max: time.Hour},
-				Breaker:  httpsink.BreakerConfig{Failures: failures, ProbeInterval: 20 * time.Millisecond, ProbeIntervalMax: 20 * time.Millisecond},
+				Breaker:  dispatch.BreakerConfig{Failures: failures, ProbeInterval: 20 * time.Millisecond, ProbeIntervalMax: 20 * time.Millisecond},
 				Logger:   slog.New(logs),
 				Observer: obs,
 			})
@@ -374,8 +375,8 @@ func TestBreakerIgnoresRefusedRecords(t *testing.T) {
 	rec := &recorder{respond: status(http.StatusUnprocessableEntity, `{"error":"unknown assignment"}`)}
 	srv := newHTTPServer(t, rec)
 	enqueue(t, l, "a.csv", 0, 20)
-	start(t, l, newSink(t, httpsink.Config{URL: srv}), httpsink.DispatcherConfig{
-		Breaker: httpsink.BreakerConfig{Failures: 2, ProbeInterval: time.Hour}})
+	start(t, l, newSink(t, httpsink.Config{URL: srv}), dispatch.Config{
+		Breaker: dispatch.BreakerConfig{Failures: 2, ProbeInterval: time.Hour}})
 	eventually(t, "every record rejected", func() bool { return counts(t, l)[ledger.Rejected] == 20 })
 	if got := rec.count(); got != 20 {
 		t.Errorf("%d requests, want 20", got)
@@ -398,7 +399,7 @@ func TestDispatcherProbesFirstAfterRestartDuringAnOutage(t *testing.T) {
 	up := &atomic.Bool{}
 	up.Store(true)
 	sink := &countingDeliverer{next: newSink(t, httpsink.Config{URL: newHTTPServer(t, rec)}), up: up}
-	start(t, l, sink, httpsink.DispatcherConfig{Concurrency: 4})
+	start(t, l, sink, dispatch.Config{Concurrency: 4})
 	eventually(t, "the queue to drain", func() bool { return counts(t, l)[ledger.Delivered] == 30 })
 	calls, _ := sink.snapshot()
 	if len(calls) != 30 || !calls[0].alone {

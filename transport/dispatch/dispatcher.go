@@ -1,4 +1,4 @@
-package httpsink
+package dispatch
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/nhs-esr/jobplan-hub/transport/retry"
 )
 
-// Defaults for DispatcherConfig.
+// Defaults for Config.
 const (
 	DefaultConcurrency  = 4
 	DefaultPollInterval = 10 * time.Second
@@ -24,13 +24,8 @@ const (
 // markTimeout bounds recording an outcome once the dispatcher is stopping.
 const markTimeout = 10 * time.Second
 
-// Deliverer delivers one record. *Sink is the production implementation.
-type Deliverer interface {
-	Deliver(ctx context.Context, key string, body []byte) (Receipt, error)
-}
-
-// DispatcherConfig configures a Dispatcher.
-type DispatcherConfig struct {
+// Config configures a Dispatcher.
+type Config struct {
 	// Destination is the ledger destination whose queue is drained.
 	Destination string
 	// Concurrency is the number of deliveries in flight at once. Default 4.
@@ -41,7 +36,7 @@ type DispatcherConfig struct {
 	// Backoff spaces retries of temporary failures. A server's
 	// Retry-After is honoured as a minimum.
 	Backoff retry.Backoff
-	// MaxAttempts rejects a record after this many temporary failures.
+	// MaxAttempts rejects a delivery after this many temporary failures.
 	// Zero, the default, retries for as long as an outage lasts.
 	MaxAttempts int
 	// Now is the clock for scheduling retries. Default time.Now.
@@ -54,14 +49,34 @@ type DispatcherConfig struct {
 	// Breaker tunes how the destination is held and probed when it fails
 	// as a whole.
 	Breaker BreakerConfig
+	// Files opens the staged files of file deliveries; a destination
+	// that takes files needs it.
+	Files FileOpener
+	// Heartbeat, if set, is called each time the dispatcher's loop waits,
+	// with how long it will wait at most when all is well (0: until a
+	// delivery in flight ends, however long that takes), and with 0 once
+	// it stops handing deliveries out and waits for those in flight (a
+	// pause, a shutdown): a liveness check sees a loop that misses it as
+	// stalled.
+	Heartbeat func(within time.Duration)
 }
+
+// HeartbeatSlack is added to each wait the dispatcher announces (see
+// Config.Heartbeat): time for its next look at the ledger.
+const HeartbeatSlack = 30 * time.Second
 
 // Dispatcher drains one destination's queue in the ledger into a
 // Deliverer. At most one Dispatcher may run per destination, because which
 // deliveries are in flight is known only in memory.
+//
+// An outcome that cannot be recorded because the ledger or its disk is
+// full (ledger.IsStorageFull) is kept in memory, its delivery still in
+// flight, and recorded when the dispatcher runs again (once the hub has
+// room again) or is closed: the request is not sent a second time.
 type Dispatcher struct {
 	ledger  *ledger.Ledger
 	sink    Deliverer
+	files   FileOpener
 	dest    string
 	workers int
 	poll    time.Duration
@@ -72,27 +87,46 @@ type Dispatcher struct {
 	obs     DeliveryObserver
 	avail   AvailabilityObserver // nil unless obs is one
 	breaker *Breaker
+	beat    func(within time.Duration)
 
 	wake     chan struct{} // Wake requests
 	finished chan struct{} // a delivery has left the in-flight set
 	running  atomic.Bool
 
 	mu       sync.Mutex
-	inflight map[int64]string // delivery id → assignment number
-	busy     map[string]int   // assignment number → deliveries in flight
+	inflight map[int64]lane // delivery id → its lane
+	busy     map[lane]int   // lane → deliveries in flight
+	// unrecorded are outcomes the ledger had no room for (see
+	// Dispatcher); their deliveries stay in inflight until recorded.
+	unrecorded []outcome
 }
 
-// NewDispatcher returns a Dispatcher for cfg.Destination.
-func NewDispatcher(l *ledger.Ledger, sink Deliverer, cfg DispatcherConfig) (*Dispatcher, error) {
+// lane is what deliveries in flight never share: a record's assignment
+// (two plans for one doctor never race), or a file delivery's input file.
+type lane struct {
+	assignment string
+	file       int64
+}
+
+func laneOf(job ledger.Delivery) lane {
+	if job.Kind == ledger.KindFile {
+		return lane{file: job.FileID}
+	}
+	return lane{assignment: job.AssignmentNumber}
+}
+
+// New returns a Dispatcher for cfg.Destination.
+func New(l *ledger.Ledger, sink Deliverer, cfg Config) (*Dispatcher, error) {
 	if l == nil || sink == nil {
-		return nil, errors.New("httpsink: dispatcher needs a ledger and a deliverer")
+		return nil, errors.New("dispatch: dispatcher needs a ledger and a deliverer")
 	}
 	if cfg.Destination == "" {
-		return nil, errors.New("httpsink: dispatcher needs a destination")
+		return nil, errors.New("dispatch: dispatcher needs a destination")
 	}
 	d := &Dispatcher{
 		ledger:   l,
 		sink:     sink,
+		files:    cfg.Files,
 		dest:     cfg.Destination,
 		workers:  cfg.Concurrency,
 		poll:     cfg.PollInterval,
@@ -102,8 +136,11 @@ func NewDispatcher(l *ledger.Ledger, sink Deliverer, cfg DispatcherConfig) (*Dis
 		log:      cfg.Logger,
 		obs:      cfg.Observer,
 		breaker:  NewBreaker(cfg.Breaker),
+		beat:     cfg.Heartbeat,
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}, 1),
+		inflight: make(map[int64]lane),
+		busy:     make(map[lane]int),
 	}
 	d.avail, _ = cfg.Observer.(AvailabilityObserver)
 	if d.workers <= 0 {
@@ -117,6 +154,9 @@ func NewDispatcher(l *ledger.Ledger, sink Deliverer, cfg DispatcherConfig) (*Dis
 	}
 	if d.log == nil {
 		d.log = slog.Default()
+	}
+	if d.beat == nil {
+		d.beat = func(time.Duration) {}
 	}
 	d.log = d.log.With("destination", d.dest)
 	return d, nil
@@ -132,20 +172,36 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run delivers due records until ctx is done, then waits for its
-// goroutines to exit and returns nil. Deliveries cut off by ctx stay
-// pending. It returns an error only if the ledger fails, since it can
-// then neither find work nor record outcomes.
+// Run delivers due deliveries until ctx ends: RunUntil without a stop.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	return d.RunUntil(ctx, nil)
+}
+
+// errStopped is the cause of the end of a RunUntil whose stop closed.
+var errStopped = errors.New("dispatch: stopped")
+
+// RunUntil delivers due deliveries until ctx ends or stop is closed, then
+// waits for its goroutines to exit. It first records the outcomes an
+// earlier run had no room for.
+//
+// When ctx ends (shutdown), requests in flight are cut off and their
+// deliveries stay pending; RunUntil returns nil. When stop is closed (the
+// hub pauses), nothing more is handed out, but requests in flight go on
+// and their outcomes are recorded; RunUntil returns nil. It returns an
+// error only if the ledger fails, since it can then neither find work nor
+// record outcomes: a storage-full error (ledger.IsStorageFull) once the
+// requests in flight have ended, with the outcomes it could not record
+// kept for the next run; any other error at once, cutting requests in
+// flight off.
+func (d *Dispatcher) RunUntil(ctx context.Context, stop <-chan struct{}) error {
 	if !d.running.CompareAndSwap(false, true) {
-		return errors.New("httpsink: dispatcher already running")
+		return errors.New("dispatch: dispatcher already running")
 	}
 	defer d.running.Store(false)
-	d.mu.Lock()
-	d.inflight = make(map[int64]string)
-	d.busy = make(map[string]int)
-	d.mu.Unlock()
-	d.breaker.CancelProbe() // a probe granted as an earlier Run stopped
+	d.breaker.CancelProbe() // a probe granted as an earlier run stopped
+	if err := d.recordUnrecorded(ctx); err != nil {
+		return err
+	}
 	if err := d.restoreHealth(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -153,23 +209,76 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	// Requests are sent under wctx, which ends with ctx or when the
+	// ledger fails for want of anything but room. Deliveries are handed
+	// out under fctx, which ends sooner: when stop closes or the ledger
+	// is full.
+	wctx, cutOff := context.WithCancel(ctx)
+	defer cutOff()
+	fctx, stopFeeding := context.WithCancelCause(wctx)
+	defer stopFeeding(nil)
+	var g errgroup.Group
+	if stop != nil {
+		g.Go(func() error {
+			select {
+			case <-stop:
+				stopFeeding(errStopped)
+			case <-fctx.Done():
+			}
+			return nil
+		})
+	}
 	jobs := make(chan task)
 	g.Go(func() error {
 		defer close(jobs) // lets the workers finish
-		return d.feed(gctx, jobs)
+		err := d.feed(fctx, jobs)
+		if err != nil {
+			cutOff()
+		}
+		// What is left is the requests in flight, each bounded by its
+		// own timeout, and the recording of their outcomes.
+		d.beat(0)
+		return err
 	})
 	for range d.workers {
 		g.Go(func() error {
 			for t := range jobs {
-				if err := d.deliver(gctx, t.Delivery, t.probe); err != nil {
+				if fctx.Err() != nil {
+					d.notSent(t) // handed out as feeding stopped
+					continue
+				}
+				err := d.deliver(wctx, t.Delivery, t.probe)
+				switch {
+				case err == nil:
+				case ledger.IsStorageFull(err):
+					// Nothing more goes out; requests in flight end.
+					stopFeeding(err)
+				default:
+					cutOff()
 					return err
 				}
 			}
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if cause := context.Cause(fctx); ledger.IsStorageFull(cause) {
+		return cause
+	}
+	return nil
+}
+
+// Close is for when the dispatcher will not run again (the hub stops):
+// it records the outcomes kept for want of room if there is room now,
+// and logs those it cannot, whose deliveries stay pending, to be sent
+// again (with the same idempotency key) by the next run of the hub.
+func (d *Dispatcher) Close() {
+	if err := d.recordUnrecorded(context.Background()); err != nil {
+		d.log.Warn("stopped with outcomes not recorded for want of room: their deliveries are sent again after a restart",
+			"deliveries", d.unrecordedCount(), "err", err)
+	}
 }
 
 // task is one delivery handed to a worker; probe marks the one request
@@ -224,6 +333,7 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 		if busy {
 			// Too few workers free to be worth a query: a finishing
 			// one wakes us.
+			d.beat(0)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -235,13 +345,8 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 			// The destination is unavailable and the next probe is not
 			// due: nothing else goes, whatever is queued. (A Wake only
 			// makes it look at the breaker again.)
-			timer.Reset(hold)
-			select {
-			case <-ctx.Done():
+			if !d.waitUpTo(ctx, timer, hold) {
 				return nil
-			case <-d.wake:
-			case <-d.finished:
-			case <-timer.C:
 			}
 			continue
 		}
@@ -268,23 +373,34 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 		} else if ok && until < wait {
 			wait = until
 		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+		if !d.waitUpTo(ctx, timer, wait) {
 			return nil
-		case <-d.wake:
-		case <-d.finished:
-		case <-timer.C:
 		}
 	}
 }
 
+// waitUpTo waits, at most wait (on timer, stopped or fired), for a Wake or
+// a delivery leaving the in-flight set, and announces that bound to the
+// heartbeat; it reports false if ctx ended meanwhile.
+func (d *Dispatcher) waitUpTo(ctx context.Context, timer *time.Timer, wait time.Duration) bool {
+	timer.Reset(wait)
+	d.beat(wait + HeartbeatSlack)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-d.wake:
+	case <-d.finished:
+	case <-timer.C:
+	}
+	return true
+}
+
 // take fetches due deliveries for the free workers and marks them in
-// flight. It skips deliveries already in flight and any whose assignment
-// has a delivery in flight, so two plans for one doctor never race. It
-// reports busy, without querying, while fewer than a quarter of the
-// workers are free: one query per finished delivery would cost more than
-// the deliveries.
+// flight. It skips deliveries already in flight and any whose lane (a
+// record's assignment, a file delivery's input file) has a delivery in
+// flight, so two plans for one doctor never race. It reports busy,
+// without querying, while fewer than a quarter of the workers are free:
+// one query per finished delivery would cost more than the deliveries.
 //
 // While the breaker is open it hands out at most one delivery, the probe,
 // once nothing is in flight and the probe is due: the longest-waiting
@@ -322,11 +438,12 @@ func (d *Dispatcher) take(ctx context.Context) (batch []task, busy bool, hold ti
 		if len(batch) == free {
 			break
 		}
-		if _, ok := d.inflight[job.ID]; ok || d.busy[job.AssignmentNumber] > 0 {
+		ln := laneOf(job)
+		if _, ok := d.inflight[job.ID]; ok || d.busy[ln] > 0 {
 			continue
 		}
-		d.inflight[job.ID] = job.AssignmentNumber
-		d.busy[job.AssignmentNumber]++
+		d.inflight[job.ID] = ln
+		d.busy[ln]++
 		batch = append(batch, task{Delivery: job})
 	}
 	return batch, false, 0, nil
@@ -353,16 +470,20 @@ func (d *Dispatcher) takeProbe(ctx context.Context) (batch []task, busy bool, ho
 		return nil, false, 0, err
 	}
 	job := due[0]
-	d.inflight[job.ID] = job.AssignmentNumber
-	d.busy[job.AssignmentNumber]++
+	ln := laneOf(job)
+	d.inflight[job.ID] = ln
+	d.busy[ln]++
 	return []task{{Delivery: job, probe: true}}, false, 0, nil
 }
 
-func (d *Dispatcher) release(job ledger.Delivery) {
+// release takes delivery id out of the in-flight set, once its outcome
+// is recorded or it was not sent.
+func (d *Dispatcher) release(id int64) {
 	d.mu.Lock()
-	delete(d.inflight, job.ID)
-	if d.busy[job.AssignmentNumber]--; d.busy[job.AssignmentNumber] <= 0 {
-		delete(d.busy, job.AssignmentNumber)
+	ln := d.inflight[id]
+	delete(d.inflight, id)
+	if d.busy[ln]--; d.busy[ln] <= 0 {
+		delete(d.busy, ln)
 	}
 	d.mu.Unlock()
 	select {
@@ -371,21 +492,88 @@ func (d *Dispatcher) release(job ledger.Delivery) {
 	}
 }
 
+// notSent releases a delivery handed out but not sent.
+func (d *Dispatcher) notSent(t task) {
+	if t.probe {
+		d.breaker.CancelProbe()
+	}
+	d.release(t.ID)
+}
+
+// outcome is what one attempt came to, to be recorded: first its mark in
+// the ledger, a final state (final.State set) or a retry; once that is
+// done, what the observer is told and the breaker's change, if any.
+type outcome struct {
+	id     int64 // the delivery's
+	final  ledger.Final
+	retry  retryMark
+	marked bool
+	// The observer is told of requests attempts, the last with result
+	// (each of the others as retried, or, cutOff, each as retried after
+	// took), the last after took.
+	result   string
+	requests int
+	cutOff   bool
+	took     time.Duration
+	change   Transition
+	state    BreakerState
+}
+
+// retryMark is the mark of a failed attempt: its delivery's attempts so
+// far, when to try again, and why.
+type retryMark struct {
+	attempts int
+	next     time.Time
+	reason   string
+}
+
 // deliver makes one attempt and records its outcome. probe marks the
-// one request that tests an unavailable destination.
+// one request that tests an unavailable destination. It returns the
+// ledger's error, if recording failed.
 func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery, probe bool) error {
-	defer d.release(job)
 	if !probe && d.breaker.Open() {
 		// Handed out just before the breaker opened: left pending, due,
 		// for after the outage.
+		d.release(job.ID)
 		return nil
 	}
 	start := time.Now()
-	rc, err := d.sink.Deliver(ctx, job.Key, job.Payload)
+	rc, err := d.send(ctx, job)
+	o, ok := d.judge(ctx, job, probe, rc, err, start)
+	if !ok {
+		d.release(job.ID)
+		return nil
+	}
 	// Record the outcome even if shutdown began meanwhile: forgetting a
 	// success would only cost a duplicate, but it is cheap to avoid.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
+	return d.record(mctx, o)
+}
+
+// send makes one attempt at job: its record, or its staged file, opened
+// for the attempt.
+func (d *Dispatcher) send(ctx context.Context, job ledger.Delivery) (Receipt, error) {
+	if job.Kind != ledger.KindFile {
+		return d.sink.Deliver(ctx, Parcel{Key: job.Key, Record: job.Payload})
+	}
+	if d.files == nil {
+		return Receipt{}, retry.Permanent(fmt.Errorf("delivery %d is a file, and destination %s opens no files", job.ID, d.dest))
+	}
+	name, f, err := d.files.OpenFile(ctx, job)
+	if err != nil {
+		return Receipt{}, err
+	}
+	defer f.Close()
+	return d.sink.Deliver(ctx, Parcel{Key: job.Key, Name: name, File: f})
+}
+
+// judge decides what an attempt that began at start came to: the ledger
+// change, what the observer is told, the breaker's change. It reports
+// false for an attempt cut off by shutdown before its request went out:
+// nothing to record.
+func (d *Dispatcher) judge(ctx context.Context, job ledger.Delivery, probe bool, rc Receipt, err error, start time.Time) (outcome, bool) {
+	o := outcome{id: job.ID}
 	if err != nil && ctx.Err() != nil {
 		// Cut off by shutdown: not the destination's fault. The delivery
 		// stays pending for the next run, due at once; requests that
@@ -395,13 +583,11 @@ func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery, probe boo
 			d.breaker.CancelProbe()
 		}
 		if rc.Requests == 0 {
-			return nil
+			return o, false
 		}
-		if merr := d.ledger.MarkRetry(mctx, job.ID, job.Attempts+rc.Requests, d.now(), "cut off by shutdown after the request was sent"); merr != nil {
-			return fmt.Errorf("httpsink: record outcome of delivery %d: %w", job.ID, merr)
-		}
-		d.observe(OutcomeRetried, rc.Requests, time.Since(start))
-		return nil
+		o.retry = retryMark{attempts: job.Attempts + rc.Requests, next: d.now(), reason: "cut off by shutdown after the request was sent"}
+		o.result, o.requests, o.cutOff, o.took = OutcomeRetried, rc.Requests, true, time.Since(start)
+		return o, true
 	}
 	// Each request the receiver may have seen is an attempt: a Deliverer
 	// that does not count requests made one.
@@ -409,48 +595,124 @@ func (d *Dispatcher) deliver(ctx context.Context, job ledger.Delivery, probe boo
 	// An answer, even one refusing this record, shows the destination is
 	// up; only temporary failures count towards an outage.
 	up := err == nil || !retry.IsRetryable(err)
-	change, bs := d.breaker.Record(d.now(), up, probe, retry.After(err), err)
+	o.change, o.state = d.breaker.Record(d.now(), up, probe, retry.After(err), err)
 
-	var merr error
-	outcome := OutcomeRejected
+	o.result = OutcomeRejected
 	switch {
 	case err == nil && rc.Result == AlreadyDelivered:
-		outcome, merr = OutcomeDuplicate, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Duplicate, Requests: requests, RemoteID: rc.RemoteID})
+		o.result = OutcomeDuplicate
+		o.final = ledger.Final{State: ledger.Duplicate, Requests: requests, RemoteID: rc.RemoteID}
 	case err == nil:
 		if rc.RemoteIDProblem != "" {
 			d.log.Warn("delivered, but the answer carries no id", "id", job.ID, "problem", rc.RemoteIDProblem)
 		}
-		outcome, merr = OutcomeDelivered, d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Delivered, Requests: requests, RemoteID: rc.RemoteID})
+		o.result = OutcomeDelivered
+		o.final = ledger.Final{State: ledger.Delivered, Requests: requests, RemoteID: rc.RemoteID}
 	case !retry.IsRetryable(err):
 		// The assignment number identifies a person: debug only.
 		d.log.Warn("delivery rejected", "id", job.ID, "line", job.Line, "err", err)
 		d.log.Debug("delivery rejected", "id", job.ID, "assignment", job.AssignmentNumber)
-		merr = d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Rejected, Requests: requests, Reason: err.Error()})
+		o.final = ledger.Final{State: ledger.Rejected, Requests: requests, Reason: err.Error()}
 	default:
 		attempts := job.Attempts + requests
 		if d.maxTry > 0 && attempts >= d.maxTry {
 			d.log.Warn("delivery given up", "id", job.ID, "attempts", attempts, "err", err)
-			merr = d.ledger.Finish(mctx, job.ID, ledger.Final{State: ledger.Rejected, Requests: requests,
-				Reason: fmt.Sprintf("gave up after %d attempts: %v", attempts, err)})
+			o.final = ledger.Final{State: ledger.Rejected, Requests: requests,
+				Reason: fmt.Sprintf("gave up after %d attempts: %v", attempts, err)}
 			break
 		}
 		delay := d.backoff.Delay(attempts, retry.After(err))
 		// During an outage the outage is logged, once, not each record.
 		level := slog.LevelInfo
-		if change != Unchanged || bs.Open {
+		if o.change != Unchanged || o.state.Open {
 			level = slog.LevelDebug
 		}
 		d.log.Log(ctx, level, "delivery will be retried", "id", job.ID, "attempts", attempts, "in", delay, "probe", probe, "err", err)
-		outcome, merr = OutcomeRetried, d.ledger.MarkRetry(mctx, job.ID, attempts, d.now().Add(delay), err.Error())
+		o.result = OutcomeRetried
+		o.retry = retryMark{attempts: attempts, next: d.now().Add(delay), reason: err.Error()}
 	}
-	if merr != nil {
-		return fmt.Errorf("httpsink: record outcome of delivery %d: %w", job.ID, merr)
+	o.requests, o.took = requests, time.Since(start)
+	return o, true
+}
+
+// record records o: its mark in the ledger, then what the observer is
+// told and the breaker's change. If the ledger has no room, o is kept,
+// its delivery in flight, for recordUnrecorded; otherwise the delivery
+// leaves the in-flight set.
+func (d *Dispatcher) record(ctx context.Context, o outcome) error {
+	err := d.recordSteps(ctx, &o)
+	if ledger.IsStorageFull(err) {
+		d.mu.Lock()
+		d.unrecorded = append(d.unrecorded, o)
+		d.mu.Unlock()
+		return err
 	}
-	// The requests before the last failed (a 401 before a new token):
-	// each is told as retried, so the counts add up to the requests.
-	d.observe(OutcomeRetried, requests-1, 0)
-	d.observe(outcome, 1, time.Since(start))
-	return d.changed(mctx, change, bs)
+	d.release(o.id)
+	return err
+}
+
+// recordSteps does what is left of recording o.
+func (d *Dispatcher) recordSteps(ctx context.Context, o *outcome) error {
+	if !o.marked {
+		var err error
+		if o.final.State != "" {
+			err = d.ledger.Finish(ctx, o.id, o.final)
+		} else {
+			err = d.ledger.MarkRetry(ctx, o.id, o.retry.attempts, o.retry.next, o.retry.reason)
+		}
+		if err != nil {
+			return fmt.Errorf("dispatch: record outcome of delivery %d: %w", o.id, err)
+		}
+		o.marked = true
+		if o.cutOff {
+			d.observe(OutcomeRetried, o.requests, o.took)
+		} else {
+			// The requests before the last failed (a 401 before a new
+			// token): each is told as retried, so the counts add up to
+			// the requests.
+			d.observe(OutcomeRetried, o.requests-1, 0)
+			d.observe(o.result, 1, o.took)
+		}
+	}
+	return d.changed(ctx, o.change, o.state)
+}
+
+// recordUnrecorded records the outcomes an earlier run had no room for,
+// before anything else is sent.
+func (d *Dispatcher) recordUnrecorded(ctx context.Context) error {
+	d.mu.Lock()
+	kept := d.unrecorded
+	d.unrecorded = nil
+	d.mu.Unlock()
+	if len(kept) == 0 {
+		return nil
+	}
+	// As in deliver: recorded even if shutdown has begun.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	for i, o := range kept {
+		if err := d.record(mctx, o); err != nil {
+			if ledger.IsStorageFull(err) {
+				d.mu.Lock()
+				d.unrecorded = append(d.unrecorded, kept[i+1:]...) // o is kept again
+				d.mu.Unlock()
+				return err
+			}
+			for _, rest := range kept[i+1:] {
+				d.release(rest.id)
+			}
+			return err
+		}
+	}
+	d.log.Info("recorded the outcomes of deliveries that had no room in the ledger", "deliveries", len(kept))
+	return nil
+}
+
+// unrecordedCount is how many outcomes wait for room in the ledger.
+func (d *Dispatcher) unrecordedCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.unrecorded)
 }
 
 // changed logs, records and reports a change of the breaker's state.
@@ -460,7 +722,7 @@ func (d *Dispatcher) changed(ctx context.Context, change Transition, bs BreakerS
 	case Opened:
 		waiting, err := d.ledger.Pending(ctx, d.dest)
 		if err != nil {
-			return fmt.Errorf("httpsink: %w", err)
+			return fmt.Errorf("dispatch: %w", err)
 		}
 		d.log.Warn("destination unavailable: holding its deliveries and probing it one request at a time",
 			"failures_in_a_row", d.breaker.cfg.Failures, "waiting", waiting, "next_probe_in", bs.NextProbe.Sub(now), "err", bs.LastError)
@@ -469,11 +731,11 @@ func (d *Dispatcher) changed(ctx context.Context, change Transition, bs BreakerS
 	case Closed:
 		released, err := d.ledger.MakeDue(ctx, d.dest, now)
 		if err != nil {
-			return fmt.Errorf("httpsink: %w", err)
+			return fmt.Errorf("dispatch: %w", err)
 		}
 		waiting, err := d.ledger.Pending(ctx, d.dest)
 		if err != nil {
-			return fmt.Errorf("httpsink: %w", err)
+			return fmt.Errorf("dispatch: %w", err)
 		}
 		d.log.Info("destination available again: sending what waited",
 			"unavailable_for", now.Sub(bs.Since).Round(time.Millisecond), "probes", bs.Probes, "waiting", waiting, "released_from_backoff", released)
@@ -487,7 +749,7 @@ func (d *Dispatcher) changed(ctx context.Context, change Transition, bs BreakerS
 		h = ledger.Health{Destination: d.dest, Available: true, Since: now}
 	}
 	if err := d.ledger.SetHealth(ctx, h); err != nil {
-		return fmt.Errorf("httpsink: %w", err)
+		return fmt.Errorf("dispatch: %w", err)
 	}
 	if d.avail != nil && change != ProbeFailed {
 		d.avail.DestinationAvailable(d.dest, change == Closed)
