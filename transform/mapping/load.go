@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,7 +150,7 @@ func (d *document) schemaProblem(e gojsonschema.ResultError) {
 			path = append(path, prop)
 			msg = fmt.Sprintf("unknown setting %q", prop)
 			if len(path) == 1 {
-				msg += " (allowed: version, name, description, format, csv, json, units, numbers, filters, fields, group, activities, duplicates, rules)"
+				msg += " (allowed: " + strings.Join(topLevelKeys(), ", ") + ")"
 			}
 		}
 	}
@@ -328,4 +329,17 @@ func (x *expander) value(n *yaml.Node) (any, error) {
 		return n.Value, nil
 	}
 	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+}
+
+// topLevelKeys are the settings of a mapping file, in Spec's order: what
+// an unknown top-level setting is told it may be instead.
+func topLevelKeys() []string {
+	t := reflect.TypeFor[Spec]()
+	var names []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
