@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -86,8 +87,12 @@ JSON records path or the workbook's sheet and title rows, and a field for every
 column whose name matches a record field. Values are translated only when
 their meaning is sure (contract codes, staff groups, plan statuses, activity
 codes); matches it is unsure of, date formats it had to assume and values it
-could not read are written as comments with the reason. The draft always
-passes mapping check; run mapping preview on it next. INPUT - reads standard input.`,
+could not read are written as comments with the reason. The draft passes
+mapping check, but for one whose amounts are a year's: it needs
+units.working_weeks, which the export does not say and infer does not
+guess, so it leaves it out and mapping check refuses the draft until it is
+set (exit status 1). Run mapping preview on it next. INPUT - reads
+standard input.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", TakesFile: true, Aliases: []string{"o"}, Usage: "write the draft to `FILE`", DefaultText: "standard output"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite --out if it exists"},
@@ -124,25 +129,35 @@ passes mapping check; run mapping preview on it next. INPUT - reads standard inp
 			}
 			draft := d.YAML()
 			// The draft is only useful if it loads: check it as mapping
-			// check would, and say so rather than write a broken file.
-			if _, err := mapping.Load(d.Name+".yaml", draft); err != nil {
+			// check would, and say so rather than write a broken file. A
+			// draft with amounts a year's is refused by mapping check
+			// until the operator gives units.working_weeks, which infer
+			// leaves out rather than guess: it must pass once given them.
+			if err := d.Check(); err != nil {
 				return fmt.Errorf("%s: the draft does not pass mapping check (a bug in infer):\n%v", input, err)
 			}
 			out := c.String("out")
-			if out == "" {
-				_, err := c.App.Writer.Write(draft)
-				return err
-			}
-			if !c.Bool("force") {
+			if out != "" && !c.Bool("force") {
 				if _, err := os.Stat(out); err == nil {
 					return usageError(out + " exists; use --force to overwrite it")
 				}
 			}
-			if err := os.WriteFile(out, draft, 0o644); err != nil {
+			if out == "" {
+				if _, err := c.App.Writer.Write(draft); err != nil {
+					return err
+				}
+			} else if err := os.WriteFile(out, draft, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.ErrWriter, "%s: %d fields, %d suggestions to review; next: jobplan-hub mapping preview --mapping %s %s\n",
-				out, len(d.Matches), len(d.Suggestions), out, input)
+			where := cmp.Or(out, "the draft")
+			if needs := d.NeedsWorkingWeeks(); needs != "" {
+				fmt.Fprintf(c.App.ErrWriter, "%s needs units.working_weeks, which it leaves out: %s. mapping check refuses it until you set it to the supplier system's working weeks a year.\n", where, needs)
+				return exitError{code: exitProblems}
+			}
+			if out != "" {
+				fmt.Fprintf(c.App.ErrWriter, "%s: %d fields, %d suggestions to review; next: jobplan-hub mapping preview --mapping %s %s\n",
+					out, len(d.Matches), len(d.Suggestions), out, input)
+			}
 			return nil
 		},
 	}

@@ -53,6 +53,10 @@ type Draft struct {
 	SkipRows     int      // XLSX: sheet rows above the header
 	Sources      []string
 	Rows         int // records examined
+	// WorkingWeeks, when above 0, is written as units.working_weeks: the
+	// supplier's working weeks a year, which a draft with amounts a year's
+	// needs (NeedsWorkingWeeks) and infer never guesses.
+	WorkingWeeks int
 
 	Matches     []Match  // confident: fields of the draft
 	Suggestions []Match  // uncertain: commented out
@@ -73,6 +77,7 @@ type Match struct {
 	Why        string  // the name it matched
 	Formats    []string
 	Unit       string
+	Per        string // "year": the source's amounts are a year's (per: year)
 	Lookup     []LookupEntry
 	Note       string
 	// KeepUnmatched keeps values not in Lookup (unmatched: keep), for a
@@ -450,6 +455,12 @@ func (h *activityHint) fill(order []string, values map[string][]string) {
 	}
 	for _, k := range order {
 		toks := rawTokens(k)
+		// fill runs once a record: a key that has a role keeps it, never
+		// taking a second one from the next record (hoursPerYear, the
+		// amount, is not also the occurrences).
+		if k == h.status || k == h.category || k == h.premium || k == h.amount || k == h.occurrences {
+			continue
+		}
 		switch {
 		case h.path != "" && h.status == "" && isStatusName(k):
 			h.status = k
@@ -460,7 +471,8 @@ func (h *activityHint) fill(order []string, values map[string][]string) {
 		case h.amount == "" && hasWord(toks, "hour", "hrs", "pa", "session", "amount", "duration"):
 			h.amount = k
 			h.amountHours = hasWord(toks, "hour", "hrs")
-		case h.occurrences == "" && hasWord(toks, "occurrence", "year", "annual", "annually"):
+		case h.occurrences == "" && hasWord(toks, "occurrence", "year", "annual", "annually") && !amountOf(k).hours && !hasWord(toks, "pa", "session"):
+			// Occurrences count: "Premium Hrs per year" is an amount.
 			h.occurrences = k
 		}
 	}
@@ -820,6 +832,8 @@ var tokenAliases = map[string]string{
 // column is.
 var noiseTokens = map[string]bool{
 	"pa": true, "pas": true, "per": true, "week": true, "weekly": true, "wk": true, "pw": true,
+	// A year's amount is matched as a week's is, then read per: year.
+	"year": true, "yearly": true, "annual": true, "annually": true, "annum": true, "yr": true,
 	"hour": true, "hours": true, "hrs": true, "hr": true, "session": true, "sessions": true,
 	"the": true, "of": true, "value": true, "amount": true, "esr": false, "which": true,
 }
@@ -1157,6 +1171,9 @@ func (d *Draft) refine(m *Match, id record.ID) {
 		if hasHours(m.Source) {
 			m.Unit = "hours"
 		}
+		if amountOf(m.Source).annual {
+			m.Per = "year" // needs units.working_weeks, which the draft leaves out
+		}
 	}
 	switch id {
 	case record.ContractType:
@@ -1387,6 +1404,7 @@ func (d *Draft) YAML() []byte {
 		p("numbers:\n  decimal_comma: true  # the sample writes numbers as 7,5\n")
 	}
 	d.writeFilter(&b)
+	d.writeWorkingWeeks(&b)
 	p("fields:\n")
 	if len(d.Matches) == 0 {
 		p("  {}\n")
@@ -1549,6 +1567,10 @@ func (d *Draft) writeField(b *bytes.Buffer, m Match, confident bool) {
 	if m.Unit != "" {
 		parts = append(parts, "unit: "+m.Unit)
 	}
+	if m.Per != "" {
+		parts = append(parts, "per: "+m.Per)
+		note = append(note, "a year's: ÷ units.working_weeks")
+	}
 	if len(m.Lookup) == 0 {
 		fmt.Fprintf(b, "  %s%s: {%s}  # %s\n", c, m.Field, strings.Join(parts, ", "), strings.Join(note, "; "))
 		return
@@ -1608,13 +1630,14 @@ func (d *Draft) writeActivities(b *bytes.Buffer) {
 		writeComment(b, "", fmt.Sprintf("This looks like one row per activity (%s, %s). To gather the rows of a plan and add them up into the ESR categories, complete and uncomment:", q(h.category), q(h.amount)))
 		fmt.Fprintf(b, "# group:\n#   by: [assignment_number, effective_date]\n")
 	}
-	if h.amountHours || h.occurrences != "" {
+	annual := amountOf(h.amount).annual
+	if h.amountHours || h.occurrences != "" || annual {
 		fmt.Fprintf(b, "# units:\n")
 		if h.amountHours {
 			fmt.Fprintf(b, "#   hours_per_pa: 4    # 4 hours a PA (the default); 3 for premium time\n")
 		}
-		if h.occurrences != "" {
-			fmt.Fprintf(b, "#   working_weeks: 42  # the supplier system's working weeks a year\n")
+		if h.occurrences != "" || annual {
+			fmt.Fprintf(b, "#   working_weeks: ?   # the supplier system's working weeks a year (ask the supplier)\n")
 		}
 	}
 	fmt.Fprintf(b, "# activities:\n")
@@ -1625,6 +1648,9 @@ func (d *Draft) writeActivities(b *bytes.Buffer) {
 	unit := ""
 	if h.amountHours {
 		unit = ", unit: hours"
+	}
+	if annual {
+		unit += ", per: year"
 	}
 	fmt.Fprintf(b, "#   amount: {%s: %s%s}\n", key, q(h.amount), unit)
 	if h.occurrences != "" {

@@ -19,8 +19,13 @@ type activityPlan struct {
 	plain   string // amount source in plain time (or the only one)
 	premium string // amount source in premium time, "" for none
 	unit    string // "hours" or "" (PAs or sessions)
-	groupBy string // CSV: a plan reference column; "" for assignment and date
-	cats    []activityCat
+	// perYear: the amounts are a year's (per: year); occurrences: the
+	// source of each activity's occurrences a year. Either needs
+	// units.working_weeks, which the draft leaves for the operator.
+	perYear     bool
+	occurrences string
+	groupBy     string // CSV: a plan reference column; "" for assignment and date
+	cats        []activityCat
 }
 
 type activityCat struct {
@@ -69,12 +74,28 @@ func (d *Draft) planActivities() {
 		p.why = "no activity amount in hours or PAs was found"
 		return
 	}
+	// Amounts a year's, or occurrences a year, are written live with
+	// per: year or occurrences, and the draft leaves units.working_weeks
+	// out (writeWorkingWeeks): mapping check refuses it until the
+	// operator gives the supplier's working weeks, rather than the draft
+	// sending totals with their sub-items missing, or guessing 42.
 	ap := amountOf(p.plain)
 	switch {
-	case ap.annual || h.occurrences != "" || (p.premium != "" && amountOf(p.premium).annual):
-		p.why = fmt.Sprintf("the amounts are a year's (%s), and the export does not say how many working weeks its year has; set units.working_weeks to the supplier system's (often 42) and add per: year", q(p.plain))
+	case p.premium != "" && amountOf(p.premium).annual != ap.annual:
+		p.why = fmt.Sprintf("%s and %s are not both a year's amounts", q(p.plain), q(p.premium))
 		return
-	case ap.hours:
+	case ap.annual && h.occurrences != "":
+		p.why = fmt.Sprintf("the amounts (%s) are a year's, and so are the occurrences (%s)", q(p.plain), q(h.occurrences))
+		return
+	case ap.annual:
+		p.perYear = true
+	case h.occurrences != "" && !amountOf(h.occurrences).annual:
+		p.why = fmt.Sprintf("the occurrences (%s) do not say they are a year's, the only occurrences a mapping reads", q(h.occurrences))
+		return
+	case h.occurrences != "":
+		p.occurrences = h.occurrences
+	}
+	if ap.hours {
 		p.unit = "hours"
 	}
 	if p.premium != "" && (!amountOf(p.premium).hours || p.unit != "hours") {
@@ -128,8 +149,73 @@ func (d *Draft) planActivities() {
 	}
 	p.live = true
 	if h.path == "" {
-		d.Unused = slices.DeleteFunc(d.Unused, func(s string) bool { return s == p.groupBy || s == p.plain || s == p.premium })
+		d.Unused = slices.DeleteFunc(d.Unused, func(s string) bool {
+			return s == p.groupBy || s == p.plain || s == p.premium || (s == p.occurrences && s != "")
+		})
 	}
+}
+
+// NeedsWorkingWeeks says why the draft needs units.working_weeks, or ""
+// when it does not: amounts it maps live (fields, activities) are a
+// year's, and the export does not say how many working weeks its year
+// has. The draft leaves the setting out, with a comment, so that mapping
+// check refuses it ("per: year needs units.working_weeks ...") until the
+// operator gives the supplier's figure: a guess (42 is common, not
+// universal) would scale every such PA value by the wrong number.
+func (d *Draft) NeedsWorkingWeeks() string {
+	if d.WorkingWeeks > 0 {
+		return ""
+	}
+	var annual []string
+	for _, m := range d.Matches {
+		if m.Per == "year" {
+			annual = append(annual, fmt.Sprintf("%s (%s) is a year's", q(m.Source), m.Field))
+		}
+	}
+	if h := d.activities; h != nil && h.plan != nil && h.plan.live {
+		p := h.plan
+		switch {
+		case p.perYear && p.premium != "":
+			annual = append(annual, fmt.Sprintf("the activities' amounts (%s, %s) are a year's", q(p.plain), q(p.premium)))
+		case p.perYear:
+			annual = append(annual, fmt.Sprintf("the activities' amounts (%s) are a year's", q(p.plain)))
+		case p.occurrences != "":
+			annual = append(annual, fmt.Sprintf("the activities' occurrences (%s) are a year's", q(p.occurrences)))
+		}
+	}
+	if len(annual) == 0 {
+		return ""
+	}
+	return strings.Join(annual, "; ") + ", and the export does not say how many working weeks its year has"
+}
+
+// Check loads the draft as mapping check does; a problem is a bug in
+// infer. A draft that needs units.working_weeks (NeedsWorkingWeeks) is
+// checked as the operator completes it, with them given: as drafted,
+// mapping check refuses it for want of them, as it should.
+func (d *Draft) Check() error {
+	c := *d
+	if c.NeedsWorkingWeeks() != "" {
+		c.WorkingWeeks = 42 // any figure: only whether the rest loads is asked
+	}
+	_, err := Load(d.Name+".yaml", c.YAML())
+	return err
+}
+
+// writeWorkingWeeks writes units.working_weeks when the operator gave it
+// (Draft.WorkingWeeks), or else, when the draft needs it, the comment
+// that says why it is left out.
+func (d *Draft) writeWorkingWeeks(b *bytes.Buffer) {
+	if d.WorkingWeeks > 0 {
+		fmt.Fprintf(b, "units:\n  working_weeks: %d  # the supplier system's working weeks a year\n", d.WorkingWeeks)
+		return
+	}
+	why := d.NeedsWorkingWeeks()
+	if why == "" {
+		return
+	}
+	writeComment(b, "", "units.working_weeks is left out on purpose, so that mapping check refuses this draft until it is given: "+why+". Ask the supplier (42 is common, but not every system's) and set it:")
+	fmt.Fprintf(b, "# units:\n#   working_weeks: ?\n")
 }
 
 // matched returns the confident match of field id, or nil.
@@ -182,14 +268,23 @@ func (d *Draft) writeLiveActivities(b *bytes.Buffer) bool {
 		fmt.Fprintf(b, "  path: %s\n", q(h.path))
 	}
 	fmt.Fprintf(b, "  category: {%s: %s}\n", key, q(h.category))
+	per, perNote := "", ""
+	if p.perYear {
+		per, perNote = ", per: year", "; a year's: ÷ units.working_weeks"
+	}
 	switch {
 	case p.premium != "":
-		fmt.Fprintf(b, "  amount:  # plain time: 4 hours a PA; premium time: 3 (units.hours_per_pa, premium_hours_per_pa)\n    sum:\n")
-		fmt.Fprintf(b, "      - {%s: %s, unit: hours}\n      - {%s: %s, unit: premium_hours}\n", key, q(p.plain), key, q(p.premium))
+		fmt.Fprintf(b, "  amount:  # plain time: 4 hours a PA; premium time: 3 (units.hours_per_pa, premium_hours_per_pa)%s\n    sum:\n", perNote)
+		fmt.Fprintf(b, "      - {%s: %s, unit: hours%s}\n      - {%s: %s, unit: premium_hours%s}\n", key, q(p.plain), per, key, q(p.premium), per)
 	case p.unit == "hours":
-		fmt.Fprintf(b, "  amount: {%s: %s, unit: hours}  # 4 hours a PA (units.hours_per_pa)\n", key, q(p.plain))
+		fmt.Fprintf(b, "  amount: {%s: %s, unit: hours%s}  # 4 hours a PA (units.hours_per_pa)%s\n", key, q(p.plain), per, perNote)
+	case p.perYear:
+		fmt.Fprintf(b, "  amount: {%s: %s%s}  # %s\n", key, q(p.plain), per, strings.TrimPrefix(perNote, "; "))
 	default:
 		fmt.Fprintf(b, "  amount: {%s: %s}\n", key, q(p.plain))
+	}
+	if p.occurrences != "" {
+		fmt.Fprintf(b, "  occurrences: {%s: %s}  # a year: amount × occurrences ÷ units.working_weeks\n", key, q(p.occurrences))
 	}
 	if h.premium != "" {
 		fmt.Fprintf(b, "  premium: {%s: %s, true_values: [%s], false_values: [%s]}\n", key, q(h.premium), quoteAll(h.premiumTrue), quoteAll(h.premiumFalse))

@@ -9,7 +9,9 @@ import (
 )
 
 // FuzzInfer checks that mapping infer never panics on any sample, and
-// that every draft it writes passes mapping check, as the README says.
+// that every draft it writes passes mapping check, as the README says,
+// but for one that needs units.working_weeks: mapping check refuses that
+// one as drafted, and it passes once given them (loadDraft).
 func FuzzInfer(f *testing.F) {
 	for _, glob := range []string{"../../samples/*/*.*", "testdata/infer/*/export.*"} {
 		files, _ := filepath.Glob(glob)
@@ -25,9 +27,6 @@ func FuzzInfer(f *testing.F) {
 		if err != nil {
 			return
 		}
-		y := d.YAML()
-		if _, err := mapping.Load("draft.yaml", y); err != nil {
-			t.Fatalf("the draft does not pass mapping check: %v\n%s", err, y)
-		}
+		loadDraft(t, "draft.yaml", d, 42)
 	})
 }

@@ -22,20 +22,38 @@ type nullSink struct{ n int }
 
 func (s *nullSink) Add(finding.Finding) error { s.n++; return nil }
 
-// inferAndCheck drafts a mapping from sample, requires it to pass mapping
-// check, and converts the sample with it.
+// inferAndCheck drafts a mapping from sample and requires it to pass
+// mapping check (loadDraft).
 func inferAndCheck(t *testing.T, name string, sample []byte) (*mapping.Draft, string, *mapping.Mapping) {
 	t.Helper()
 	d, err := mapping.Infer(name, sample)
 	if err != nil {
 		t.Fatalf("Infer(%s): %v", name, err)
 	}
-	y := string(d.YAML())
-	m, err := mapping.Load(name+".draft.yaml", []byte(y))
-	if err != nil {
-		t.Fatalf("the draft for %s does not pass mapping check:\n%v\n%s", name, err, y)
+	y, m := loadDraft(t, name+".draft.yaml", d, 42)
+	return d, string(y), m
+}
+
+// loadDraft loads d's draft as mapping check does. A draft that needs
+// units.working_weeks (NeedsWorkingWeeks) must be refused as drafted,
+// saying so, and pass once given weeks, as the operator completes it: it
+// is then the completed draft that is returned.
+func loadDraft(t testing.TB, name string, d *mapping.Draft, weeks int) ([]byte, *mapping.Mapping) {
+	t.Helper()
+	y := d.YAML()
+	m, err := mapping.Load(name, y)
+	if why := d.NeedsWorkingWeeks(); why != "" {
+		if err == nil || !strings.Contains(err.Error(), "needs units.working_weeks") && !strings.Contains(err.Error(), "need units.working_weeks") {
+			t.Fatalf("the draft needs units.working_weeks (%s), but mapping check says %v\n%s", why, err, y)
+		}
+		d.WorkingWeeks = weeks
+		y = d.YAML()
+		m, err = mapping.Load(name, y)
 	}
-	return d, y, m
+	if err != nil {
+		t.Fatalf("the draft does not pass mapping check: %v\n%s", err, y)
+	}
+	return y, m
 }
 
 func field(d *mapping.Draft, key string) *mapping.Match {
@@ -280,5 +298,96 @@ func TestInferTwoDigitYears(t *testing.T) {
 	plans, findings := apply(t, m, csv)
 	if len(plans) != 2 || value(plans[0], record.EffectiveDate) != "2026-04-13" || value(plans[1], record.EffectiveDate) != "2026-05-02" || len(findings) > 0 {
 		t.Errorf("13/04/26 and 02/05/26 not read as 2026: %d plans, findings %q", len(plans), findings)
+	}
+}
+
+// TestInferAnnualAmounts: amounts a year's are written live, with
+// per: year (an activity's amount or a field) or the activities'
+// occurrences a year, and units.working_weeks is left out with a comment:
+// mapping check refuses the draft until the operator gives it, and the
+// draft then converts them right. Before, the draft left such activities
+// as a comment while mapping the totals, so plans were sent with their
+// sub-items (outpatients, theatre...) absent.
+func TestInferAnnualAmounts(t *testing.T) {
+	plan := func(emp, acts string) string {
+		return `{"employeeNo": "` + emp + `", "assignmentNo": "` + emp + `", "startDate": "2026-04-01", "dccPAs": 7.5, "spaPAs": 2.5, "activities": [` + acts + `]}`
+	}
+	for _, tt := range []struct {
+		name, sample string
+		line         string // a line of the draft
+		check        string // what mapping check says of the draft as written
+		want         string // a value as mapped (mappedValues, row by row) once working_weeks is 42
+	}{{
+		name: "hours a year",
+		// Two records: the second must not take hoursPerYear for the
+		// occurrences as well.
+		sample: `{"jobPlans": [` + plan("10000001", `{"type": "Outpatient clinic", "hoursPerYear": 168}, {"type": "CPD", "hoursPerYear": 84}`) + `, ` +
+			plan("10000002", `{"type": "Outpatient clinic", "hoursPerYear": 336}`) + `]}`,
+		line:  `  amount: {path: "hoursPerYear", unit: hours, per: year}`,
+		check: "activities.amount: per: year needs units.working_weeks",
+		want:  " outpatients=1 ", // 168 h a year ÷ 42 weeks ÷ 4 h a PA
+	}, {
+		name: "occurrences a year",
+		sample: `{"jobPlans": [` + plan("10000001", `{"type": "Outpatient clinic", "hoursPerOccurrence": 4, "occurrencesPerYear": 21}`) + `, ` +
+			plan("10000002", `{"type": "CPD", "hoursPerOccurrence": 2, "occurrencesPerYear": 42}`) + `]}`,
+		line:  `  occurrences: {path: "occurrencesPerYear"}  # a year: amount × occurrences ÷ units.working_weeks`,
+		check: "activities.occurrences: annual occurrences need units.working_weeks",
+		want:  " outpatients=0.5 ", // 4 h × 21 ÷ 42 weeks ÷ 4 h a PA
+	}, {
+		name: "plain and premium hours a year, one row an activity",
+		// "Premium Hrs per year" is an amount, not the occurrences.
+		sample: "Plan Ref,Employee Number,Assignment Number,Effective From,Activity,Std Hrs per year,Premium Hrs per year\n" +
+			"P1,10000001,10000001,01/04/2026,OPD,168,0\nP1,10000001,10000001,01/04/2026,CPD,84,42\n",
+		line:  `      - {column: "Premium Hrs per year", unit: premium_hours, per: year}`,
+		check: "activities.amount.sum.1: per: year needs units.working_weeks",
+		want:  " cpd=0.833333 ", // 84 h ÷ 42 ÷ 4 + 42 premium h ÷ 42 ÷ 3
+	}, {
+		name:   "a field in hours a year",
+		sample: "Employee Number,Assignment Number,Effective From,DCC,SPA,CPD hours per year\n10000001,10000001,01/04/2026,7.5,2.5,84\n",
+		line:   `  cpd: {column: "CPD hours per year", unit: hours, per: year}`,
+		check:  "fields.cpd: per: year needs units.working_weeks",
+		want:   " cpd=0.5 ", // 84 h a year ÷ 42 weeks ÷ 4 h a PA
+	}} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := mapping.Infer("export", []byte(tt.sample))
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := string(d.YAML())
+			if !slices.ContainsFunc(strings.Split(y, "\n"), func(l string) bool { return strings.HasPrefix(l, tt.line) }) {
+				t.Errorf("the draft has no line %q\n%s", tt.line, y)
+			}
+			if strings.Contains(y, "\nunits:") || !strings.Contains(y, "# units.working_weeks is left out on purpose") || !strings.Contains(y, "#   working_weeks: ?\n") {
+				t.Errorf("the draft does not leave units.working_weeks out, saying why\n%s", y)
+			}
+			if d.NeedsWorkingWeeks() == "" {
+				t.Error("NeedsWorkingWeeks is empty")
+			}
+			if _, err := mapping.Load("draft.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), tt.check) {
+				t.Errorf("mapping check of the draft: %v, want %q", err, tt.check)
+			}
+			if err := d.Check(); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+			completed, m := loadDraft(t, "draft.yaml", d, 42)
+			values := strings.ReplaceAll(mappedValues(t, m, tt.sample), "\n", " \n")
+			if !strings.Contains(values, tt.want) {
+				t.Errorf("values as mapped:\n%s\nwant%s\ndraft:\n%s", values, tt.want, completed)
+			}
+		})
+	}
+}
+
+// TestInferOccurrencesOfNoPeriod: occurrences that do not say they are a
+// year's (the only ones a mapping reads) leave the activities as a
+// comment saying so, and the draft needs no working weeks.
+func TestInferOccurrencesOfNoPeriod(t *testing.T) {
+	sample := `{"jobPlans": [{"employeeNo": "10000001", "assignmentNo": "10000001", "startDate": "2026-04-01", "activities": [{"type": "Outpatient clinic", "hoursPerOccurrence": 4, "occurrences": 2}]}]}`
+	d, y, _ := inferAndCheck(t, "export.json", []byte(sample))
+	if !strings.Contains(strings.ReplaceAll(y, "\n# ", " "), `the occurrences ("occurrences") do not say they are a year's`) || strings.Contains(y, "\nactivities:") {
+		t.Errorf("the activities are not left as a comment saying why\n%s", y)
+	}
+	if why := d.NeedsWorkingWeeks(); why != "" {
+		t.Errorf("NeedsWorkingWeeks = %q, want none", why)
 	}
 }
