@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -98,6 +100,12 @@ type hubProcess struct {
 // process is killed at the end of the test if it still runs.
 func startHub(t *testing.T, bin string, log io.Writer, args ...string) *hubProcess {
 	t.Helper()
+	// run and watch serve HTTP on 127.0.0.1:8080 by default: a test that
+	// does not say where takes a free port, so that nothing else holding
+	// 8080 (another test process, a developer's hub) fails it.
+	if len(args) > 0 && (args[0] == "run" || args[0] == "watch") && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--listen") }) {
+		args = append([]string{args[0], "--listen", "127.0.0.1:0"}, args[1:]...)
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
