@@ -320,10 +320,15 @@ func (d *Dispatcher) feed(ctx context.Context, jobs chan<- task) error {
 			}
 			return err
 		}
-		for _, job := range batch {
+		for i, job := range batch {
 			select {
 			case jobs <- job:
 			case <-ctx.Done():
+				// Taken but not handed to a worker: out of the in-flight
+				// set again, or no later run would ever take them.
+				for _, rest := range batch[i:] {
+					d.notSent(rest)
+				}
 				return nil
 			}
 		}

@@ -85,7 +85,10 @@ func TestOutcomeWithoutRoomIsRecordedNotSentAgain(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	eventually(t, "every record delivered", func() bool { return counts(t, l)[ledger.Delivered] == n })
+	// The observer is told after the mark: wait for both.
+	eventually(t, "every record delivered", func() bool {
+		return counts(t, l)[ledger.Delivered] == n && obs.get(dispatch.OutcomeDelivered) == n
+	})
 	calls := sink.snapshot()
 	if len(calls) != n {
 		t.Errorf("%d records sent, want %d", len(calls), n)
