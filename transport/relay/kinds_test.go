@@ -130,9 +130,11 @@ func TestRecordAndFileDeliveries(t *testing.T) {
 		errs[0].Assignment != "" || !strings.Contains(errs[0].Error, "permission denied") {
 		t.Errorf("copies errors %+v, want the refused file 1", errs)
 	}
-	if m := deliveryMetrics(t, rec); m["esr/delivered"] != 3 || m["copies/rejected"] != 1 || len(m) != 2 {
-		t.Errorf("delivery metrics %v, want esr/delivered 3 and copies/rejected 1", m)
-	}
+	// The observer is told after the ledger's mark: wait for it too.
+	transporttest.Eventually(t, waitLimit, func() bool {
+		m := deliveryMetrics(t, rec)
+		return m["esr/delivered"] == 3 && m["copies/rejected"] == 1 && len(m) == 2
+	}, "delivery metrics esr/delivered 3 and copies/rejected 1")
 	// A file with a rejected delivery is not pruned: it may be retried.
 	later := time.Now().Add(time.Minute)
 	if r, err := relay.Prune(t.Context(), e.ledger, e.state, later); err != nil || len(r.Files) != 0 {
