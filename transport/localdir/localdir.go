@@ -132,6 +132,9 @@ type candidate struct {
 	// missing or older than the file (a marker event looks again), or a
 	// writer holds it open (its close looks again).
 	waiting bool
+	// grew is, for a file retaken in work/, how it grew after it was
+	// archived, if it was handed out again for that.
+	grew string
 }
 
 // Source watches a drop directory. It implements relay.Source.
@@ -714,12 +717,14 @@ func (s *Source) checkSettling() {
 		case err != nil:
 			delete(s.resettle, name) // removed from work/ by someone
 		case fi.Size() != c.size || !fi.ModTime().Equal(c.mtime):
-			s.resettle[name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: now}
+			s.resettle[name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: now, grew: c.grew}
 		case s.writers.Writing(s.work, name) != "":
 			c.waiting = true // its writer's close looks again
 		default:
 			delete(s.resettle, name)
-			s.recovered = append(s.recovered, s.newItem(name, fi))
+			it := s.newItem(name, fi)
+			it.grew = c.grew
+			s.recovered = append(s.recovered, it)
 			s.signalLocked()
 		}
 	}
@@ -1023,7 +1028,7 @@ func (it *Item) Retake(ctx context.Context) error {
 	it.done = true
 	s := it.src
 	s.mu.Lock()
-	s.resettle[it.name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: time.Now()}
+	s.resettle[it.name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: time.Now(), grew: it.grew}
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:

@@ -301,3 +301,32 @@ func TestArchivedFileIsWatchedForAWhileOnly(t *testing.T) {
 		t.Errorf("WatchAfterArchive -1: %d files watched", n)
 	}
 }
+
+// TestGrownFileRetakenKeepsItsNote: a file taken again after it grew,
+// that changes again before it is recorded, is retaken in work/ and
+// handed out once more, still saying it grew after it was archived.
+func TestGrownFileRetakenKeepsItsNote(t *testing.T) {
+	st := newSourceTest(t, Options{PollOnly: true, RescanInterval: 20 * time.Millisecond})
+	f := slowExport(t, filepath.Join(st.dir, "a.csv"))
+	if err := st.next().Done(t.Context(), relay.Ack{Outcome: relay.Processed}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("10000002,2026-04-01,8\n"); err != nil {
+		t.Fatal(err)
+	}
+	again := st.next()
+	if _, err := f.WriteString("10000003,2026-04-01,6\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if change, err := again.Changed(t.Context()); err != nil || change == "" {
+		t.Fatalf("Changed: %q, %v", change, err)
+	}
+	if err := again.Retake(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	last := st.next()
+	if last.GrewAfterArchive() == "" || last.Size() != 88 {
+		t.Errorf("handed out after the retake: %d bytes, note %q", last.Size(), last.GrewAfterArchive())
+	}
+}

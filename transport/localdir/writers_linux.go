@@ -41,6 +41,11 @@ import (
 // neither the writes nor the opens); a writer paused when the event queue
 // overflowed (IN_Q_OVERFLOW), until it writes again.
 //
+// Files already there when the watch begins are judged by the lease, or
+// else by the settle time: scanning /proc/*/fd instead would see only the
+// hub user's own processes (all of them only as root), none in other
+// containers, at the cost of walking every process's descriptors.
+//
 // A writer's close (IN_CLOSE_WRITE) is reported through recheck, so a
 // file held back is looked at again then, with no polling: idle, the
 // watch costs one goroutine blocked in a read. An overflow or the end of

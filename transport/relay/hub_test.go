@@ -226,7 +226,11 @@ func newEnv(t *testing.T) *env {
 func (e *env) start() {
 	t := e.t
 	t.Helper()
-	src, err := localdir.New(t.Context(), localdir.Options{
+	// The hub closes the source when it stops. Were the source to stop
+	// with t.Context, whose end reaches the hub's context (a child of it)
+	// a moment later, the hub could see it closed first and fail the test
+	// with "closed by itself".
+	src, err := localdir.New(context.WithoutCancel(t.Context()), localdir.Options{
 		Dir: e.drop, SettleTime: cmp.Or(e.settle, 20*time.Millisecond), RescanInterval: 50 * time.Millisecond, Logger: quiet,
 		PollOnly: e.pollOnly, ReadyMarker: e.marker, OnScan: func(err error) {
 			e.scans.Add(1)
