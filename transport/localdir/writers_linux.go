@@ -166,19 +166,27 @@ func (w *writerWatch) read() {
 			w.handle(-1, unix.IN_Q_OVERFLOW, "")
 			continue
 		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			end := off + unix.SizeofInotifyEvent + int(ev.Len)
-			if end > n {
-				break
-			}
-			name := buf[off+unix.SizeofInotifyEvent : end]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			w.handle(ev.Wd, ev.Mask, string(name))
-			off = end
+		parseEvents(buf[:n], w.handle)
+	}
+}
+
+// parseEvents calls handle for each whole inotify event in buf: its watch
+// descriptor, mask and name (without the NUL padding). An event cut off
+// at the end is dropped.
+func parseEvents(buf []byte, handle func(wd int32, mask uint32, name string)) {
+	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
+		var ev unix.InotifyEvent
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&ev)), unix.SizeofInotifyEvent), buf[off:])
+		end := off + unix.SizeofInotifyEvent + int(ev.Len)
+		if ev.Len > uint32(len(buf)) || end > len(buf) {
+			return
 		}
+		name := buf[off+unix.SizeofInotifyEvent : end]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		handle(ev.Wd, ev.Mask, string(name))
+		off = end
 	}
 }
 

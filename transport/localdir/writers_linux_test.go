@@ -3,14 +3,17 @@
 package localdir
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -402,4 +405,55 @@ func TestWriterWatchFolderRemoved(t *testing.T) {
 	if why := wt.w.Writing(wt.own, "a.csv"); why != "" {
 		t.Errorf("%q", why)
 	}
+}
+
+// event is one inotify event as the kernel writes it: the header, then
+// the name padded with NULs.
+func event(wd int32, mask uint32, name string, pad int) []byte {
+	b := make([]byte, unix.SizeofInotifyEvent+len(name)+pad)
+	ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
+	ev.Wd, ev.Mask, ev.Len = wd, mask, uint32(len(name)+pad)
+	copy(b[unix.SizeofInotifyEvent:], name)
+	return b
+}
+
+type parsedEvent struct {
+	wd   int32
+	mask uint32
+	name string
+}
+
+func TestParseEvents(t *testing.T) {
+	buf := slices.Concat(event(1, unix.IN_OPEN, "a.csv", 3), event(2, unix.IN_Q_OVERFLOW, "", 0), event(1, unix.IN_CLOSE_WRITE, "b.csv", 11))
+	var got []parsedEvent
+	parseEvents(append(buf, event(3, unix.IN_MODIFY, "cut.csv", 1)[:20]...), func(wd int32, mask uint32, name string) {
+		got = append(got, parsedEvent{wd, mask, name})
+	})
+	want := []parsedEvent{{1, unix.IN_OPEN, "a.csv"}, {2, unix.IN_Q_OVERFLOW, ""}, {1, unix.IN_CLOSE_WRITE, "b.csv"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("parsed %v, want %v (the cut event dropped)", got, want)
+	}
+}
+
+// FuzzParseEvents: any buffer is read without a panic, within its bounds,
+// and a buffer of whole events is read back as written.
+func FuzzParseEvents(f *testing.F) {
+	f.Add(event(1, unix.IN_OPEN, "a.csv", 3), int32(7), uint32(unix.IN_MODIFY), "b.csv")
+	f.Add([]byte{}, int32(-1), uint32(unix.IN_Q_OVERFLOW), "")
+	f.Add(bytes.Repeat([]byte{0xff}, 40), int32(0), uint32(0), "x")
+	f.Fuzz(func(t *testing.T, junk []byte, wd int32, mask uint32, name string) {
+		parseEvents(junk, func(_ int32, _ uint32, name string) {
+			if strings.IndexByte(name, 0) >= 0 || len(name) > len(junk) {
+				t.Errorf("name %q out of a %d-byte buffer", name, len(junk))
+			}
+		})
+		name = strings.ReplaceAll(name, "\x00", "")
+		var got []parsedEvent
+		parseEvents(slices.Concat(event(wd, mask, name, 4), event(wd+1, mask, name, 0)), func(wd int32, mask uint32, name string) {
+			got = append(got, parsedEvent{wd, mask, name})
+		})
+		if want := []parsedEvent{{wd, mask, name}, {wd + 1, mask, name}}; !slices.Equal(got, want) {
+			t.Errorf("parsed %v, want %v", got, want)
+		}
+	})
 }
