@@ -101,6 +101,7 @@ fuzz:
 	$(GO) test ./transform/reference -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transport/relay -run '^$$' -fuzz '^FuzzNameProblem$$' -fuzztime 5s $(FUZZ_FLAGS)
+	$(GO) test ./transport/localdir -run '^$$' -fuzz '^FuzzParseEvents$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzShape$$' -fuzztime 10s $(FUZZ_FLAGS)
 	$(GO) test ./transport/httpsink -run '^$$' -fuzz '^FuzzPointer$$' -fuzztime 5s $(FUZZ_FLAGS)
 	$(GO) test ./transform/reconcile -run '^$$' -fuzz '^FuzzReportReading$$' -fuzztime 5s $(FUZZ_FLAGS)

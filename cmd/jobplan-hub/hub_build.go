@@ -157,6 +157,8 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 				Logger:         srcLog,
 				OnScan:         polled,
 				ReadyMarker:    s.ReadyMarker,
+
+				WatchAfterArchive: s.WatchAfterArchive,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))
@@ -168,6 +170,8 @@ func buildHub(ctx context.Context, cfg *hubconfig.Config, l *ledger.Ledger, log 
 				Logger:      srcLog,
 				OnPoll:      polled,
 				ReadyMarker: s.ReadyMarker,
+
+				WatchAfterArchive: s.WatchAfterArchive,
 			})
 			if err != nil {
 				return fail(fmt.Errorf("source %s: %w", s.Name, err))

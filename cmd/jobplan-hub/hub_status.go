@@ -153,6 +153,7 @@ func printStatus(w io.Writer, dir string, st *relay.Status, health *observe.Heal
 	fmt.Fprintf(w, "\n\nfiles: %d claimed, %d processed, %d quarantined\n\n",
 		st.Files[ledger.FileClaimed], st.Files[ledger.FileProcessed], st.Files[ledger.FileQuarantined])
 	printRefused(w, st.Refused)
+	printNotes(w, st.Notes)
 	if len(st.Destinations) == 0 {
 		_, err := fmt.Fprintln(w, "no deliveries yet")
 		return err
@@ -219,6 +220,19 @@ func printRefused(w io.Writer, refused []relay.RefusedFile) {
 			reason = relay.QuoteName(reason) // never the case today; never raw
 		}
 		fmt.Fprintf(w, "  %s  %s  since %s: %s\n", r.Source, r.Name, observe.FormatTime(r.Since), reason)
+	}
+	fmt.Fprintln(w)
+}
+
+// printNotes lists the latest files the hub noted something about: taken
+// again because they grew after they were archived.
+func printNotes(w io.Writer, notes []relay.FileNote) {
+	if len(notes) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "notes on recent files:\n")
+	for _, n := range notes {
+		fmt.Fprintf(w, "  %s  %s  file %d  %s: %s\n", n.Source, n.Name, n.ID, observe.FormatTime(n.At), oneLine(n.Note))
 	}
 	fmt.Fprintln(w)
 }

@@ -159,7 +159,20 @@ func checkSource(d *decoder, s *Source, what string, deep bool) {
 		checkSFTP(d, s.pos, what, c.Validate(), deep, s.SFTP.KeyFile, s.SFTP.KnownHostsFile)
 		checkSFTPKey(d, s.pos, what, s.SFTP.KeyFile, s.SFTP.KeyPassphrase, deep)
 		switch c.AfterSuccess {
-		case "move", "delete":
+		case "move":
+			if c.NoRename {
+				notFor(d, s.pos, "sftp sources with no_rename (a file archived by copying cannot be followed)", "watch_after_archive")
+			}
+		case "delete":
+			// Nothing on the server says a file is still open: a writer
+			// that pauses for longer than settle_time goes on writing into
+			// the file the hub deleted, and the rest is lost without a
+			// word. A moved file that grows is taken again; a marker says
+			// the file is complete.
+			if s.ReadyMarker == "" {
+				d.addAt(s.pos["sftp.after_success"], "%s: after_success delete needs a ready_marker: the hub cannot see that a file on the server is still being written, and the rest of one whose writer paused for longer than settle_time would be written into the deleted file and lost; use after_success: move (a file that grows after it was moved is taken again), or have the supplier write a ready marker", what)
+			}
+			notFor(d, s.pos, "sftp sources whose after_success is delete (a deleted file cannot be followed)", "watch_after_archive")
 		default:
 			d.addAt(s.pos["sftp.after_success"], "%s: after_success %q: want move or delete", what, c.AfterSuccess)
 		}

@@ -135,6 +135,11 @@ func (d *decoder) sourceKeys(s *Source) keys {
 		"destinations":    func(v *yaml.Node) { s.Destinations = d.strList(v, "destinations") },
 		"sftp":            func(v *yaml.Node) { s.SFTP = d.sftp(v, s.pos, true) },
 		"ready_marker":    func(v *yaml.Node) { s.ReadyMarker = d.str(v) },
+		"watch_after_archive": func(v *yaml.Node) {
+			if s.WatchAfterArchive = d.duration(v); s.WatchAfterArchive == 0 {
+				s.WatchAfterArchive = -1 // 0s: never
+			}
+		},
 	}
 }
 

@@ -87,7 +87,11 @@ type Source struct {
 	// ReadyMarker (".done"): a file x.csv is taken only once x.csv.done
 	// is beside it, and the two are archived together.
 	ReadyMarker string
-	pos         positions
+	// WatchAfterArchive (watch_after_archive) is how long an archived
+	// file is looked at in case it grows (then it is taken again): 0 for
+	// the default, negative for never (the hub file's 0s).
+	WatchAfterArchive time.Duration
+	pos               positions
 }
 
 // Destination is one entry of destinations.

@@ -28,12 +28,13 @@ func expectNothing(t *testing.T, s *localdir.Source, d time.Duration) {
 }
 
 // TestChangedAfterClaimIsRetakenOnceSettled: a writer still holding the
-// file open keeps writing into it after the claim's rename. Changed must
-// see that, and Retake must hand the file out again, whole, once it has
-// settled in work/.
+// file open, unseen (PollOnly turns the open-writer check off, as on a
+// network mount), keeps writing into it after the claim's rename. Changed
+// must see that, and Retake must hand the file out again, whole, once it
+// has settled in work/.
 func TestChangedAfterClaimIsRetakenOnceSettled(t *testing.T) {
 	dir := t.TempDir()
-	s := newSource(t, localdir.Options{Dir: dir})
+	s := newSource(t, localdir.Options{Dir: dir, PollOnly: true, RescanInterval: 20 * time.Millisecond})
 	f, err := os.Create(filepath.Join(dir, "plan.csv"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,9 @@
 // network mounts (NFS, SMB, FUSE) where inotify reports nothing. A file is
 // handed out only once its size and modification time have stayed the same
 // for SettleTime, measured from when the source first saw that size and
-// time, so files copied in with an old mtime are still picked up.
+// time, so files copied in with an old mtime are still picked up, and, on
+// Linux, once no process is known to hold it open for writing
+// (writerWatch: leases and inotify; see writers_linux.go).
 //
 // Handing a file out means claiming it: renaming it into work/. When the
 // relay acknowledges the item, Done moves it on to archive/ or quarantine/
@@ -15,7 +17,10 @@
 // first on the next start. A claimed file may still change: a writer that
 // paused for longer than SettleTime keeps writing into it through its
 // open descriptor. Item.Changed tells, and Item.Retake keeps the file in
-// work/ until it has settled again, then hands it out anew.
+// work/ until it has settled again, then hands it out anew. A writer that
+// goes on after the file was archived writes into the archived file: for
+// WatchAfterArchive after Done, a file that grows is moved back into
+// work/ once it has settled and handed out again (relay.RegrownItem).
 //
 // With ReadyMarker set (".done"), a file x.csv is taken only once
 // x.csv.done exists beside it and is at least as new as it; the marker
@@ -99,6 +104,15 @@ type Options struct {
 	// two are archived together. Names ending in ReadyMarker are never
 	// inputs.
 	ReadyMarker string
+	// WatchAfterArchive is how long after Done a file is looked at in
+	// case it grows (at each rescan, and when a writer closes it): one
+	// that does is taken again. Default DefaultWatchAfterArchive;
+	// negative: never.
+	WatchAfterArchive time.Duration
+
+	// noLeases makes the open-writer check use inotify's events alone,
+	// for the tests of that path.
+	noLeases bool
 }
 
 // MaxNameBytes is the longest name a local source takes: archive/ names
@@ -115,8 +129,12 @@ type candidate struct {
 	// queued is set once the file has settled and its name is in ready.
 	queued bool
 	// waiting is set when the file has settled but its ready marker is
-	// missing or older than the file: a marker event looks again.
+	// missing or older than the file (a marker event looks again), or a
+	// writer holds it open (its close looks again).
 	waiting bool
+	// grew is, for a file retaken in work/, how it grew after it was
+	// archived, if it was handed out again for that.
+	grew string
 }
 
 // Source watches a drop directory. It implements relay.Source.
@@ -128,6 +146,8 @@ type Source struct {
 	log                            *slog.Logger
 	onScan                         func(error)
 	watcher                        *fsnotify.Watcher // nil when polling only
+	writers                        *writerWatch      // nil when polling only, or not on Linux
+	watchAfter                     time.Duration     // WatchAfterArchive
 
 	stop      chan struct{} // closed by Close
 	loopDone  chan struct{} // closed when the watch loop has exited
@@ -136,11 +156,12 @@ type Source struct {
 	closeErr  error // set by the loop as it exits; read after loopDone
 
 	mu        sync.Mutex
-	cands     map[string]*candidate // by base name
-	ready     []string              // settled names, oldest first; may hold stale names
-	recovered []*Item               // found in work/ at start, or settled there again after a Retake
-	resettle  map[string]*candidate // retaken files in work/, by name, until they settle
-	changed   chan struct{}         // closed and replaced whenever Next may make progress
+	cands     map[string]*candidate    // by base name
+	ready     []string                 // settled names, oldest first; may hold stale names
+	recovered []*Item                  // found in work/ at start, or settled there again after a Retake
+	resettle  map[string]*candidate    // retaken files in work/, by name, until they settle
+	archived  map[string]*archivedFile // files archived lately, by path, in case they grow
+	changed   chan struct{}            // closed and replaced whenever Next may make progress
 	closed    bool
 
 	// notices are the files left alone, by name, with the reason last
@@ -199,6 +220,8 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		kick:       make(chan struct{}, 1),
 		cands:      make(map[string]*candidate),
 		resettle:   make(map[string]*candidate),
+		archived:   make(map[string]*archivedFile),
+		watchAfter: opts.WatchAfterArchive,
 		notices:    make(map[string]string),
 		changed:    make(chan struct{}),
 	}
@@ -218,6 +241,9 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 	}
 	if s.rescan <= 0 {
 		s.rescan = DefaultRescanInterval
+	}
+	if s.watchAfter == 0 {
+		s.watchAfter = DefaultWatchAfterArchive
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -248,6 +274,7 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 			return nil, fmt.Errorf("watch %s: %w", dir, err)
 		}
 		s.watcher = w
+		s.writers = newWriterWatch(dir, []string{s.work, s.archive, s.quarantine}, !opts.noLeases, s.log, s.writerClosed)
 	}
 	// Scan before the loop starts so files already waiting are tracked
 	// from now, not from the first rescan tick.
@@ -406,6 +433,11 @@ func (s *Source) claim(name string, want candidate) (*Item, error) {
 		s.retrack(name)
 		return nil, nil
 	}
+	if s.writers.Writing(s.dir, name) != "" {
+		// Opened for writing again since it settled.
+		s.retrack(name)
+		return nil, nil
+	}
 	if s.marker != "" {
 		// The marker goes first: if the file's rename then fails, or the
 		// process dies in between, the file is only "not ready" in the
@@ -480,6 +512,38 @@ func (s *Source) retrack(name string) {
 	}
 }
 
+// writerClosed is the writer watch's report that a writer closed the
+// file called name (every file, if "") in dir: a file held back for it
+// is looked at again.
+func (s *Source) writerClosed(dir, name string) {
+	s.mu.Lock()
+	switch dir {
+	case s.dir:
+		var names []string
+		for n, c := range s.cands {
+			if c.waiting && (name == "" || n == name) {
+				names = append(names, n)
+			}
+		}
+		for _, n := range names {
+			s.lookAgainLocked(n)
+		}
+	case s.work:
+		for n, c := range s.resettle {
+			if name == "" || n == name {
+				c.waiting = false
+			}
+		}
+	default:
+		s.archivedWriterClosedLocked(dir, name)
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Close stops the watch loop and waits for it to exit. Items already
 // returned stay valid. Close is safe to call more than once.
 func (s *Source) Close() error {
@@ -512,7 +576,7 @@ func (s *Source) loop(ctx context.Context) {
 	// cancelled ctx releases the inotify handle even without Close.
 	defer func() {
 		if s.watcher != nil {
-			s.closeErr = s.watcher.Close()
+			s.closeErr = errors.Join(s.watcher.Close(), s.writers.Close())
 		}
 	}()
 
@@ -550,6 +614,9 @@ func (s *Source) loop(ctx context.Context) {
 			s.rescanDir()
 		case <-ticker.C:
 			s.rescanDir()
+			s.mu.Lock()
+			s.checkArchivedLocked(time.Now(), func(*archivedFile) bool { return true })
+			s.mu.Unlock()
 		case <-timer.C:
 			s.checkSettling()
 		case <-s.kick:
@@ -570,9 +637,15 @@ func (s *Source) schedule(timer *time.Timer) {
 		}
 	}
 	for _, c := range s.resettle {
+		if c.waiting {
+			continue
+		}
 		if at := c.since.Add(s.settle); next.IsZero() || at.Before(next) {
 			next = at
 		}
+	}
+	if at := s.nextArchivedCheckLocked(); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+		next = at
 	}
 	s.mu.Unlock()
 	if next.IsZero() {
@@ -636,7 +709,7 @@ func (s *Source) checkSettling() {
 		s.observeLocked(name, fi, now)
 	}
 	for name, c := range s.resettle {
-		if now.Sub(c.since) < s.settle {
+		if c.waiting || now.Sub(c.since) < s.settle {
 			continue
 		}
 		fi, err := os.Lstat(filepath.Join(s.work, name))
@@ -644,13 +717,18 @@ func (s *Source) checkSettling() {
 		case err != nil:
 			delete(s.resettle, name) // removed from work/ by someone
 		case fi.Size() != c.size || !fi.ModTime().Equal(c.mtime):
-			s.resettle[name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: now}
+			s.resettle[name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: now, grew: c.grew}
+		case s.writers.Writing(s.work, name) != "":
+			c.waiting = true // its writer's close looks again
 		default:
 			delete(s.resettle, name)
-			s.recovered = append(s.recovered, s.newItem(name, fi))
+			it := s.newItem(name, fi)
+			it.grew = c.grew
+			s.recovered = append(s.recovered, it)
 			s.signalLocked()
 		}
 	}
+	s.checkArchivedLocked(now, func(a *archivedFile) bool { return a.grown })
 }
 
 // rescanDir looks at every file in Dir. It catches events that were never
@@ -719,7 +797,11 @@ func (s *Source) observeLocked(name string, fi fs.FileInfo, now time.Time) {
 	if c.queued || now.Sub(c.since) < s.settle {
 		return
 	}
-	switch reason := s.markerProblem(name, fi); reason {
+	reason := s.markerProblem(name, fi)
+	if reason == "" {
+		reason = s.writers.Writing(s.dir, name)
+	}
+	switch reason {
 	case "":
 		s.noteLocked(name, "")
 	case noMarker:
@@ -854,6 +936,7 @@ type Item struct {
 	size    int64
 	modTime time.Time
 	claimed fs.FileInfo // the file as claimed, for Changed
+	grew    string      // how it grew after it was archived, if it was taken again for that
 
 	mu   sync.Mutex
 	done bool // acknowledged, or retaken
@@ -863,12 +946,17 @@ type Item struct {
 }
 
 var (
-	_ relay.Item     = (*Item)(nil)
-	_ relay.LiveItem = (*Item)(nil)
+	_ relay.Item        = (*Item)(nil)
+	_ relay.LiveItem    = (*Item)(nil)
+	_ relay.RegrownItem = (*Item)(nil)
 )
 
 // Name returns the file's base name as the supplier dropped it.
 func (it *Item) Name() string { return it.name }
+
+// GrewAfterArchive implements relay.RegrownItem: how the file grew after
+// it was archived, if that is why it was handed out again.
+func (it *Item) GrewAfterArchive() string { return it.grew }
 
 // Path returns the claimed file's path inside work/.
 func (it *Item) Path() string { return it.path }
@@ -940,7 +1028,7 @@ func (it *Item) Retake(ctx context.Context) error {
 	it.done = true
 	s := it.src
 	s.mu.Lock()
-	s.resettle[it.name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: time.Now()}
+	s.resettle[it.name] = &candidate{size: fi.Size(), mtime: fi.ModTime(), since: time.Now(), grew: it.grew}
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -997,6 +1085,7 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	}
 	base := filepath.Base(it.target)
 
+	var beside []string // what goes beside it, should it be taken again
 	for _, report := range ack.Reports {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -1005,6 +1094,7 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 		if err := linkOrCopy(report, dst); err != nil {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
+		beside = append(beside, dst)
 	}
 	if ack.Outcome == relay.Quarantined {
 		reason := strings.TrimRight(ack.Reason, "\n") + "\n"
@@ -1018,6 +1108,7 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 		if err := atomicfile.WriteFileMode(filepath.Join(dir, base+".reason.txt"), []byte(reason), mode); err != nil {
 			return fmt.Errorf("localdir: done %s: %w", it.name, err)
 		}
+		beside = append(beside, filepath.Join(dir, base+".reason.txt"))
 	}
 	// The reports themselves are durable already (the processor committed
 	// them) and the links to them become durable with the move's sync of
@@ -1027,9 +1118,10 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	marker := ""
 	if it.src.marker != "" {
-		mk := it.target + it.src.marker
-		if err := os.Rename(it.markerPath(), mk); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		marker = it.target + it.src.marker
+		if err := os.Rename(it.markerPath(), marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("localdir: done %s: ready marker: %w", it.name, err)
 		}
 	}
@@ -1043,6 +1135,7 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 		return fmt.Errorf("localdir: done %s: %w", it.name, err)
 	}
 	it.done = true
+	it.src.watchArchived(it, it.target, beside, marker)
 	return nil
 }
 

@@ -83,6 +83,9 @@ type pageData struct {
 	Destinations         []relay.DestinationStatus
 	// Refused are the files the sources leave alone, names quoted.
 	Refused []relay.RefusedFile
+	// Notes are the latest processed files the hub noted something
+	// about (taken again after they grew), names quoted.
+	Notes []relay.FileNote
 }
 
 type stateCount struct {
@@ -178,6 +181,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Destinations = st.Destinations
 		d.Refused = st.Refused
+		d.Notes = st.Notes
 		all := 0
 		for _, state := range fileStates {
 			d.FileCounts = append(d.FileCounts, stateCount{string(state), st.Files[state]})
@@ -533,6 +537,14 @@ Files: {{range $i, $c := .FileCounts}}{{if $i}} · {{end}}{{$c.N}} {{$c.State}}{
 <table id="refused">
 <tr><th>source</th><th>file</th><th>since</th><th>reason</th></tr>
 {{range .Refused}}<tr><td>{{.Source}}</td><td><code>{{.Name}}</code></td><td>{{when .Since}}</td><td>{{.Reason}}</td></tr>
+{{end}}</table>
+{{end}}
+{{if .Notes}}
+<h2>Notes on recent files</h2>
+<p class="muted">Files taken again because they grew after they were archived: their writer was still writing.</p>
+<table id="notes">
+<tr><th>id</th><th>source</th><th>file</th><th>when</th><th>note</th></tr>
+{{range .Notes}}<tr data-file-id="{{.ID}}"><td class="n">{{.ID}}</td><td>{{.Source}}</td><td><code>{{.Name}}</code></td><td>{{when .At}}</td><td>{{.Note}}</td></tr>
 {{end}}</table>
 {{end}}
 

@@ -279,3 +279,27 @@ func TestStatusPageSaysDueNowForAProbeDue(t *testing.T) {
 		t.Errorf("the outage's probe is not due now:\n%s", row)
 	}
 }
+
+// TestStatusPageShowsFilesTakenAgain: a processed file whose ledger entry
+// carries a note (taken again after it grew) is listed under the notes,
+// and its note shows in the list of files.
+func TestStatusPageShowsFilesTakenAgain(t *testing.T) {
+	f := newFixture(t, "")
+	id, err := f.l.ClaimFile(t.Context(), ledger.FileInfo{Source: "trust-a", Name: "slow.csv", ModTime: time.Now(), SHA256: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const note = "taken again: it grew after it was archived (44 bytes when archived at 2026-04-01T10:00:00Z, 88 when taken again)"
+	if err := f.l.MarkFile(t.Context(), id, ledger.FileProcessed, note, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, page := f.get(t, "/", "")
+	table := regexp.MustCompile(`(?s)<h2>Notes on recent files</h2>.*?</table>`).FindString(page)
+	if !strings.Contains(text(table), fmt.Sprintf(`%d trust-a "slow.csv"`, id)) || !strings.Contains(text(table), note) {
+		t.Errorf("notes:\n%s", text(table))
+	}
+	row := regexp.MustCompile(fmt.Sprintf(`(?s)<tr data-file-id="%d" data-state="processed">.*?</tr>`, id)).FindString(page)
+	if !strings.Contains(text(row), "processed: taken again: it grew after it was archived") {
+		t.Errorf("file row:\n%s", text(row))
+	}
+}

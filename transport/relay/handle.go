@@ -251,13 +251,17 @@ func (h *Hub) finish(ctx context.Context, f *fileRun, c converted) error {
 	// All the reports go in the ledger too, so that a restart between here
 	// and the acknowledgement repeats it exactly.
 	dir := h.fileDir(f.id)
+	note := grewNote(f.it)
 	results, err := h.ledger.FinishFile(ctx, f.id, ledger.FileOutcome{
-		State: state, Reason: ack.Reason, ReportPath: out.Report, Reports: relativeTo(dir, ack.Reports),
+		State: state, Reason: joinNote(ack.Reason, note), ReportPath: out.Report, Reports: relativeTo(dir, ack.Reports),
 	}, c.queues)
 	if err != nil {
 		return err
 	}
 	attrs := []any{"id", f.id}
+	if note != "" {
+		attrs = append(attrs, "taken_again", note)
+	}
 	if !out.Failed {
 		attrs = append(attrs, "records", c.records)
 	}
@@ -283,6 +287,30 @@ func (h *Hub) finish(ctx context.Context, f *fileRun, c converted) error {
 		return h.skip(ctx, f.s, f.it, f.sum, &done)
 	}
 	return h.ack(ctx, f.it, ack)
+}
+
+// grewNote is the note a file's ledger record gets when its source took
+// it again because it grew after it was archived (RegrownItem), or "".
+func grewNote(it Item) string {
+	g, ok := it.(RegrownItem)
+	if !ok {
+		return ""
+	}
+	if how := g.GrewAfterArchive(); how != "" {
+		return "taken again: it grew after it was archived (" + how + "); converted again, and only records not sent before were queued"
+	}
+	return ""
+}
+
+// joinNote adds note to a quarantined file's reason.
+func joinNote(reason, note string) string {
+	switch {
+	case note == "":
+		return reason
+	case reason == "":
+		return note
+	}
+	return reason + "; " + note
 }
 
 // unchangedSinceRead is the step before the ledger records what became of

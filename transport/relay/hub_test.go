@@ -188,6 +188,8 @@ type env struct {
 	proc                *csvProcessor
 	wrapProc            func(relay.Processor) relay.Processor
 	marker              string        // the local source's ready marker
+	settle              time.Duration // the local source's settle time; default 20ms
+	pollOnly            bool          // the local source's PollOnly
 	logger              *slog.Logger  // the hub's; default quiet
 	apiTimeout          time.Duration // of a request to the receiver; default 2s
 	scans               atomic.Int64  // full scans of the drop folder
@@ -224,9 +226,13 @@ func newEnv(t *testing.T) *env {
 func (e *env) start() {
 	t := e.t
 	t.Helper()
-	src, err := localdir.New(t.Context(), localdir.Options{
-		Dir: e.drop, SettleTime: 20 * time.Millisecond, RescanInterval: 50 * time.Millisecond, Logger: quiet,
-		ReadyMarker: e.marker, OnScan: func(err error) {
+	// The hub closes the source when it stops. Were the source to stop
+	// with t.Context, whose end reaches the hub's context (a child of it)
+	// a moment later, the hub could see it closed first and fail the test
+	// with "closed by itself".
+	src, err := localdir.New(context.WithoutCancel(t.Context()), localdir.Options{
+		Dir: e.drop, SettleTime: cmp.Or(e.settle, 20*time.Millisecond), RescanInterval: 50 * time.Millisecond, Logger: quiet,
+		PollOnly: e.pollOnly, ReadyMarker: e.marker, OnScan: func(err error) {
 			e.scans.Add(1)
 			if e.onScan != nil {
 				e.onScan(err)

@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,30 +19,26 @@ import (
 )
 
 // Settle times of the sources in these tests; the writer pauses for three
-// of them between its chunks.
+// of them between its chunks, holding the file open, and the conversion
+// takes a few milliseconds.
 const (
-	localSettle = 20 * time.Millisecond
-	sftpSettle  = 30 * time.Millisecond
+	localSettle = 100 * time.Millisecond
+	sftpSettle  = 150 * time.Millisecond
 )
 
 // slowWriter writes a file under its final name in chunks, pausing
 // between them, as a database query streaming rows does.
 type slowWriter struct {
-	mu       sync.Mutex
-	writes   int
-	finished bool
-	progress chan struct{} // closed and replaced after every write
-	done     chan error    // the writer goroutine's result
+	done chan error // the writer goroutine's result
 }
 
 // writeSlowly starts writing chunks into path, pausing for pause after
 // each but the last, and then calls after (to write a ready marker), if
 // set. The test must receive from w.done.
 func writeSlowly(path string, chunks []string, pause time.Duration, after func() error) *slowWriter {
-	w := &slowWriter{progress: make(chan struct{}), done: make(chan error, 1)}
+	w := &slowWriter{done: make(chan error, 1)}
 	go func() {
 		w.done <- func() error {
-			defer w.advance(true)
 			f, err := os.Create(path)
 			if err != nil {
 				return err
@@ -53,7 +48,6 @@ func writeSlowly(path string, chunks []string, pause time.Duration, after func()
 				if _, err := f.WriteString(c); err != nil {
 					return err
 				}
-				w.advance(false)
 				if i < len(chunks)-1 {
 					time.Sleep(pause) // a pause on purpose, not a wait for an event
 				}
@@ -70,83 +64,37 @@ func writeSlowly(path string, chunks []string, pause time.Duration, after func()
 	return w
 }
 
-func (w *slowWriter) advance(finished bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if finished {
-		w.finished = true
-	} else {
-		w.writes++
-	}
-	close(w.progress)
-	w.progress = make(chan struct{})
-}
-
-// waitForMore returns once the writer has written after the moment it is
-// called, or has finished.
-func (w *slowWriter) waitForMore(ctx context.Context) {
-	w.mu.Lock()
-	since := w.writes
-	w.mu.Unlock()
-	for {
-		w.mu.Lock()
-		more, ch := w.writes > since || w.finished, w.progress
-		w.mu.Unlock()
-		if more {
-			return
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// slowConversion is a processor that takes longer than the writer's
-// pauses: it starts converting only once the writer has written again.
-type slowConversion struct {
-	relay.Processor
-	w *slowWriter
-}
-
-func (p slowConversion) Process(ctx context.Context, in relay.Input, dir string) (relay.Output, error) {
-	p.w.waitForMore(ctx)
-	return p.Processor.Process(ctx, in, dir)
-}
-
 // chunks are the slow writer's rows, and whole the file they make.
 var chunks = []string{
-	"10000001,2026-04-01,7.5\n10000002,2026-04-01,8\n",
-	"10000003,2026-04-01,6\n10000004,2026-04-01,6.5\n",
-	"10000005,2026-04-01,9\n",
+	"10000001,2026-04-01,7.5\n",
+	"10000002,2026-04-01,8\n10000003,2026-04-01,6\n",
+	"10000004,2026-04-01,6.5\n10000005,2026-04-01,9\n",
 }
 
-// wantWhole checks that what the hub staged is what the processor makes
-// of the whole file, exactly once: the outbox file and the records the
-// receiver accepted, each posted once, from one processed file.
-func (e *env) wantWhole(name string) {
+// wantWhole checks that what the hub sent is what the processor makes of
+// the whole file, exactly once: the outbox holds the records file of the
+// whole file, and the receiver accepted each of its records, each posted
+// once. It returns the status then.
+func (e *env) wantWhole(name string) *relay.Status {
 	t := e.t
 	t.Helper()
 	whole := strings.Join(chunks, "")
 	base := strings.TrimSuffix(name, filepath.Ext(name))
 	outboxFile := filepath.Join(e.outDir, base+".jobplans.jsonl")
-	transporttest.Eventually(t, waitLimit, func() bool {
-		return exists(outboxFile) && e.dest("esr").Delivered == len(chunks)*2-1 && e.status().Idle
-	}, "%s staged and delivered; status %+v", name, e.status())
-
 	want, err := (&csvProcessor{}).Process(t.Context(), relay.Input{Name: name, Content: strings.NewReader(whole), Size: int64(len(whole))}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := read(t, outboxFile), read(t, want.Records); got != want {
-		t.Errorf("outbox file:\n%s\nwant what the whole file converts to:\n%s", got, want)
-	}
+	wantRecords := read(t, want.Records)
+	transporttest.Eventually(t, waitLimit, func() bool {
+		return exists(outboxFile) && read(t, outboxFile) == wantRecords && e.dest("esr").Delivered == len(want.Plans) && e.status().Idle
+	}, "%s staged and delivered; status %+v", name, e.status())
+
 	var wantRecs []string
-	for _, line := range strings.Split(strings.TrimSpace(whole), "\n") {
-		f := strings.Split(line, ",")
-		wantRecs = append(wantRecs, f[0]+"@"+f[1])
+	for _, p := range want.Plans {
+		wantRecs = append(wantRecs, p.AssignmentNumber+"@"+p.EffectiveDate)
 	}
+	slices.Sort(wantRecs)
 	if got := e.recv.bodies(); !slices.Equal(got, wantRecs) {
 		t.Errorf("receiver accepted %v, want %v", got, wantRecs)
 	}
@@ -154,34 +102,78 @@ func (e *env) wantWhole(name string) {
 		t.Errorf("a record was posted %d times, want once", n)
 	}
 	s := e.status()
-	if s.Files[ledger.FileProcessed] != 1 || s.Files[ledger.FileClaimed] != 0 || s.Files[ledger.FileQuarantined] != 0 {
-		t.Errorf("files %v, want the one file processed once and no claim left", s.Files)
+	if s.Files[ledger.FileClaimed] != 0 || s.Files[ledger.FileQuarantined] != 0 {
+		t.Errorf("files %v, want no claim left and none quarantined", s.Files)
+	}
+	return s
+}
+
+// wantTakenOnce checks that the file was converted, recorded and put in
+// the outbox once.
+func (e *env) wantTakenOnce(s *relay.Status) {
+	e.t.Helper()
+	if n := e.proc.calls.Load(); n != 1 {
+		e.t.Errorf("%d conversions, want one", n)
+	}
+	if s.Files[ledger.FileProcessed] != 1 || len(s.Notes) != 0 {
+		e.t.Errorf("files %v, notes %v; want the one file processed once", s.Files, s.Notes)
 	}
 	if d := e.dest("outbox"); d.Delivered != 1 {
-		t.Errorf("outbox deliveries %+v, want one file", d)
+		e.t.Errorf("outbox deliveries %+v, want one file", d)
+	}
+}
+
+// wantTakenAgain checks that the file was taken again after it grew, and
+// that status says so.
+func (e *env) wantTakenAgain(s *relay.Status, name string) {
+	e.t.Helper()
+	n := s.Files[ledger.FileProcessed]
+	if n < 2 || int(e.proc.calls.Load()) != n {
+		e.t.Errorf("files %v after %d conversions; want the parts and the whole file processed", s.Files, e.proc.calls.Load())
+	}
+	if len(s.Notes) != n-1 {
+		e.t.Fatalf("notes %+v, want one for each time it was taken again", s.Notes)
+	}
+	for _, note := range s.Notes {
+		if note.Name != name || note.State != ledger.FileProcessed || !strings.Contains(note.Note, "taken again: it grew after it was archived") {
+			e.t.Errorf("note %+v", note)
+		}
 	}
 }
 
 // TestLocalFileWrittenSlowlyIsSentWhole: a supplier writes a.csv under
-// its final name, pausing for three settle times between chunks, and the
-// conversion of each part it sees outlasts the pause. Each part is taken,
-// converted and thrown away when the check before the ledger finds the
-// file changed (through the descriptor the writer keeps, in work/); only
-// the whole file is recorded and sent.
+// its final name, pausing for three settle times between chunks with the
+// file open. The hub takes it only once its writer has closed it, and
+// converts it once.
 func TestLocalFileWrittenSlowlyIsSentWhole(t *testing.T) {
 	e := newEnv(t)
-	w := writeSlowly(filepath.Join(e.drop, "a.csv"), chunks, 3*localSettle, nil)
-	e.wrapProc = func(p relay.Processor) relay.Processor { return slowConversion{p, w} }
+	e.settle = localSettle
 	e.start()
+	w := writeSlowly(filepath.Join(e.drop, "a.csv"), chunks, 3*localSettle, nil)
 	if err := <-w.done; err != nil {
 		t.Fatal(err)
 	}
-	e.wantWhole("a.csv")
-	if n := e.proc.calls.Load(); n < 2 {
-		t.Errorf("%d conversions, want the parts thrown away and the whole file converted", n)
-	}
+	e.wantTakenOnce(e.wantWhole("a.csv"))
 	if got := names(t, filepath.Join(e.drop, localdir.ArchiveDir)); !slices.Contains(got, "a.csv") {
 		t.Errorf("archive holds %v", got)
+	}
+}
+
+// TestLocalFileWrittenSlowlyUnseenIsTakenAgain: the same writer where the
+// hub cannot see it (PollOnly, as for a network share): the file is taken
+// at each pause, and each time the archived file grows it is taken again;
+// every record is sent once, and status notes the files taken again.
+func TestLocalFileWrittenSlowlyUnseenIsTakenAgain(t *testing.T) {
+	e := newEnv(t)
+	e.settle, e.pollOnly = localSettle, true
+	e.start()
+	w := writeSlowly(filepath.Join(e.drop, "a.csv"), chunks, 3*localSettle, nil)
+	if err := <-w.done; err != nil {
+		t.Fatal(err)
+	}
+	e.wantTakenAgain(e.wantWhole("a.csv"), `"a.csv"`)
+	if got := names(t, filepath.Join(e.drop, localdir.ArchiveDir)); !slices.Equal(got, []string{"a.csv", "a.csv.a.report.html", "a.csv.a.report.json"}) {
+		t.Errorf("archive holds %v, want the file and its last reports", got)
 	}
 }
 
@@ -190,16 +182,14 @@ func TestLocalFileWrittenSlowlyIsSentWhole(t *testing.T) {
 func TestLocalFileWithReadyMarkerIsTakenWhole(t *testing.T) {
 	e := newEnv(t)
 	e.marker = ".done"
+	e.settle = localSettle
 	e.start()
 	path := filepath.Join(e.drop, "a.csv")
 	w := writeSlowly(path, chunks, 3*localSettle, func() error { return os.WriteFile(path+".done", nil, 0o644) })
 	if err := <-w.done; err != nil {
 		t.Fatal(err)
 	}
-	e.wantWhole("a.csv")
-	if n := e.proc.calls.Load(); n != 1 {
-		t.Errorf("%d conversions, want one", n)
-	}
+	e.wantTakenOnce(e.wantWhole("a.csv"))
 	archived := names(t, filepath.Join(e.drop, localdir.ArchiveDir))
 	if !slices.Contains(archived, "a.csv") || !slices.Contains(archived, "a.csv.done") {
 		t.Errorf("archive holds %v, want a.csv and its marker", archived)
@@ -231,20 +221,27 @@ func sftpBackends(t *testing.T, f func(t *testing.T, opts sftptest.Options)) {
 	t.Run("openssh", func(t *testing.T) { f(t, sftptest.Options{ServerBinary: sftptest.RequireServerBinary(t)}) })
 }
 
+// TestSFTPFileWrittenSlowlyIsSentWhole: a writer on the server pauses
+// for three settle times between chunks with the file open. Nothing says
+// the server's file is open: it is collected and moved at each pause, and
+// each time the moved file grows it is collected again from
+// processed/; every record is sent once, and status notes the files
+// collected again.
 func TestSFTPFileWrittenSlowlyIsSentWhole(t *testing.T) {
 	sftpBackends(t, func(t *testing.T, opts sftptest.Options) {
 		e, srv, src := sftpEnv(t, opts, "")
-		w := writeSlowly(srv.Path("inbox", "a.csv"), chunks, 3*sftpSettle, nil)
-		e.wrapProc = func(p relay.Processor) relay.Processor { return slowConversion{p, w} }
 		e.startWith(src)
+		w := writeSlowly(srv.Path("inbox", "a.csv"), chunks, 3*sftpSettle, nil)
 		if err := <-w.done; err != nil {
 			t.Fatal(err)
 		}
-		e.wantWhole("a.csv")
-		if n := e.proc.calls.Load(); n < 2 {
-			t.Errorf("%d conversions, want the parts thrown away and the whole file converted", n)
+		e.wantTakenAgain(e.wantWhole("a.csv"), `"a.csv"`)
+		if got := names(t, srv.Path("inbox", "processed")); !slices.Equal(got, []string{"a.csv"}) {
+			t.Errorf("processed/ holds %v", got)
 		}
-		transporttest.Eventually(t, waitLimit, func() bool { return exists(srv.Path("inbox", "processed", "a.csv")) }, "a.csv archived")
+		if got := names(t, srv.Path("inbox")); !slices.Equal(got, []string{"processed"}) {
+			t.Errorf("inbox holds %v", got)
+		}
 	})
 }
 
@@ -257,10 +254,7 @@ func TestSFTPFileWithReadyMarkerIsTakenWhole(t *testing.T) {
 		if err := <-w.done; err != nil {
 			t.Fatal(err)
 		}
-		e.wantWhole("a.csv")
-		if n := e.proc.calls.Load(); n != 1 {
-			t.Errorf("%d conversions, want one", n)
-		}
+		e.wantTakenOnce(e.wantWhole("a.csv"))
 		transporttest.Eventually(t, waitLimit, func() bool {
 			return exists(srv.Path("inbox", "processed", "a.csv")) && exists(srv.Path("inbox", "processed", "a.csv.done"))
 		}, "a.csv and its marker archived: inbox %v", names(t, srv.Path("inbox")))

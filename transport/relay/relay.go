@@ -58,6 +58,20 @@ type LiveItem interface {
 	Retake(ctx context.Context) error
 }
 
+// RegrownItem is an optional interface of an Item that its source handed
+// out again because the file changed after it had been archived: a
+// writer that still held it open when it was taken wrote on into it (the
+// open descriptor follows the file wherever it is moved). The hub
+// converts it again like any new content; the records sent before keep
+// their idempotency keys, so only the new ones are sent. The file's
+// record in the ledger notes why it was taken again (its reason, which a
+// processed file otherwise leaves empty), for status and the status page.
+type RegrownItem interface {
+	// GrewAfterArchive says, in a few words (sizes, when), how the file
+	// changed after it was archived, or "" if it was not taken again.
+	GrewAfterArchive() string
+}
+
 // Outcome says what happened to a file.
 type Outcome int
 

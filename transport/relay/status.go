@@ -20,10 +20,33 @@ type Status struct {
 	// Refused are files the sources found but leave alone, by source and
 	// name (at most MaxRefusals).
 	Refused []RefusedFile `json:"refused,omitempty"`
+	// Notes are the processed files, among the NoteScan latest, whose
+	// ledger record carries a note (its reason, which a processed file
+	// otherwise leaves empty): a file taken again because it grew after
+	// it was archived (RegrownItem). At most MaxNotes, newest first.
+	Notes []FileNote `json:"notes,omitempty"`
 }
 
 // MaxRefusals bounds Status.Refused.
 const MaxRefusals = 100
+
+// Bounds of Status.Notes: how many of the latest processed files are
+// looked at, and how many notes are kept.
+const (
+	NoteScan = 200
+	MaxNotes = 20
+)
+
+// FileNote is a processed file the hub noted something about.
+type FileNote struct {
+	ID     int64  `json:"id"`
+	Source string `json:"source"`
+	// Name is quoted, as RefusedFile's.
+	Name  string           `json:"name"`
+	State ledger.FileState `json:"state"`
+	Note  string           `json:"note"`
+	At    time.Time        `json:"at"`
+}
 
 // RefusedFile is a file a source leaves alone (see Refusal).
 type RefusedFile struct {
@@ -173,6 +196,15 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger) (*Status, error) {
 	}
 	for _, r := range refused {
 		s.Refused = append(s.Refused, RefusedFile{Source: r.Source, Name: QuoteName(r.Name), Reason: r.Reason, Since: r.Since})
+	}
+	page, err := l.Files(ctx, ledger.FileQuery{State: ledger.FileProcessed, Limit: NoteScan})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range page.Files {
+		if f.Reason != "" && len(s.Notes) < MaxNotes {
+			s.Notes = append(s.Notes, FileNote{ID: f.ID, Source: f.Source, Name: QuoteName(f.Name), State: f.State, Note: f.Reason, At: f.UpdatedAt})
+		}
 	}
 	return s, nil
 }

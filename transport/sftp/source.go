@@ -29,6 +29,7 @@ var (
 	_ relay.RefusalReporter = (*Source)(nil)
 	_ relay.Item            = (*Item)(nil)
 	_ relay.LiveItem        = (*Item)(nil)
+	_ relay.RegrownItem     = (*Item)(nil)
 )
 
 // SourceOptions are the local settings of a Source.
@@ -54,6 +55,13 @@ type SourceOptions struct {
 	// archived (moved or deleted) with it. Names ending in ReadyMarker
 	// are never collected.
 	ReadyMarker string
+	// WatchAfterArchive is how long after a file was moved to
+	// ProcessedDir or QuarantineDir each poll looks at it (one STAT) in
+	// case it grows: one that does is collected again from there. Files
+	// deleted (AfterSuccess "delete") or archived by copying (NoRename)
+	// cannot be followed. Default DefaultWatchAfterArchive; negative:
+	// never.
+	WatchAfterArchive time.Duration
 }
 
 // Source polls cfg.Dir and yields files whose size and modification time
@@ -65,7 +73,9 @@ type SourceOptions struct {
 // example on Item.SHA256. A file whose item is never acknowledged is not
 // collected again until the process restarts. A file archived by this
 // source that the server still lists afterwards, unchanged, is left
-// alone (and reported) until the listing changes.
+// alone (and reported) until the listing changes. A file moved to
+// ProcessedDir or QuarantineDir that grows there within
+// SourceOptions.WatchAfterArchive is collected again (relay.RegrownItem).
 //
 // Names are never trusted: a listed name that relay.NameProblem refuses
 // (control characters, invalid UTF-8, a path, too long), symbolic links
@@ -94,6 +104,9 @@ type Source struct {
 	// archived holds the files this source archived, by name, until a
 	// listing no longer shows them as they were.
 	archived map[string]stamp
+	// moved holds the files this source moved lately, by path, in case
+	// they grow (regrowth.go).
+	moved map[string]*movedFile
 	// notices are the files left alone, by name, with the reason last
 	// reported; report is nil until ReportRefusalsTo.
 	notices map[string]string
@@ -147,6 +160,9 @@ func NewSource(cfg Config, opts SourceOptions) (*Source, error) {
 	if opts.DoneAttempts <= 0 {
 		opts.DoneAttempts = 5
 	}
+	if opts.WatchAfterArchive == 0 {
+		opts.WatchAfterArchive = DefaultWatchAfterArchive
+	}
 	if opts.DoneBackoff == (retry.Backoff{}) {
 		opts.DoneBackoff = retry.Backoff{Base: 200 * time.Millisecond, Max: 5 * time.Second}
 	}
@@ -160,6 +176,7 @@ func NewSource(cfg Config, opts SourceOptions) (*Source, error) {
 		seen:     make(map[string]*sighting),
 		inflight: make(map[string]bool),
 		archived: make(map[string]stamp),
+		moved:    make(map[string]*movedFile),
 		notices:  make(map[string]string),
 	}, nil
 }
@@ -206,8 +223,22 @@ func (s *Source) Next(ctx context.Context) (relay.Item, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if m, ok := s.nextMoved(time.Now()); ok {
+			it, err := s.collectMoved(ctx, m)
+			if err == nil {
+				return it, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if s.isClosed() {
+				return nil, relay.ErrSourceClosed
+			}
+			s.log.Warn("sftp download of a file that grew failed; will retry once it settles again", "file", m.name, "err", err)
+			continue
+		}
 		if name, sg, ok := s.nextReady(time.Now()); ok {
-			it, err := s.claim(ctx, name, sg)
+			it, err := s.claim(ctx, name, path.Join(s.cfg.Dir, name), sg)
 			if err == nil {
 				return it, nil
 			}
@@ -370,6 +401,7 @@ func (s *Source) poll(ctx context.Context) error {
 	}
 	s.forgetArchived(infos)
 	s.setNotices(ctx, notices)
+	s.lookAtMoved(ctx, now)
 	return nil
 }
 
@@ -504,6 +536,9 @@ func (s *Source) wait(ctx context.Context) error {
 			at = due
 		}
 	}
+	if due := s.nextMovedDue(); !due.IsZero() && due.Before(at) {
+		at = due
+	}
 	// Never poll in a tight loop, whatever the settings.
 	if earliest := s.lastPoll.Add(10 * time.Millisecond); at.Before(earliest) {
 		at = earliest
@@ -545,10 +580,10 @@ func (s *Source) release(name string) {
 	delete(s.inflight, name)
 }
 
-// claim downloads a settled file to the spool, hashing it on the way, and
-// marks it in flight.
-func (s *Source) claim(ctx context.Context, name string, sg *sighting) (*Item, error) {
-	remote := path.Join(s.cfg.Dir, name)
+// claim downloads a settled file, called name and found at remote, to
+// the spool, hashing it on the way, and marks it in flight.
+func (s *Source) claim(ctx context.Context, name, remote string, sg *sighting) (*Item, error) {
+	inDir := remote == path.Join(s.cfg.Dir, name)
 	spool := filepath.Join(s.opts.SpoolDir, name)
 	out, err := atomicfile.Create(spool)
 	if err != nil {
@@ -576,7 +611,9 @@ func (s *Source) claim(ctx context.Context, name string, sg *sighting) (*Item, e
 	if err := out.Commit(); err != nil {
 		return nil, err
 	}
-	delete(s.seen, name)
+	if inDir {
+		delete(s.seen, name)
+	}
 	s.mu.Lock()
 	s.inflight[name] = true
 	s.mu.Unlock()
@@ -584,7 +621,9 @@ func (s *Source) claim(ctx context.Context, name string, sg *sighting) (*Item, e
 		src: s, name: name, remote: remote, spool: spool,
 		sum: hex.EncodeToString(h.Sum(nil)), size: n, mtime: sg.mtime,
 	}
-	if s.opts.ReadyMarker != "" {
+	if s.opts.ReadyMarker != "" && inDir {
+		// (A file collected again from where it was moved left its
+		// marker there with the first version.)
 		it.marker = remote + s.opts.ReadyMarker
 	}
 	return it, nil
@@ -601,10 +640,15 @@ type Item struct {
 	size   int64
 	mtime  time.Time
 	marker string // remote path of its ready marker; "" for none
+	// grew says how it grew after it was moved, if it was collected
+	// again for that (from where it was moved: remote).
+	grew string
 
 	mu         sync.Mutex // serialises Done and Retake
 	remoteDone bool
 	done       bool // acknowledged, or retaken
+	// movedTo is where Done's move put it (or left it), once it has.
+	movedTo string
 }
 
 // Name returns the file's base name on the server.
@@ -619,6 +663,10 @@ func (it *Item) ModTime() time.Time { return it.mtime }
 // SHA256 returns the lower-case hex SHA-256 of the downloaded content, for
 // deduplicating files collected twice.
 func (it *Item) SHA256() string { return it.sum }
+
+// GrewAfterArchive implements relay.RegrownItem: how the file grew after
+// it was moved, if that is why it was collected again.
+func (it *Item) GrewAfterArchive() string { return it.grew }
 
 // RemotePath returns the file's path on the server.
 func (it *Item) RemotePath() string { return it.remote }
@@ -667,6 +715,11 @@ func (it *Item) Retake(ctx context.Context) error {
 		return fmt.Errorf("remove spool copy: %w", err)
 	}
 	it.done = true
+	if it.grew != "" {
+		// Not in Dir, where the next poll would find it: looked at where
+		// it is, from what was read.
+		it.src.watchMoved(it, it.remote)
+	}
 	it.src.release(it.name)
 	return nil
 }
@@ -688,10 +741,15 @@ func (it *Item) Done(ctx context.Context, ack relay.Ack) error {
 			return err
 		}
 		it.remoteDone = true
-		// Should the server go on listing it, it is left alone.
-		it.src.mu.Lock()
-		it.src.archived[it.name] = stamp{it.size, it.mtime}
-		it.src.mu.Unlock()
+		if it.grew == "" {
+			// Should the server go on listing it, it is left alone.
+			it.src.mu.Lock()
+			it.src.archived[it.name] = stamp{it.size, it.mtime}
+			it.src.mu.Unlock()
+		}
+		if it.movedTo != "" {
+			it.src.watchMoved(it, it.movedTo)
+		}
 	}
 	if err := os.Remove(it.spool); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove spool copy: %w", err)
@@ -840,6 +898,15 @@ func (s *Source) remove(c *Client, it *Item) error {
 // taken by an earlier file, under its name tagged with its content hash,
 // so that archives are never overwritten by a different file.
 func (s *Source) move(c *Client, it *Item, dir string) error {
+	if path.Dir(it.remote) == path.Clean(dir) {
+		// Collected again from there, since it grew after it was moved:
+		// it stays, and is looked at again from what was recorded (had
+		// it changed since, stillThere says so and the next look sees
+		// it grown).
+		it.movedTo = it.remote
+		_, err := s.stillThere(c, it)
+		return err
+	}
 	if ok, err := s.stillThere(c, it); !ok || err != nil {
 		return err
 	}
@@ -853,18 +920,19 @@ func (s *Source) move(c *Client, it *Item, dir string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	var err error
 	if s.cfg.NoRename {
-		err = s.copyThenRemove(c, it, dst)
-	} else {
-		err = publish(c.sftp, it.remote, dst)
+		// The copy is a new file: a writer of the original cannot be
+		// followed into it.
+		return s.copyThenRemove(c, it, dst)
 	}
-	if err != nil {
+	if err := publish(c.sftp, it.remote, dst); err != nil {
 		if ok, lerr := s.stillThere(c, it); lerr == nil && !ok {
+			it.movedTo = dst
 			return nil // moved after all; the reply was lost
 		}
 		return err
 	}
+	it.movedTo = dst
 	return nil
 }
 
